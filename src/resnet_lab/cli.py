@@ -1,0 +1,132 @@
+"""Command line: thin subcommands that parse, call the library, and print.
+
+Bad input of any kind ends with one line on stderr (``resnet-lab: error: ...``) and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from typing import Any, Sequence
+
+from .errors import UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not usage + line
+        raise UserError(f"{message} (see '{self.prog} --help')")
+
+
+# (flag, dotted config key, argparse kwargs). One table, so --help and the config keys cannot drift.
+_TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
+    ("--dataset", "data.dataset", dict(metavar="{cifar10,imagefolder,synthetic}",
+     help="data source: torchvision CIFAR-10, an image folder/.tar.gz with train/ and test/, or "
+          "synthetic toy data (default: cifar10; smoke preset: synthetic)")),
+    ("--data-dir", "data.data_dir", dict(metavar="PATH",
+     help="cifar10: folder containing cifar-10-batches-py (downloaded there when missing and online); "
+          "imagefolder: folder or .tar/.tar.gz holding train/<class>/* and test/<class>/*")),
+    ("--cache-dir", "data.cache_dir", dict(metavar="PATH",
+     help="where downloads and decoded image folders are cached (default ~/.cache/resnet-lab or $RESNET_LAB_CACHE)")),
+    ("--val-size", "data.val_size", dict(type=int, metavar="N",
+     help="training images held out for validation (default 5000)")),
+    ("--train-subset", "data.train_subset", dict(type=int, metavar="N",
+     help="train on only N images of the training split (default: all)")),
+    ("--epochs", "train.epochs", dict(type=int, metavar="N", help="epochs per model")),
+    ("--batch-size", "train.batch_size", dict(type=int, metavar="N", help="training batch size (default 128)")),
+    ("--optimizer", "optim.name", dict(metavar="{sgd,adam}", help="sgd (with momentum) or adam (default sgd)")),
+    ("--lr", "optim.lr", dict(type=float, help="learning rate, constant: no schedule (default 0.01)")),
+    ("--momentum", "optim.momentum", dict(type=float, help="SGD momentum (default 0.9)")),
+    ("--weight-decay", "optim.weight_decay", dict(type=float, help="L2 weight decay (default 0)")),
+    ("--width", "model.width_mult", dict(type=float, metavar="MULT",
+     help="channel multiplier: 1.0 = the seed's widths (64/128/256), 0.25 = 16/32/64 (quick preset)")),
+    ("--init", "model.init", dict(metavar="{default,kaiming,xavier,orthogonal}",
+     help="weight init: PyTorch's default (as in the seed) or a named scheme")),
+    ("--norm", "model.norm", dict(metavar="{none,batch}", help="normalisation after each conv (default none)")),
+    ("--device", "train.device", dict(metavar="{auto,cpu,cuda}", help="auto picks CUDA when available")),
+    ("--seed", "train.seed", dict(type=int, help="seed for init, data order and augmentation (default 0)")),
+]
+_SWITCHES = [  # (flag, key, value, help)
+    ("--no-augment", "data.augment", False, "turn off random crop + flip"),
+    ("--no-download", "data.download", False, "never try to download CIFAR-10"),
+    ("--no-channels-last", "train.channels_last", False, "keep the default NCHW memory layout"),
+    ("--no-tensorboard", "train.tensorboard", False, "do not write TensorBoard event files"),
+]
+
+
+def _add_train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", help="seed (full width, 20 epochs, GPU), quick (CPU scale, default) "
+                   "or smoke (synthetic data, seconds)")
+    p.add_argument("--config", metavar="FILE.yaml", help="YAML file of settings, e.g. 'optim: {lr: 0.02}'; "
+                   "precedence: defaults < preset < file < flags")
+    for flag, key, kwargs in _TRAIN_FLAGS:
+        p.add_argument(flag, dest=key, default=None, **kwargs)
+    for flag, key, value, help_ in _SWITCHES:
+        p.add_argument(flag, dest=key, action="store_const", const=value, default=None, help=help_)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    keys = [k for _, k, _ in _TRAIN_FLAGS] + [k for _, k, _, _ in _SWITCHES]
+    out = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    if getattr(args, "models", None):
+        out["models"] = [m for item in args.models for m in item.split(",") if m]
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="resnet-lab", description="Verify, with numbers, what residual connections "
+                     "do for deep networks.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    cmp = sub.add_parser("compare", help="train the seed's three models identically and judge each run",
+                         description="Train SimpleCNN, the 10-layer plain DeepCNN and the seed's ResNet "
+                         "under identical settings (2015 level: no BN, no LR schedule, weight decay 0), "
+                         "print one line per epoch, and write a results table (Markdown + JSON), "
+                         "checkpoints, metrics and TensorBoard logs into --out.")
+    _add_train_flags(cmp)
+    cmp.add_argument("--models", action="append", metavar="NAME[,NAME]",
+                     help="which registered models to train (default: simple_cnn,deep_cnn,resnet_seed)")
+    cmp.add_argument("--out", metavar="DIR", help="run directory (default runs/compare-<preset>-<time>)")
+    cmp.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
+
+    sub.add_parser("models", help="list registered models with their options and parameter counts")
+    return parser
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from .compare import run_compare
+    from .config import resolve
+
+    cfg = resolve(args.preset, args.config, _overrides(args))
+    out = args.out or f"runs/compare-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
+    rows = run_compare(cfg, out, overwrite=args.overwrite)
+    print(f"results: {out}/results.md")
+    return 0 if rows else 1
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .registry import create_model, list_models, model_options
+
+    for name in list_models():
+        params = sum(p.numel() for p in create_model(name).parameters())
+        print(f"{name:16s} {params:>11,} params   options: {', '.join(model_options(name))}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if args.command is None:
+            build_parser().print_help()
+            return 2
+        return {"compare": _cmd_compare, "models": _cmd_models}[args.command](args)
+    except UserError as exc:
+        print(f"resnet-lab: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("resnet-lab: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""``resnet-lab compare``: train several models under identical settings and judge each run.
+
+The status and problem columns are computed from the run's own numbers by the rules in
+:func:`judge`, with the thresholds named below; nothing in the table is written in advance.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .config import ExperimentConfig, to_dict
+from .data import DataSplits, load_data
+from .registry import create_model, model_options
+from .runs import RunRecorder, now, prepare_dir, provenance, write_json, write_yaml
+from .train import EpochPrinter, TrainState, build_optimizer, evaluate, fit, make_batches, resolve_device
+
+# A run "stayed at ln C" when every epoch's mean training loss is within this of ln(num_classes):
+# the seed's DeepCNN logged 2.3032 -> 2.3026 over 20 epochs, i.e. within 0.001.
+STUCK_LOSS_TOLERANCE = 0.01
+# A run "failed" when its best validation accuracy is within this many points of chance (10 % for
+# CIFAR-10); the seed's failed run sat at exactly 10.00 %.
+CHANCE_MARGIN_POINTS = 2.0
+# Train-minus-validation accuracy gap (points) above which the problem column notes overfitting.
+OVERFIT_GAP_POINTS = 15.0
+
+
+def judge(history: list[dict[str, Any]], num_classes: int, diverged_at_step: int | None = None) -> tuple[str, str]:
+    """(status, problem) of a run from its per-epoch history. Status is "learned" or "failed"."""
+    ln_c = math.log(num_classes)
+    chance = 100.0 / num_classes
+    if diverged_at_step is not None or any(not math.isfinite(e["train"]["loss"]) for e in history):
+        return "failed", f"diverged: non-finite loss by step {diverged_at_step} (exploding)"
+    losses = [e["train"]["loss"] for e in history]
+    best_val = max(e["val"]["acc"] for e in history)
+    if all(abs(loss - ln_c) <= STUCK_LOSS_TOLERANCE for loss in losses):
+        return "failed", (f"loss stayed at ln {num_classes} = {ln_c:.4f} (within {STUCK_LOSS_TOLERANCE}) "
+                          f"for all {len(history)} epochs: no learning")
+    if best_val <= chance + CHANCE_MARGIN_POINTS:
+        return "failed", f"validation accuracy stayed at chance ({best_val:.2f}% vs {chance:.0f}%)"
+    last = history[-1]
+    gap = last["train"]["acc"] - last["val"]["acc"]
+    if gap > OVERFIT_GAP_POINTS:
+        return "learned", f"overfitting: train {last['train']['acc']:.1f}% vs val {last['val']['acc']:.1f}%"
+    return "learned", "none"
+
+
+def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device,
+                run_dir: Path, extra: dict[str, Any], log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train one registered model in ``run_dir``; returns its results-table row."""
+    allowed = model_options(name)
+    options = {k: v for k, v in vars(cfg.model).items() if k in allowed}
+    options.update(num_classes=data.num_classes, in_channels=data.image_shape[0],
+                   input_size=data.image_shape[-1])
+    torch.manual_seed(cfg.train.seed)  # same seed -> same init for every model and every rerun
+    model = create_model(name, **options)
+    params = sum(p.numel() for p in model.parameters())
+    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory_format)
+    state = TrainState(name=name, model=model, optimizer=build_optimizer(model, cfg.optim),
+                       config=cfg, num_classes=data.num_classes)
+    recorder = RunRecorder(run_dir, model_name=name, model_options=options, config=to_dict(cfg),
+                           extra={"params": params, **extra}, tensorboard=cfg.train.tensorboard)
+    log(f"== {name}: {params:,} parameters ==")
+    batches = make_batches(data, cfg, device)
+    start = time.perf_counter()
+    fit(state, batches, [EpochPrinter(), recorder])
+    seconds = time.perf_counter() - start
+    test = evaluate(model, batches["test"])  # the final model; the test set is touched only here
+    status, problem = judge(state.history, data.num_classes, state.diverged_at_step)
+    best = max(state.history, key=lambda e: e["val"]["acc"])
+    row = {
+        "model": name, "params": params, "status": status, "problem": problem,
+        "best_val_acc": best["val"]["acc"], "best_val_epoch": best["epoch"],
+        "final_val_acc": state.history[-1]["val"]["acc"],
+        "final_train_loss": state.history[-1]["train"]["loss"],
+        "test_acc": test["acc"], "test_loss": test["loss"],
+        "epochs": state.epoch, "seconds": round(seconds, 1),
+    }
+    recorder.finish("diverged" if state.diverged_at_step is not None else "completed", results=row)
+    return row
+
+
+def results_markdown(rows: list[dict[str, Any]], cfg: ExperimentConfig, source: str) -> str:
+    """The seed's results table (model, accuracy, status, problem) with the extra columns."""
+    lines = [
+        "| model | params | best val acc | test acc | status | problem | time |",
+        "|---|---:|---:|---:|---|---|---:|",
+    ]
+    for r in rows:
+        lines.append(f"| {r['model']} | {r['params']:,} | {r['best_val_acc']:.2f}% (ep {r['best_val_epoch']}) "
+                     f"| {r['test_acc']:.2f}% | {r['status']} | {r['problem']} | {r['seconds']:.0f} s |")
+    o = cfg.optim
+    setting = (f"{cfg.optim.name} lr {o.lr}" + (f" momentum {o.momentum}" if o.name == "sgd" else "")
+               + f", weight decay {o.weight_decay}, batch {cfg.train.batch_size}, {cfg.train.epochs} epochs, "
+               f"width x{cfg.model.width_mult}, init {cfg.model.init}, norm {cfg.model.norm}, "
+               f"augment {'on' if cfg.data.augment else 'off'}, seed {cfg.train.seed}")
+    return (f"# resnet-lab compare ({cfg.preset} preset)\n\n" + "\n".join(lines) + "\n\n"
+            f"Settings: {setting}.  \nData: {source}.  \n"
+            "Test accuracy is the final model's; best validation accuracy picks no model.\n")
+
+
+def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool = False,
+                log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Train every model of ``cfg.models`` in ``out_dir/<model>/`` and write the results table.
+
+    All input checks (config, data, device) happen before ``out_dir`` is created, so bad input
+    leaves nothing behind; ``results.json`` is written only when every model has finished.
+    """
+    data = load_data(cfg.data)
+    device = resolve_device(cfg.train.device)
+    out = prepare_dir(out_dir, overwrite=overwrite)
+    prov = provenance(device, data.source)
+    write_yaml(out / "config.yaml", to_dict(cfg))
+    log(f"data: {data.source}; {len(data.train):,} train / {len(data.val):,} val / "
+        f"{len(data.test):,} test images; device {prov['device']}; output {out}")
+    rows = [train_model(name, cfg, data, device, out / name, {"provenance": prov}, log)
+            for name in cfg.models]
+    table = results_markdown(rows, cfg, data.source)
+    (out / "results.md").write_text(table)
+    prov["finished"] = now()
+    write_json(out / "results.json", {"config": to_dict(cfg), "provenance": prov, "results": rows})
+    log("\n" + table)
+    return rows

@@ -1,0 +1,323 @@
+"""Data sets -> in-memory uint8 tensors -> batched, normalised, augmented batches on the device.
+
+Every source is decoded once into ``uint8`` tensors of shape (N, 3, H, W) plus ``int64`` labels:
+
+* ``cifar10``: torchvision's :class:`~torchvision.datasets.CIFAR10` (an existing
+  ``cifar-10-batches-py`` folder; downloaded into the cache when online).
+* ``imagefolder``: ``train/<class>/*`` and ``test/<class>/*`` (class folders in alphabetical order,
+  as torchvision's :class:`~torchvision.datasets.ImageFolder` orders them), either a directory or a
+  ``.tar``/``.tar.gz`` archive of one, e.g. ``../shared/datasets/cifar10-jpeg.tar.gz``. The decoded
+  tensors are cached, so a second run does not decode 60,000 JPEGs again.
+* ``synthetic``: a small deterministic, learnable data set for tests.
+
+The training set is split into train and validation (``val_size`` images, seeded by
+``split_seed`` so every training seed sees the same validation set); the test set is only used
+for final numbers. Normalisation uses per-channel statistics of the training split.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from .config import DATASETS, DataConfig
+from .errors import UserError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                   "ship", "truck"]
+
+
+@dataclass
+class ImageTensors:
+    images: torch.Tensor  # (N, C, H, W) uint8
+    labels: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: torch.Tensor) -> "ImageTensors":
+        return ImageTensors(self.images[index], self.labels[index])
+
+
+@dataclass
+class DataSplits:
+    train: ImageTensors
+    val: ImageTensors
+    test: ImageTensors
+    classes: list[str]
+    mean: tuple[float, ...]  # per channel, in [0, 1] units, of the training split
+    std: tuple[float, ...]
+    source: str  # human-readable provenance, e.g. "imagefolder archive ... (JPEG)"
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("RESNET_LAB_CACHE", Path.home() / ".cache" / "resnet-lab"))
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def load_cifar10(data_dir: str | None, cache_dir: Path, download: bool) -> tuple[ImageTensors, ImageTensors, list[str], str]:
+    from torchvision.datasets import CIFAR10
+
+    root = Path(data_dir) if data_dir else cache_dir / "cifar10"
+    if root.name == "cifar-10-batches-py":
+        root = root.parent
+    have_local = (root / "cifar-10-batches-py").is_dir()
+    if data_dir and not root.exists():
+        raise UserError(f"data directory {root} does not exist; pass --data-dir pointing to a folder "
+                        "that contains cifar-10-batches-py")
+    if not have_local and not download:
+        raise UserError(f"no cifar-10-batches-py folder in {root}; pass --data-dir pointing to a "
+                        "folder that contains it, or allow downloading")
+    try:
+        splits = [CIFAR10(str(root), train=train, download=download and not have_local)
+                  for train in (True, False)]
+    except (RuntimeError, OSError, ValueError, EOFError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"CIFAR-10 could not be loaded from {root} ({first}); check the files or pass --data-dir "
+            "to a folder with an intact cifar-10-batches-py (or --dataset imagefolder for a JPEG copy)"
+        ) from None
+    except Exception as exc:  # a truncated pickle raises UnpicklingError and friends
+        raise UserError(
+            f"CIFAR-10 files in {root / 'cifar-10-batches-py'} are unreadable ({type(exc).__name__}: "
+            f"{exc}); re-download them or point --data-dir at an intact copy"
+        ) from None
+    tensors = [ImageTensors(torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(),
+                            torch.tensor(ds.targets, dtype=torch.int64)) for ds in splits]
+    return tensors[0], tensors[1], list(splits[0].classes), f"cifar10 (torchvision binaries) at {root}"
+
+
+def _decode(data: bytes, name: str) -> torch.Tensor:
+    from torchvision.io import ImageReadMode, decode_image
+
+    try:
+        return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
+    except Exception as exc:
+        raise UserError(f"cannot decode image {name} ({type(exc).__name__}); remove or replace "
+                        "that file") from None
+
+
+def _iter_folder(root: Path) -> Iterator[tuple[str, str, str, bytes]]:
+    """(split, class, file name, bytes) for every image under root/{train,test}/<class>/."""
+    from torchvision.datasets.folder import find_classes, make_dataset
+
+    for split in ("train", "test"):
+        classes, class_to_idx = find_classes(str(root / split))
+        for path, _ in make_dataset(str(root / split), class_to_idx, extensions=IMAGE_SUFFIXES):
+            yield split, Path(path).parent.name, path, Path(path).read_bytes()
+
+
+def _iter_archive(archive: Path) -> Iterator[tuple[str, str, str, bytes]]:
+    """The same for a tar archive; the train/ and test/ folders may sit one level down."""
+    try:
+        with tarfile.open(archive) as tf:
+            for member in tf:
+                parts = Path(member.name).parts
+                if not member.isfile() or not member.name.lower().endswith(IMAGE_SUFFIXES):
+                    continue
+                for i, part in enumerate(parts[:-2]):
+                    if part in ("train", "test") and i + 3 == len(parts):
+                        yield part, parts[i + 1], member.name, tf.extractfile(member).read()
+                        break
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise UserError(f"cannot read archive {archive} ({exc}); check that it is a complete "
+                        ".tar or .tar.gz file") from None
+
+
+def _folder_fingerprint(root: Path) -> str:
+    h = hashlib.sha1(str(root.resolve()).encode())
+    if root.is_file():
+        st = root.stat()
+        h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
+    else:
+        for split in ("train", "test"):
+            for dirpath, dirnames, filenames in sorted(os.walk(root / split)):
+                dirnames.sort()
+                for name in sorted(filenames):
+                    st = os.stat(os.path.join(dirpath, name))
+                    h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return h.hexdigest()[:16]
+
+
+def load_imagefolder(data_dir: str | None, cache_dir: Path) -> tuple[ImageTensors, ImageTensors, list[str], str]:
+    if not data_dir:
+        raise UserError("--dataset imagefolder needs --data-dir: a folder (or .tar.gz) holding "
+                        "train/<class>/* and test/<class>/*")
+    root = Path(data_dir)
+    if not root.exists():
+        raise UserError(f"data directory {root} does not exist; pass --data-dir pointing to a folder "
+                        "(or .tar.gz) holding train/<class>/* and test/<class>/*")
+    if root.is_dir() and not ((root / "train").is_dir() and (root / "test").is_dir()):
+        raise UserError(f"{root} has no train/ and test/ folders; an image folder needs "
+                        "train/<class>/*.jpg and test/<class>/*.jpg")
+    is_jpeg = False
+    cache = cache_dir / f"imagefolder-{_folder_fingerprint(root)}.pt"
+    if cache.exists():
+        try:
+            blob = torch.load(cache, weights_only=True)
+            return (ImageTensors(blob["train_x"], blob["train_y"]),
+                    ImageTensors(blob["test_x"], blob["test_y"]), blob["classes"], blob["source"])
+        except Exception:
+            cache.unlink(missing_ok=True)  # a damaged cache is rebuilt, never trusted
+
+    images: dict[str, list[torch.Tensor]] = {"train": [], "test": []}
+    names: dict[str, list[str]] = {"train": [], "test": []}
+    items = _iter_archive(root) if root.is_file() else _iter_folder(root)
+    for split, cls, name, data in items:
+        images[split].append(_decode(data, name))
+        names[split].append(cls)
+        is_jpeg = is_jpeg or name.lower().endswith((".jpg", ".jpeg"))
+    classes = sorted(set(names["train"]))
+    if not classes or not names["test"]:
+        raise UserError(f"{root} holds no images under train/<class>/ and test/<class>/; "
+                        "an image folder needs both")
+    if sorted(set(names["test"])) != classes:
+        raise UserError(f"{root}: train/ and test/ have different class folders; make them match")
+    shapes = {tuple(img.shape) for split in images.values() for img in split}
+    if len(shapes) != 1:
+        raise UserError(f"{root}: images differ in size ({sorted(shapes)[:3]} ...); resize them to "
+                        "one size first")
+    index = {c: i for i, c in enumerate(classes)}
+    splits = []
+    for split in ("train", "test"):
+        splits.append(ImageTensors(torch.stack(images[split]),
+                                   torch.tensor([index[c] for c in names[split]], dtype=torch.int64)))
+    kind = "archive" if root.is_file() else "folder"
+    source = f"imagefolder {kind} {root.resolve()}" + (" (JPEG-compressed images)" if is_jpeg else "")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(".tmp")
+    torch.save({"train_x": splits[0].images, "train_y": splits[0].labels, "test_x": splits[1].images,
+                "test_y": splits[1].labels, "classes": classes, "source": source}, tmp)
+    os.replace(tmp, cache)
+    return splits[0], splits[1], classes, source
+
+
+def make_synthetic(n_train: int, n_test: int, *, num_classes: int = 10, size: int = 32,
+                   seed: int = 0) -> tuple[ImageTensors, ImageTensors, list[str], str]:
+    """A learnable toy set: each class is a smooth random template; samples are shifted, noisy copies."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(num_classes, 3, 4, 4, generator=g)
+    templates = F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)
+
+    def sample(n: int) -> ImageTensors:
+        labels = torch.arange(n) % num_classes
+        labels = labels[torch.randperm(n, generator=g)]
+        shifts = torch.randint(-2, 3, (n, 2), generator=g)
+        x = templates[labels]
+        x = torch.stack([torch.roll(img, (int(s[0]), int(s[1])), dims=(1, 2)) for img, s in zip(x, shifts)])
+        x = x + 0.15 * torch.randn(x.shape, generator=g)
+        return ImageTensors((x.clamp(0, 1) * 255).round().to(torch.uint8), labels.to(torch.int64))
+
+    train, test = sample(n_train), sample(n_test)
+    return train, test, [f"class{i}" for i in range(num_classes)], f"synthetic (seed {seed})"
+
+
+# --------------------------------------------------------------------------- splits
+
+
+def load_data(cfg: DataConfig) -> DataSplits:
+    """Load ``cfg.dataset`` and split off the validation set. Raises UserError on bad input."""
+    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    if cfg.dataset == "cifar10":
+        train, test, classes, source = load_cifar10(cfg.data_dir, cache_dir, cfg.download)
+    elif cfg.dataset == "imagefolder":
+        train, test, classes, source = load_imagefolder(cfg.data_dir, cache_dir)
+    elif cfg.dataset == "synthetic":
+        train, test, classes, source = make_synthetic(cfg.synthetic_train, cfg.synthetic_test,
+                                                      seed=cfg.split_seed)
+    else:
+        raise UserError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASETS)}")
+    if cfg.val_size >= len(train):
+        raise UserError(f"val_size {cfg.val_size} leaves no training images (the training set has "
+                        f"{len(train)}); choose a smaller --val-size")
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.split_seed))
+    val = train.subset(order[: cfg.val_size])
+    rest = order[cfg.val_size:]
+    if cfg.train_subset:
+        rest = rest[: cfg.train_subset]
+    train = train.subset(rest)
+    pixels = train.images.float().div_(255)
+    mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
+    std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+    return DataSplits(train, val, test, classes, mean, std, source)
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def random_crop_flip(x: torch.Tensor, generator: torch.Generator, *, padding: int = 4,
+                     flip: bool = True) -> torch.Tensor:
+    """Per-image random crop (zero padding, like torchvision's RandomCrop) and horizontal flip,
+    done for the whole uint8 batch at once with one gather instead of a Python loop per image."""
+    n, c, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    offsets = torch.randint(0, 2 * padding + 1, (2, n), generator=generator).to(x.device)
+    rows = offsets[0][:, None] + torch.arange(h, device=x.device)  # (n, h)
+    cols = offsets[1][:, None] + torch.arange(w, device=x.device)  # (n, w)
+    if flip:
+        mirrored = torch.rand(n, generator=generator).to(x.device) < 0.5
+        cols = torch.where(mirrored[:, None], cols.flip(1), cols)
+    batch = torch.arange(n, device=x.device)[:, None, None, None]
+    chan = torch.arange(c, device=x.device)[None, :, None, None]
+    return padded[batch, chan, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+class Batches:
+    """Iterates (normalised float images, labels) over an :class:`ImageTensors`.
+
+    The uint8 images live on ``device``; shuffling and augmentation are seeded by
+    ``(seed, epoch)`` (call :meth:`set_epoch`), so an epoch's batches are reproducible on their own.
+    """
+
+    def __init__(self, data: ImageTensors, *, batch_size: int, mean, std, device: torch.device,
+                 shuffle: bool = False, augment: bool = False, seed: int = 0,
+                 channels_last: bool = False, drop_last: bool = False):
+        self.images = data.images.to(device)
+        self.labels = data.labels.to(device)
+        self.batch_size = batch_size
+        self.mean = torch.tensor(mean, device=device).view(1, -1, 1, 1) * 255
+        self.std = torch.tensor(std, device=device).view(1, -1, 1, 1) * 255
+        self.device = device
+        self.shuffle, self.augment, self.seed = shuffle, augment, seed
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.drop_last = drop_last
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.labels)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        n = len(self.labels)
+        order = torch.randperm(n, generator=g).to(self.device) if self.shuffle else None
+        for b in range(len(self)):
+            idx = slice(b * self.batch_size, (b + 1) * self.batch_size)
+            sel = order[idx] if order is not None else idx
+            x, y = self.images[sel], self.labels[sel]
+            if self.augment:
+                x = random_crop_flip(x, g)
+            x = ((x.float() - self.mean) / self.std).contiguous(memory_format=self.memory_format)
+            yield x, y

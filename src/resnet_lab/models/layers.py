@@ -1,0 +1,139 @@
+"""Building blocks shared by every model family, and the generic network class.
+
+Every network in resnet-lab is a :class:`ConvNet`: a ``features`` stack of units/blocks, a
+flatten, and one linear ``fc`` layer. Families differ only in what their builders put into
+``features``, so a plain net and a residual net differ exactly where ``skip`` says they do.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import torch
+from torch import nn
+
+Norm = Literal["none", "batch"]
+Init = Literal["default", "kaiming", "xavier", "orthogonal"]
+NORMS = ("none", "batch")
+INITS = ("default", "kaiming", "xavier", "orthogonal")
+
+
+def scaled(channels: int, width_mult: float) -> int:
+    """Channel count scaled by ``width_mult``, at least 1."""
+    return max(1, int(round(channels * width_mult)))
+
+
+def _norm(kind: Norm, channels: int) -> nn.Module:
+    return nn.BatchNorm2d(channels) if kind == "batch" else nn.Identity()
+
+
+class ConvUnit(nn.Module):
+    """conv3x3 -> [BN] -> ReLU: one layer of a plain CNN."""
+
+    def __init__(self, cin: int, cout: int, *, stride: int = 1, norm: Norm = "none"):
+        super().__init__()
+        # A conv followed by BN needs no bias (BN's shift replaces it); without BN keep the
+        # bias, as the seed's nn.Conv2d(...) calls do.
+        self.conv = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=norm == "none")
+        self.bn = _norm(norm, cout)
+        self.relu = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn(self.conv(x)))
+
+
+class ResidualBlock(nn.Module):
+    """Two 3x3 convs with an optional skip connection (He et al. 2015, Fig. 2).
+
+    ``skip=False`` gives the same two convs without the addition (the "plain" counterpart).
+    ``projection``: ``"when_needed"`` uses a 1x1 conv (+BN) shortcut only where the shape changes
+    (identity otherwise, as the seed draws it); ``"always"`` uses it in every block (the seed-004
+    notebook). ``post_relu``: apply ReLU after the addition (He et al.; the notebook omits it).
+    """
+
+    def __init__(self, cin: int, cout: int, *, stride: int = 1, norm: Norm = "none",
+                 skip: bool = True, projection: str = "when_needed", post_relu: bool = True):
+        super().__init__()
+        if projection not in ("when_needed", "always"):
+            raise ValueError(f"projection must be 'when_needed' or 'always', got {projection!r}")
+        self.skip = skip
+        self.post_relu = post_relu
+        bias = norm == "none"
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=bias)
+        self.bn1 = _norm(norm, cout)
+        self.relu = nn.ReLU()
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=bias)
+        self.bn2 = _norm(norm, cout)
+        needs_projection = stride != 1 or cin != cout or projection == "always"
+        self.shortcut: nn.Module = nn.Identity()
+        if skip and needs_projection:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), _norm(norm, cout)
+            )
+        self.relu_out = nn.ReLU() if post_relu else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        if self.skip:
+            out = out + self.shortcut(x)
+        return self.relu_out(out)
+
+
+class ConvNet(nn.Module):
+    """The one generic network: ``features`` -> flatten -> ``fc``.
+
+    The linear head sees the whole flattened map (as all the seed models do), so its size is
+    fixed by ``input_size``; a mismatched input is rejected with a clear message.
+    """
+
+    def __init__(self, features: nn.Sequential, *, feature_shape: tuple[int, int, int],
+                 num_classes: int, input_size: int):
+        super().__init__()
+        self.features = features
+        self.input_size = input_size
+        self.fc = nn.Linear(math.prod(feature_shape), num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
+            raise ValueError(
+                f"this model was built for {self.input_size}x{self.input_size} inputs, got "
+                f"{tuple(x.shape[-2:])}; rebuild it with input_size={x.shape[-1]}"
+            )
+        return self.fc(torch.flatten(self.features(x), 1))
+
+
+def init_weights(model: nn.Module, scheme: Init) -> nn.Module:
+    """Re-initialise conv and linear weights in place; biases to zero (except ``default``).
+
+    ``default`` keeps PyTorch's own init (kaiming_uniform with a=sqrt(5), i.e. a weight variance of
+    1/(3 fan_in)): the scheme under which the seed's deep plain net fails. ``kaiming`` is He et al.
+    2015's N(0, 2/fan_in), which keeps ReLU activations' variance constant with depth.
+    """
+    if scheme not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {scheme!r}")
+    if scheme == "default":
+        return model
+    for m in model.modules():
+        if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if scheme == "kaiming":
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            elif scheme == "xavier":
+                nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain("relu"))
+            else:
+                nn.init.orthogonal_(m.weight, gain=nn.init.calculate_gain("relu"))
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model
+
+
+def check_options(*, norm: str, init: str, width_mult: float, input_size: int) -> None:
+    """Shared validation of builder options, with messages that say the fix."""
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    if init not in INITS:
+        raise ValueError(f"init must be one of {INITS}, got {init!r}")
+    if not width_mult > 0:
+        raise ValueError(f"width_mult must be > 0, got {width_mult}")
+    if input_size < 8 or input_size % 4:
+        raise ValueError(f"input_size must be a multiple of 4 and >= 8, got {input_size}")

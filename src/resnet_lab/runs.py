@@ -1,0 +1,181 @@
+"""Run directories, checkpoints and provenance.
+
+Layout of one model's run directory (``compare`` makes one per model under its own directory)::
+
+    <run>/
+      run.json             name, status ("running" -> "completed" | "diverged"), timings, results
+      config.yaml          the resolved experiment config
+      metrics.jsonl        one JSON object per epoch: epoch, step, train/val loss + acc, seconds
+      checkpoints/
+        epoch0000.pt       the model at initialisation (before the first step)
+        final.pt           the model after the last epoch
+      tensorboard/         TensorBoard event files (scalars per epoch)
+
+A checkpoint is a plain dict loadable with ``torch.load(path)`` (``weights_only`` safe):
+``format``, ``version``, ``model`` (registry name), ``model_options``, ``state_dict``, ``epoch``,
+``step``, ``config`` (nested dict) and ``history`` (the metrics so far).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import UserError
+from .train import Callback, TrainState
+
+CHECKPOINT_FORMAT = "resnet-lab-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def prepare_dir(path: str | Path, *, overwrite: bool = False) -> Path:
+    """Create an output directory; refuse to reuse a non-empty one unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"output path {path} is a file; choose another --out")
+    if path.is_dir() and any(path.iterdir()):
+        if not overwrite:
+            raise UserError(f"output directory {path} already exists and is not empty; choose another "
+                            "--out or pass --overwrite to replace it")
+        shutil.rmtree(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"cannot write to output directory {path} ({exc.strerror}); choose another --out") from None
+    return path
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Write via a temporary file + fsync + rename, so a crash never leaves half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as fh:
+        write(fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, lambda fh: fh.write((json.dumps(obj, indent=2) + "\n").encode()))
+
+
+def write_yaml(path: Path, obj: Any) -> None:
+    import yaml
+
+    atomic_write_bytes(path, lambda fh: fh.write(yaml.safe_dump(obj, sort_keys=False).encode()))
+
+
+def save_checkpoint(path: Path, state: TrainState, *, model_name: str, model_options: dict[str, Any],
+                    config: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    blob = {
+        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+        "model": model_name, "model_options": model_options,
+        "state_dict": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},
+        "epoch": state.epoch, "step": state.step, "config": config, "history": state.history,
+    }
+    atomic_write_bytes(path, lambda fh: torch.save(blob, fh))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and check a resnet-lab checkpoint; UserError names what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"checkpoint {path} does not exist; pass the path of a .pt file in a run's "
+                        "checkpoints/ folder")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"checkpoint {path} is unreadable or truncated ({type(exc).__name__}); "
+                        "use another checkpoint or re-run training") from None
+    if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
+        raise UserError(f"{path} is not a resnet-lab checkpoint; pass one written by resnet-lab")
+    from .registry import list_models
+
+    if blob.get("model") not in list_models():
+        raise UserError(f"checkpoint {path} holds model {blob.get('model')!r}, which is not registered "
+                        f"here; known models: {', '.join(list_models())}")
+    return blob
+
+
+def provenance(device: torch.device, data_source: str) -> dict[str, Any]:
+    import numpy
+    import torchvision
+
+    return {
+        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "started": now(),
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "cpu_threads": torch.get_num_threads(),
+        "data": data_source,
+    }
+
+
+class RunRecorder(Callback):
+    """Writes a model's run directory: run.json, config, metrics.jsonl, TensorBoard, checkpoints."""
+
+    def __init__(self, run_dir: Path, *, model_name: str, model_options: dict[str, Any],
+                 config: dict[str, Any], extra: dict[str, Any], tensorboard: bool = True):
+        self.dir = run_dir
+        self.model_name, self.model_options, self.config = model_name, model_options, config
+        self.extra = extra
+        self.tensorboard = tensorboard
+        self.writer = None
+
+    def _ckpt(self, state: TrainState, name: str) -> None:
+        save_checkpoint(self.dir / "checkpoints" / name, state, model_name=self.model_name,
+                        model_options=self.model_options, config=self.config)
+
+    def _status(self, status: str, **more: Any) -> None:
+        write_json(self.dir / "run.json", {"model": self.model_name, "model_options": self.model_options,
+                                           "status": status, **self.extra, **more})
+
+    def on_fit_start(self, state: TrainState) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_yaml(self.dir / "config.yaml", self.config)
+        self._status("running", started=now())
+        self._ckpt(state, "epoch0000.pt")
+        if self.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"))
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        rec = state.history[-1]
+        with open(self.dir / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(rec) + "\n")
+        if self.writer is not None:
+            for split in ("train", "val"):
+                for metric in ("loss", "acc"):
+                    self.writer.add_scalar(f"{metric}/{split}", rec[split][metric], rec["epoch"])
+            self.writer.flush()
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self._ckpt(state, "final.pt")
+        if self.writer is not None:
+            self.writer.close()
+
+    def finish(self, status: str, **results: Any) -> None:
+        """Mark the run finished; only now does run.json claim a result."""
+        self._status(status, finished=now(), **results)

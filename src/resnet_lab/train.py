@@ -1,0 +1,162 @@
+"""The training loop: small functions plus named callback events (no branches for logging etc.).
+
+``fit`` runs ``train_one_epoch`` and ``evaluate`` per epoch and calls ``on_fit_start``,
+``on_batch_end``, ``on_epoch_end`` and ``on_fit_end`` on each callback; console lines, metrics
+files, TensorBoard and checkpoints are all callbacks (see ``runs.py``), so diagnostics can hook in
+the same way without touching this file.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import ExperimentConfig, OptimConfig
+from .data import Batches, DataSplits
+from .errors import UserError
+
+
+class Callback:
+    """Override any of these; each receives the live :class:`TrainState`."""
+
+    def on_fit_start(self, state: "TrainState") -> None: ...
+    def on_batch_end(self, state: "TrainState") -> None: ...
+    def on_epoch_end(self, state: "TrainState") -> None: ...
+    def on_fit_end(self, state: "TrainState") -> None: ...
+
+
+@dataclass
+class TrainState:
+    name: str
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    config: ExperimentConfig
+    num_classes: int
+    epoch: int = 0                    # epochs completed
+    step: int = 0                     # optimiser steps taken
+    batch_loss: float = math.nan      # loss of the latest batch (set only when a callback asks)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    diverged_at_step: int | None = None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
+    if cfg.name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
+                               weight_decay=cfg.weight_decay)
+    if cfg.name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise UserError(f"unknown optimizer {cfg.name!r}; choose sgd or adam")
+
+
+def _progress(iterable, desc: str, total: int):
+    # A bar inside the epoch for people at a terminal; silent in logs, CI and pipes.
+    return tqdm(iterable, desc=desc, total=total, leave=False, unit="batch",
+                disable=not sys.stderr.isatty(), dynamic_ncols=True)
+
+
+def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Callback]) -> dict[str, float]:
+    """One pass over ``batches``; returns mean train loss and accuracy (%)."""
+    model, optimizer = state.model, state.optimizer
+    model.train()
+    loss_sum = torch.zeros((), device=batches.device, dtype=torch.float64)
+    correct = torch.zeros((), device=batches.device, dtype=torch.int64)
+    seen = 0
+    desc = f"{state.name} epoch {state.epoch + 1}/{state.config.train.epochs}"
+    for x, y in _progress(batches, desc, len(batches)):
+        logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        state.step += 1
+        loss_sum += loss.detach().double() * len(y)
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += len(y)
+        state.batch_loss = loss.detach()
+        for cb in callbacks:
+            cb.on_batch_end(state)
+    return {"loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen}
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, batches: Batches) -> dict[str, float]:
+    """Mean loss and accuracy (%) over ``batches`` in eval mode, without autograd."""
+    model.eval()
+    loss_sum, correct, seen = 0.0, 0, 0
+    for x, y in batches:
+        logits = model(x)
+        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+        seen += len(y)
+    return {"loss": loss_sum / seen, "acc": 100.0 * correct / seen}
+
+
+def make_batches(data: DataSplits, cfg: ExperimentConfig, device: torch.device) -> dict[str, Batches]:
+    common = dict(mean=data.mean, std=data.std, device=device, channels_last=cfg.train.channels_last)
+    return {
+        "train": Batches(data.train, batch_size=cfg.train.batch_size, shuffle=True,
+                         augment=cfg.data.augment, seed=cfg.train.seed, **common),
+        "val": Batches(data.val, batch_size=cfg.train.eval_batch_size, **common),
+        "test": Batches(data.test, batch_size=cfg.train.eval_batch_size, **common),
+    }
+
+
+def format_epoch_line(epoch: int, train: dict[str, float], val: dict[str, float], width: int = 2) -> str:
+    """The seed's log line, e.g. ``[Epoch 01] train 2.3032/10.00% | val 2.3029/10.00%``."""
+    return (f"[Epoch {epoch:0{width}d}] train {train['loss']:.4f}/{train['acc']:.2f}% | "
+            f"val {val['loss']:.4f}/{val['acc']:.2f}%")
+
+
+class EpochPrinter(Callback):
+    """Prints the seed-format line after every epoch."""
+
+    def __init__(self, stream=None):
+        self.stream = stream
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        rec = state.history[-1]
+        width = max(2, len(str(state.config.train.epochs)))
+        line = format_epoch_line(rec["epoch"], rec["train"], rec["val"], width)
+        print(line, file=self.stream or sys.stdout, flush=True)
+
+
+def fit(state: TrainState, batches: dict[str, Batches], callbacks: Sequence[Callback] = ()) -> list[dict[str, Any]]:
+    """Train ``state.model`` for the configured epochs; returns the per-epoch history.
+
+    A non-finite training loss stops the run (recorded in ``state.diverged_at_step``): the
+    weights are then meaningless, and further epochs would only burn time.
+    """
+    for cb in callbacks:
+        cb.on_fit_start(state)
+    for epoch in range(state.epoch, state.config.train.epochs):
+        batches["train"].set_epoch(epoch)
+        start = time.perf_counter()
+        train = train_one_epoch(state, batches["train"], callbacks)
+        val = evaluate(state.model, batches["val"])
+        state.epoch = epoch + 1
+        state.history.append({"epoch": state.epoch, "step": state.step, "train": train, "val": val,
+                              "seconds": round(time.perf_counter() - start, 3)})
+        for cb in callbacks:
+            cb.on_epoch_end(state)
+        if not math.isfinite(train["loss"]):
+            state.diverged_at_step = state.step
+            break
+    for cb in callbacks:
+        cb.on_fit_end(state)
+    return state.history
