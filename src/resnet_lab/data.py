@@ -18,6 +18,7 @@ for final numbers. Normalisation uses per-channel statistics of the training spl
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import os
 import tarfile
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -107,13 +109,17 @@ def load_cifar10(data_dir: str | None, cache_dir: Path, download: bool) -> tuple
 
 
 def _decode(data: bytes, name: str) -> torch.Tensor:
-    from torchvision.io import ImageReadMode, decode_image
+    # Pillow, as torchvision's ImageFolder loader uses (torchvision.io's decoders are deprecated
+    # since 0.29); decoding happens once per data set thanks to the cache, so its speed matters little.
+    from PIL import Image, UnidentifiedImageError
 
     try:
-        return decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=ImageReadMode.RGB)
-    except Exception as exc:
+        with Image.open(io.BytesIO(data)) as img:
+            array = np.asarray(img.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise UserError(f"cannot decode image {name} ({type(exc).__name__}); remove or replace "
                         "that file") from None
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
 def _iter_folder(root: Path) -> Iterator[tuple[str, str, str, bytes]]:

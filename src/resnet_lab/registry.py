@@ -67,4 +67,7 @@ def create_model(name: str, **options) -> nn.Module:
         raise UserError(
             f"model {name!r} has no option(s) {', '.join(unknown)}; it accepts: {', '.join(allowed)}"
         )
-    return builder(**options)
+    try:
+        return builder(**options)
+    except ValueError as exc:  # builders validate their options with ValueError
+        raise UserError(f"model {name!r}: {exc}") from None

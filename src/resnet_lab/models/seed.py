@@ -9,12 +9,12 @@ Parameter counts (10 classes, 32x32 inputs, tested against ``tests/test_models.p
 
 | model       | width_mult | convs | params     |
 |-------------|-----------:|------:|-----------:|
-| simple_cnn  | 1.0        | 3     | 175,626    |
-| simple_cnn  | 0.25       | 3     | 26,426     |
-| deep_cnn    | 1.0        | 10    | 1,604,554  |
-| deep_cnn    | 0.25       | 10    | 111,402    |
-| resnet_seed | 1.0        | 15    | 2,916,298  |
-| resnet_seed | 0.25       | 15    | 192,010    |
+| simple_cnn  | 1.0        | 3     | 175,178    |
+| simple_cnn  | 0.25       | 3     | 26,522     |
+| deep_cnn    | 1.0        | 10    | 1,567,626  |
+| deep_cnn    | 0.25       | 10    | 129,258    |
+| resnet_seed | 1.0        | 15    | 2,936,714  |
+| resnet_seed | 0.25       | 15    | 215,018    |
 
 The seed calls ``resnet_seed`` a "10-layer ResNet"; as drawn (a stem conv and six two-conv
 blocks) it has 13 convs on its main path plus 2 projection convs. Its FLOPs per image agree with

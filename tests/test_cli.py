@@ -1,0 +1,122 @@
+"""`resnet-lab compare` end to end on synthetic data, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from resnet_lab.cli import main
+from resnet_lab.runs import load_checkpoint
+
+EPOCH_LINE = re.compile(r"^\[Epoch \d{2}\] train \d+\.\d{4}/\d+\.\d{2}% \| val \d+\.\d{4}/\d+\.\d{2}%$")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "smoke"
+    proc = subprocess.run([sys.executable, "-m", "resnet_lab.cli", "compare", "--preset", "smoke",
+                           "--out", str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return out, proc.stdout
+
+
+def test_smoke_compare_prints_seed_format_epoch_lines(smoke_run):
+    _, stdout = smoke_run
+    lines = [l for l in stdout.splitlines() if l.startswith("[Epoch")]
+    assert len(lines) == 3 * 2  # three models, two epochs
+    assert all(EPOCH_LINE.match(l) for l in lines), lines
+
+
+def test_smoke_compare_writes_table_json_and_metrics(smoke_run):
+    out, stdout = smoke_run
+    results = json.loads((out / "results.json").read_text())
+    rows = {r["model"]: r for r in results["results"]}
+    assert list(rows) == ["simple_cnn", "deep_cnn", "resnet_seed"]
+    table = (out / "results.md").read_text()
+    for name, row in rows.items():
+        assert f"| {name} | {row['params']:,} |" in table
+        metrics = [json.loads(l) for l in (out / name / "metrics.jsonl").read_text().splitlines()]
+        assert [m["epoch"] for m in metrics] == [1, 2]
+        assert row["best_val_acc"] == max(m["val"]["acc"] for m in metrics)
+        run = json.loads((out / name / "run.json").read_text())
+        assert run["status"] == "completed" and run["results"]["test_acc"] == row["test_acc"]
+        assert list((out / name / "tensorboard").glob("events.out.tfevents.*"))
+    # the deep plain net is stuck at ln 10 while the others learn, even on toy data
+    assert rows["deep_cnn"]["status"] == "failed" and "ln 10" in rows["deep_cnn"]["problem"]
+    assert rows["simple_cnn"]["status"] == rows["resnet_seed"]["status"] == "learned"
+    assert results["provenance"]["torch"] == torch.__version__
+    assert results["config"]["preset"] == "smoke"
+
+
+def test_checkpoints_load_with_plain_torch_load_and_rebuild_the_model(smoke_run):
+    from resnet_lab.registry import create_model
+
+    out, _ = smoke_run
+    for name in ("epoch0000.pt", "final.pt"):
+        blob = torch.load(out / "resnet_seed" / "checkpoints" / name, weights_only=True)
+        assert blob["model"] == "resnet_seed" and blob["config"]["preset"] == "smoke"
+        model = create_model(blob["model"], **blob["model_options"])
+        model.load_state_dict(blob["state_dict"])
+    init = load_checkpoint(out / "resnet_seed" / "checkpoints" / "epoch0000.pt")
+    final = load_checkpoint(out / "resnet_seed" / "checkpoints" / "final.pt")
+    assert (init["epoch"], final["epoch"]) == (0, 2) and len(final["history"]) == 2
+    changed = [not torch.equal(init["state_dict"][k], final["state_dict"][k]) for k in init["state_dict"]]
+    assert all(changed)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "resnet_lab.cli", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--models", "vgg"], "unknown model 'vgg'"),
+    (["--preset", "fast"], "unknown preset 'fast'"),
+    (["--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["--optimizer", "rmsprop"], "unknown optimizer"),
+    (["--epochs", "0"], "epochs must be a positive"),
+    (["--batch-size", "-4"], "batch size must be a positive"),
+    (["--lr", "0"], "learning rate must be a positive"),
+    (["--epochs", "two"], "invalid int value"),
+    (["--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], "does not exist"),
+    (["--dataset", "imagefolder", "--data-dir", "{empty}"], "no train/ and test/"),
+])
+def test_bad_input_gets_one_line_exit_2_and_leaves_no_run_dir(tmp_path, args, needle):
+    (tmp_path / "empty").mkdir()
+    args = [a.replace("{empty}", str(tmp_path / "empty")) for a in args]
+    out = tmp_path / "out"
+    proc = run_cli("compare", "--preset", "smoke", "--out", str(out), *args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("resnet-lab: error: ") and needle in lines[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not out.exists()
+
+
+def test_existing_output_directory_is_not_clobbered(tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    assert main(["compare", "--preset", "smoke", "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_help_explains_every_required_flag():
+    proc = run_cli("compare", "--help")
+    assert proc.returncode == 0
+    for flag in ("--preset", "--dataset", "--data-dir", "--out", "--epochs", "--batch-size", "--optimizer",
+                 "--lr", "--width", "--device", "--seed", "--models"):
+        assert flag in proc.stdout
+
+
+def test_models_lists_the_registry(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "deep_cnn" in out and "resnet_seed" in out and "simple_cnn" in out and "notebook_resnet" in out

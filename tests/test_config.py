@@ -1,0 +1,87 @@
+"""One precedence: defaults < preset < file < command line; clear errors for bad values."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from resnet_lab.config import PRESETS, ExperimentConfig, known_keys, resolve, to_dict
+from resnet_lab.errors import UserError
+
+
+def test_defaults_are_the_seed_settings():
+    cfg = ExperimentConfig()
+    assert (cfg.model.norm, cfg.optim.weight_decay, cfg.train.epochs) == ("none", 0.0, 20)
+    assert cfg.models == ("simple_cnn", "deep_cnn", "resnet_seed")
+
+
+def test_precedence_defaults_preset_file_cli(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text(yaml.safe_dump({"train": {"epochs": 3, "batch_size": 32}, "optim": {"lr": "1e-3"}}))
+    cfg = resolve("quick", f, {"train.epochs": 5})
+    assert cfg.train.epochs == 5                         # cli beats file
+    assert cfg.train.batch_size == 32                    # file beats default
+    assert cfg.optim.lr == pytest.approx(1e-3)           # YAML's '1e-3' string coerced to float
+    assert cfg.model.width_mult == PRESETS["quick"]["model.width_mult"]  # preset beats default
+    assert cfg.optim.momentum == 0.9                     # default survives
+
+
+def test_preset_named_in_file_and_models_as_comma_list(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("preset: smoke\nmodels: deep_cnn,resnet_seed\n")
+    cfg = resolve(None, f, {})
+    assert cfg.preset == "smoke" and cfg.data.dataset == "synthetic"
+    assert cfg.models == ("deep_cnn", "resnet_seed")
+
+
+def test_resolved_config_round_trips_through_yaml():
+    cfg = resolve("smoke", None, {"optim.name": "adam"})
+    again = resolve("smoke", None, {k: v for k, v in _flat(to_dict(cfg)).items() if k != "preset"})
+    assert again == cfg
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+@pytest.mark.parametrize("overrides,match", [
+    ({"train.epochs": 0}, "epochs must be a positive"),
+    ({"train.batch_size": -1}, "batch size must be a positive"),
+    ({"optim.lr": 0}, "learning rate must be a positive"),
+    ({"model.width_mult": 0}, "width must be a positive"),
+    ({"optim.name": "rmsprop"}, "unknown optimizer 'rmsprop'"),
+    ({"data.dataset": "mnist"}, "unknown dataset 'mnist'"),
+    ({"models": ["vgg"]}, "unknown model 'vgg'"),
+    ({"train.device": "tpu"}, "unknown device 'tpu'"),
+    ({"model.init": "zeros"}, "unknown init 'zeros'"),
+    ({"train.epochs": "many"}, "train.epochs must be int"),
+    ({"train.nope": 1}, "unknown config key 'train.nope'"),
+])
+def test_bad_values_are_user_errors(overrides, match):
+    with pytest.raises(UserError, match=match):
+        resolve("smoke", None, overrides)
+
+
+def test_unknown_preset_invalid_yaml_and_missing_file(tmp_path):
+    with pytest.raises(UserError, match="unknown preset 'fast'"):
+        resolve("fast")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: {epochs: [1,\n")
+    with pytest.raises(UserError, match="not valid YAML"):
+        resolve(None, bad)
+    with pytest.raises(UserError, match="cannot read config file"):
+        resolve(None, tmp_path / "missing.yaml")
+    lst = tmp_path / "list.yaml"
+    lst.write_text("- 1\n- 2\n")
+    with pytest.raises(UserError, match="must hold a mapping"):
+        resolve(None, lst)
+
+
+def test_every_key_is_documented_in_known_keys():
+    assert "optim.lr" in known_keys() and "data.val_size" in known_keys() and "models" in known_keys()

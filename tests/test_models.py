@@ -1,0 +1,113 @@
+"""Every registered model: shape, documented parameter count, gradients everywhere."""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from resnet_lab.errors import UserError
+from resnet_lab.registry import create_model, get_builder, list_models, register_model
+
+
+def documented_rows() -> list[tuple[str, dict, int, int | None]]:
+    """(model, options, params, convs) from the parameter tables in the model modules' docstrings."""
+    rows = []
+    modules = {inspect.getmodule(get_builder(name)) for name in list_models()}
+    for module in modules:
+        lines = [l.strip() for l in (module.__doc__ or "").splitlines() if l.strip().startswith("|")]
+        header = None
+        for line in lines:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if cells[0] == "model":
+                header = cells
+                continue
+            if header is None or set(cells[0]) <= set("-: "):
+                continue
+            rec = dict(zip(header, cells))
+            options = {k: float(v) if "." in v else int(v) for k, v in rec.items()
+                       if k not in ("model", "params", "convs")}
+            convs = int(rec["convs"]) if "convs" in rec else None
+            rows.append((rec["model"], options, int(rec["params"].replace(",", "")), convs))
+    return rows
+
+
+def test_every_model_has_a_documented_parameter_count():
+    documented = {name for name, *_ in documented_rows()}
+    assert documented == set(list_models())
+
+
+@pytest.mark.parametrize("name,options,params,convs", documented_rows())
+def test_parameter_count_matches_docstring_table(name, options, params, convs):
+    model = create_model(name, **options)
+    assert sum(p.numel() for p in model.parameters()) == params
+    if convs is not None:
+        assert sum(isinstance(m, nn.Conv2d) for m in model.modules()) == convs
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_output_shape_and_every_parameter_gets_a_gradient(name):
+    model = create_model(name, width_mult=0.25)
+    x = torch.randn(4, 3, 32, 32)
+    out = model(x)
+    assert out.shape == (4, 10)
+    nn.functional.cross_entropy(out, torch.tensor([0, 1, 2, 3])).backward()
+    for pname, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), pname
+        assert p.grad.abs().sum() > 0, f"{pname} got an all-zero gradient"
+
+
+def test_notebook_net_accepts_28_and_32_pixel_inputs_as_in_the_notebook():
+    assert create_model("notebook_resnet", input_size=28)(torch.randn(32, 3, 28, 28)).shape == (32, 10)
+    assert create_model("notebook_resnet")(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    with pytest.raises(ValueError, match="input_size=28"):
+        create_model("notebook_resnet")(torch.randn(2, 3, 28, 28))
+
+
+def test_skip_off_removes_additions_and_projections_but_keeps_the_convs():
+    res, plain = create_model("resnet_seed"), create_model("resnet_seed", skip=False)
+    n_conv = lambda m: sum(isinstance(x, nn.Conv2d) for x in m.modules())
+    assert n_conv(res) - n_conv(plain) == 2  # the two 1x1 projections at the stage changes
+    assert not any(getattr(b, "skip", False) for b in plain.modules())
+
+
+def test_norm_batch_adds_batchnorm_and_drops_conv_biases():
+    model = create_model("deep_cnn", norm="batch", width_mult=0.25)
+    assert sum(isinstance(m, nn.BatchNorm2d) for m in model.modules()) == 10
+    assert all(m.bias is None for m in model.modules() if isinstance(m, nn.Conv2d))
+
+
+@pytest.mark.parametrize("init", ["kaiming", "xavier", "orthogonal"])
+def test_named_inits_change_weights_and_zero_biases(init):
+    torch.manual_seed(0)
+    default = create_model("deep_cnn", width_mult=0.25)
+    torch.manual_seed(0)
+    other = create_model("deep_cnn", width_mult=0.25, init=init)
+    w0, w1 = default.features[1].conv.weight, other.features[1].conv.weight
+    assert not torch.allclose(w0, w1)
+    assert torch.count_nonzero(other.features[1].conv.bias) == 0
+    # He-style gains keep the ReLU-conv weight variance near 2/fan_in, six times PyTorch's 1/(3 fan_in).
+    fan_in = w1[0].numel()
+    assert 0.5 < w1.var().item() * fan_in / 2 < 1.5
+
+
+def test_same_seed_same_weights():
+    torch.manual_seed(3)
+    a = create_model("resnet_seed", width_mult=0.25)
+    torch.manual_seed(3)
+    b = create_model("resnet_seed", width_mult=0.25)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_registry_refuses_duplicates_and_unknown_names_and_options():
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("deep_cnn")(lambda: nn.Linear(1, 1))
+    with pytest.raises(UserError, match="unknown model 'nope'"):
+        create_model("nope")
+    with pytest.raises(UserError, match="no option"):
+        create_model("deep_cnn", skip=True)
+    with pytest.raises(UserError, match="width_mult must be > 0"):
+        create_model("deep_cnn", width_mult=0)
