@@ -43,6 +43,8 @@ class Counter(Callback):
         self.events = []
 
     def on_fit_start(self, state): self.events.append("start")
+    def on_batch_start(self, state): self.events.append("b0")
+    def on_after_backward(self, state): self.events.append("bw")
     def on_batch_end(self, state): self.events.append("batch")
     def on_epoch_end(self, state): self.events.append("epoch")
     def on_fit_end(self, state): self.events.append("end")
@@ -61,7 +63,7 @@ def test_fit_runs_callbacks_in_order_and_records_history():
     state, counter, out = _state(cfg), Counter(), io.StringIO()
     history = fit(state, batches, [counter, EpochPrinter(out)])
     n = len(batches["train"])
-    assert counter.events == ["start"] + (["batch"] * n + ["epoch"]) * 2 + ["end"]
+    assert counter.events == ["start"] + (["b0", "bw", "batch"] * n + ["epoch"]) * 2 + ["end"]
     assert [h["epoch"] for h in history] == [1, 2] and history[-1]["step"] == 2 * n
     assert out.getvalue().splitlines()[1] == format_epoch_line(2, history[1]["train"], history[1]["val"])
     assert history[-1]["val"]["acc"] > 30  # the synthetic classes are easy

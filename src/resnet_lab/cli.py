@@ -45,12 +45,15 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--norm", "model.norm", dict(metavar="{none,batch}", help="normalisation after each conv (default none)")),
     ("--device", "train.device", dict(metavar="{auto,cpu,cuda}", help="auto picks CUDA when available")),
     ("--seed", "train.seed", dict(type=int, help="seed for init, data order and augmentation (default 0)")),
+    ("--diag-every", "train.diag_every", dict(type=int, metavar="N",
+     help="record per-layer statistics every N optimiser steps (default 100)")),
 ]
 _SWITCHES = [  # (flag, key, value, help)
     ("--no-augment", "data.augment", False, "turn off random crop + flip"),
     ("--no-download", "data.download", False, "never try to download CIFAR-10"),
     ("--no-channels-last", "train.channels_last", False, "keep the default NCHW memory layout"),
     ("--no-tensorboard", "train.tensorboard", False, "do not write TensorBoard event files"),
+    ("--no-diagnostics", "train.diagnostics", False, "do not record per-layer statistics during training"),
 ]
 
 
@@ -89,6 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--out", metavar="DIR", help="run directory (default runs/compare-<preset>-<time>)")
     cmp.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
 
+    dg = sub.add_parser("diagnose", help="explain a model: predictions, per-layer statistics, verdict",
+                        description="Analyse a checkpoint against the run's initial checkpoint (found beside it, "
+                        "or --against): raw logits, softmax and predicted classes before and after training, "
+                        "per-layer response std, gradient norms and relative weight change, and a verdict "
+                        "(vanishing / exploding gradients, dead units, healthy) by the rules in "
+                        "docs/diagnostics.md. Without a checkpoint, --model analyses a freshly initialised model.")
+    dg.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT", help="a .pt file from a run's checkpoints/")
+    dg.add_argument("--against", metavar="INIT.pt", help="the 'before' checkpoint (default: epoch0000.pt beside CHECKPOINT)")
+    dg.add_argument("--model", metavar="NAME", help="analyse a fresh model of this name instead of a checkpoint")
+    dg.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    _add_train_flags(dg)
+
     sub.add_parser("models", help="list registered models with their options and parameter counts")
     return parser
 
@@ -102,6 +117,53 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     rows = run_compare(cfg, out, overwrite=args.overwrite)
     print(f"results: {out}/results.md")
     return 0 if rows else 1
+
+
+def _cmd_diagnose(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from .config import apply_overrides, from_dict, resolve
+    from .data import load_data
+    from .diagnostics.analyze import diagnose, find_initial_checkpoint, format_diagnosis
+    from .registry import model_options
+    from .runs import load_checkpoint
+    from .train import resolve_device
+
+    overrides = _overrides(args)
+    if bool(args.checkpoint) == bool(args.model):
+        raise UserError("give either a CHECKPOINT or --model NAME (see 'resnet-lab diagnose --help')")
+    if args.model:
+        cfg = resolve(args.preset, args.config, {**overrides, "models": [args.model]})
+        data = load_data(cfg.data)
+        options = {k: v for k, v in vars(cfg.model).items() if k in model_options(args.model)}
+        options.update(num_classes=data.num_classes, in_channels=data.image_shape[0],
+                       input_size=data.image_shape[-1])
+        torch.manual_seed(cfg.train.seed)
+        result = diagnose(args.model, options, data, device=resolve_device(cfg.train.device))
+        labels = {"init": f" (fresh, seed {cfg.train.seed})"}
+    else:
+        final = load_checkpoint(args.checkpoint)
+        against = Path(args.against) if args.against else find_initial_checkpoint(Path(args.checkpoint))
+        if against is None and final["epoch"] > 0:
+            raise UserError(f"no epoch0000.pt beside {args.checkpoint}; pass the initial checkpoint with --against")
+        init = load_checkpoint(against) if against is not None else final
+        if init["model"] != final["model"]:
+            raise UserError(f"{args.checkpoint} holds {final['model']!r} but {against} holds {init['model']!r}; "
+                            "pass checkpoints of the same model")
+        data_keys = {k: v for k, v in overrides.items() if k.startswith("data.")}
+        cfg = apply_overrides(from_dict(final["config"]), data_keys, "command line")
+        data = load_data(cfg.data)
+        device = resolve_device(args.__dict__.get("train.device") or "cpu")
+        same = init is final or init["epoch"] == final["epoch"]
+        result = diagnose(final["model"], final["model_options"], data, init_state=init["state_dict"],
+                          final_state=None if same else final["state_dict"], device=device)
+        labels = {"init": f" ({against.name if against else Path(args.checkpoint).name}, epoch {init['epoch']})",
+                  "final": f" ({Path(args.checkpoint).name}, epoch {final['epoch']})"}
+    print(json.dumps(result, indent=1) if args.json else format_diagnosis(result, labels))
+    return 0
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -119,7 +181,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
-        return {"compare": _cmd_compare, "models": _cmd_models}[args.command](args)
+        return {"compare": _cmd_compare, "diagnose": _cmd_diagnose, "models": _cmd_models}[args.command](args)
     except UserError as exc:
         print(f"resnet-lab: error: {exc}", file=sys.stderr)
         return 2

@@ -15,8 +15,10 @@ import torch
 
 from .config import ExperimentConfig, to_dict
 from .data import DataSplits, load_data
+from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
+from .diagnostics.hooks import DiagnosticsCallback
 from .registry import create_model, model_options
-from .runs import RunRecorder, now, prepare_dir, provenance, write_json, write_yaml
+from .runs import RunRecorder, load_checkpoint, now, prepare_dir, provenance, write_json, write_yaml
 from .train import EpochPrinter, TrainState, build_optimizer, evaluate, fit, make_batches, resolve_device
 
 # A run "stayed at ln C" when every epoch's mean training loss is within this of ln(num_classes):
@@ -67,11 +69,21 @@ def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
                            extra={"params": params, **extra}, tensorboard=cfg.train.tensorboard)
     log(f"== {name}: {params:,} parameters ==")
     batches = make_batches(data, cfg, device)
+    callbacks = [EpochPrinter(), recorder]
+    if cfg.train.diagnostics:
+        callbacks.append(DiagnosticsCallback(run_dir / "diagnostics.jsonl", fixed_batch(data.train, data, device=device),
+                                             every=cfg.train.diag_every))
     start = time.perf_counter()
-    fit(state, batches, [EpochPrinter(), recorder])
+    fit(state, batches, callbacks)
     seconds = time.perf_counter() - start
     test = evaluate(model, batches["test"])  # the final model; the test set is touched only here
     status, problem = judge(state.history, data.num_classes, state.diverged_at_step)
+    init_state = load_checkpoint(run_dir / "checkpoints" / "epoch0000.pt")["state_dict"]
+    diagnosis = diagnose(name, options, data, init_state=init_state,
+                         final_state={k: v.cpu() for k, v in model.state_dict().items()}, device=device)
+    write_json(run_dir / "diagnosis.json", diagnosis)
+    # The judged outcome first (if any), then what the diagnostics say about why.
+    problem = problem_summary(diagnosis) if problem == "none" else f"{problem}; {problem_summary(diagnosis)}"
     best = max(state.history, key=lambda e: e["val"]["acc"])
     row = {
         "model": name, "params": params, "status": status, "problem": problem,
@@ -80,6 +92,10 @@ def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
         "final_train_loss": state.history[-1]["train"]["loss"],
         "test_acc": test["acc"], "test_loss": test["loss"],
         "epochs": state.epoch, "seconds": round(seconds, 1),
+        "verdict_init": diagnosis["verdict"]["init"]["verdict"],
+        "verdict_final": diagnosis["verdict"]["final"]["verdict"],
+        "first_to_last_grad_init": diagnosis["verdict"]["init"]["first_to_last"],
+        "finding": diagnosis["finding"]["finding"],
     }
     recorder.finish("diverged" if state.diverged_at_step is not None else "completed", results=row)
     return row

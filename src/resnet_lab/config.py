@@ -56,6 +56,8 @@ class TrainConfig:
     seed: int = 0
     channels_last: bool = True        # NHWC convs: measured 1.2-2x faster on the 2-core CPU (README)
     tensorboard: bool = True
+    diagnostics: bool = True          # per-layer statistics during training (diagnostics.jsonl)
+    diag_every: int = 100             # record every N optimiser steps (overhead: docs/diagnostics.md)
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,9 @@ def validate(cfg: ExperimentConfig) -> None:
                        ("eval batch size", cfg.train.eval_batch_size), ("learning rate", cfg.optim.lr),
                        ("width", cfg.model.width_mult)):
         positive(key, value)
+    if cfg.train.diag_every < 1:
+        raise UserError(f"diag_every must be >= 1, got {cfg.train.diag_every}; use --no-diagnostics to turn "
+                        "recording off")
     if cfg.data.val_size < 1:
         raise UserError(f"val_size must be >= 1, got {cfg.data.val_size}; the validation split is "
                         "how models are compared without touching the test set")

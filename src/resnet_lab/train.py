@@ -1,7 +1,8 @@
 """The training loop: small functions plus named callback events (no branches for logging etc.).
 
 ``fit`` runs ``train_one_epoch`` and ``evaluate`` per epoch and calls ``on_fit_start``,
-``on_batch_end``, ``on_epoch_end`` and ``on_fit_end`` on each callback; console lines, metrics
+``on_batch_start``, ``on_after_backward``, ``on_batch_end``, ``on_epoch_end`` and ``on_fit_end`` on
+each callback; console lines, metrics
 files, TensorBoard and checkpoints are all callbacks (see ``runs.py``), so diagnostics can hook in
 the same way without touching this file.
 """
@@ -28,7 +29,9 @@ class Callback:
     """Override any of these; each receives the live :class:`TrainState`."""
 
     def on_fit_start(self, state: "TrainState") -> None: ...
-    def on_batch_end(self, state: "TrainState") -> None: ...
+    def on_batch_start(self, state: "TrainState") -> None: ...      # before the forward pass
+    def on_after_backward(self, state: "TrainState") -> None: ...   # gradients ready, before the step
+    def on_batch_end(self, state: "TrainState") -> None: ...        # after the optimiser step
     def on_epoch_end(self, state: "TrainState") -> None: ...
     def on_fit_end(self, state: "TrainState") -> None: ...
 
@@ -42,7 +45,7 @@ class TrainState:
     num_classes: int
     epoch: int = 0                    # epochs completed
     step: int = 0                     # optimiser steps taken
-    batch_loss: float = math.nan      # loss of the latest batch (set only when a callback asks)
+    batch_loss: float | torch.Tensor = math.nan  # latest batch's loss (a tensor: no sync unless read)
     history: list[dict[str, Any]] = field(default_factory=list)
     diverged_at_step: int | None = None
 
@@ -79,10 +82,14 @@ def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Cal
     seen = 0
     desc = f"{state.name} epoch {state.epoch + 1}/{state.config.train.epochs}"
     for x, y in _progress(batches, desc, len(batches)):
+        for cb in callbacks:
+            cb.on_batch_start(state)
         logits = model(x)
         loss = F.cross_entropy(logits, y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for cb in callbacks:
+            cb.on_after_backward(state)
         optimizer.step()
         state.step += 1
         loss_sum += loss.detach().double() * len(y)

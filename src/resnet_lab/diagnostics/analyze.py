@@ -1,0 +1,158 @@
+"""The seed-style analysis of one model: predictions, per-layer statistics, weight change, verdicts.
+
+``diagnose`` takes the initial and (optionally) the trained weights of a registered model plus the
+data, and returns one JSON-able dict (the format of a run's ``diagnosis.json``, documented in
+docs/diagnostics.md); ``format_diagnosis`` renders it as text.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..data import Batches, DataSplits, ImageTensors
+from ..errors import UserError
+from ..registry import create_model
+from .hooks import probe, weight_change
+from .stats import jsonable, softmax_summary, total_variation
+from .verdict import change_finding, gradient_verdict
+
+PROBE_SIZE = 256      # images in the fixed gradient-probe batch (training split) and prediction batch (test)
+PROBE_SEED = 0        # the same images for every model and every run
+
+
+def fixed_batch(split: ImageTensors, data: DataSplits, n: int = PROBE_SIZE, seed: int = PROBE_SEED,
+                device: torch.device = torch.device("cpu")) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded, unaugmented, normalised batch of ``n`` images from ``split``."""
+    idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
+    batches = Batches(split.subset(idx), batch_size=n, mean=data.mean, std=data.std, device=device)
+    return next(iter(batches))
+
+
+def _predictions(model: nn.Module, x: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, dict[str, Any]]:
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        logits = model(x).float()
+    model.train(was_training)
+    summary = softmax_summary(logits, num_classes)
+    summary.update(logits_head=logits[:2].tolist(), softmax_head=logits[:2].softmax(1).tolist(),
+                   pred_head=logits.argmax(1)[:16].tolist())
+    return logits, summary
+
+
+def build(name: str, options: dict[str, Any], state_dict: dict[str, torch.Tensor] | None = None) -> nn.Module:
+    model = create_model(name, **options)
+    if state_dict is not None:
+        try:
+            model.load_state_dict(state_dict)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise UserError(f"the checkpoint's weights do not fit model {name!r} ({first}); "
+                            "pass a checkpoint of that model") from None
+    return model
+
+
+def diagnose(name: str, options: dict[str, Any], data: DataSplits, *,
+             init_state: dict[str, torch.Tensor] | None = None,
+             final_state: dict[str, torch.Tensor] | None = None,
+             device: torch.device = torch.device("cpu")) -> dict[str, Any]:
+    """Analyse model ``name`` at initialisation and, if ``final_state`` is given, after training.
+
+    ``init_state`` None means a fresh model built now (seeded by the caller).
+    """
+    x, y = fixed_batch(data.train, data, device=device)
+    xt, _ = fixed_batch(data.test, data, device=device)
+    init = build(name, options, init_state).to(device)
+    phases: dict[str, nn.Module] = {"init": init}
+    if final_state is not None:
+        phases["final"] = build(name, options, final_state).to(device)
+
+    out: dict[str, Any] = {"model": name, "model_options": options,
+                           "params": sum(p.numel() for p in init.parameters()),
+                           "num_classes": data.num_classes, "classes": data.classes,
+                           "probe_size": PROBE_SIZE, "data": data.source,
+                           "probe": {}, "verdict": {}, "predictions": {}}
+    logits = {}
+    for phase, model in phases.items():
+        p = probe(model, x, y)
+        out["probe"][phase] = {"loss": p["loss"], "layers": p["layers"]}
+        out["verdict"][phase] = gradient_verdict(p["layers"], p["loss"], data.num_classes)
+        logits[phase], out["predictions"][phase] = _predictions(model, xt, data.num_classes)
+    layers = out["probe"]["init"]["layers"]
+    out["layer_response"] = {"names": [l["name"] for l in layers],
+                             **{ph: [l["act_std"] for l in out["probe"][ph]["layers"]] for ph in phases}}
+    if "final" in phases:
+        out["prediction_shift"] = total_variation(logits["init"], logits["final"])
+        out["weight_change"] = weight_change(init.state_dict(), phases["final"].state_dict(), layers)
+        out["finding"] = change_finding(out["weight_change"], out["prediction_shift"])
+    return jsonable(out)
+
+
+def problem_summary(d: dict[str, Any]) -> str:
+    """One clause for the results table's problem column, from a diagnosis."""
+    v = d["verdict"]
+    parts = [f"gradients at init: {v['init']['verdict']} ({v['init']['evidence'][0]})"]
+    if "final" in v and v["final"]["verdict"] != v["init"]["verdict"]:
+        parts.append(f"after training: {v['final']['verdict']}")
+    if d.get("finding", {}).get("finding") == "weights effectively unchanged":
+        parts.append("weights and predictions effectively unchanged")
+    return "; ".join(parts)
+
+
+def _vec(values: list[float], k: int = 5) -> str:
+    shown = ", ".join(f"{v:.4f}" for v in values[:k])
+    return f"[{shown}{', ...' if len(values) > k else ''}]"
+
+
+def _g(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2g}"
+
+
+def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) -> str:
+    """Text in the spirit of the seed's hand analysis."""
+    labels = labels or {}
+    classes = d["classes"]
+    lines = [f"{d['model']}, {d['params']:,} parameters; probes on {d['probe_size']} fixed images ({d['data']})", ""]
+    titles = {"init": "At initialisation", "final": "After training"}
+    for phase, pred in d["predictions"].items():
+        hist = pred["pred_hist"]
+        top = max(range(len(hist)), key=hist.__getitem__)
+        lines += [
+            f"{titles[phase]}{labels.get(phase, '')}:",
+            f"  Raw logits (image 0):  {_vec(pred['logits_head'][0])}",
+            f"  Softmax (image 0):     {_vec(pred['softmax_head'][0])}",
+            f"  Softmax range:         {pred['softmax_min']:.4f}-{pred['softmax_max']:.4f} over the test batch",
+            f"  Predicted classes:     {pred['pred_head']}",
+            f"  Most predicted class:  {top} ({classes[top]}) for {pred['top_class_share']:.0%} of the images",
+        ]
+    if "prediction_shift" in d:
+        lines.append(f"Prediction shift init -> trained: {d['prediction_shift']:.4f} (mean total variation)")
+    phases = list(d["probe"])
+    changes = {w["name"]: w["rel_change"] for w in d.get("weight_change", [])}
+    head = f"{'layer':8s}" + "".join(f"{f'std {ph}':>12s}" for ph in phases) + \
+        "".join(f"{f'grad {ph}':>12s}" for ph in phases) + "".join(f"{f'g/w {ph}':>11s}" for ph in phases) + \
+        (f"{'W change':>10s}" if changes else "")
+    lines += ["", head]
+    for i, layer in enumerate(d["probe"]["init"]["layers"]):
+        row = [d["probe"][ph]["layers"][i] for ph in phases]
+        lines.append(f"{layer['name']:8s}" + "".join(f"{_g(r['act_std']):>12s}" for r in row)
+                     + "".join(f"{_g(r['grad_norm']):>12s}" for r in row)
+                     + "".join(f"{_g(r['grad_to_weight']):>11s}" for r in row)
+                     + (f"{_g(changes.get(layer['name'])):>10s}" if changes else ""))
+    lines.append("")
+    for phase, v in d["verdict"].items():
+        lines.append(f"Verdict {titles[phase].lower()}: {v['verdict']}")
+        lines += [f"  - {e}" for e in v["evidence"]]
+    if "finding" in d:
+        lines.append(f"Finding: {d['finding']['text']}")
+    return "\n".join(lines)
+
+
+def find_initial_checkpoint(path: Path) -> Path | None:
+    """The run's epoch-0 checkpoint beside ``path`` (same checkpoints/ folder), if it exists."""
+    candidate = Path(path).parent / "epoch0000.pt"
+    return candidate if candidate.is_file() else None

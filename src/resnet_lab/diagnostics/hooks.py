@@ -1,0 +1,190 @@
+"""Collectors: forward hooks for layer responses, gradient/weight norms, and the training callback.
+
+Every hook is registered inside a context manager and removed on exit, also on error, so a model
+leaves a diagnostic pass exactly as it entered it (no hooks left behind, no BN statistics changed).
+
+Layer names follow forward order: ``conv1, conv2, ...`` for convolutions on the main path,
+``proj1, ...`` for 1x1 projection shortcuts, ``fc`` for the linear head (``fc1, fc2`` if several).
+A layer's *response* is its output after the BatchNorm that directly follows it, if any, else the
+conv/linear output itself: the pre-activation, as in He et al. 2015 Figure 7.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..train import Callback, TrainState
+from .stats import jsonable, ratio, response_stats
+
+WEIGHT_TYPES = (nn.Conv2d, nn.Linear)
+NORM_TYPES = (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.LayerNorm)
+
+
+class ResponseRecorder:
+    """Context manager: per weight layer, the response statistics of every forward pass inside it."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.handles: list[Any] = []
+        self.order: list[nn.Module] = []          # weight layers in the order they first ran
+        self.stats: dict[nn.Module, dict[str, float]] = {}
+        self._last_weight: nn.Module | None = None
+        self._last_leaf: nn.Module | None = None
+
+    def _hook(self, module: nn.Module, inputs, output) -> None:
+        if isinstance(module, WEIGHT_TYPES):
+            if module not in self.stats:
+                self.order.append(module)
+            self.stats[module] = response_stats(output)
+            self._last_weight = module
+        elif isinstance(module, NORM_TYPES) and self._last_leaf is self._last_weight is not None:
+            self.stats[self._last_weight] = response_stats(output)  # BN right after a conv
+        self._last_leaf = module
+
+    def __enter__(self) -> "ResponseRecorder":
+        for m in self.model.modules():
+            if not list(m.children()):
+                self.handles.append(m.register_forward_hook(self._hook))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self.handles:
+            h.remove()
+        self.handles.clear()
+
+
+def layer_names(model: nn.Module, order: list[nn.Module]) -> dict[nn.Module, tuple[str, str]]:
+    """module -> (display name, qualified name), numbered in forward ``order``."""
+    qualified = {m: n for n, m in model.named_modules()}
+    linears = [m for m in order if isinstance(m, nn.Linear)]
+    names, conv_i, proj_i = {}, 0, 0
+    for m in order:
+        q = qualified[m]
+        if isinstance(m, nn.Linear):
+            display = "fc" if len(linears) == 1 else f"fc{linears.index(m) + 1}"
+        elif "shortcut" in q.split("."):
+            proj_i += 1
+            display = f"proj{proj_i}"
+        else:
+            conv_i += 1
+            display = f"conv{conv_i}"
+        names[m] = (display, q)
+    return names
+
+
+def weight_norms(module: nn.Module) -> dict[str, float]:
+    w = module.weight
+    g = w.grad
+    wn = w.detach().float().norm().item()
+    gn = g.detach().float().norm().item() if g is not None else float("nan")
+    return {"weight_norm": wn, "grad_norm": gn, "grad_to_weight": ratio(gn, wn)}
+
+
+def _buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.named_buffers()}
+
+
+def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    """One forward + backward on a fixed batch in training mode; returns loss, logits and per-layer
+    response statistics and gradient norms. Leaves the model's parameters, gradients, buffers
+    (BN running statistics) and train/eval mode as they were."""
+    was_training = model.training
+    saved_buffers = _buffers(model)
+    saved_grads = {p: p.grad for p in model.parameters()}
+    for p in model.parameters():
+        p.grad = None
+    model.train()
+    try:
+        with ResponseRecorder(model) as rec:
+            logits = model(x)
+        loss = F.cross_entropy(logits, y)
+        loss.backward()
+        names = layer_names(model, rec.order)
+        layers = [{"name": names[m][0], "module": names[m][1], **rec.stats[m], **weight_norms(m)}
+                  for m in rec.order]
+    finally:
+        for p, g in saved_grads.items():
+            p.grad = g
+        with torch.no_grad():
+            for k, v in model.named_buffers():
+                v.copy_(saved_buffers[k])
+        model.train(was_training)
+    return {"loss": loss.item(), "logits": logits.detach(), "layers": layers}
+
+
+def weight_change(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor],
+                  layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Relative change ||W_end - W_0|| / ||W_0|| of each named layer's weight."""
+    from .stats import relative_change
+
+    return [{"name": l["name"], "rel_change": relative_change(before[l["module"] + ".weight"],
+                                                               after[l["module"] + ".weight"])}
+            for l in layers]
+
+
+class DiagnosticsCallback(Callback):
+    """Records layer statistics at initialisation, every ``every`` optimiser steps, and at the end.
+
+    Writes ``diagnostics.jsonl`` in the run directory, one JSON object per record:
+    ``{"phase": "init"|"train"|"final", "step", "epoch", "loss", "layers": [{"name", "module",
+    "act_mean", "act_std", "dead_frac", "weight_norm", "grad_norm", "grad_to_weight",
+    "update_to_weight" (train records only)}]}``. ``init`` and ``final`` are probes on the same
+    fixed batch; ``train`` records use that step's own training batch.
+    """
+
+    def __init__(self, path: Path, probe_batch: tuple[torch.Tensor, torch.Tensor], every: int = 100):
+        self.path = Path(path)
+        self.x, self.y = probe_batch
+        self.every = every
+        self._rec: ResponseRecorder | None = None
+        self._before: dict[nn.Module, torch.Tensor] = {}
+        self._grads: dict[nn.Module, dict[str, float]] = {}
+        self.records: list[dict[str, Any]] = []
+
+    def _write(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(jsonable(record)) + "\n")
+
+    def _probe(self, state: TrainState, phase: str) -> None:
+        result = probe(state.model, self.x, self.y)
+        self._write({"phase": phase, "step": state.step, "epoch": state.epoch, "loss": result["loss"],
+                     "layers": result["layers"]})
+
+    def on_fit_start(self, state: TrainState) -> None:
+        self._probe(state, "init")
+
+    def on_batch_start(self, state: TrainState) -> None:
+        if self.every > 0 and (state.step + 1) % self.every == 0:
+            self._rec = ResponseRecorder(state.model).__enter__()
+
+    def on_after_backward(self, state: TrainState) -> None:
+        if self._rec is not None:
+            self._grads = {m: weight_norms(m) for m in self._rec.order}
+            self._before = {m: m.weight.detach().clone() for m in self._rec.order}
+
+    def on_batch_end(self, state: TrainState) -> None:
+        if self._rec is None:
+            return
+        rec, self._rec = self._rec, None
+        rec.__exit__(None, None, None)
+        names = layer_names(state.model, rec.order)
+        layers = []
+        for m in rec.order:
+            before = self._before[m]
+            update = ratio((m.weight.detach() - before).float().norm().item(), before.float().norm().item())
+            layers.append({"name": names[m][0], "module": names[m][1], **rec.stats[m], **self._grads[m],
+                           "update_to_weight": update})
+        self._before, self._grads = {}, {}
+        self._write({"phase": "train", "step": state.step, "epoch": state.epoch,
+                     "loss": float(state.batch_loss), "layers": layers})
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self._probe(state, "final")

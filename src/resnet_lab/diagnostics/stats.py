@@ -1,0 +1,80 @@
+"""Pure statistics on tensors and on recorded layer lists; no hooks, no models, no I/O."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import torch
+
+
+def response_stats(t: torch.Tensor) -> dict[str, float]:
+    """Mean, std and dead fraction of a layer's response (pre-ReLU output).
+
+    ``dead_frac`` is the fraction of channels (dim 1: conv channels or linear features) whose
+    response is <= 0 for every example and position in the batch: a ReLU after such a channel
+    outputs zero and passes no gradient, whatever the input.
+    """
+    t = t.detach().float()
+    channels = t.transpose(0, 1).reshape(t.shape[1], -1)  # (C, N*H*W)
+    dead = (channels.amax(dim=1) <= 0).float().mean()
+    return {"act_mean": t.mean().item(), "act_std": t.std().item(), "dead_frac": dead.item()}
+
+
+def ratio(num: float, den: float) -> float:
+    """num / den, with 0/0 = nan and x/0 = inf (JSON writers turn these into null)."""
+    if den == 0:
+        return math.nan if num == 0 else math.inf
+    return num / den
+
+
+def relative_change(before: torch.Tensor, after: torch.Tensor) -> float:
+    """||after - before|| / ||before||."""
+    return ratio((after.float() - before.float()).norm().item(), before.float().norm().item())
+
+
+def softmax_summary(logits: torch.Tensor, num_classes: int) -> dict[str, Any]:
+    """Softmax range and predicted-class histogram of a batch of logits."""
+    probs = logits.float().softmax(dim=1)
+    pred = probs.argmax(dim=1)
+    hist = torch.bincount(pred, minlength=num_classes).tolist()
+    return {
+        "softmax_min": probs.min().item(), "softmax_max": probs.max().item(),
+        "pred_hist": hist, "top_class_share": max(hist) / len(pred),
+    }
+
+
+def total_variation(p_logits: torch.Tensor, q_logits: torch.Tensor) -> float:
+    """Mean total-variation distance between two batches' softmax outputs (0 = identical, 1 = disjoint)."""
+    p, q = p_logits.float().softmax(1), q_logits.float().softmax(1)
+    return 0.5 * (p - q).abs().sum(dim=1).mean().item()
+
+
+def finite(x: float) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def jsonable(obj: Any) -> Any:
+    """Replace nan/inf by None so the result is strict JSON."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    return obj
+
+
+def first_to_last_ratio(layers: Sequence[dict[str, Any]], key: str = "grad_norm", last_k: int = 2) -> float:
+    """The first weight layer's ``key`` divided by the largest of the last ``last_k`` layers'.
+
+    Compares where the gradient arrives last (the input side) with where it starts (the output side),
+    as the seed did with conv1 vs conv10. Projection shortcuts are left out: they are not on the
+    plain path whose depth is in question.
+    """
+    main = [l for l in layers if not l["name"].startswith("proj")]
+    if len(main) < 2:
+        return math.nan
+    first = main[0][key]
+    late = max(l[key] for l in main[-last_k:])
+    return ratio(first, late)
