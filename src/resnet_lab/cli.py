@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--json", action="store_true", help="print the analysis as JSON")
     _add_train_flags(dg)
 
+    rp = sub.add_parser("report", help="write the HTML + Markdown report of one or more compare runs",
+                        description="Write report.html (self-contained: images inline, no network) and report.md "
+                        "with figures/*.png for finished compare runs. Several runs (e.g. the same compare with "
+                        "--optimizer sgd and adam) are reported together, with conclusions about the optimiser.")
+    rp.add_argument("runs", nargs="+", metavar="RUN_DIR", help="the --out directory of a finished compare")
+    rp.add_argument("--out", metavar="DIR", help="where to write the report (default: the first RUN_DIR)")
+
     sub.add_parser("models", help="list registered models with their options and parameter counts")
     return parser
 
@@ -111,11 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .compare import run_compare
     from .config import resolve
+    from .reporting.report import write_report
 
     cfg = resolve(args.preset, args.config, _overrides(args))
     out = args.out or f"runs/compare-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
     rows = run_compare(cfg, out, overwrite=args.overwrite)
-    print(f"results: {out}/results.md")
+    html_path, _ = write_report([out])
+    print(f"results: {out}/results.md\nreport:  {html_path}")
     return 0 if rows else 1
 
 
@@ -166,6 +175,14 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from .reporting.report import write_report
+
+    html_path, md_path = write_report(args.runs, args.out)
+    print(f"report: {html_path}\n        {md_path}")
+    return 0
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from .registry import create_model, list_models, model_options
 
@@ -181,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
-        return {"compare": _cmd_compare, "diagnose": _cmd_diagnose, "models": _cmd_models}[args.command](args)
+        return {"compare": _cmd_compare, "diagnose": _cmd_diagnose, "report": _cmd_report,
+                "models": _cmd_models}[args.command](args)
     except UserError as exc:
         print(f"resnet-lab: error: {exc}", file=sys.stderr)
         return 2

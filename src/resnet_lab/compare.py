@@ -66,7 +66,8 @@ def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
     state = TrainState(name=name, model=model, optimizer=build_optimizer(model, cfg.optim),
                        config=cfg, num_classes=data.num_classes)
     recorder = RunRecorder(run_dir, model_name=name, model_options=options, config=to_dict(cfg),
-                           extra={"params": params, **extra}, tensorboard=cfg.train.tensorboard)
+                           extra={"params": params, **extra}, tensorboard=cfg.train.tensorboard,
+                           histogram_every=cfg.train.diag_every if cfg.train.diagnostics else 0)
     log(f"== {name}: {params:,} parameters ==")
     batches = make_batches(data, cfg, device)
     callbacks = [EpochPrinter(), recorder]

@@ -9,7 +9,10 @@ Layout of one model's run directory (``compare`` makes one per model under its o
       checkpoints/
         epoch0000.pt       the model at initialisation (before the first step)
         final.pt           the model after the last epoch
-      tensorboard/         TensorBoard event files (scalars per epoch)
+      tensorboard/         TensorBoard: scalars per epoch; weight and gradient histograms every
+                           ``diag_every`` steps
+      diagnostics.jsonl    per-layer statistics (docs/diagnostics.md)
+      diagnosis.json       the before/after analysis and verdicts (docs/diagnostics.md)
 
 A checkpoint is a plain dict loadable with ``torch.load(path)`` (``weights_only`` safe):
 ``format``, ``version``, ``model`` (registry name), ``model_options``, ``state_dict``, ``epoch``,
@@ -136,11 +139,13 @@ class RunRecorder(Callback):
     """Writes a model's run directory: run.json, config, metrics.jsonl, TensorBoard, checkpoints."""
 
     def __init__(self, run_dir: Path, *, model_name: str, model_options: dict[str, Any],
-                 config: dict[str, Any], extra: dict[str, Any], tensorboard: bool = True):
+                 config: dict[str, Any], extra: dict[str, Any], tensorboard: bool = True,
+                 histogram_every: int = 0):
         self.dir = run_dir
         self.model_name, self.model_options, self.config = model_name, model_options, config
         self.extra = extra
         self.tensorboard = tensorboard
+        self.histogram_every = histogram_every
         self.writer = None
 
     def _ckpt(self, state: TrainState, name: str) -> None:
@@ -160,6 +165,15 @@ class RunRecorder(Callback):
             from torch.utils.tensorboard import SummaryWriter
 
             self.writer = SummaryWriter(log_dir=str(self.dir / "tensorboard"))
+
+    def on_after_backward(self, state: TrainState) -> None:
+        # Histograms of weights and their gradients, at the diagnostics' recording interval.
+        if self.writer is None or not self.histogram_every or (state.step + 1) % self.histogram_every:
+            return
+        for name, p in state.model.named_parameters():
+            self.writer.add_histogram(f"weights/{name}", p.detach().cpu(), state.step + 1)
+            if p.grad is not None:
+                self.writer.add_histogram(f"grads/{name}", p.grad.detach().cpu(), state.step + 1)
 
     def on_epoch_end(self, state: TrainState) -> None:
         rec = state.history[-1]

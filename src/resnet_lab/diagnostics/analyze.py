@@ -74,7 +74,7 @@ def diagnose(name: str, options: dict[str, Any], data: DataSplits, *,
     out: dict[str, Any] = {"model": name, "model_options": options,
                            "params": sum(p.numel() for p in init.parameters()),
                            "num_classes": data.num_classes, "classes": data.classes,
-                           "probe_size": PROBE_SIZE, "data": data.source,
+                           "probe_images": len(y), "prediction_images": len(xt), "data": data.source,
                            "probe": {}, "verdict": {}, "predictions": {}}
     logits = {}
     for phase, model in phases.items():
@@ -116,7 +116,8 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
     """Text in the spirit of the seed's hand analysis."""
     labels = labels or {}
     classes = d["classes"]
-    lines = [f"{d['model']}, {d['params']:,} parameters; probes on {d['probe_size']} fixed images ({d['data']})", ""]
+    lines = [f"{d['model']}, {d['params']:,} parameters. Gradient probe: {d['probe_images']} fixed training images; "
+             f"predictions: {d['prediction_images']} fixed test images ({d['data']})", ""]
     titles = {"init": "At initialisation", "final": "After training"}
     for phase, pred in d["predictions"].items():
         hist = pred["pred_hist"]

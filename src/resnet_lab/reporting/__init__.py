@@ -1,0 +1,1 @@
+"""Report writing: plots (matplotlib Agg), computed conclusions, HTML/Markdown. No training imports."""

@@ -1,0 +1,121 @@
+"""Figures for the report, drawn with matplotlib's Agg backend (no display needed).
+
+Each function takes plain data loaded from a run directory (``RunData``) and returns a Figure;
+nothing here imports the training code.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)  # headless; harmless if the caller already chose Agg
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+
+
+def _color(i: int) -> str:
+    return COLORS[i % len(COLORS)]
+
+
+def learning_curves(models: list[dict[str, Any]], num_classes: int) -> Figure:
+    """Train (dashed) / validation (solid) loss and accuracy per epoch, all models on shared axes."""
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    for i, m in enumerate(models):
+        epochs = [e["epoch"] for e in m["history"]]
+        for split, style in (("train", "--"), ("val", "-")):
+            ax_loss.plot(epochs, [e[split]["loss"] for e in m["history"]], style, color=_color(i), marker=".",
+                         label=f"{m['label']} {split}")
+            ax_acc.plot(epochs, [e[split]["acc"] for e in m["history"]], style, color=_color(i), marker=".",
+                        label=f"{m['label']} {split}")
+    ax_loss.axhline(math.log(num_classes), color="grey", lw=1, ls=":")
+    ax_loss.annotate(f"ln {num_classes} = {math.log(num_classes):.4f}", (0.01, math.log(num_classes)),
+                     xycoords=("axes fraction", "data"), va="bottom", fontsize=8, color="grey")
+    ax_acc.axhline(100 / num_classes, color="grey", lw=1, ls=":")
+    ax_acc.annotate(f"chance {100 / num_classes:.0f}%", (0.01, 100 / num_classes),
+                    xycoords=("axes fraction", "data"), va="bottom", fontsize=8, color="grey")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss (dashed: train, solid: validation)")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy (dashed: train, solid: validation)")
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_acc.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    return fig
+
+
+def _layer_plot(ax, models, key: str, phases=("init", "final"), log: bool = True) -> None:
+    for i, m in enumerate(models):
+        d = m.get("diagnosis")
+        if not d:
+            continue
+        for phase, style in zip(phases, ("--", "-")):
+            if phase not in d["probe"]:
+                continue
+            layers = [l for l in d["probe"][phase]["layers"] if not l["name"].startswith("proj")]
+            values = [l[key] if l[key] is not None else float("nan") for l in layers]
+            ax.plot(range(1, len(values) + 1), values, style, color=_color(i), marker="o", ms=3,
+                    label=f"{m['label']} ({'init' if phase == 'init' else 'trained'})")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("layer (forward order, projections omitted; last = fc)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7)
+
+
+def gradient_flow(models: list[dict[str, Any]]) -> Figure:
+    """Per-layer weight-gradient norm, log scale, at initialisation (dashed) and after training (solid)."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    _layer_plot(ax, models, "grad_norm")
+    ax.set(ylabel="weight-gradient norm", title="Gradient flow on a fixed batch (dashed: init, solid: trained)")
+    fig.tight_layout()
+    return fig
+
+
+def layer_responses(models: list[dict[str, Any]]) -> Figure:
+    """Std of each layer's response (He et al. Figure 7 style) and relative weight change per layer."""
+    fig, (ax_std, ax_dw) = plt.subplots(1, 2, figsize=(11, 4))
+    _layer_plot(ax_std, models, "act_std")
+    ax_std.set(ylabel="std of layer response", title="Layer responses (dashed: init, solid: trained)")
+    for i, m in enumerate(models):
+        d = m.get("diagnosis") or {}
+        changes = [w for w in d.get("weight_change", []) if not w["name"].startswith("proj")]
+        if changes:
+            ax_dw.plot(range(1, len(changes) + 1), [w["rel_change"] or float("nan") for w in changes],
+                       color=_color(i), marker="o", ms=3, label=m["label"])
+    ax_dw.set_yscale("log")
+    ax_dw.set(xlabel="layer (forward order; last = fc)", ylabel="||W_end - W_0|| / ||W_0||",
+              title="Relative weight change by training")
+    ax_dw.grid(alpha=0.3, which="both")
+    ax_dw.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def prediction_histograms(models: list[dict[str, Any]], classes: list[str]) -> Figure:
+    """Predicted-class histogram on the fixed test batch, at init vs after training, one panel per model."""
+    with_diag = [m for m in models if m.get("diagnosis")]
+    fig, axes = plt.subplots(1, max(1, len(with_diag)), figsize=(3.8 * max(1, len(with_diag)), 3.4),
+                             squeeze=False)
+    for ax, m in zip(axes[0], with_diag):
+        preds = m["diagnosis"]["predictions"]
+        x = range(len(classes))
+        width = 0.4
+        for j, (phase, label) in enumerate((("init", "init"), ("final", "trained"))):
+            if phase in preds:
+                p = preds[phase]
+                total = sum(p["pred_hist"])
+                ax.bar([k + (j - 0.5) * width for k in x], [100 * h / total for h in p["pred_hist"]], width,
+                       label=f"{label}: softmax {p['softmax_min']:.3f}-{p['softmax_max']:.3f}",
+                       color=_color(j * 2), alpha=0.8)
+        ax.set_xticks(list(x), [c[:5] for c in classes], rotation=60, fontsize=7)
+        ax.set(title=m["label"], ylabel="% of predictions")
+        ax.legend(fontsize=6)
+    fig.suptitle("Predicted classes on the fixed test batch (legend: softmax range)", fontsize=10)
+    fig.tight_layout()
+    return fig

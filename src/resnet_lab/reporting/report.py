@@ -1,0 +1,208 @@
+"""``resnet-lab report``: one self-contained HTML file and the same content as Markdown + PNGs.
+
+Reads only what a run directory holds (results.json, each model's metrics.jsonl, run.json and
+diagnosis.json), so a report can be rebuilt at any time, and several runs (e.g. the same compare
+with SGD and with Adam) can be reported together.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import UserError
+from . import plots
+from .conclusions import conclusions
+
+FIGURES = (  # (file stem, title, function name)
+    ("learning_curves", "Learning curves", "learning_curves"),
+    ("gradient_flow", "Gradient flow", "gradient_flow"),
+    ("layer_responses", "Layer responses and weight change", "layer_responses"),
+    ("predictions", "Predictions before and after training", "prediction_histograms"),
+)
+
+
+def load_run(run_dir: str | Path) -> dict[str, Any]:
+    """A finished compare run: config, provenance and, per model, its row, history and diagnosis."""
+    run_dir = Path(run_dir)
+    results = run_dir / "results.json"
+    if not results.is_file():
+        raise UserError(f"{run_dir} has no results.json: it is not a finished resnet-lab compare run; "
+                        "pass the --out directory of a completed 'resnet-lab compare'")
+    try:
+        blob = json.loads(results.read_text())
+        models = []
+        for row in blob["results"]:
+            mdir = run_dir / row["model"]
+            history = [json.loads(l) for l in (mdir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+            diag = mdir / "diagnosis.json"
+            models.append({"name": row["model"], "row": row, "history": history,
+                           "diagnosis": json.loads(diag.read_text()) if diag.is_file() else None,
+                           "optimizer": blob["config"]["optim"]["name"], "seed": blob["config"]["train"]["seed"],
+                           "run": run_dir.name})
+    except (OSError, KeyError, ValueError) as exc:
+        raise UserError(f"{run_dir} is incomplete or damaged ({type(exc).__name__}: {exc}); re-run the compare") from None
+    return {"dir": run_dir, "config": blob["config"], "provenance": blob["provenance"], "models": models}
+
+
+def _label(runs: list[dict[str, Any]]) -> None:
+    optimizers = {r["config"]["optim"]["name"] for r in runs}
+    for r in runs:
+        for m in r["models"]:
+            if len(runs) == 1:
+                m["label"] = m["name"]
+            elif len(optimizers) == len(runs):
+                m["label"] = f"{m['name']} ({m['optimizer']})"
+            else:
+                m["label"] = f"{m['name']} ({m['run']})"
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plots.plt.close(fig)
+    return buf.getvalue()
+
+
+def _figures(models: list[dict[str, Any]], num_classes: int, classes: list[str]) -> dict[str, bytes]:
+    makers = {
+        "learning_curves": lambda: plots.learning_curves(models, num_classes),
+        "gradient_flow": lambda: plots.gradient_flow(models),
+        "layer_responses": lambda: plots.layer_responses(models),
+        "predictions": lambda: plots.prediction_histograms(models, classes),
+    }
+    have_diag = any(m.get("diagnosis") for m in models)
+    return {stem: _png(makers[stem]()) for stem, _, _ in FIGURES if stem == "learning_curves" or have_diag}
+
+
+def _table(models: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    header = ["model", "params", "best val acc", "test acc", "status", "problem", "wall time"]
+    rows = [[m["label"], f"{m['row']['params']:,}", f"{m['row']['best_val_acc']:.2f}% (ep {m['row']['best_val_epoch']})",
+             f"{m['row']['test_acc']:.2f}%", m["row"]["status"], m["row"]["problem"], f"{m['row']['seconds']:.0f} s"]
+            for m in models]
+    return header, rows
+
+
+def _provenance(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    items = []
+    for r in runs:
+        p, c = r["provenance"], r["config"]
+        prefix = f"{r['dir'].name}: " if len(runs) > 1 else ""
+        items += [
+            (f"{prefix}command", p.get("command", "")),
+            (f"{prefix}data", p.get("data", "")),
+            (f"{prefix}seed / split seed", f"{c['train']['seed']} / {c['data']['split_seed']}"),
+            (f"{prefix}device", f"{p.get('device')} ({p.get('cpu_threads')} CPU threads), host {p.get('host')}"),
+            (f"{prefix}versions", f"python {p.get('python')}, torch {p.get('torch')}, torchvision "
+                                  f"{p.get('torchvision')}, numpy {p.get('numpy')}; {p.get('platform')}"),
+            (f"{prefix}started / finished", f"{p.get('started')} / {p.get('finished')}"),
+        ]
+    return items
+
+
+def _diagnosis_lines(m: dict[str, Any]) -> list[str]:
+    d = m.get("diagnosis")
+    if not d:
+        return ["no diagnostics recorded"]
+    out = []
+    for phase, v in d["verdict"].items():
+        out.append(f"{'at initialisation' if phase == 'init' else 'after training'}: {v['verdict']} — "
+                   + "; ".join(v["evidence"]))
+    if "finding" in d:
+        out.append(d["finding"]["text"])
+    return out
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1180px;margin:2em auto;padding:0 1em;
+color:#1a1a1a;line-height:1.45}
+h1{margin-bottom:.1em}.sub{color:#555;margin-top:0}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em}th,td{border:1px solid #ccc;padding:.35em .6em;
+vertical-align:top;text-align:left}th{background:#f2f2f2}
+td.learned{background:#e8f6e8}td.failed{background:#fbe3e3}
+img{max-width:100%;border:1px solid #ddd;margin:.5em 0}
+ul.concl li{margin:.3em 0}pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.85em}
+"""
+
+
+def _html(title: str, subtitle: str, concl: list[str], table, figures: dict[str, bytes],
+          models: list[dict[str, Any]], prov: list[tuple[str, str]], configs: list[str]) -> str:
+    e = html.escape
+    header, rows = table
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
+             f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{CSS}</style></head><body>",
+             f"<h1>{e(title)}</h1><p class='sub'>{e(subtitle)}</p>",
+             "<h2>Conclusions</h2><ul class='concl'>" + "".join(f"<li>{e(s)}</li>" for s in concl) + "</ul>",
+             "<h2>Results</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
+    for row in rows:
+        parts.append("<tr>" + "".join(f"<td class='{e(c)}'>{e(c)}</td>" if i == 4 else f"<td>{e(c)}</td>"
+                                      for i, c in enumerate(row)) + "</tr>")
+    parts.append("</table><p>Test accuracy is the final model's. The test set is used for that number and for the diagnostics' fixed prediction batch only; no choice (epochs, settings) depends on it.</p>")
+    for stem, fig_title, _ in FIGURES:
+        if stem in figures:
+            data = base64.b64encode(figures[stem]).decode()
+            parts.append(f"<h2>{e(fig_title)}</h2><img alt='{e(fig_title)}' src='data:image/png;base64,{data}'>")
+    parts.append("<h2>Diagnosis per model</h2>")
+    for m in models:
+        parts.append(f"<h3>{e(m['label'])}</h3><ul>" + "".join(f"<li>{e(s)}</li>" for s in _diagnosis_lines(m)) + "</ul>")
+    parts.append("<h2>Provenance</h2><table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in prov)
+                 + "</table>")
+    for cfg in configs:
+        parts.append(f"<pre>{e(cfg)}</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def _markdown(title: str, subtitle: str, concl: list[str], table, figures: dict[str, bytes],
+              models: list[dict[str, Any]], prov: list[tuple[str, str]], configs: list[str]) -> str:
+    header, rows = table
+    cell = lambda s: str(s).replace("|", "\\|")
+    out = [f"# {title}", "", f"_{subtitle}_", "", "## Conclusions", ""] + [f"- {s}" for s in concl]
+    out += ["", "## Results", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    out += ["", "Test accuracy is the final model's. The test set is used for that number and for the diagnostics' fixed prediction batch only; no choice (epochs, settings) depends on it.", ""]
+    for stem, fig_title, _ in FIGURES:
+        if stem in figures:
+            out += [f"## {fig_title}", "", f"![{fig_title}](figures/{stem}.png)", ""]
+    out += ["## Diagnosis per model", ""]
+    for m in models:
+        out += [f"### {m['label']}", ""] + [f"- {s}" for s in _diagnosis_lines(m)] + [""]
+    out += ["## Provenance", "", "| item | value |", "|---|---|"] + [f"| {cell(k)} | {cell(v)} |" for k, v in prov]
+    for cfg in configs:
+        out += ["", "```yaml", cfg.rstrip(), "```"]
+    return "\n".join(out) + "\n"
+
+
+def write_report(run_dirs: list[str | Path], out_dir: str | Path | None = None) -> tuple[Path, Path]:
+    """Write report.html, report.md and figures/*.png into ``out_dir`` (default: the first run)."""
+    if not run_dirs:
+        raise UserError("no run directory given; pass the --out directory of a finished compare")
+    runs = [load_run(d) for d in run_dirs]
+    _label(runs)
+    models = [m for r in runs for m in r["models"]]
+    first_diag = next((m["diagnosis"] for m in models if m.get("diagnosis")), None)
+    classes = first_diag["classes"] if first_diag else [str(i) for i in range(10)]
+    num_classes = first_diag["num_classes"] if first_diag else 10
+    out = Path(out_dir) if out_dir else runs[0]["dir"]
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    figures = _figures(models, num_classes, classes)
+    for stem, png in figures.items():
+        (out / "figures" / f"{stem}.png").write_bytes(png)
+    presets = sorted({r["config"]["preset"] for r in runs})
+    title = "resnet-lab report: " + ", ".join(sorted({m["name"] for m in models}))
+    subtitle = (f"{' + '.join(r['dir'].name for r in runs)} · preset {', '.join(presets)} · "
+                f"{runs[0]['provenance'].get('data', '')} · report written "
+                f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
+    args = (title, subtitle, conclusions(models), _table(models), figures, models, _provenance(runs),
+            [yaml.safe_dump(r["config"], sort_keys=False) for r in runs])
+    html_path, md_path = out / "report.html", out / "report.md"
+    html_path.write_text(_html(*args))
+    md_path.write_text(_markdown(*args))
+    return html_path, md_path

@@ -1,0 +1,208 @@
+"""Collectors, verdict rules on constructed cases (must fire / must not fire), and `diagnose`."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from resnet_lab.config import DataConfig
+from resnet_lab.data import load_data
+from resnet_lab.diagnostics import verdict as V
+from resnet_lab.diagnostics.analyze import diagnose
+from resnet_lab.diagnostics.hooks import ResponseRecorder, probe
+from resnet_lab.diagnostics.stats import first_to_last_ratio, response_stats, total_variation
+from resnet_lab.models.layers import ConvNet, ConvUnit, ResidualBlock, init_weights
+from resnet_lab.registry import create_model
+
+
+def plain_net(depth: int = 20, width: int = 16, norm: str = "none", init: str = "default") -> ConvNet:
+    layers = [ConvUnit(3, width, norm=norm)] + [ConvUnit(width, width, norm=norm) for _ in range(depth - 1)]
+    net = ConvNet(nn.Sequential(*layers), feature_shape=(width, 16, 16), num_classes=10, input_size=16)
+    return init_weights(net, init)
+
+
+def res_net(blocks: int = 10, width: int = 16) -> ConvNet:
+    layers = [ConvUnit(3, width)] + [ResidualBlock(width, width) for _ in range(blocks)]
+    return ConvNet(nn.Sequential(*layers), feature_shape=(width, 16, 16), num_classes=10, input_size=16)
+
+
+def batch(n: int = 64):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(n, 3, 16, 16, generator=g), torch.randint(0, 10, (n,), generator=g)
+
+
+def verdict_of(model) -> dict:
+    p = probe(model, *batch())
+    return V.gradient_verdict(p["layers"], p["loss"], 10)
+
+
+def test_deep_plain_default_init_net_is_vanishing():
+    torch.manual_seed(0)
+    v = verdict_of(plain_net())
+    assert v["verdict"] == "vanishing gradients" and v["first_to_last"] < V.VANISHING_RATIO
+    assert any("ln 10" in e for e in v["evidence"]) and any("response std falls" in e for e in v["evidence"])
+
+
+def test_same_net_with_weights_scaled_up_is_exploding():
+    torch.manual_seed(0)
+    net = plain_net()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                m.weight.mul_(4.0)
+    assert verdict_of(net)["verdict"] == "exploding gradients"
+
+
+def test_non_finite_loss_is_exploding():
+    layers = [{"name": "conv1", "grad_norm": 1.0, "act_std": 1, "dead_frac": 0},
+              {"name": "fc", "grad_norm": 1.0, "act_std": 1, "dead_frac": 0}]
+    assert V.gradient_verdict(layers, math.nan, 10)["verdict"] == "exploding gradients"
+    assert V.gradient_verdict(layers, 2.0, 10)["verdict"] == "healthy"
+
+
+@pytest.mark.parametrize("make", [lambda: res_net(), lambda: plain_net(norm="batch", init="kaiming"),
+                                  lambda: plain_net(depth=3, init="kaiming")])
+def test_resnet_and_kaiming_bn_net_are_healthy(make):
+    torch.manual_seed(0)
+    assert verdict_of(make())["verdict"] == "healthy"
+
+
+def test_killed_channels_are_dead_units_but_a_few_dead_are_not():
+    torch.manual_seed(0)
+    net = plain_net(depth=4, init="kaiming")
+    conv = net.features[1].conv
+    with torch.no_grad():
+        conv.bias[: 10].fill_(-100.0)  # 10 of 16 channels can never respond positively
+    v = verdict_of(net)
+    assert v["verdict"] == "dead units" and "62%" in v["evidence"][0]
+    with torch.no_grad():
+        conv.bias[2:10].zero_()        # only 2 of 16 dead now
+    assert verdict_of(net)["verdict"] == "healthy"
+
+
+def test_response_stats_dead_fraction_counts_channels():
+    t = torch.randn(8, 4, 5, 5)
+    t[:, 1] = -t[:, 1].abs() - 0.1
+    s = response_stats(t)
+    assert s["dead_frac"] == 0.25 and abs(s["act_std"] - t.std().item()) < 1e-6
+
+
+def test_probe_leaves_model_unchanged_and_removes_hooks():
+    torch.manual_seed(0)
+    net = plain_net(depth=4, norm="batch", init="kaiming").eval()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    p = probe(net, *batch())
+    assert not net.training
+    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert all(p_.grad is None for p_ in net.parameters())
+    assert all(not m._forward_hooks for m in net.modules())
+    assert [l["name"] for l in p["layers"]] == ["conv1", "conv2", "conv3", "conv4", "fc"]
+
+
+def test_response_after_batchnorm_is_normalised():
+    torch.manual_seed(0)
+    net = plain_net(depth=3, norm="batch").train()
+    with ResponseRecorder(net) as rec:
+        net(batch()[0] * 50)
+    stds = [rec.stats[m]["act_std"] for m in rec.order if isinstance(m, nn.Conv2d)]
+    assert all(abs(s - 1) < 0.05 for s in stds)  # BN output, not the raw conv output
+
+
+def test_layer_names_put_projections_apart():
+    model = create_model("resnet_seed", width_mult=0.125)
+    names = [l["name"] for l in probe(model, torch.randn(4, 3, 32, 32), torch.arange(4))["layers"]]
+    assert names[:3] == ["conv1", "conv2", "conv3"] and names[-1] == "fc"
+    assert names.count("proj1") == names.count("proj2") == 1
+    assert sum(n.startswith("conv") for n in names) == 13
+    assert first_to_last_ratio([{"name": "conv1", "grad_norm": 1e-4}, {"name": "conv2", "grad_norm": 0.5},
+                                {"name": "fc", "grad_norm": 0.1}]) == pytest.approx(2e-4)
+
+
+def test_change_finding_separates_stuck_and_trained():
+    stuck = V.change_finding([{"name": "conv1", "rel_change": 1e-4}, {"name": "fc", "rel_change": 0.02}], 0.01)
+    moved = V.change_finding([{"name": "conv1", "rel_change": 0.8}, {"name": "fc", "rel_change": 2.0}], 0.5)
+    assert stuck["finding"] == "weights effectively unchanged" and "0.02 (fc)" in stuck["text"]
+    assert moved["finding"] == "weights changed"
+    # weights barely moved but predictions did: not "unchanged"
+    assert V.change_finding([{"name": "fc", "rel_change": 0.01}], 0.3)["finding"] == "weights changed"
+    logits = torch.randn(10, 10)
+    assert total_variation(logits, logits) == 0 and total_variation(logits, logits * 50) > 0.3
+
+
+def test_diagnose_reports_predictions_histogram_and_weight_change():
+    data = load_data(DataConfig(dataset="synthetic", val_size=200))
+    torch.manual_seed(0)
+    init = create_model("resnet_seed", width_mult=0.125).state_dict()
+    final = {k: v * 1.5 if v.is_floating_point() else v for k, v in init.items()}
+    d = diagnose("resnet_seed", {"width_mult": 0.125}, data, init_state=init, final_state=final)
+    assert sum(d["predictions"]["init"]["pred_hist"]) == d["prediction_images"] == min(256, len(data.test))
+    assert all(w["rel_change"] == pytest.approx(0.5, rel=1e-4) for w in d["weight_change"])
+    assert d["finding"]["finding"] == "weights changed"
+    assert d["layer_response"]["names"][0] == "conv1" and len(d["layer_response"]["final"]) == 16
+    json.dumps(d, allow_nan=False)  # strict JSON
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "resnet_lab.cli", *args], capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_diagnose_cli_on_a_fresh_model_prints_the_verdict():
+    proc = run_cli("diagnose", "--model", "deep_cnn", "--preset", "smoke", "--width", "0.25")
+    assert proc.returncode == 0, proc.stderr
+    assert "Verdict at initialisation: vanishing gradients" in proc.stdout
+    assert "Predicted classes:" in proc.stdout and "conv10" in proc.stdout
+
+
+def test_diagnose_after_smoke_compare(tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("compare", "--preset", "smoke", "--out", str(out), "--models", "deep_cnn,resnet_seed",
+                   "--diag-every", "5").returncode == 0
+    records = [json.loads(l) for l in (out / "deep_cnn" / "diagnostics.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in records][0] == "init" and records[-1]["phase"] == "final"
+    train = [r for r in records if r["phase"] == "train"]
+    assert train and all(r["step"] % 5 == 0 for r in train) and "update_to_weight" in train[0]["layers"][0]
+    proc = run_cli("diagnose", str(out / "deep_cnn" / "checkpoints" / "final.pt"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    d = json.loads(proc.stdout)
+    assert d["verdict"]["init"]["verdict"] == "vanishing gradients"
+    assert d["finding"]["finding"] == "weights effectively unchanged"
+    r = json.loads(run_cli("diagnose", str(out / "resnet_seed" / "checkpoints" / "final.pt"), "--json").stdout)
+    assert r["verdict"]["init"]["verdict"] == "healthy" and r["finding"]["finding"] == "weights changed"
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert "vanishing gradients" in results[0]["problem"] and results[0]["verdict_init"] == "vanishing gradients"
+
+
+@pytest.mark.parametrize("content,needle", [
+    (None, "does not exist"),
+    (b"\x80\x02garbage", "unreadable or truncated"),
+    ("json", "not a resnet-lab checkpoint"),
+    ("unknown-model", "not registered"),
+])
+def test_bad_checkpoints_get_one_line_and_exit_2(tmp_path, content, needle):
+    path = tmp_path / "ck.pt"
+    if content == "json":
+        torch.save({"hello": 1}, path)
+    elif content == "unknown-model":
+        torch.save({"format": "resnet-lab-checkpoint", "model": "vgg99"}, path)
+    elif content is not None:
+        path.write_bytes(content)
+    proc = run_cli("diagnose", str(path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
+
+
+def test_truncated_real_checkpoint_is_named(tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("compare", "--preset", "smoke", "--out", str(out), "--models", "simple_cnn").returncode == 0
+    ck = out / "simple_cnn" / "checkpoints" / "final.pt"
+    ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
+    proc = run_cli("diagnose", str(ck))
+    assert proc.returncode == 2 and "truncated" in proc.stderr and "Traceback" not in proc.stderr
