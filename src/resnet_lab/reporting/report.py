@@ -132,12 +132,25 @@ ul.concl li{margin:.3em 0}pre{background:#f6f6f6;padding:.8em;overflow-x:auto;fo
 """
 
 
+# Marks <body data-images="decoded/total"> once the page has loaded, so a headless browser (and a
+# reader with developer tools) can confirm that every figure decoded.
+CHECK_IMAGES_JS = (
+    "window.addEventListener('load',function(){var im=document.images,ok=0;"
+    "for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0){ok++;}}"
+    "document.body.setAttribute('data-images',ok+'/'+im.length);});"
+)
+
+
 def _html(title: str, subtitle: str, concl: list[str], table, figures: dict[str, bytes],
           models: list[dict[str, Any]], prov: list[tuple[str, str]], configs: list[str]) -> str:
     e = html.escape
     header, rows = table
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
-             f"<meta name='viewport' content='width=device-width, initial-scale=1'><style>{CSS}</style></head><body>",
+             f"<meta name='viewport' content='width=device-width, initial-scale=1'>",
+             # Self-contained by construction: the browser may load nothing but inline data.
+             "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
+             "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
+             f"<style>{CSS}</style><script>{CHECK_IMAGES_JS}</script></head><body>",
              f"<h1>{e(title)}</h1><p class='sub'>{e(subtitle)}</p>",
              "<h2>Conclusions</h2><ul class='concl'>" + "".join(f"<li>{e(s)}</li>" for s in concl) + "</ul>",
              "<h2>Results</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
