@@ -43,20 +43,35 @@ class ConvUnit(nn.Module):
         return self.relu(self.bn(self.conv(x)))
 
 
+class PadShortcut(nn.Module):
+    """He et al.'s option A: identity shortcut that subsamples by ``stride`` and zero-pads the new
+    channels. It has no parameters, so plain and residual nets of one depth have equal counts."""
+
+    def __init__(self, cin: int, cout: int, stride: int):
+        super().__init__()
+        self.stride, self.extra = stride, cout - cin
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x[:, :, :: self.stride, :: self.stride]
+        lo = self.extra // 2
+        return nn.functional.pad(x, (0, 0, 0, 0, lo, self.extra - lo))
+
+
 class ResidualBlock(nn.Module):
     """Two 3x3 convs with an optional skip connection (He et al. 2015, Fig. 2).
 
     ``skip=False`` gives the same two convs without the addition (the "plain" counterpart).
-    ``projection``: ``"when_needed"`` uses a 1x1 conv (+BN) shortcut only where the shape changes
-    (identity otherwise, as the seed draws it); ``"always"`` uses it in every block (the seed-004
+    ``projection``: ``"when_needed"`` (option B) uses a 1x1 conv (+BN) shortcut only where the shape
+    changes (identity otherwise, as the seed draws it); ``"pad"`` (option A) uses a parameter-free
+    zero-padded identity there; ``"always"`` uses the 1x1 conv in every block (the seed-004
     notebook). ``post_relu``: apply ReLU after the addition (He et al.; the notebook omits it).
     """
 
     def __init__(self, cin: int, cout: int, *, stride: int = 1, norm: Norm = "none",
                  skip: bool = True, projection: str = "when_needed", post_relu: bool = True):
         super().__init__()
-        if projection not in ("when_needed", "always"):
-            raise ValueError(f"projection must be 'when_needed' or 'always', got {projection!r}")
+        if projection not in ("when_needed", "pad", "always"):
+            raise ValueError(f"projection must be 'when_needed', 'pad' or 'always', got {projection!r}")
         self.skip = skip
         self.post_relu = post_relu
         bias = norm == "none"
@@ -66,8 +81,12 @@ class ResidualBlock(nn.Module):
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=bias)
         self.bn2 = _norm(norm, cout)
         needs_projection = stride != 1 or cin != cout or projection == "always"
+        if projection == "pad" and cout < cin:
+            raise ValueError("a zero-padding shortcut cannot reduce channels; use projection='when_needed'")
         self.shortcut: nn.Module = nn.Identity()
-        if skip and needs_projection:
+        if skip and needs_projection and projection == "pad":
+            self.shortcut = PadShortcut(cin, cout, stride)
+        elif skip and needs_projection:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), _norm(norm, cout)
             )
