@@ -73,6 +73,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     out = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if getattr(args, "models", None):
         out["models"] = [m for item in args.models for m in item.split(",") if m]
+    for flag, key in (("depths", "sweep.depths"), ("families", "sweep.families"), ("seeds", "sweep.seeds")):
+        if getattr(args, flag, None):
+            out[key] = getattr(args, flag)
+    for key in ("model.shortcut", "train.max_steps"):
+        if getattr(args, key, None) is not None:
+            out[key] = getattr(args, key)
     return out
 
 
@@ -103,6 +109,21 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument("--model", metavar="NAME", help="analyse a fresh model of this name instead of a checkpoint")
     dg.add_argument("--json", action="store_true", help="print the analysis as JSON")
     _add_train_flags(dg)
+
+    sw = sub.add_parser("sweep", help="the degradation experiment: plain vs residual CIFAR nets over depths and seeds",
+                        description="Train He et al.'s CIFAR nets (depth 6n+2, BN, He init) for every depth x "
+                        "{plain, resnet} x seed with the paper's recipe (--preset paper, GPU) or a CPU-sized one "
+                        "(--preset paper-quick, the default), one run directory each. Resumable: run the same "
+                        "command again and finished runs are skipped, an interrupted one continues. Writes "
+                        "sweep.json and sweep.html/.md (Figure 6/7 analogues, table vs the paper's numbers).")
+    _add_train_flags(sw)
+    sw.add_argument("--depths", metavar="D[,D]", help="depths 6n+2, e.g. 20,56 (default: the preset's)")
+    sw.add_argument("--families", metavar="plain,resnet", help="which families (default both)")
+    sw.add_argument("--seeds", metavar="S[,S]", help="training seeds, e.g. 0,1,2 (default 0)")
+    sw.add_argument("--shortcut", metavar="{A,B}", dest="model.shortcut",
+                    help="residual shortcut where the shape changes: A zero-padded identity (paper), B 1x1 projection")
+    sw.add_argument("--max-steps", type=int, metavar="N", dest="train.max_steps", help="stop after N iterations")
+    sw.add_argument("--out", metavar="DIR", help="sweep directory (default runs/sweep-<preset>); rerun to resume")
 
     rp = sub.add_parser("report", help="write the HTML + Markdown report of one or more compare runs",
                         description="Write report.html (self-contained: images inline, no network) and report.md "
@@ -175,6 +196,19 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .config import resolve
+    from .reporting.sweep_report import write_sweep_report
+    from .sweep import run_sweep
+
+    cfg = resolve(args.preset or "paper-quick", args.config, _overrides(args))
+    out = args.out or f"runs/sweep-{cfg.preset}"
+    run_sweep(cfg, out)
+    html_path, md_path = write_sweep_report(out)
+    print(f"\n{md_path.read_text().split('## Results')[0].strip()}\n\nreport: {html_path}")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .reporting.report import write_report
 
@@ -198,7 +232,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
-        return {"compare": _cmd_compare, "diagnose": _cmd_diagnose, "report": _cmd_report,
+        return {"compare": _cmd_compare, "diagnose": _cmd_diagnose, "sweep": _cmd_sweep,
+                "report": _cmd_report,
                 "models": _cmd_models}[args.command](args)
     except UserError as exc:
         print(f"resnet-lab: error: {exc}", file=sys.stderr)

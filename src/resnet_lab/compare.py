@@ -18,8 +18,10 @@ from .data import DataSplits, load_data
 from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
 from .registry import create_model, model_options
-from .runs import RunRecorder, load_checkpoint, now, prepare_dir, provenance, write_json, write_yaml
-from .train import EpochPrinter, TrainState, build_optimizer, evaluate, fit, make_batches, resolve_device
+from .runs import (RunRecorder, load_checkpoint, now, prepare_dir, provenance, resume_state, write_json,
+                   write_yaml)
+from .train import (EpochPrinter, LRSchedule, TrainState, build_optimizer, evaluate, fit, make_batches,
+                    resolve_device)
 
 # A run "stayed at ln C" when every epoch's mean training loss is within this of ln(num_classes):
 # the seed's DeepCNN logged 2.3032 -> 2.3026 over 20 epochs, i.e. within 0.001.
@@ -52,10 +54,16 @@ def judge(history: list[dict[str, Any]], num_classes: int, diverged_at_step: int
 
 
 def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device,
-                run_dir: Path, extra: dict[str, Any], log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Train one registered model in ``run_dir``; returns its results-table row."""
+                run_dir: Path, extra: dict[str, Any], log: Callable[[str], None] = print, *,
+                model_extra: dict[str, Any] | None = None, resume: bool = False) -> dict[str, Any]:
+    """Train one registered model in ``run_dir``; returns its results-table row.
+
+    ``model_extra``: builder options beyond the shared ``cfg.model`` ones (e.g. a depth).
+    ``resume``: continue from ``run_dir/checkpoints/last.pt`` when it exists.
+    """
     allowed = model_options(name)
     options = {k: v for k, v in vars(cfg.model).items() if k in allowed}
+    options.update(model_extra or {})
     options.update(num_classes=data.num_classes, in_channels=data.image_shape[0],
                    input_size=data.image_shape[-1])
     torch.manual_seed(cfg.train.seed)  # same seed -> same init for every model and every rerun
@@ -68,9 +76,11 @@ def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
     recorder = RunRecorder(run_dir, model_name=name, model_options=options, config=to_dict(cfg),
                            extra={"params": params, **extra}, tensorboard=cfg.train.tensorboard,
                            histogram_every=cfg.train.diag_every if cfg.train.diagnostics else 0)
-    log(f"== {name}: {params:,} parameters ==")
+    resumed = resume and resume_state(run_dir, state)
+    log(f"== {name}: {params:,} parameters" + (f", resumed at epoch {state.epoch} (step {state.step})" if resumed
+                                               else "") + " ==")
     batches = make_batches(data, cfg, device)
-    callbacks = [EpochPrinter(), recorder]
+    callbacks = [LRSchedule(cfg.optim), EpochPrinter(), recorder]
     if cfg.train.diagnostics:
         callbacks.append(DiagnosticsCallback(run_dir / "diagnostics.jsonl", fixed_batch(data.train, data, device=device),
                                              every=cfg.train.diag_every))
@@ -91,6 +101,7 @@ def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
         "best_val_acc": best["val"]["acc"], "best_val_epoch": best["epoch"],
         "final_val_acc": state.history[-1]["val"]["acc"],
         "final_train_loss": state.history[-1]["train"]["loss"],
+        "final_train_acc": state.history[-1]["train"]["acc"], "steps": state.step,
         "test_acc": test["acc"], "test_loss": test["loss"],
         "epochs": state.epoch, "seconds": round(seconds, 1),
         "verdict_init": diagnosis["verdict"]["init"]["verdict"],

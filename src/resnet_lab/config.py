@@ -37,6 +37,7 @@ class ModelConfig:
     width_mult: float = 1.0           # 1.0 = the seed's widths (64/128/256 in the deep nets)
     init: str = "default"             # default (PyTorch's) | kaiming | xavier | orthogonal
     norm: str = "none"                # none | batch  (the notebook net always uses BN)
+    shortcut: str = "A"               # CIFAR family: A = zero-padded identity (paper), B = 1x1 projection
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,11 @@ class OptimConfig:
     lr: float = 0.01
     momentum: float = 0.9             # sgd only
     weight_decay: float = 0.0
+    milestones: tuple[int, ...] = ()  # optimiser steps at which the lr is multiplied by gamma (none: constant)
+    gamma: float = 0.1
+    warmup_lr: float | None = None    # He et al.: lr 0.01 until training error < warmup_until_error ...
+    warmup_until_error: float = 80.0  # ... percent
+    warmup_min_depth: int = 110       # ... only for nets this deep (main-path weight layers)
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,14 @@ class TrainConfig:
     tensorboard: bool = True
     diagnostics: bool = True          # per-layer statistics during training (diagnostics.jsonl)
     diag_every: int = 100             # record every N optimiser steps (overhead: docs/diagnostics.md)
+    max_steps: int | None = None      # stop after this many optimiser steps (the paper counts iterations)
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    depths: tuple[int, ...] = (20, 32, 44, 56)      # 6n+2
+    families: tuple[str, ...] = ("plain", "resnet")
+    seeds: tuple[int, ...] = (0,)
 
 
 @dataclass(frozen=True)
@@ -68,7 +82,13 @@ class ExperimentConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    sweep: SweepConfig = field(default_factory=SweepConfig)
 
+
+# He et al. 2015, section 4.2, for the CIFAR family (used by `resnet-lab sweep`).
+_PAPER = {"model.init": "kaiming", "model.norm": "batch", "model.shortcut": "A",
+          "optim.lr": 0.1, "optim.momentum": 0.9, "optim.weight_decay": 1e-4, "train.batch_size": 128,
+          "data.val_size": 5000, "data.augment": True}
 
 # Presets are overrides of the defaults (which are the seed's settings).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -81,6 +101,18 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Seconds, synthetic data: for tests and a first look at the outputs.
     "smoke": {"data.dataset": "synthetic", "data.val_size": 200, "model.width_mult": 0.125,
               "train.epochs": 2, "train.batch_size": 64},
+    # The paper's recipe: lr 0.1, /10 at 32k and 48k iterations, stop at 64k (182 epochs of 352
+    # steps), warm-up at 0.01 for depth >= 110. Needs a GPU (hours on a CPU).
+    "paper": {**_PAPER, "optim.milestones": (32000, 48000), "optim.warmup_lr": 0.01,
+              "train.max_steps": 64000, "train.epochs": 182, "sweep.depths": (20, 32, 44, 56, 110)},
+    # The paper's recipe shortened for a 2-core CPU (docs/degradation.md: measured time and result).
+    "paper-quick": {**_PAPER, "data.train_subset": 10000, "optim.milestones": (400,), "optim.warmup_lr": 0.01,
+                    "train.max_steps": 470, "train.epochs": 6, "sweep.depths": (20, 56),
+                    "train.diag_every": 50},
+    # Seconds: two tiny CIFAR-family nets on synthetic data, for tests.
+    "sweep-smoke": {**_PAPER, "data.dataset": "synthetic", "data.val_size": 200, "train.epochs": 2,
+                    "train.batch_size": 64, "model.width_mult": 0.25, "sweep.depths": (8,),
+                    "optim.milestones": (20,), "optim.lr": 0.05},
 }
 
 OPTIMIZERS = ("sgd", "adam")
@@ -90,9 +122,11 @@ DATASETS = ("cifar10", "imagefolder", "synthetic")
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Nested plain dict (YAML/JSON/torch.load-safe: only str, int, float, bool, None, list, dict)."""
-    out = dataclasses.asdict(cfg)
-    out["models"] = list(out["models"])
-    return out
+    def plain(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return list(v) if isinstance(v, tuple) else v
+    return plain(dataclasses.asdict(cfg))
 
 
 def flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -131,7 +165,9 @@ def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
     try:
         if typing.get_origin(base) is tuple:
             items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(str(v).strip() for v in items if str(v).strip())
+            item_type = typing.get_args(base)[0]
+            items = [str(v).strip() for v in items if str(v).strip()]
+            return tuple(int(v) if item_type is int else v for v in items)
         if base is bool:
             if isinstance(value, bool):
                 return value
@@ -179,7 +215,9 @@ def from_dict(nested: dict[str, Any]) -> ExperimentConfig:
     return ExperimentConfig(
         preset=nested["preset"], models=tuple(nested["models"]),
         data=DataConfig(**nested["data"]), model=ModelConfig(**nested["model"]),
-        optim=OptimConfig(**nested["optim"]), train=TrainConfig(**nested["train"]),
+        optim=OptimConfig(**{**nested["optim"], "milestones": tuple(nested["optim"]["milestones"])}),
+        train=TrainConfig(**nested["train"]),
+        sweep=SweepConfig(**{k: tuple(v) for k, v in nested.get("sweep", {}).items()}),
     )
 
 
@@ -256,6 +294,21 @@ def validate(cfg: ExperimentConfig) -> None:
         raise UserError("weight decay must be >= 0 and momentum in [0, 1); fix those values")
     if cfg.data.dataset == "synthetic" and min(cfg.data.synthetic_train, cfg.data.synthetic_test) < 1:
         raise UserError("synthetic data set sizes must be >= 1")
+    if cfg.train.max_steps is not None and cfg.train.max_steps < 1:
+        raise UserError(f"max_steps must be >= 1, got {cfg.train.max_steps}")
+    if any(m < 1 for m in cfg.optim.milestones) or list(cfg.optim.milestones) != sorted(cfg.optim.milestones):
+        raise UserError(f"milestones must be increasing positive step numbers, got {list(cfg.optim.milestones)}")
+    if cfg.optim.warmup_lr is not None and cfg.optim.warmup_lr <= 0:
+        raise UserError("warmup_lr must be > 0 (or unset for no warm-up)")
+    bad_depths = [d for d in cfg.sweep.depths if d < 8 or (d - 2) % 6]
+    if bad_depths:
+        raise UserError(f"sweep depths must be 6n+2 (20, 32, 44, 56, 110, ...), got {bad_depths}")
+    bad_families = [f for f in cfg.sweep.families if f not in ("plain", "resnet")]
+    if bad_families or not cfg.sweep.families or not cfg.sweep.seeds:
+        raise UserError(f"sweep families must be plain and/or resnet and seeds non-empty, got "
+                        f"{list(cfg.sweep.families)} / {list(cfg.sweep.seeds)}")
+    if cfg.model.shortcut not in ("A", "B"):
+        raise UserError(f"unknown shortcut {cfg.model.shortcut!r}; choose A (zero-padded identity) or B (projection)")
     from .models.layers import INITS, NORMS
 
     if cfg.model.init not in INITS:

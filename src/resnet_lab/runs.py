@@ -8,6 +8,7 @@ Layout of one model's run directory (``compare`` makes one per model under its o
       metrics.jsonl        one JSON object per epoch: epoch, step, train/val loss + acc, seconds
       checkpoints/
         epoch0000.pt       the model at initialisation (before the first step)
+        last.pt            the latest completed epoch (what a resume continues from)
         final.pt           the model after the last epoch
       tensorboard/         TensorBoard: scalars per epoch; weight and gradient histograms every
                            ``diag_every`` steps
@@ -16,7 +17,8 @@ Layout of one model's run directory (``compare`` makes one per model under its o
 
 A checkpoint is a plain dict loadable with ``torch.load(path)`` (``weights_only`` safe):
 ``format``, ``version``, ``model`` (registry name), ``model_options``, ``state_dict``, ``epoch``,
-``step``, ``config`` (nested dict) and ``history`` (the metrics so far).
+``step``, ``config`` (nested dict), ``history`` (the metrics so far), ``optimizer`` (its state_dict)
+and ``callback_state``.
 """
 
 from __future__ import annotations
@@ -91,6 +93,7 @@ def save_checkpoint(path: Path, state: TrainState, *, model_name: str, model_opt
         "model": model_name, "model_options": model_options,
         "state_dict": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},
         "epoch": state.epoch, "step": state.step, "config": config, "history": state.history,
+        "optimizer": state.optimizer.state_dict(), "callback_state": state.callback_state,
     }
     atomic_write_bytes(path, lambda fh: torch.save(blob, fh))
 
@@ -135,6 +138,27 @@ def provenance(device: torch.device, data_source: str) -> dict[str, Any]:
     }
 
 
+def resume_state(run_dir: Path, state: TrainState) -> bool:
+    """Load ``run_dir/checkpoints/last.pt`` into ``state`` (model, optimiser, counters, history).
+
+    Returns False when there is nothing to resume. The data order and augmentation of an epoch are
+    seeded by (seed, epoch), so the continued run sees the batches the uninterrupted one would have.
+    """
+    path = run_dir / "checkpoints" / "last.pt"
+    if not path.is_file():
+        return False
+    blob = load_checkpoint(path)
+    state.model.load_state_dict(blob["state_dict"])
+    state.optimizer.load_state_dict(blob["optimizer"])
+    state.epoch, state.step = blob["epoch"], blob["step"]
+    state.history = list(blob["history"])
+    state.callback_state = dict(blob.get("callback_state", {}))
+    # metrics.jsonl may hold epochs written after last.pt; keep exactly the checkpointed history.
+    metrics = run_dir / "metrics.jsonl"
+    atomic_write_bytes(metrics, lambda fh: fh.write("".join(json.dumps(r) + "\n" for r in state.history).encode()))
+    return True
+
+
 class RunRecorder(Callback):
     """Writes a model's run directory: run.json, config, metrics.jsonl, TensorBoard, checkpoints."""
 
@@ -159,8 +183,11 @@ class RunRecorder(Callback):
     def on_fit_start(self, state: TrainState) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
         write_yaml(self.dir / "config.yaml", self.config)
-        self._status("running", started=now())
-        self._ckpt(state, "epoch0000.pt")
+        if state.step == 0:
+            self._status("running", started=now())
+            self._ckpt(state, "epoch0000.pt")
+        else:
+            self._status("running", resumed=now(), resumed_at_step=state.step)
         if self.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -183,7 +210,9 @@ class RunRecorder(Callback):
             for split in ("train", "val"):
                 for metric in ("loss", "acc"):
                     self.writer.add_scalar(f"{metric}/{split}", rec[split][metric], rec["epoch"])
+            self.writer.add_scalar("lr", rec["lr"], rec["epoch"])
             self.writer.flush()
+        self._ckpt(state, "last.pt")
 
     def on_fit_end(self, state: TrainState) -> None:
         self._ckpt(state, "final.pt")

@@ -46,8 +46,18 @@ class TrainState:
     epoch: int = 0                    # epochs completed
     step: int = 0                     # optimiser steps taken
     batch_loss: float | torch.Tensor = math.nan  # latest batch's loss (a tensor: no sync unless read)
+    batch_correct: int | torch.Tensor = 0        # latest batch's correct predictions ...
+    batch_size: int = 0                          # ... out of this many
     history: list[dict[str, Any]] = field(default_factory=list)
     diverged_at_step: int | None = None
+    # Small per-callback state that must survive a resume (e.g. whether warm-up has ended);
+    # saved in every checkpoint.
+    callback_state: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        limit = self.config.train.max_steps
+        return limit is not None and self.step >= limit
 
 
 def resolve_device(name: str) -> torch.device:
@@ -93,11 +103,15 @@ def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Cal
         optimizer.step()
         state.step += 1
         loss_sum += loss.detach().double() * len(y)
-        correct += (logits.detach().argmax(1) == y).sum()
+        correct_now = (logits.detach().argmax(1) == y).sum()
+        correct += correct_now
         seen += len(y)
         state.batch_loss = loss.detach()
+        state.batch_correct, state.batch_size = correct_now, len(y)
         for cb in callbacks:
             cb.on_batch_end(state)
+        if state.done:
+            break
     return {"loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen}
 
 
@@ -122,6 +136,45 @@ def make_batches(data: DataSplits, cfg: ExperimentConfig, device: torch.device) 
         "val": Batches(data.val, batch_size=cfg.train.eval_batch_size, **common),
         "test": Batches(data.test, batch_size=cfg.train.eval_batch_size, **common),
     }
+
+
+def main_path_depth(model: nn.Module) -> int:
+    """Weight layers (convs + linears) on the main path, i.e. not in a shortcut: resnet110 -> 110."""
+    return sum(1 for name, m in model.named_modules()
+               if isinstance(m, (nn.Conv2d, nn.Linear)) and "shortcut" not in name.split("."))
+
+
+class LRSchedule(Callback):
+    """Step-wise learning rate (He et al.): ``lr * gamma**k`` after the k-th milestone (in optimiser
+    steps), with an optional warm-up at ``warmup_lr`` for nets of at least ``warmup_min_depth``
+    layers, held until the running training error falls below ``warmup_until_error`` percent."""
+
+    WINDOW = 20  # batches in the running training error that ends the warm-up
+
+    def __init__(self, cfg: OptimConfig):
+        self.cfg = cfg
+        self.recent: list[float] = []
+
+    def lr_at(self, step: int) -> float:
+        return self.cfg.lr * self.cfg.gamma ** sum(step >= m for m in self.cfg.milestones)
+
+    def on_fit_start(self, state: TrainState) -> None:
+        wanted = self.cfg.warmup_lr is not None and main_path_depth(state.model) >= self.cfg.warmup_min_depth
+        state.callback_state.setdefault("warming_up", wanted)
+
+    def on_batch_start(self, state: TrainState) -> None:
+        warming = state.callback_state.get("warming_up", False)
+        lr = self.cfg.warmup_lr if warming else self.lr_at(state.step)
+        for group in state.optimizer.param_groups:
+            group["lr"] = lr
+
+    def on_batch_end(self, state: TrainState) -> None:
+        if not state.callback_state.get("warming_up"):
+            return
+        self.recent = (self.recent + [100.0 * (1 - float(state.batch_correct) / state.batch_size)])[-self.WINDOW:]
+        if len(self.recent) == self.WINDOW and sum(self.recent) / self.WINDOW < self.cfg.warmup_until_error:
+            state.callback_state["warming_up"] = False
+            state.callback_state["warmup_ended_at_step"] = state.step
 
 
 def format_epoch_line(epoch: int, train: dict[str, float], val: dict[str, float], width: int = 2) -> str:
@@ -158,11 +211,14 @@ def fit(state: TrainState, batches: dict[str, Batches], callbacks: Sequence[Call
         val = evaluate(state.model, batches["val"])
         state.epoch = epoch + 1
         state.history.append({"epoch": state.epoch, "step": state.step, "train": train, "val": val,
+                              "lr": state.optimizer.param_groups[0]["lr"],
                               "seconds": round(time.perf_counter() - start, 3)})
         for cb in callbacks:
             cb.on_epoch_end(state)
         if not math.isfinite(train["loss"]):
             state.diverged_at_step = state.step
+            break
+        if state.done:
             break
     for cb in callbacks:
         cb.on_fit_end(state)

@@ -159,7 +159,8 @@ class DiagnosticsCallback(Callback):
                      "layers": result["layers"]})
 
     def on_fit_start(self, state: TrainState) -> None:
-        self._probe(state, "init")
+        if state.step == 0:  # a resumed run has its init record already
+            self._probe(state, "init")
 
     def on_batch_start(self, state: TrainState) -> None:
         if self.every > 0 and (state.step + 1) % self.every == 0:

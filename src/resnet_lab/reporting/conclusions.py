@@ -120,3 +120,54 @@ def conclusions(models: list[dict[str, Any]]) -> list[str]:
         out += model_sentences(m)
     out += spread_sentence(models)
     return out
+
+
+def _err(summary_row: dict[str, Any], key: str = "train_error") -> float:
+    return summary_row[key][0]
+
+
+def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[str]:
+    """Sweep conclusions: does training error grow with depth (degradation), per family, and were the
+    plain nets' gradients healthy while it did (so that it is not a vanishing-gradient failure)?"""
+    out: list[str] = []
+    degraded = False
+    by = {(s["family"], s["depth"]): s for s in summary}
+    for family in ("plain", "resnet"):
+        depths = sorted(d for f, d in by if f == family)
+        for shallow, deep in zip(depths, depths[1:]):
+            a, b = by[(family, shallow)], by[(family, deep)]
+            ea, eb = _err(a), _err(b)
+            stds = [x for x in (a["train_error"][1], b["train_error"][1]) if x is not None]
+            noise = f" (seed std up to {max(stds):.2f})" if stds else " (one seed: no spread measured)"
+            if eb > ea:
+                degraded = degraded or family == "plain"
+                kind = "degradation: the deeper net is worse on its own training data" if family == "plain" else \
+                    "the deeper residual net trains worse here"
+                out.append(f"{family}{deep}'s final training error {eb:.2f}% is higher than {family}{shallow}'s "
+                           f"{ea:.2f}%{noise} — {kind}.")
+            else:
+                out.append(f"{family}{deep}'s final training error {eb:.2f}% is not higher than {family}{shallow}'s "
+                           f"{ea:.2f}%{noise}" + (": no degradation at this budget." if family == "plain" else "."))
+    for depth in sorted({d for _, d in by}):
+        if ("plain", depth) in by and ("resnet", depth) in by:
+            p, r = _err(by[("plain", depth)]), _err(by[("resnet", depth)])
+            rel = "lower than" if r < p else "equal to" if r == p else "higher than"
+            out.append(f"At depth {depth} the residual net's final training error {r:.2f}% is {rel} the plain net's "
+                       f"{p:.2f}%; test error {_err(by[('resnet', depth)], 'test_error'):.2f}% vs "
+                       f"{_err(by[('plain', depth)], 'test_error'):.2f}%.")
+    plain_rows = [r for r in rows if r["family"] == "plain"]
+    if plain_rows:
+        healthy = [r for r in plain_rows if r["verdict_init"] == "healthy" and r["verdict_final"] == "healthy"]
+        ratios = [r["first_to_last_grad_init"] for r in plain_rows if r.get("first_to_last_grad_init") is not None]
+        span = f" (first/last-layer gradient ratio at init {min(ratios):.2g}-{max(ratios):.2g})" if ratios else ""
+        if len(healthy) == len(plain_rows):
+            out.append(f"Every plain run's gradients were judged healthy at initialisation and after training{span}"
+                       + (": the degradation seen here is not a vanishing-gradient failure." if degraded else "."))
+        else:
+            bad = ", ".join(f"{r['run']}: {r['verdict_init']} / {r['verdict_final']}" for r in plain_rows
+                            if r not in healthy)
+            out.append(f"Not every plain run had healthy gradients ({bad}); read degradation claims with that in mind.")
+    seeds = sorted({r["seed"] for r in rows})
+    out.append(f"Seeds: {', '.join(map(str, seeds))}" + ("; with one seed no spread is measured." if len(seeds) == 1
+                                                          else f"; ± is the standard deviation over {len(seeds)} seeds."))
+    return out

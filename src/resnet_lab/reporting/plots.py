@@ -119,3 +119,49 @@ def prediction_histograms(models: list[dict[str, Any]], classes: list[str]) -> F
     fig.suptitle("Predicted classes on the fixed test batch (legend: softmax range)", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def degradation_curves(runs: list[dict[str, Any]]) -> Figure:
+    """He et al. Figure 6 analogue: training error (dashed) and validation error (solid) against
+    iterations, one panel per family, one colour per depth (every seed drawn)."""
+    families = [f for f in ("plain", "resnet") if any(r["family"] == f for r in runs)]
+    depths = sorted({r["depth"] for r in runs})
+    fig, axes = plt.subplots(1, len(families), figsize=(5.5 * len(families), 4), squeeze=False, sharey=True)
+    for ax, family in zip(axes[0], families):
+        for r in (r for r in runs if r["family"] == family):
+            c = _color(depths.index(r["depth"]))
+            steps = [e["step"] for e in r["history"]]
+            first_seed = r["seed"] == min(x["seed"] for x in runs if x["family"] == family and x["depth"] == r["depth"])
+            ax.plot(steps, [100 - e["train"]["acc"] for e in r["history"]], "--", color=c, alpha=0.9)
+            ax.plot(steps, [100 - e["val"]["acc"] for e in r["history"]], "-", color=c, alpha=0.9,
+                    label=f"{family}-{r['depth']}" if first_seed else None)
+        ax.set(title=f"{family} nets", xlabel="iterations", ylabel="error (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle("Training error (dashed) and validation error (solid), He et al. Fig. 6 style", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def responses_by_depth(runs: list[dict[str, Any]]) -> Figure:
+    """He et al. Figure 7 analogue: std of each layer's response (after BN, before addition/ReLU) of
+    the trained nets, by layer index, one line per family and depth (first seed)."""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    seen = set()
+    depths = sorted({r["depth"] for r in runs})
+    for r in runs:
+        key = (r["family"], r["depth"])
+        d = r.get("diagnosis")
+        if key in seen or not d or "final" not in d["layer_response"]:
+            continue
+        seen.add(key)
+        names = d["layer_response"]["names"]
+        stds = [s for n, s in zip(names, d["layer_response"]["final"]) if not n.startswith(("proj", "fc"))]
+        ax.plot(range(1, len(stds) + 1), stds, "-" if r["family"] == "resnet" else "--",
+                color=_color(depths.index(r["depth"])), label=f"{r['family']}-{r['depth']}")
+    ax.set(xlabel="layer index (convs, forward order)", ylabel="std of layer response",
+           title="Layer responses of the trained nets (dashed: plain, solid: residual)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -21,11 +21,11 @@ from ..errors import UserError
 from . import plots
 from .conclusions import conclusions
 
-FIGURES = (  # (file stem, title, function name)
-    ("learning_curves", "Learning curves", "learning_curves"),
-    ("gradient_flow", "Gradient flow", "gradient_flow"),
-    ("layer_responses", "Layer responses and weight change", "layer_responses"),
-    ("predictions", "Predictions before and after training", "prediction_histograms"),
+FIGURES = (  # (file stem, title), in page order
+    ("learning_curves", "Learning curves"),
+    ("gradient_flow", "Gradient flow"),
+    ("layer_responses", "Layer responses and weight change"),
+    ("predictions", "Predictions before and after training"),
 )
 
 
@@ -64,22 +64,23 @@ def _label(runs: list[dict[str, Any]]) -> None:
                 m["label"] = f"{m['name']} ({m['run']})"
 
 
-def _png(fig) -> bytes:
+def png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plots.plt.close(fig)
     return buf.getvalue()
 
 
-def _figures(models: list[dict[str, Any]], num_classes: int, classes: list[str]) -> dict[str, bytes]:
+def _figures(models: list[dict[str, Any]], num_classes: int, classes: list[str]) -> list[tuple[str, str, bytes]]:
     makers = {
         "learning_curves": lambda: plots.learning_curves(models, num_classes),
         "gradient_flow": lambda: plots.gradient_flow(models),
         "layer_responses": lambda: plots.layer_responses(models),
         "predictions": lambda: plots.prediction_histograms(models, classes),
     }
-    have_diag = any(m.get("diagnosis") for m in models)
-    return {stem: _png(makers[stem]()) for stem, _, _ in FIGURES if stem == "learning_curves" or have_diag}
+    have_diag = any(m.get("diagnosis") for m in models)  # without diagnostics only the curves can be drawn
+    return [(stem, title, png(makers[stem]())) for stem, title in FIGURES
+            if stem == "learning_curves" or have_diag]
 
 
 def _table(models: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
@@ -90,7 +91,7 @@ def _table(models: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def _provenance(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def provenance_items(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
     items = []
     for r in runs:
         p, c = r["provenance"], r["config"]
@@ -107,7 +108,7 @@ def _provenance(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
     return items
 
 
-def _diagnosis_lines(m: dict[str, Any]) -> list[str]:
+def diagnosis_lines(m: dict[str, Any]) -> list[str]:
     d = m.get("diagnosis")
     if not d:
         return ["no diagnostics recorded"]
@@ -141,8 +142,12 @@ CHECK_IMAGES_JS = (
 )
 
 
-def _html(title: str, subtitle: str, concl: list[str], table, figures: dict[str, bytes],
-          models: list[dict[str, Any]], prov: list[tuple[str, str]], configs: list[str]) -> str:
+Figures = list[tuple[str, str, bytes]]          # (file stem, title, PNG bytes), in page order
+Sections = list[tuple[str, list[str]]]          # (heading, bullet lines)
+
+
+def _html(title: str, subtitle: str, concl: list[str], table, figures: Figures, sections: Sections,
+          prov: list[tuple[str, str]], configs: list[str]) -> str:
     e = html.escape
     header, rows = table
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
@@ -157,14 +162,14 @@ def _html(title: str, subtitle: str, concl: list[str], table, figures: dict[str,
     for row in rows:
         parts.append("<tr>" + "".join(f"<td class='{e(c)}'>{e(c)}</td>" if i == 4 else f"<td>{e(c)}</td>"
                                       for i, c in enumerate(row)) + "</tr>")
-    parts.append("</table><p>Test accuracy is the final model's. The test set is used for that number and for the diagnostics' fixed prediction batch only; no choice (epochs, settings) depends on it.</p>")
-    for stem, fig_title, _ in FIGURES:
-        if stem in figures:
-            data = base64.b64encode(figures[stem]).decode()
-            parts.append(f"<h2>{e(fig_title)}</h2><img alt='{e(fig_title)}' src='data:image/png;base64,{data}'>")
-    parts.append("<h2>Diagnosis per model</h2>")
-    for m in models:
-        parts.append(f"<h3>{e(m['label'])}</h3><ul>" + "".join(f"<li>{e(s)}</li>" for s in _diagnosis_lines(m)) + "</ul>")
+    parts.append(f"</table><p>{e(TEST_NOTE)}</p>")
+    for _, fig_title, png in figures:
+        data = base64.b64encode(png).decode()
+        parts.append(f"<h2>{e(fig_title)}</h2><img alt='{e(fig_title)}' src='data:image/png;base64,{data}'>")
+    if sections:
+        parts.append("<h2>Diagnosis per model</h2>")
+    for heading, lines in sections:
+        parts.append(f"<h3>{e(heading)}</h3><ul>" + "".join(f"<li>{e(s)}</li>" for s in lines) + "</ul>")
     parts.append("<h2>Provenance</h2><table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in prov)
                  + "</table>")
     for cfg in configs:
@@ -173,24 +178,41 @@ def _html(title: str, subtitle: str, concl: list[str], table, figures: dict[str,
     return "\n".join(parts)
 
 
-def _markdown(title: str, subtitle: str, concl: list[str], table, figures: dict[str, bytes],
-              models: list[dict[str, Any]], prov: list[tuple[str, str]], configs: list[str]) -> str:
+def _markdown(title: str, subtitle: str, concl: list[str], table, figures: Figures, sections: Sections,
+              prov: list[tuple[str, str]], configs: list[str]) -> str:
     header, rows = table
     cell = lambda s: str(s).replace("|", "\\|")
     out = [f"# {title}", "", f"_{subtitle}_", "", "## Conclusions", ""] + [f"- {s}" for s in concl]
     out += ["", "## Results", "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    out += ["", "Test accuracy is the final model's. The test set is used for that number and for the diagnostics' fixed prediction batch only; no choice (epochs, settings) depends on it.", ""]
-    for stem, fig_title, _ in FIGURES:
-        if stem in figures:
-            out += [f"## {fig_title}", "", f"![{fig_title}](figures/{stem}.png)", ""]
-    out += ["## Diagnosis per model", ""]
-    for m in models:
-        out += [f"### {m['label']}", ""] + [f"- {s}" for s in _diagnosis_lines(m)] + [""]
+    out += ["", TEST_NOTE, ""]
+    for stem, fig_title, _ in figures:
+        out += [f"## {fig_title}", "", f"![{fig_title}](figures/{stem}.png)", ""]
+    if sections:
+        out += ["## Diagnosis per model", ""]
+    for heading, lines in sections:
+        out += [f"### {heading}", ""] + [f"- {s}" for s in lines] + [""]
     out += ["## Provenance", "", "| item | value |", "|---|---|"] + [f"| {cell(k)} | {cell(v)} |" for k, v in prov]
     for cfg in configs:
         out += ["", "```yaml", cfg.rstrip(), "```"]
     return "\n".join(out) + "\n"
+
+
+TEST_NOTE = ("Test accuracy is the final model's. The test set is used for that number and for the diagnostics' "
+             "fixed prediction batch only; no choice (epochs, settings) depends on it.")
+
+
+def write_pages(out: Path, title: str, subtitle: str, concl: list[str], table, figures: Figures,
+                sections: Sections, prov: list[tuple[str, str]], configs: list[str], stem: str = "report") -> tuple[Path, Path]:
+    """Write ``<stem>.html`` (self-contained), ``<stem>.md`` and ``figures/*.png`` into ``out``."""
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    for fig_stem, _, png in figures:
+        (out / "figures" / f"{fig_stem}.png").write_bytes(png)
+    args = (title, subtitle, concl, table, figures, sections, prov, configs)
+    html_path, md_path = out / f"{stem}.html", out / f"{stem}.md"
+    html_path.write_text(_html(*args))
+    md_path.write_text(_markdown(*args))
+    return html_path, md_path
 
 
 def write_report(run_dirs: list[str | Path], out_dir: str | Path | None = None) -> tuple[Path, Path]:
@@ -204,18 +226,12 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path | None = None) 
     classes = first_diag["classes"] if first_diag else [str(i) for i in range(10)]
     num_classes = first_diag["num_classes"] if first_diag else 10
     out = Path(out_dir) if out_dir else runs[0]["dir"]
-    (out / "figures").mkdir(parents=True, exist_ok=True)
     figures = _figures(models, num_classes, classes)
-    for stem, png in figures.items():
-        (out / "figures" / f"{stem}.png").write_bytes(png)
     presets = sorted({r["config"]["preset"] for r in runs})
     title = "resnet-lab report: " + ", ".join(sorted({m["name"] for m in models}))
     subtitle = (f"{' + '.join(r['dir'].name for r in runs)} · preset {', '.join(presets)} · "
                 f"{runs[0]['provenance'].get('data', '')} · report written "
                 f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    args = (title, subtitle, conclusions(models), _table(models), figures, models, _provenance(runs),
-            [yaml.safe_dump(r["config"], sort_keys=False) for r in runs])
-    html_path, md_path = out / "report.html", out / "report.md"
-    html_path.write_text(_html(*args))
-    md_path.write_text(_markdown(*args))
-    return html_path, md_path
+    sections = [(m["label"], diagnosis_lines(m)) for m in models]
+    return write_pages(out, title, subtitle, conclusions(models), _table(models), figures, sections,
+                       provenance_items(runs), [yaml.safe_dump(r["config"], sort_keys=False) for r in runs])

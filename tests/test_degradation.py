@@ -1,0 +1,150 @@
+"""He et al.'s CIFAR family, the LR schedule and warm-up, and the resumable sweep."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from torch import nn
+
+from resnet_lab.config import resolve
+from resnet_lab.data import load_data
+from resnet_lab.models.layers import PadShortcut, ResidualBlock
+from resnet_lab.registry import create_model
+from resnet_lab.train import Callback, LRSchedule, TrainState, build_optimizer, fit, main_path_depth, make_batches
+
+
+def n_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+@pytest.mark.parametrize("depth,paper_millions", [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7)])
+def test_parameter_counts_match_the_paper_and_plain_equals_residual_under_option_a(depth, paper_millions):
+    res, plain = create_model(f"resnet{depth}"), create_model(f"plain{depth}")
+    assert round(n_params(res) / 1e6, 2 if depth < 110 else 1) == paper_millions
+    assert n_params(res) == n_params(plain)
+    assert main_path_depth(res) == depth
+
+
+def test_option_b_adds_exactly_the_two_projections():
+    a, b = create_model("resnet20"), create_model("resnet20", shortcut="B")
+    assert n_params(b) - n_params(a) == (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)
+
+
+@pytest.mark.parametrize("projection", ["pad", "when_needed"])
+def test_shortcuts_keep_shapes_at_stage_changes(projection):
+    block = ResidualBlock(16, 32, stride=2, norm="batch", projection=projection)
+    x = torch.randn(2, 16, 32, 32)
+    assert block(x).shape == (2, 32, 16, 16)
+    for depth, shortcut in ((20, "A"), (32, "B")):
+        feats = create_model("cifar_net", depth=depth, shortcut=shortcut).features
+        x = torch.randn(2, 3, 32, 32)
+        shapes = []
+        for layer in feats:
+            x = layer(x)
+            shapes.append(tuple(x.shape[1:]))
+        assert (16, 32, 32) in shapes and (32, 16, 16) in shapes and shapes[-1] == (64, 1, 1)
+
+
+def test_option_a_shortcut_subsamples_and_zero_pads():
+    x = torch.randn(2, 16, 8, 8)
+    y = PadShortcut(16, 32, 2)(x)
+    assert y.shape == (2, 32, 4, 4)
+    assert torch.equal(y[:, 8:24], x[:, :, ::2, ::2])
+    assert y[:, :8].abs().sum() == 0 and y[:, 24:].abs().sum() == 0
+
+
+def test_cifar_net_rejects_bad_depths():
+    from resnet_lab.errors import UserError
+
+    with pytest.raises(UserError, match="6n\\+2"):
+        create_model("cifar_net", depth=21)
+
+
+class LRLog(Callback):
+    def __init__(self):
+        self.lrs = []
+
+    def on_after_backward(self, state):
+        self.lrs.append(state.optimizer.param_groups[0]["lr"])
+
+
+def _fit(cfg, model_name="cifar_net", **options):
+    data = load_data(cfg.data)
+    torch.manual_seed(0)
+    model = create_model(model_name, width_mult=0.25, **options)
+    state = TrainState(name="t", model=model, optimizer=build_optimizer(model, cfg.optim), config=cfg, num_classes=10)
+    log = LRLog()
+    fit(state, make_batches(data, cfg, torch.device("cpu")), [LRSchedule(cfg.optim), log])
+    return state, log.lrs
+
+
+def test_lr_is_divided_by_ten_at_each_milestone_and_training_stops_at_max_steps():
+    cfg = resolve("sweep-smoke", None, {"optim.milestones": "5,12", "optim.lr": 0.1, "train.max_steps": 15,
+                                        "train.epochs": 5, "train.diagnostics": False})
+    state, lrs = _fit(cfg, depth=8)
+    assert state.step == 15 and len(lrs) == 15
+    assert lrs[:5] == [0.1] * 5
+    assert lrs[5:12] == pytest.approx([0.01] * 7) and lrs[12:] == pytest.approx([0.001] * 3)
+    assert state.history[-1]["step"] == 15
+
+
+def test_warm_up_only_for_deep_nets_and_ends_when_training_error_drops():
+    cfg = resolve("sweep-smoke", None, {"optim.warmup_lr": 0.01, "optim.warmup_min_depth": 8, "optim.milestones": "",
+                                        "optim.warmup_until_error": 85.0, "train.epochs": 3})
+    state, lrs = _fit(cfg, depth=8)
+    assert lrs[0] == 0.01 and lrs[-1] == cfg.optim.lr
+    end = state.callback_state["warmup_ended_at_step"]
+    assert lrs[: end] == [0.01] * end and set(lrs[end:]) == {cfg.optim.lr}
+    shallow = resolve("sweep-smoke", None, {"optim.warmup_lr": 0.01, "optim.warmup_min_depth": 110,
+                                            "optim.milestones": ""})
+    _, lrs = _fit(shallow, depth=8)
+    assert set(lrs) == {shallow.optim.lr}
+
+
+def _sweep(out, *extra):
+    return [sys.executable, "-m", "resnet_lab.cli", "sweep", "--preset", "sweep-smoke", "--out", str(out),
+            "--epochs", "4", "--no-tensorboard", *extra]
+
+
+def test_sweep_resumes_after_a_kill_and_matches_an_uninterrupted_sweep(tmp_path):
+    reference = tmp_path / "ref"
+    assert subprocess.run(_sweep(reference), capture_output=True, timeout=600).returncode == 0
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_sweep(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    second = out / "resnet8-seed0" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while not second.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert second.exists(), "the sweep never reached its second run"
+    first_done = json.loads((out / "plain8-seed0" / "run.json").read_text())
+    assert first_done["status"] == "completed"
+
+    again = subprocess.run(_sweep(out), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "plain8-seed0: finished earlier, skipped" in again.stdout
+    assert "resumed at epoch" in again.stdout
+    ref = {r["run"]: r for r in json.loads((reference / "sweep.json").read_text())["runs"]}
+    got = {r["run"]: r for r in json.loads((out / "sweep.json").read_text())["runs"]}
+    for run in ref:
+        for key in ("final_train_loss", "final_val_acc", "test_acc", "steps"):
+            assert got[run][key] == ref[run][key], (run, key)
+    metrics = (out / "resnet8-seed0" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(l)["epoch"] for l in metrics] == [1, 2, 3, 4]
+    assert (out / "sweep.html").is_file() and "Figure 6 analogue" in (out / "sweep.md").read_text()
+
+
+def test_sweep_refuses_a_directory_made_with_other_settings(tmp_path):
+    out = tmp_path / "s"
+    assert subprocess.run(_sweep(out), capture_output=True, timeout=600).returncode == 0
+    proc = subprocess.run(_sweep(out, "--lr", "0.2"), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "different config" in proc.stderr and "Traceback" not in proc.stderr
