@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="which registered models to train (default: simple_cnn,deep_cnn,resnet_seed)")
     cmp.add_argument("--out", metavar="DIR", help="run directory (default runs/compare-<preset>-<time>)")
     cmp.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
+    cmp.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted compare with its saved settings: "
+                     "finished models are kept, an interrupted one continues from its last completed epoch")
 
     dg = sub.add_parser("diagnose", help="explain a model: predictions, per-layer statistics, verdict",
                         description="Analyse a checkpoint against the run's initial checkpoint (found beside it, "
@@ -136,14 +138,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(Exception):
+    """Raised from the SIGTERM handler so that training unwinds like a Ctrl-C."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise _Terminated()
+
+
+def _interruptible(resume_hint: str, fn, *a, **kw):
+    """Run ``fn``; on Ctrl-C (exit 130) or SIGTERM (exit 143) say how to resume. Every completed epoch
+    is already in checkpoints/last.pt, so only the current epoch's steps are abandoned."""
+    try:
+        return fn(*a, **kw)
+    except (KeyboardInterrupt, _Terminated) as exc:
+        code = 143 if isinstance(exc, _Terminated) else 130
+        print(f"\nresnet-lab: interrupted; completed epochs are saved. Resume with: {resume_hint}", file=sys.stderr)
+        raise SystemExit(code) from None
+
+
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import run_compare
+    from .compare import load_run_config, run_compare
     from .config import resolve
     from .reporting.report import write_report
 
-    cfg = resolve(args.preset, args.config, _overrides(args))
-    out = args.out or f"runs/compare-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
-    rows = run_compare(cfg, out, overwrite=args.overwrite)
+    if args.resume:
+        if args.out or args.overwrite or _overrides(args) or args.preset or args.config:
+            raise UserError("--resume continues a run with the settings it was started with; drop the other flags")
+        cfg, out = load_run_config(args.resume), args.resume
+    else:
+        cfg = resolve(args.preset, args.config, _overrides(args))
+        out = args.out or f"runs/compare-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
+    rows = _interruptible(f"resnet-lab compare --resume {out}", run_compare, cfg, out,
+                          overwrite=args.overwrite, resume=bool(args.resume))
     html_path, _ = write_report([out])
     print(f"results: {out}/results.md\nreport:  {html_path}")
     return 0 if rows else 1
@@ -203,7 +230,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     cfg = resolve(args.preset or "paper-quick", args.config, _overrides(args))
     out = args.out or f"runs/sweep-{cfg.preset}"
-    run_sweep(cfg, out)
+    _interruptible(" ".join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_sweep, cfg, out)
     html_path, md_path = write_sweep_report(out)
     print(f"\n{md_path.read_text().split('## Results')[0].strip()}\n\nreport: {html_path}")
     return 0
@@ -227,6 +254,9 @@ def _cmd_models(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:

@@ -6,14 +6,18 @@ The status and problem columns are computed from the run's own numbers by the ru
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
 
-from .config import ExperimentConfig, to_dict
+from .config import ExperimentConfig, from_dict, to_dict
+from .errors import UserError
 from .data import DataSplits, load_data
 from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
@@ -38,7 +42,7 @@ def judge(history: list[dict[str, Any]], num_classes: int, diverged_at_step: int
     ln_c = math.log(num_classes)
     chance = 100.0 / num_classes
     if diverged_at_step is not None or any(not math.isfinite(e["train"]["loss"]) for e in history):
-        return "failed", f"diverged: non-finite loss by step {diverged_at_step} (exploding)"
+        return "failed", f"diverged: non-finite loss at step {diverged_at_step} (exploding)"
     losses = [e["train"]["loss"] for e in history]
     best_val = max(e["val"]["acc"] for e in history)
     if all(abs(loss - ln_c) <= STUCK_LOSS_TOLERANCE for loss in losses):
@@ -132,25 +136,62 @@ def results_markdown(rows: list[dict[str, Any]], cfg: ExperimentConfig, source: 
             "Test accuracy is the final model's; best validation accuracy picks no model.\n")
 
 
-def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool = False,
+def finished_row(run_dir: Path) -> dict[str, Any] | None:
+    """The results row of a model run that has finished (completed or diverged), else None."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return info.get("results") if info.get("status") in ("completed", "diverged") else None
+
+
+def train_or_resume(run_dir: Path, train: Callable[..., dict[str, Any]], log: Callable[[str], None],
+                    label: str) -> dict[str, Any]:
+    """Skip a finished run, continue an interrupted one from its last epoch, restart one that never
+    finished an epoch (``train(resume=True)`` does the continuing)."""
+    row = finished_row(run_dir)
+    if row is not None:
+        log(f"{label}: finished earlier, skipped")
+        return row
+    if run_dir.exists() and not (run_dir / "checkpoints" / "last.pt").is_file():
+        shutil.rmtree(run_dir)  # interrupted before its first epoch ended: nothing worth keeping
+    return train(resume=True)
+
+
+def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = False,
                 log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     """Train every model of ``cfg.models`` in ``out_dir/<model>/`` and write the results table.
 
     All input checks (config, data, device) happen before ``out_dir`` is created, so bad input
     leaves nothing behind; ``results.json`` is written only when every model has finished.
+    ``resume``: ``out_dir`` is an interrupted compare; finished models are kept, the rest continue.
     """
     data = load_data(cfg.data)
     device = resolve_device(cfg.train.device)
-    out = prepare_dir(out_dir, overwrite=overwrite)
+    out = Path(out_dir) if resume else prepare_dir(out_dir, overwrite=overwrite)
     prov = provenance(device, data.source)
     write_yaml(out / "config.yaml", to_dict(cfg))
     log(f"data: {data.source}; {len(data.train):,} train / {len(data.val):,} val / "
         f"{len(data.test):,} test images; device {prov['device']}; output {out}")
-    rows = [train_model(name, cfg, data, device, out / name, {"provenance": prov}, log)
-            for name in cfg.models]
+    rows = []
+    for name in cfg.models:
+        train = partial(train_model, name, cfg, data, device, out / name, {"provenance": prov}, log)
+        rows.append(train_or_resume(out / name, train, log, name))
     table = results_markdown(rows, cfg, data.source)
     (out / "results.md").write_text(table)
     prov["finished"] = now()
     write_json(out / "results.json", {"config": to_dict(cfg), "provenance": prov, "results": rows})
     log("\n" + table)
     return rows
+
+
+def load_run_config(run_dir: str | Path) -> ExperimentConfig:
+    """The resolved config an interrupted run was started with (for ``--resume``)."""
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    try:
+        return from_dict(yaml.safe_load(path.read_text()))
+    except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
+        raise UserError(f"{run_dir} is not a resumable resnet-lab run (no readable config.yaml); pass the --out "
+                        "directory of an interrupted run") from None

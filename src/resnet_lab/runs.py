@@ -124,7 +124,7 @@ def provenance(device: torch.device, data_source: str) -> dict[str, Any]:
     import torchvision
 
     return {
-        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "command": " ".join(["resnet-lab"] + sys.argv[1:]),
         "started": now(),
         "host": platform.node(),
         "platform": platform.platform(),
@@ -212,7 +212,8 @@ class RunRecorder(Callback):
                     self.writer.add_scalar(f"{metric}/{split}", rec[split][metric], rec["epoch"])
             self.writer.add_scalar("lr", rec["lr"], rec["epoch"])
             self.writer.flush()
-        self._ckpt(state, "last.pt")
+        if state.diverged_at_step is None:  # keep the last finite weights as the resumable checkpoint
+            self._ckpt(state, "last.pt")
 
     def on_fit_end(self, state: TrainState) -> None:
         self._ckpt(state, "final.pt")

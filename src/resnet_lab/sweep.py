@@ -10,17 +10,16 @@ depth, next to the published numbers.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import shutil
 import statistics
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from .compare import train_model
+from .compare import train_model, train_or_resume
 from .config import ExperimentConfig, to_dict
 from .data import load_data
 from .errors import UserError
@@ -47,14 +46,6 @@ def model_for(family: str, depth: int) -> tuple[str, dict[str, Any]]:
     return "cifar_net", {"depth": depth, "skip": family == "resnet"}
 
 
-def _finished_row(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        info = json.loads((run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return info.get("results") if info.get("status") in ("completed", "diverged") else None
-
-
 def run_sweep(cfg: ExperimentConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
     out = Path(out_dir)
     saved = out / "config.yaml"
@@ -77,17 +68,12 @@ def run_sweep(cfg: ExperimentConfig, out_dir: str | Path, log: Callable[[str], N
     bar = tqdm(combos, desc="sweep", unit="run", disable=not sys.stderr.isatty())
     for i, (family, depth, seed) in enumerate(bar, 1):
         run_dir = out / run_name(family, depth, seed)
-        row = _finished_row(run_dir)
-        if row is not None:
-            log(f"[{i}/{len(combos)}] {run_dir.name}: finished earlier, skipped")
-        else:
-            if run_dir.exists() and not (run_dir / "checkpoints" / "last.pt").is_file():
-                shutil.rmtree(run_dir)  # interrupted before its first epoch ended: nothing worth keeping
-            log(f"[{i}/{len(combos)}] {run_dir.name}")
-            name, extra = model_for(family, depth)
-            run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
-            row = train_model(name, run_cfg, data, device, run_dir, {"provenance": prov}, log,
-                              model_extra=extra, resume=True)
+        name, extra = model_for(family, depth)
+        run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+        train = partial(train_model, name, run_cfg, data, device, run_dir, {"provenance": prov}, log,
+                        model_extra=extra)
+        log(f"[{i}/{len(combos)}] {run_dir.name}")
+        row = train_or_resume(run_dir, train, log, run_dir.name)
         row.update(family=family, depth=depth, seed=seed, run=run_dir.name)
         rows.append(row)
     prov["finished"] = now()

@@ -89,6 +89,8 @@ def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Cal
     model.train()
     loss_sum = torch.zeros((), device=batches.device, dtype=torch.float64)
     correct = torch.zeros((), device=batches.device, dtype=torch.int64)
+    # First step with a non-finite loss, tracked on the device so that no step waits for a sync.
+    first_bad = torch.full((), -1, device=batches.device, dtype=torch.int64)
     seen = 0
     desc = f"{state.name} epoch {state.epoch + 1}/{state.config.train.epochs}"
     for x, y in _progress(batches, desc, len(batches)):
@@ -102,6 +104,8 @@ def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Cal
             cb.on_after_backward(state)
         optimizer.step()
         state.step += 1
+        bad = ~torch.isfinite(loss.detach())
+        first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, state.step), first_bad)
         loss_sum += loss.detach().double() * len(y)
         correct_now = (logits.detach().argmax(1) == y).sum()
         correct += correct_now
@@ -112,6 +116,8 @@ def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Cal
             cb.on_batch_end(state)
         if state.done:
             break
+    if first_bad.item() >= 0 and state.diverged_at_step is None:
+        state.diverged_at_step = int(first_bad.item())
     return {"loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen}
 
 
@@ -215,8 +221,7 @@ def fit(state: TrainState, batches: dict[str, Batches], callbacks: Sequence[Call
                               "seconds": round(time.perf_counter() - start, 3)})
         for cb in callbacks:
             cb.on_epoch_end(state)
-        if not math.isfinite(train["loss"]):
-            state.diverged_at_step = state.step
+        if state.diverged_at_step is not None:
             break
         if state.done:
             break

@@ -103,8 +103,12 @@ def problem_summary(d: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def _vec(values: list[float], k: int = 5) -> str:
-    shown = ", ".join(f"{v:.4f}" for v in values[:k])
+def _f4(v: float | None) -> str:
+    return "nan" if v is None else f"{v:.4f}"  # None: a non-finite number in the stored JSON
+
+
+def _vec(values: list[float | None], k: int = 5) -> str:
+    shown = ", ".join(_f4(v) for v in values[:k])
     return f"[{shown}{', ...' if len(values) > k else ''}]"
 
 
@@ -126,12 +130,12 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
             f"{titles[phase]}{labels.get(phase, '')}:",
             f"  Raw logits (image 0):  {_vec(pred['logits_head'][0])}",
             f"  Softmax (image 0):     {_vec(pred['softmax_head'][0])}",
-            f"  Softmax range:         {pred['softmax_min']:.4f}-{pred['softmax_max']:.4f} over the test batch",
+            f"  Softmax range:         {_f4(pred['softmax_min'])}-{_f4(pred['softmax_max'])} over the test batch",
             f"  Predicted classes:     {pred['pred_head']}",
             f"  Most predicted class:  {top} ({classes[top]}) for {pred['top_class_share']:.0%} of the images",
         ]
     if "prediction_shift" in d:
-        lines.append(f"Prediction shift init -> trained: {d['prediction_shift']:.4f} (mean total variation)")
+        lines.append(f"Prediction shift init -> trained: {_f4(d['prediction_shift'])} (mean total variation)")
     phases = list(d["probe"])
     changes = {w["name"]: w["rel_change"] for w in d.get("weight_change", [])}
     head = f"{'layer':8s}" + "".join(f"{f'std {ph}':>12s}" for ph in phases) + \

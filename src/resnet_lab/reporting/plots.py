@@ -110,8 +110,9 @@ def prediction_histograms(models: list[dict[str, Any]], classes: list[str]) -> F
             if phase in preds:
                 p = preds[phase]
                 total = sum(p["pred_hist"])
+                lo, hi = (f"{v:.3f}" if v is not None else "nan" for v in (p["softmax_min"], p["softmax_max"]))
                 ax.bar([k + (j - 0.5) * width for k in x], [100 * h / total for h in p["pred_hist"]], width,
-                       label=f"{label}: softmax {p['softmax_min']:.3f}-{p['softmax_max']:.3f}",
+                       label=f"{label}: softmax {lo}-{hi}",
                        color=_color(j * 2), alpha=0.8)
         ax.set_xticks(list(x), [c[:5] for c in classes], rotation=60, fontsize=7)
         ax.set(title=m["label"], ylabel="% of predictions")
