@@ -86,10 +86,28 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     (["--epochs", "two"], "invalid int value"),
     (["--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], "does not exist"),
     (["--dataset", "imagefolder", "--data-dir", "{empty}"], "no train/ and test/"),
+    (["--width", "0"], "width must be a positive"),
+    (["--config", "{badyaml}"], "not valid YAML"),
+    (["--config", "{unknownkey}"], "unknown config key 'train.epoch'"),
+    (["--dataset", "imagefolder", "--data-dir", "{brokenimage}"], "cannot decode image"),
+    (["--dataset", "cifar10", "--data-dir", "{truncatedcifar}", "--no-download"], "could not be loaded"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_leaves_no_run_dir(tmp_path, args, needle):
     (tmp_path / "empty").mkdir()
-    args = [a.replace("{empty}", str(tmp_path / "empty")) for a in args]
+    (tmp_path / "bad.yaml").write_text("train: {epochs: [1,\n")
+    (tmp_path / "unknown.yaml").write_text("train: {epoch: 3}\n")
+    broken = tmp_path / "imgs" / "train" / "cat"
+    broken.mkdir(parents=True)
+    (broken / "0.png").write_bytes(b"not a png")
+    (tmp_path / "imgs" / "test" / "cat").mkdir(parents=True)
+    cifar = tmp_path / "c10" / "cifar-10-batches-py"
+    cifar.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
+        (cifar / name).write_bytes(b"\x80\x04\x95")  # a pickle cut off after its header
+    subst = {"{empty}": tmp_path / "empty", "{badyaml}": tmp_path / "bad.yaml",
+             "{unknownkey}": tmp_path / "unknown.yaml", "{brokenimage}": tmp_path / "imgs",
+             "{truncatedcifar}": tmp_path / "c10"}
+    args = [str(subst.get(a, a)) for a in args]
     out = tmp_path / "out"
     proc = run_cli("compare", "--preset", "smoke", "--out", str(out), *args)
     assert proc.returncode == 2
@@ -106,6 +124,26 @@ def test_existing_output_directory_is_not_clobbered(tmp_path, capsys):
     assert main(["compare", "--preset", "smoke", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert (out / "precious.txt").read_text() == "keep me"
+
+
+def test_output_path_that_cannot_be_written(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert main(["compare", "--preset", "smoke", "--out", str(blocker / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot write to output directory" in err[0]
+    assert blocker.read_text() == "not a directory"
+
+
+def test_diagnose_refuses_checkpoints_of_different_models(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["compare", "--preset", "smoke", "--out", str(out), "--models", "simple_cnn,deep_cnn",
+                 "--epochs", "1", "--no-tensorboard"]) == 0
+    capsys.readouterr()
+    assert main(["diagnose", str(out / "simple_cnn" / "checkpoints" / "final.pt"), "--against",
+                 str(out / "deep_cnn" / "checkpoints" / "epoch0000.pt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pass checkpoints of the same model" in err[0]
 
 
 def test_help_explains_every_required_flag():

@@ -85,3 +85,16 @@ def test_unknown_preset_invalid_yaml_and_missing_file(tmp_path):
 
 def test_every_key_is_documented_in_known_keys():
     assert "optim.lr" in known_keys() and "data.val_size" in known_keys() and "models" in known_keys()
+
+
+def test_configs_saved_by_older_versions_load_with_todays_defaults():
+    from resnet_lab.config import from_dict
+
+    old = to_dict(resolve("quick"))
+    del old["optim"]["milestones"], old["sweep"]  # keys that did not exist in the first release
+    cfg = from_dict(old)
+    assert cfg.optim.milestones == () and cfg.sweep.depths == (20, 32, 44, 56)
+    assert cfg.model.width_mult == 0.25
+    old["train"]["shiny_new_thing"] = 1
+    with pytest.raises(UserError, match="unknown config key 'train.shiny_new_thing'"):
+        from_dict(old)

@@ -191,7 +191,7 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
 
     path = Path(run_dir) / "config.yaml"
     try:
-        return from_dict(yaml.safe_load(path.read_text()))
-    except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError):
+        return from_dict(yaml.safe_load(path.read_text()), f"{path}")
+    except (OSError, yaml.YAMLError):
         raise UserError(f"{run_dir} is not a resumable resnet-lab run (no readable config.yaml); pass the --out "
                         "directory of an interrupted run") from None
