@@ -45,6 +45,8 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--norm", "model.norm", dict(metavar="{none,batch}", help="normalisation after each conv (default none)")),
     ("--device", "train.device", dict(metavar="{auto,cpu,cuda}", help="auto picks CUDA when available")),
     ("--seed", "train.seed", dict(type=int, help="seed for init, data order and augmentation (default 0)")),
+    ("--checkpoint-every", "train.checkpoint_every", dict(type=int, metavar="N",
+     help="write the resumable checkpoint every N epochs (default 1)")),
     ("--diag-every", "train.diag_every", dict(type=int, metavar="N",
      help="record per-layer statistics every N optimiser steps (default 100)")),
 ]

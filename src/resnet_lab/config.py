@@ -65,6 +65,7 @@ class TrainConfig:
     diagnostics: bool = True          # per-layer statistics during training (diagnostics.jsonl)
     diag_every: int = 100             # record every N optimiser steps (overhead: docs/diagnostics.md)
     max_steps: int | None = None      # stop after this many optimiser steps (the paper counts iterations)
+    checkpoint_every: int = 1         # write the resumable checkpoints/last.pt every N epochs
 
 
 @dataclass(frozen=True)
@@ -293,6 +294,8 @@ def validate(cfg: ExperimentConfig) -> None:
                        ("eval batch size", cfg.train.eval_batch_size), ("learning rate", cfg.optim.lr),
                        ("width", cfg.model.width_mult)):
         positive(key, value)
+    if cfg.train.checkpoint_every < 1:
+        raise UserError(f"checkpoint_every must be >= 1 epoch, got {cfg.train.checkpoint_every}")
     if cfg.train.diag_every < 1:
         raise UserError(f"diag_every must be >= 1, got {cfg.train.diag_every}; use --no-diagnostics to turn "
                         "recording off")

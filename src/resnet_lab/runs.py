@@ -212,7 +212,9 @@ class RunRecorder(Callback):
                     self.writer.add_scalar(f"{metric}/{split}", rec[split][metric], rec["epoch"])
             self.writer.add_scalar("lr", rec["lr"], rec["epoch"])
             self.writer.flush()
-        if state.diverged_at_step is None:  # keep the last finite weights as the resumable checkpoint
+        every = state.config.train.checkpoint_every
+        # Keep the last finite weights as the resumable checkpoint: never overwrite them after a divergence.
+        if state.diverged_at_step is None and state.epoch % every == 0:
             self._ckpt(state, "last.pt")
 
     def on_fit_end(self, state: TrainState) -> None:

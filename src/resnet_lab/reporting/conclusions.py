@@ -111,11 +111,22 @@ def spread_sentence(models: list[dict[str, Any]]) -> list[str]:
 
 
 def conclusions(models: list[dict[str, Any]]) -> list[str]:
-    """All conclusion sentences for the report, in reading order."""
+    """All conclusion sentences for the report, in reading order. When the report combines several
+    runs, the within-run comparisons are made per run (prefixed with the run's optimiser, or its
+    name) and only the optimiser sentences compare across runs."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for m in models:
+        groups.setdefault(m.get("run", ""), []).append(m)
+    optimizers = {ms[0]["optimizer"] for ms in groups.values()}
+    prefix = {run: "" if len(groups) == 1 else
+              f"With {ms[0]['optimizer']}: " if len(optimizers) == len(groups) else f"In {run}: "
+              for run, ms in groups.items()}
     out: list[str] = []
-    out += seed_sentences(models)
+    for run, ms in groups.items():
+        out += [prefix[run] + (s[0].lower() + s[1:] if prefix[run] else s) for s in seed_sentences(ms)]
     out += optimizer_sentences(models)
-    out += ranking_sentences(models)
+    for run, ms in groups.items():
+        out += [prefix[run] + s for s in ranking_sentences(ms)]
     for m in models:
         out += model_sentences(m)
     out += spread_sentence(models)
