@@ -1,7 +1,7 @@
 """Training throughput with and without the diagnostics callback, side by side in one process.
 
 For each model of the quick preset: one epoch over the same training images with the same seed,
-alternating "off" and "on" runs (``--repeats`` pairs), timing ``fit`` end to end (so the
+alternating "off" and "on" runs (``--repeats`` pairs, order swapped every pair), timing ``fit`` end to end (so the
 init/final probes and every periodic record are included). Prints the median images/s of each and
 the slowdown. Example (the numbers in docs/diagnostics.md):
 
@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=300, help="optimiser steps per timed run")
     ap.add_argument("--repeats", type=int, default=3, help="off/on pairs per model")
     ap.add_argument("--every", type=int, help="recording interval (default: the config default)")
+    ap.add_argument("--models", help="comma-separated subset of the quick preset's models")
     args = ap.parse_args()
 
     overrides = {"data.dataset": args.dataset, "train.epochs": 1, "data.augment": True}
@@ -51,10 +52,12 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; data {data.source}; "
           f"{len(data.train)} images = {args.steps} steps of {cfg.train.batch_size}; record every {every} steps")
     print(f"{'model':12s} {'off img/s':>10s} {'on img/s':>10s} {'slowdown':>9s}   (medians of {args.repeats})")
-    for name in cfg.models:
+    for name in (args.models.split(",") if args.models else cfg.models):
         rates = {"off": [], "on": []}
-        for _ in range(args.repeats):
-            for mode in ("off", "on"):
+        for rep in range(args.repeats):
+            # Alternate the order (off-on, on-off, ...) so that a drift in machine speed or a
+            # second-run-is-faster effect does not land on one side.
+            for mode in (("off", "on") if rep % 2 == 0 else ("on", "off")):
                 torch.manual_seed(0)
                 model = create_model(name, width_mult=cfg.model.width_mult).to(memory_format=torch.channels_last)
                 state = TrainState(name=name, model=model, optimizer=build_optimizer(model, cfg.optim), config=cfg,
