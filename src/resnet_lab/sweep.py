@@ -10,7 +10,6 @@ depth, next to the published numbers.
 from __future__ import annotations
 
 import dataclasses
-import math
 import statistics
 import sys
 from functools import partial
@@ -104,8 +103,3 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "repro_test_error": REPRO_TEST_ERROR.get((family, depth)),
         })
     return out
-
-
-def fmt_mean_std(ms: tuple[float, float | None] | list) -> str:
-    mean, std = ms
-    return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None and not math.isnan(std) else "")

@@ -151,7 +151,7 @@ def _html(title: str, subtitle: str, concl: list[str], table, figures: Figures, 
     e = html.escape
     header, rows = table
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
-             f"<meta name='viewport' content='width=device-width, initial-scale=1'>",
+             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
              # Self-contained by construction: the browser may load nothing but inline data.
              "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
              "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
