@@ -187,7 +187,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     from .config import apply_overrides, from_dict, resolve
     from .data import load_data
     from .diagnostics.analyze import diagnose, find_initial_checkpoint, format_diagnosis
-    from .registry import model_options
+    from .compare import builder_options
     from .runs import load_checkpoint
     from .train import resolve_device
 
@@ -197,9 +197,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     if args.model:
         cfg = resolve(args.preset, args.config, {**overrides, "models": [args.model]})
         data = load_data(cfg.data)
-        options = {k: v for k, v in vars(cfg.model).items() if k in model_options(args.model)}
-        options.update(num_classes=data.num_classes, in_channels=data.image_shape[0],
-                       input_size=data.image_shape[-1])
+        options = builder_options(args.model, cfg, data)
         torch.manual_seed(cfg.train.seed)
         result = diagnose(args.model, options, data, device=resolve_device(cfg.train.device))
         labels = {"init": f" (fresh, seed {cfg.train.seed})"}

@@ -57,6 +57,18 @@ def judge(history: list[dict[str, Any]], num_classes: int, diverged_at_step: int
     return "learned", "none"
 
 
+def builder_options(name: str, cfg: ExperimentConfig, data: DataSplits,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The options model ``name`` is built with: the shared ``cfg.model`` settings it accepts,
+    ``extra`` ones (e.g. a depth), and the data's class count, channels and image size."""
+    allowed = model_options(name)
+    options = {k: v for k, v in vars(cfg.model).items() if k in allowed}
+    options.update(extra or {})
+    options.update(num_classes=data.num_classes, in_channels=data.image_shape[0],
+                   input_size=data.image_shape[-1])
+    return options
+
+
 def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device,
                 run_dir: Path, extra: dict[str, Any], log: Callable[[str], None] = print, *,
                 model_extra: dict[str, Any] | None = None, resume: bool = False) -> dict[str, Any]:
@@ -65,11 +77,7 @@ def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
     ``model_extra``: builder options beyond the shared ``cfg.model`` ones (e.g. a depth).
     ``resume``: continue from ``run_dir/checkpoints/last.pt`` when it exists.
     """
-    allowed = model_options(name)
-    options = {k: v for k, v in vars(cfg.model).items() if k in allowed}
-    options.update(model_extra or {})
-    options.update(num_classes=data.num_classes, in_channels=data.image_shape[0],
-                   input_size=data.image_shape[-1])
+    options = builder_options(name, cfg, data, model_extra)
     torch.manual_seed(cfg.train.seed)  # same seed -> same init for every model and every rerun
     model = create_model(name, **options)
     params = sum(p.numel() for p in model.parameters())

@@ -105,7 +105,7 @@ def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Cal
         optimizer.step()
         state.step += 1
         bad = ~torch.isfinite(loss.detach())
-        first_bad = torch.where(bad & (first_bad < 0), torch.full_like(first_bad, state.step), first_bad)
+        first_bad = torch.where(bad & (first_bad < 0), state.step, first_bad)
         loss_sum += loss.detach().double() * len(y)
         correct_now = (logits.detach().argmax(1) == y).sum()
         correct += correct_now
