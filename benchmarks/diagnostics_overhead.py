@@ -24,7 +24,8 @@ from resnet_lab.data import load_data
 from resnet_lab.diagnostics.analyze import fixed_batch
 from resnet_lab.diagnostics.hooks import DiagnosticsCallback
 from resnet_lab.registry import create_model
-from resnet_lab.train import TrainState, build_optimizer, fit, make_batches
+from resnet_lab.data import make_batches
+from resnet_lab.train import TrainState, build_optimizer, fit
 
 
 def main() -> None:

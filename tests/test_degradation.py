@@ -16,7 +16,8 @@ from resnet_lab.config import resolve
 from resnet_lab.data import load_data
 from resnet_lab.models.layers import PadShortcut, ResidualBlock
 from resnet_lab.registry import create_model
-from resnet_lab.train import Callback, LRSchedule, TrainState, build_optimizer, fit, main_path_depth, make_batches
+from resnet_lab.data import make_batches
+from resnet_lab.train import Callback, LRSchedule, TrainState, build_optimizer, fit, main_path_depth
 
 
 def n_params(m: nn.Module) -> int:

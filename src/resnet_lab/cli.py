@@ -49,6 +49,14 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
      help="write the resumable checkpoint every N epochs (default 1)")),
     ("--diag-every", "train.diag_every", dict(type=int, metavar="N",
      help="record per-layer statistics every N optimiser steps (default 100)")),
+    ("--pipeline", "data.pipeline", dict(metavar="{inmemory,dataloader}",
+     help="inmemory: uint8 tensors on the device, batched augmentation (default, fast); dataloader: "
+          "torchvision dataset + per-image transforms in a DataLoader (the conventional way, for comparison)")),
+    ("--workers", "data.workers", dict(type=int, metavar="N", help="DataLoader workers of the dataloader pipeline (default 2)")),
+    ("--amp", "train.amp", dict(metavar="{auto,bf16,off}",
+     help="bf16 autocast: auto = on for CUDA GPUs, off on CPUs (fp32 as in 2015); bf16 forces it on "
+          "(much faster on CPUs with AMX, see docs/performance.md)")),
+    ("--threads", "train.threads", dict(type=int, metavar="N", help="CPU threads for torch (default 0: one per core)")),
 ]
 _SWITCHES = [  # (flag, key, value, help)
     ("--no-augment", "data.augment", False, "turn off random crop + flip"),
@@ -56,6 +64,8 @@ _SWITCHES = [  # (flag, key, value, help)
     ("--no-channels-last", "train.channels_last", False, "keep the default NCHW memory layout"),
     ("--no-tensorboard", "train.tensorboard", False, "do not write TensorBoard event files"),
     ("--no-diagnostics", "train.diagnostics", False, "do not record per-layer statistics during training"),
+    ("--compile", "train.compile", True, "torch.compile the model for training steps (worth it on a GPU; "
+     "the first steps are slow while it compiles)"),
 ]
 
 
@@ -135,6 +145,26 @@ def build_parser() -> argparse.ArgumentParser:
                         "--optimizer sgd and adam) are reported together, with conclusions about the optimiser.")
     rp.add_argument("runs", nargs="+", metavar="RUN_DIR", help="the --out directory of a finished compare")
     rp.add_argument("--out", metavar="DIR", help="where to write the report (default: the first RUN_DIR)")
+
+    bn = sub.add_parser("bench", help="training speed: resnet-lab's pipeline vs the conventional DataLoader one",
+                        description="Measure, in one process, the training throughput (images/s) of each model "
+                        "with resnet-lab's pipeline (in-memory uint8 data, batched augmentation on the device, "
+                        "channels_last, bf16/compile where configured) and with the conventional one "
+                        "(torchvision dataset, per-image RandomCrop/Flip/ToTensor/Normalize, DataLoader with "
+                        "--workers processes, NCHW, fp32): same model, seed, batch size and steps, after a "
+                        "warm-up, --repeats times in alternating order; prints median, spread and ratio, and "
+                        "the achieved GFLOP/s of the training step against a measured matmul ceiling. "
+                        "--mode end-to-end times a whole 'compare' per pipeline instead. Writes bench.json.")
+    _add_train_flags(bn)
+    bn.add_argument("--models", action="append", metavar="NAME[,NAME]", help="models to measure (default: the preset's)")
+    bn.add_argument("--mode", choices=("throughput", "end-to-end", "both"), default="throughput",
+                    help="throughput: timed training steps (default, about a minute for the quick preset); "
+                    "end-to-end: a whole compare per pipeline (the quick preset: about 30 min on 2 CPU cores)")
+    bn.add_argument("--steps", type=int, default=30, metavar="N", help="timed training steps per repeat (default 30)")
+    bn.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed steps before each timing (default 5)")
+    bn.add_argument("--repeats", type=int, default=3, metavar="N", help="timings per pipeline and model (default 3)")
+    bn.add_argument("--out", metavar="DIR", help="where bench.json (and the end-to-end runs) go "
+                    "(default runs/bench-<preset>-<time>)")
 
     sub.add_parser("models", help="list registered models with their options and parameter counts")
     return parser
@@ -236,6 +266,20 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+    from .config import resolve
+
+    if min(args.steps, args.repeats) < 1 or args.warmup < 0:
+        raise UserError("--steps and --repeats must be >= 1 and --warmup >= 0")
+    cfg = resolve(args.preset, args.config, _overrides(args))
+    out = args.out or f"runs/bench-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
+    _interruptible("the same command (bench runs are short; end-to-end runs resume with 'compare --resume')",
+                   run_bench, cfg, out, mode=args.mode, steps=args.steps, warmup=args.warmup, repeats=args.repeats)
+    print(f"bench: {out}/bench.json")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .reporting.report import write_report
 
@@ -263,7 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_parser().print_help()
             return 2
         return {"compare": _cmd_compare, "diagnose": _cmd_diagnose, "sweep": _cmd_sweep,
-                "report": _cmd_report,
+                "report": _cmd_report, "bench": _cmd_bench,
                 "models": _cmd_models}[args.command](args)
     except UserError as exc:
         print(f"resnet-lab: error: {exc}", file=sys.stderr)

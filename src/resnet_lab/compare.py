@@ -18,14 +18,14 @@ import torch
 
 from .config import ExperimentConfig, from_dict, to_dict
 from .errors import UserError
-from .data import DataSplits, load_data
+from .data import DataSplits, load_data, make_batches
 from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
 from .registry import create_model, model_options
 from .runs import (RunRecorder, load_checkpoint, now, prepare_dir, provenance, resume_state, write_json,
                    write_yaml)
-from .train import (EpochPrinter, LRSchedule, TrainState, build_optimizer, evaluate, fit, make_batches,
-                    resolve_device)
+from .train import (EpochPrinter, LRSchedule, TrainState, amp_enabled, build_optimizer, evaluate, fit,
+                    prepare_model, setup_runtime)
 
 # A run "stayed at ln C" when every epoch's mean training loss is within this of ln(num_classes):
 # the seed's DeepCNN logged 2.3032 -> 2.3026 over 20 epochs, i.e. within 0.001.
@@ -81,10 +81,9 @@ def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
     torch.manual_seed(cfg.train.seed)  # same seed -> same init for every model and every rerun
     model = create_model(name, **options)
     params = sum(p.numel() for p in model.parameters())
-    memory_format = torch.channels_last if cfg.train.channels_last else torch.contiguous_format
-    model = model.to(device=device, memory_format=memory_format)
-    state = TrainState(name=name, model=model, optimizer=build_optimizer(model, cfg.optim),
-                       config=cfg, num_classes=data.num_classes)
+    model, compiled = prepare_model(model, cfg.train, device)
+    state = TrainState(name=name, model=model, optimizer=build_optimizer(model, cfg.optim), config=cfg,
+                       num_classes=data.num_classes, amp=amp_enabled(cfg.train, device), compiled=compiled)
     recorder = RunRecorder(run_dir, model_name=name, model_options=options, config=to_dict(cfg),
                            extra={"params": params, **extra}, tensorboard=cfg.train.tensorboard,
                            histogram_every=cfg.train.diag_every if cfg.train.diagnostics else 0)
@@ -99,7 +98,7 @@ def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
     start = time.perf_counter()
     fit(state, batches, callbacks)
     seconds = time.perf_counter() - start
-    test = evaluate(model, batches["test"])  # the final model; the test set is touched only here
+    test = evaluate(model, batches["test"], state.amp)  # the final model; the test set is touched only here
     status, problem = judge(state.history, data.num_classes, state.diverged_at_step)
     init_state = load_checkpoint(run_dir / "checkpoints" / "epoch0000.pt")["state_dict"]
     diagnosis = diagnose(name, options, data, init_state=init_state,
@@ -175,7 +174,7 @@ def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool =
     ``resume``: ``out_dir`` is an interrupted compare; finished models are kept, the rest continue.
     """
     data = load_data(cfg.data)
-    device = resolve_device(cfg.train.device)
+    device = setup_runtime(cfg.train)
     out = Path(out_dir) if resume else prepare_dir(out_dir, overwrite=overwrite)
     prov = provenance(device, data.source)
     write_yaml(out / "config.yaml", to_dict(cfg))

@@ -28,6 +28,12 @@ class DataConfig:
     train_subset: int | None = None   # use only this many training images (after the split)
     split_seed: int = 0               # fixed, so every training seed sees the same validation set
     augment: bool = True              # pad-4 random crop + horizontal flip on training batches
+    # inmemory: decoded uint8 tensors on the training device, whole batches normalised and augmented
+    # there (fast, the default). dataloader: the conventional way, torchvision's dataset with
+    # per-image PIL transforms in a DataLoader with worker processes; kept as the benchmark's
+    # baseline (`resnet-lab bench`) and for checking that both give the same numbers.
+    pipeline: str = "inmemory"
+    workers: int = 2                  # DataLoader worker processes (dataloader pipeline only)
     synthetic_train: int = 1200       # synthetic data set sizes (tests)
     synthetic_test: int = 200
 
@@ -61,6 +67,12 @@ class TrainConfig:
     device: str = "auto"              # auto | cpu | cuda
     seed: int = 0
     channels_last: bool = True        # NHWC convs: measured 1.2-2x faster on the 2-core CPU (README)
+    # bf16 autocast of forward pass and loss (weights, gradients and optimiser stay fp32).
+    # auto: on for CUDA GPUs with bf16, off on CPUs, so CPU runs keep the seed's fp32 numerics;
+    # bf16: also on a CPU (2.2-4.4x faster on one with AMX, docs/performance.md).
+    amp: str = "auto"
+    compile: bool = False             # torch.compile the model for training steps (pays off on GPUs)
+    threads: int = 0                  # CPU threads for torch; 0 keeps torch's default (one per core)
     tensorboard: bool = True
     diagnostics: bool = True          # per-layer statistics during training (diagnostics.jsonl)
     diag_every: int = 100             # record every N optimiser steps (overhead: docs/diagnostics.md)
@@ -119,6 +131,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 OPTIMIZERS = ("sgd", "adam")
 DEVICES = ("auto", "cpu", "cuda")
 DATASETS = ("cifar10", "imagefolder", "synthetic")
+PIPELINES = ("inmemory", "dataloader")
+AMP_MODES = ("auto", "bf16", "off")
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -286,6 +300,12 @@ def validate(cfg: ExperimentConfig) -> None:
             raise UserError(f"unknown model {name!r}; choose from: {', '.join(list_models())}")
     if cfg.data.dataset not in DATASETS:
         raise UserError(f"unknown dataset {cfg.data.dataset!r}; choose one of: {', '.join(DATASETS)}")
+    if cfg.data.pipeline not in PIPELINES:
+        raise UserError(f"unknown pipeline {cfg.data.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
+    if cfg.train.amp not in AMP_MODES:
+        raise UserError(f"unknown amp mode {cfg.train.amp!r}; choose one of: {', '.join(AMP_MODES)}")
+    if cfg.data.workers < 0 or cfg.train.threads < 0:
+        raise UserError("workers and threads must be >= 0 (threads 0 = torch's default); fix those values")
     if cfg.optim.name not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {cfg.optim.name!r}; choose one of: {', '.join(OPTIMIZERS)}")
     if cfg.train.device not in DEVICES:

@@ -21,10 +21,11 @@ import hashlib
 import io
 import math
 import os
+import shutil
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
@@ -32,6 +33,9 @@ import torch.nn.functional as F
 
 from .config import DATASETS, DataConfig
 from .errors import UserError
+
+if TYPE_CHECKING:
+    from .config import ExperimentConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
@@ -59,6 +63,10 @@ class DataSplits:
     mean: tuple[float, ...]  # per channel, in [0, 1] units, of the training split
     std: tuple[float, ...]
     source: str  # human-readable provenance, e.g. "imagefolder archive ... (JPEG)"
+    # Positions of the train / validation images in the full training set as loaded, so that the
+    # dataloader pipeline can pick the very same images from torchvision's per-image dataset.
+    train_index: torch.Tensor | None = None
+    val_index: torch.Tensor | None = None
 
     @property
     def num_classes(self) -> int:
@@ -76,12 +84,15 @@ def default_cache_dir() -> Path:
 # --------------------------------------------------------------------------- sources
 
 
+def _cifar_root(data_dir: str | None, cache_dir: Path) -> Path:
+    root = Path(data_dir) if data_dir else cache_dir / "cifar10"
+    return root.parent if root.name == "cifar-10-batches-py" else root
+
+
 def load_cifar10(data_dir: str | None, cache_dir: Path, download: bool) -> tuple[ImageTensors, ImageTensors, list[str], str]:
     from torchvision.datasets import CIFAR10
 
-    root = Path(data_dir) if data_dir else cache_dir / "cifar10"
-    if root.name == "cifar-10-batches-py":
-        root = root.parent
+    root = _cifar_root(data_dir, cache_dir)
     have_local = (root / "cifar-10-batches-py").is_dir()
     if data_dir and not root.exists():
         raise UserError(f"data directory {root} does not exist; pass --data-dir pointing to a folder "
@@ -264,7 +275,8 @@ def load_data(cfg: DataConfig) -> DataSplits:
     pixels = train.images.float().div_(255)
     mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
     std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
-    return DataSplits(train, val, test, classes, mean, std, source)
+    return DataSplits(train, val, test, classes, mean, std, source, train_index=rest,
+                      val_index=order[: cfg.val_size])
 
 
 # --------------------------------------------------------------------------- batches
@@ -327,3 +339,141 @@ class Batches:
                 x = random_crop_flip(x, g)
             x = ((x.float() - self.mean) / self.std).contiguous(memory_format=self.memory_format)
             yield x, y
+
+
+# --------------------------------------------------------------------------- the conventional pipeline
+# What most CIFAR reproductions do (kuangliu/pytorch-cifar, akamaster/pytorch_resnet_cifar10):
+# torchvision's dataset yields one PIL image at a time, per-image transforms make a float tensor of
+# it, and DataLoader worker processes collate batches in NCHW. Kept as the baseline that
+# `resnet-lab bench` measures the in-memory pipeline against, and selectable with --pipeline.
+
+
+class TensorImageDataset(torch.utils.data.Dataset):
+    """Per-image access over decoded uint8 tensors exactly as torchvision's CIFAR10 does it
+    (a PIL image per item, then the transform); used for sources torchvision has no class for."""
+
+    def __init__(self, data: ImageTensors, transform):
+        self.images = data.images.permute(0, 2, 3, 1).contiguous().numpy()  # HWC, as PIL wants
+        self.labels = data.labels.tolist()
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
+
+
+def extract_archive(archive: Path, cache_dir: Path) -> tuple[Path, dict[str, list[str]]]:
+    """Unpack an image-folder archive once into the cache (torchvision's ImageFolder reads files);
+    returns the folder and, per split, the images' ``class/file`` paths in archive order, which is
+    the order :func:`load_imagefolder` stacked them in."""
+    import json
+
+    folder = cache_dir / f"imagefolder-{_folder_fingerprint(archive)}-files"
+    order_file = folder / "order.json"
+    if order_file.is_file():
+        return folder, json.loads(order_file.read_text())
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    order: dict[str, list[str]] = {"train": [], "test": []}
+    for split, cls, name, blob in _iter_archive(archive):
+        rel = f"{cls}/{Path(name).name}"
+        (tmp / split / cls).mkdir(parents=True, exist_ok=True)
+        (tmp / split / rel).write_bytes(blob)
+        order[split].append(rel)
+    (tmp / "order.json").write_text(json.dumps(order))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+    return folder, order
+
+
+def _is_image(path: str) -> bool:
+    return path.lower().endswith(IMAGE_SUFFIXES)
+
+
+def torchvision_dataset(cfg: DataConfig, split: str, transform) -> torch.utils.data.Dataset:
+    """torchvision's per-image dataset for ``cfg``'s source: the whole training set ('train', before
+    the validation split) or the test set, with images in the order :func:`load_data` loads them."""
+    from torchvision.datasets import CIFAR10, ImageFolder
+
+    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    if cfg.dataset == "cifar10":
+        return CIFAR10(str(_cifar_root(cfg.data_dir, cache_dir)), train=split == "train", transform=transform)
+    if cfg.dataset == "imagefolder":
+        root = Path(cfg.data_dir)
+        if root.is_dir():  # ImageFolder and load_imagefolder list files the same way (make_dataset)
+            return ImageFolder(str(root / split), transform=transform, is_valid_file=_is_image)
+        folder, order = extract_archive(root, cache_dir)
+        ds = ImageFolder(str(folder / split), transform=transform)
+        position = {os.path.relpath(path, folder / split): i for i, (path, _) in enumerate(ds.samples)}
+        return torch.utils.data.Subset(ds, [position[rel] for rel in order[split]])
+    train, test, _, _ = make_synthetic(cfg.synthetic_train, cfg.synthetic_test, seed=cfg.split_seed)
+    return TensorImageDataset(train if split == "train" else test, transform)
+
+
+def torchvision_transform(mean, std, size: int, augment: bool):
+    from torchvision import transforms as T
+
+    steps = [T.RandomCrop(size, padding=4), T.RandomHorizontalFlip()] if augment else []
+    return T.Compose(steps + [T.ToTensor(), T.Normalize(mean, std)])
+
+
+class LoaderBatches:
+    """The conventional pipeline behind the same interface as :class:`Batches`: a DataLoader over a
+    torchvision dataset, created per epoch (workers start again each epoch, as with a default
+    DataLoader), shuffled by a generator seeded by ``(seed, epoch)``."""
+
+    def __init__(self, dataset: torch.utils.data.Dataset, *, batch_size: int, device: torch.device,
+                 shuffle: bool = False, seed: int = 0, channels_last: bool = False, workers: int = 2,
+                 drop_last: bool = False):
+        self.dataset, self.batch_size, self.device = dataset, batch_size, device
+        self.shuffle, self.seed, self.workers, self.drop_last = shuffle, seed, workers, drop_last
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        from torch.utils.data import DataLoader
+
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=self.shuffle, generator=g,
+                            num_workers=self.workers, pin_memory=self.device.type == "cuda",
+                            drop_last=self.drop_last)
+        for x, y in loader:
+            yield (x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format),
+                   y.to(self.device, non_blocking=True))
+
+
+def make_batches(data: DataSplits, cfg: "ExperimentConfig", device: torch.device) -> dict[str, Batches | LoaderBatches]:
+    """Train / val / test batch iterators of the configured pipeline (``cfg.data.pipeline``)."""
+    t = cfg.train
+    if cfg.data.pipeline == "dataloader":
+        size = data.image_shape[-1]
+        common = dict(device=device, channels_last=t.channels_last, workers=cfg.data.workers)
+
+        def loader(split: str, index, augment: bool, **kw) -> LoaderBatches:
+            ds = torchvision_dataset(cfg.data, split, torchvision_transform(data.mean, data.std, size, augment))
+            if index is not None:
+                ds = torch.utils.data.Subset(ds, index.tolist())
+            return LoaderBatches(ds, **common, **kw)
+
+        return {"train": loader("train", data.train_index, cfg.data.augment, batch_size=t.batch_size,
+                                shuffle=True, seed=t.seed),
+                "val": loader("train", data.val_index, False, batch_size=t.eval_batch_size),
+                "test": loader("test", None, False, batch_size=t.eval_batch_size)}
+    common = dict(mean=data.mean, std=data.std, device=device, channels_last=t.channels_last)
+    return {
+        "train": Batches(data.train, batch_size=t.batch_size, shuffle=True, augment=cfg.data.augment,
+                         seed=t.seed, **common),
+        "val": Batches(data.val, batch_size=t.eval_batch_size, **common),
+        "test": Batches(data.test, batch_size=t.eval_batch_size, **common),
+    }

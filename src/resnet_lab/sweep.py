@@ -24,7 +24,7 @@ from .data import load_data
 from .errors import UserError
 from .models.cifar import PAPER_DEPTHS
 from .runs import now, provenance, write_json, write_yaml
-from .train import resolve_device
+from .train import setup_runtime
 
 # He et al. 2015, Table 6: ResNet test error (%), best of runs (110: 6.61 +- 0.16 over 5 runs).
 PAPER_TEST_ERROR = {("resnet", 20): 8.75, ("resnet", 32): 7.51, ("resnet", 44): 7.17, ("resnet", 56): 6.97,
@@ -58,7 +58,7 @@ def run_sweep(cfg: ExperimentConfig, out_dir: str | Path, log: Callable[[str], N
     elif out.exists() and any(out.iterdir()):
         raise UserError(f"{out} exists and is not a sweep directory; choose another --out")
     data = load_data(cfg.data)
-    device = resolve_device(cfg.train.device)
+    device = setup_runtime(cfg.train)
     out.mkdir(parents=True, exist_ok=True)
     write_yaml(saved, resolved)
     prov = provenance(device, data.source)

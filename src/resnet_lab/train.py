@@ -9,19 +9,20 @@ the same way without touching this file.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .config import ExperimentConfig, OptimConfig
-from .data import Batches, DataSplits
+from .config import ExperimentConfig, OptimConfig, TrainConfig
+from .data import Batches
 from .errors import UserError
 
 
@@ -53,6 +54,11 @@ class TrainState:
     # Small per-callback state that must survive a resume (e.g. whether warm-up has ended);
     # saved in every checkpoint.
     callback_state: dict[str, Any] = field(default_factory=dict)
+    amp: bool = False                 # bf16 autocast of forward pass and loss
+    compiled: nn.Module | None = None  # torch.compile(model), used for steps nobody hooks into
+    # Set by a callback in on_batch_start when it hooks into this step's modules (forward hooks):
+    # the step then runs the plain model, because a compiled graph would not call the hooks.
+    eager_step: bool = False
 
     @property
     def done(self) -> bool:
@@ -66,6 +72,37 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
     return torch.device(name)
+
+
+def setup_runtime(cfg: TrainConfig) -> torch.device:
+    """The device to train on, with the process-wide speed settings applied (threads, cuDNN autotune)."""
+    device = resolve_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        # Picks the fastest conv algorithm per shape; the choice can vary between runs, which is one
+        # reason CUDA runs are not bit-reproducible (README).
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
+def amp_enabled(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether bf16 autocast is on: ``auto`` turns it on only for CUDA GPUs that support bf16."""
+    if cfg.amp == "auto":
+        return device.type == "cuda" and torch.cuda.is_bf16_supported()
+    return cfg.amp == "bf16"
+
+
+def autocast(enabled: bool, device: torch.device):
+    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+
+
+def prepare_model(model: nn.Module, cfg: TrainConfig, device: torch.device) -> tuple[nn.Module, nn.Module | None]:
+    """(the model on ``device`` in the configured memory format, its compiled twin or None). The two
+    share parameters; checkpoints and diagnostics always use the plain one."""
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model = model.to(device=device, memory_format=memory_format)
+    return model, (torch.compile(model) if cfg.compile else None)
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
@@ -83,10 +120,24 @@ def _progress(iterable, desc: str, total: int):
                 disable=not sys.stderr.isatty(), dynamic_ncols=True)
 
 
+def train_step(state: TrainState, x: torch.Tensor, y: torch.Tensor,
+               callbacks: Sequence[Callback] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, backward (callbacks' on_after_backward) and optimiser step on one batch."""
+    forward = state.model if state.compiled is None or state.eager_step else state.compiled
+    with autocast(state.amp, x.device):
+        logits = forward(x)
+        loss = F.cross_entropy(logits, y)  # autocast computes it in fp32
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    for cb in callbacks:
+        cb.on_after_backward(state)
+    state.optimizer.step()
+    return logits, loss
+
+
 def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Callback]) -> dict[str, float]:
     """One pass over ``batches``; returns mean train loss and accuracy (%)."""
-    model, optimizer = state.model, state.optimizer
-    model.train()
+    state.model.train()
     loss_sum = torch.zeros((), device=batches.device, dtype=torch.float64)
     correct = torch.zeros((), device=batches.device, dtype=torch.int64)
     # First step with a non-finite loss, tracked on the device so that no step waits for a sync.
@@ -94,15 +145,10 @@ def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Cal
     seen = 0
     desc = f"{state.name} epoch {state.epoch + 1}/{state.config.train.epochs}"
     for x, y in _progress(batches, desc, len(batches)):
+        state.eager_step = False
         for cb in callbacks:
             cb.on_batch_start(state)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        for cb in callbacks:
-            cb.on_after_backward(state)
-        optimizer.step()
+        logits, loss = train_step(state, x, y, callbacks)
         state.step += 1
         bad = ~torch.isfinite(loss.detach())
         first_bad = torch.where(bad & (first_bad < 0), state.step, first_bad)
@@ -122,26 +168,17 @@ def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Cal
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, batches: Batches) -> dict[str, float]:
+def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], amp: bool = False) -> dict[str, float]:
     """Mean loss and accuracy (%) over ``batches`` in eval mode, without autograd."""
     model.eval()
     loss_sum, correct, seen = 0.0, 0, 0
     for x, y in batches:
-        logits = model(x)
-        loss_sum += F.cross_entropy(logits, y, reduction="sum").item()
+        with autocast(amp, x.device):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
     return {"loss": loss_sum / seen, "acc": 100.0 * correct / seen}
-
-
-def make_batches(data: DataSplits, cfg: ExperimentConfig, device: torch.device) -> dict[str, Batches]:
-    common = dict(mean=data.mean, std=data.std, device=device, channels_last=cfg.train.channels_last)
-    return {
-        "train": Batches(data.train, batch_size=cfg.train.batch_size, shuffle=True,
-                         augment=cfg.data.augment, seed=cfg.train.seed, **common),
-        "val": Batches(data.val, batch_size=cfg.train.eval_batch_size, **common),
-        "test": Batches(data.test, batch_size=cfg.train.eval_batch_size, **common),
-    }
 
 
 def main_path_depth(model: nn.Module) -> int:
@@ -214,7 +251,7 @@ def fit(state: TrainState, batches: dict[str, Batches], callbacks: Sequence[Call
         batches["train"].set_epoch(epoch)
         start = time.perf_counter()
         train = train_one_epoch(state, batches["train"], callbacks)
-        val = evaluate(state.model, batches["val"])
+        val = evaluate(state.model, batches["val"], state.amp)
         state.epoch = epoch + 1
         state.history.append({"epoch": state.epoch, "step": state.step, "train": train, "val": val,
                               "lr": state.optimizer.param_groups[0]["lr"],

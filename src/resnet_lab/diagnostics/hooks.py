@@ -165,6 +165,7 @@ class DiagnosticsCallback(Callback):
     def on_batch_start(self, state: TrainState) -> None:
         if self.every > 0 and (state.step + 1) % self.every == 0:
             self._rec = ResponseRecorder(state.model).__enter__()
+            state.eager_step = True  # a compiled model would not call the forward hooks
 
     def on_after_backward(self, state: TrainState) -> None:
         if self._rec is not None:

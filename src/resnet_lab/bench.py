@@ -1,0 +1,192 @@
+"""``resnet-lab bench``: how fast resnet-lab trains, measured side by side with the conventional way.
+
+Two variants of the same training (same model, seed, batch size, optimiser, number of steps):
+
+* **resnet-lab**: the run's config as given (in-memory uint8 data on the device, batched
+  augmentation, channels_last, and bf16 / torch.compile where configured);
+* **conventional**: torchvision's dataset with per-image ``RandomCrop(padding=4)``,
+  ``RandomHorizontalFlip``, ``ToTensor``, ``Normalize`` in a ``DataLoader`` with worker processes,
+  NCHW, fp32, no compile (``data.pipeline=dataloader``).
+
+``throughput`` times training steps after a warm-up, alternating the two variants' order every
+repeat so that drift in the machine's speed does not land on one side, and reports the median,
+the spread and the ratio of medians. It also counts the FLOPs of one training step
+(:class:`torch.utils.flop_counter.FlopCounterMode`, forward + backward) and sets the achieved
+GFLOP/s against a large matrix multiply measured on the same device and threads (the practical
+ceiling). ``end-to-end`` runs ``resnet-lab compare`` once per variant and times it whole.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+
+from .compare import builder_options, run_compare
+from .config import ExperimentConfig, to_dict
+from .data import DataSplits, load_data, make_batches
+from .registry import create_model
+from .runs import prepare_dir, provenance, write_json
+from .train import TrainState, amp_enabled, autocast, build_optimizer, prepare_model, setup_runtime, train_step
+
+MODES = ("throughput", "end-to-end", "both")
+
+
+def conventional(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The same experiment the way most CIFAR reproductions run it."""
+    return dataclasses.replace(
+        cfg, data=dataclasses.replace(cfg.data, pipeline="dataloader"),
+        train=dataclasses.replace(cfg.train, channels_last=False, amp="off", compile=False))
+
+
+def variants(cfg: ExperimentConfig) -> dict[str, ExperimentConfig]:
+    return {"resnet-lab": cfg, "conventional": conventional(cfg)}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
+                   repeats: int = 5) -> float:
+    """GFLOP/s of a large square matrix multiply on ``device`` (median of ``repeats`` timings)."""
+    n = n or (8192 if device.type == "cuda" else 2048)
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    for _ in range(2):
+        a @ b
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        a @ b
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return 2 * n ** 3 / statistics.median(times) / 1e9
+
+
+def _state(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device) -> TrainState:
+    torch.manual_seed(cfg.train.seed)
+    model = create_model(name, **builder_options(name, cfg, data))
+    model, compiled = prepare_model(model, cfg.train, device)
+    model.train()
+    return TrainState(name=name, model=model, optimizer=build_optimizer(model, cfg.optim), config=cfg,
+                      num_classes=data.num_classes, amp=amp_enabled(cfg.train, device), compiled=compiled)
+
+
+def step_flops(state: TrainState, x: torch.Tensor, y: torch.Tensor) -> int:
+    """FLOPs of one training step's forward and backward pass (the optimiser's few are left out)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        with autocast(state.amp, x.device):
+            loss = F.cross_entropy(state.model(x), y)
+        loss.backward()
+    state.optimizer.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def _endless(batches, first_epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    epoch = first_epoch
+    while True:
+        batches.set_epoch(epoch)
+        yield from batches
+        epoch += 1
+
+
+def time_steps(state: TrainState, batches, steps: int, warmup: int, epoch: int) -> float:
+    """Images per second over ``steps`` training steps (data loading included), after ``warmup``."""
+    stream = _endless(batches, epoch)
+    try:
+        for _ in range(warmup):
+            train_step(state, *next(stream))
+        _sync(batches.device)
+        start, images = time.perf_counter(), 0
+        for _ in range(steps):
+            x, y = next(stream)
+            train_step(state, x, y)
+            images += len(y)
+        _sync(batches.device)
+        return images / (time.perf_counter() - start)
+    finally:
+        stream.close()  # shuts a DataLoader's workers down
+
+
+def throughput(cfg: ExperimentConfig, data: DataSplits, device: torch.device, *, steps: int, warmup: int,
+               repeats: int, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Side-by-side training throughput of both variants for every model of ``cfg.models``."""
+    vs = variants(cfg)
+    batches = {label: make_batches(data, c, device)["train"] for label, c in vs.items()}
+    ceilings = {"fp32": matmul_ceiling(device)}
+    if amp_enabled(cfg.train, device):
+        ceilings["bf16"] = matmul_ceiling(device, torch.bfloat16)
+    log(f"matmul ceiling on {device} with {torch.get_num_threads()} threads: "
+        + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in ceilings.items()))
+    results = []
+    for name in cfg.models:
+        rates: dict[str, list[float]] = {label: [] for label in vs}
+        for rep in range(repeats):
+            order = list(vs) if rep % 2 == 0 else list(vs)[::-1]
+            for label in order:
+                state = _state(name, vs[label], data, device)
+                rates[label].append(time_steps(state, batches[label], steps, warmup, epoch=rep))
+        x, y = next(iter(make_batches(data, cfg, device)["train"]))
+        flops = step_flops(_state(name, cfg, data, device), x, y)
+        lab, conv = (statistics.median(rates[k]) for k in vs)
+        ceiling = ceilings["bf16" if amp_enabled(cfg.train, device) else "fp32"]
+        achieved = flops / len(y) * lab / 1e9
+        row = {"model": name, "images_per_s": {k: statistics.median(v) for k, v in rates.items()},
+               "all_images_per_s": rates, "ratio": lab / conv, "gflop_per_step": flops / 1e9,
+               "batch_size": len(y), "achieved_gflops": achieved, "utilisation": achieved / ceiling,
+               "conventional_utilisation": flops / len(y) * conv / 1e9 / ceilings["fp32"]}
+        results.append(row)
+        log(format_row(row))
+    return {"ceilings_gflops": ceilings, "steps": steps, "warmup": warmup, "repeats": repeats, "models": results}
+
+
+def format_row(r: dict[str, Any]) -> str:
+    spread = lambda k: f"{min(r['all_images_per_s'][k]):.0f}-{max(r['all_images_per_s'][k]):.0f}"  # noqa: E731
+    return (f"{r['model']:14s} resnet-lab {r['images_per_s']['resnet-lab']:8.0f} img/s ({spread('resnet-lab')})  "
+            f"conventional {r['images_per_s']['conventional']:8.0f} img/s ({spread('conventional')})  "
+            f"ratio {r['ratio']:.2f}x  |  {r['gflop_per_step']:.2f} GFLOP/step, {r['achieved_gflops']:.0f} GFLOP/s "
+            f"= {100 * r['utilisation']:.0f}% of the matmul ceiling")
+
+
+def end_to_end(cfg: ExperimentConfig, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Wall time of a whole ``compare`` (training, evaluation, diagnostics, checkpoints) per variant."""
+    result: dict[str, Any] = {}
+    for label, c in variants(cfg).items():
+        log(f"\n== end to end: {label} ==")
+        start = time.perf_counter()
+        rows = run_compare(c, out / label, log=log)
+        result[label] = {"seconds": time.perf_counter() - start,
+                         "test_acc": {r["model"]: r["test_acc"] for r in rows}}
+    result["ratio"] = result["conventional"]["seconds"] / result["resnet-lab"]["seconds"]
+    return result
+
+
+def run_bench(cfg: ExperimentConfig, out_dir: str | Path, *, mode: str = "throughput", steps: int = 30,
+              warmup: int = 5, repeats: int = 3, log: Callable[[str], None] = print) -> dict[str, Any]:
+    data = load_data(cfg.data)
+    device = setup_runtime(cfg.train)
+    out = prepare_dir(out_dir)
+    # Unpack / open the conventional pipeline's files before any timing, as a user would have them.
+    make_batches(data, conventional(cfg), device)
+    report: dict[str, Any] = {"config": to_dict(cfg), "provenance": provenance(device, data.source),
+                              "conventional": "torchvision dataset, per-image RandomCrop/Flip/ToTensor/Normalize, "
+                                              f"DataLoader(num_workers={cfg.data.workers}), NCHW, fp32"}
+    log(f"data: {data.source}; device {report['provenance']['device']}, {torch.get_num_threads()} threads; "
+        f"batch {cfg.train.batch_size}; conventional = {report['conventional']}")
+    if mode in ("throughput", "both"):
+        report["throughput"] = throughput(cfg, data, device, steps=steps, warmup=warmup, repeats=repeats, log=log)
+    if mode in ("end-to-end", "both"):
+        e2e = report["end_to_end"] = end_to_end(cfg, out, log=log)
+        log(f"\nend to end ({cfg.preset} preset): resnet-lab {e2e['resnet-lab']['seconds']:.0f} s, conventional "
+            f"{e2e['conventional']['seconds']:.0f} s, ratio {e2e['ratio']:.2f}x")
+    write_json(out / "bench.json", report)
+    return report
