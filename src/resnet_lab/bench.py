@@ -122,11 +122,10 @@ def throughput(cfg: ExperimentConfig, data: DataSplits, device: torch.device, *,
     """Side-by-side training throughput of both variants for every model of ``cfg.models``."""
     vs = variants(cfg)
     batches = {label: make_batches(data, c, device)["train"] for label, c in vs.items()}
-    ceilings = {"fp32": matmul_ceiling(device)}
-    if amp_enabled(cfg.train, device):
-        ceilings["bf16"] = matmul_ceiling(device, torch.bfloat16)
-    log(f"matmul ceiling on {device} with {torch.get_num_threads()} threads: "
-        + ", ".join(f"{k} {v:,.0f} GFLOP/s" for k, v in ceilings.items()))
+    dtypes = {"fp32": torch.float32, **({"bf16": torch.bfloat16} if amp_enabled(cfg.train, device) else {})}
+    # The ceiling is measured again after every model and the median used: a shared VM's speed
+    # drifts, and a single measurement would move every utilisation figure with it.
+    samples: dict[str, list[float]] = {k: [matmul_ceiling(device, dt)] for k, dt in dtypes.items()}
     results = []
     for name in cfg.models:
         rates: dict[str, list[float]] = {label: [] for label in vs}
@@ -135,18 +134,25 @@ def throughput(cfg: ExperimentConfig, data: DataSplits, device: torch.device, *,
             for label in order:
                 state = _state(name, vs[label], data, device)
                 rates[label].append(time_steps(state, batches[label], steps, warmup, epoch=rep))
+        for k, dt in dtypes.items():
+            samples[k].append(matmul_ceiling(device, dt))
         x, y = next(iter(make_batches(data, cfg, device)["train"]))
         flops = step_flops(_state(name, cfg, data, device), x, y)
-        lab, conv = (statistics.median(rates[k]) for k in vs)
-        ceiling = ceilings["bf16" if amp_enabled(cfg.train, device) else "fp32"]
-        achieved = flops / len(y) * lab / 1e9
-        row = {"model": name, "images_per_s": {k: statistics.median(v) for k, v in rates.items()},
-               "all_images_per_s": rates, "ratio": lab / conv, "gflop_per_step": flops / 1e9,
-               "batch_size": len(y), "achieved_gflops": achieved, "utilisation": achieved / ceiling,
-               "conventional_utilisation": flops / len(y) * conv / 1e9 / ceilings["fp32"]}
-        results.append(row)
+        results.append({"model": name, "images_per_s": {k: statistics.median(v) for k, v in rates.items()},
+                        "all_images_per_s": rates, "gflop_per_step": flops / 1e9, "batch_size": len(y)})
+    ceilings = {k: statistics.median(v) for k, v in samples.items()}
+    log(f"matmul ceiling on {device} with {torch.get_num_threads()} threads (median of {len(results) + 1}): "
+        + ", ".join(f"{k} {v:,.0f} GFLOP/s (spread {min(samples[k]):,.0f}-{max(samples[k]):,.0f})"
+                    for k, v in ceilings.items()))
+    ceiling = ceilings["bf16" if "bf16" in ceilings else "fp32"]
+    for row in results:
+        lab, conv = row["images_per_s"]["resnet-lab"], row["images_per_s"]["conventional"]
+        per_image = row["gflop_per_step"] / row["batch_size"]
+        row.update(ratio=lab / conv, achieved_gflops=per_image * lab, utilisation=per_image * lab / ceiling,
+                   conventional_utilisation=per_image * conv / ceilings["fp32"])
         log(format_row(row))
-    return {"ceilings_gflops": ceilings, "steps": steps, "warmup": warmup, "repeats": repeats, "models": results}
+    return {"ceilings_gflops": ceilings, "ceiling_samples": samples, "steps": steps, "warmup": warmup,
+            "repeats": repeats, "models": results}
 
 
 def format_row(r: dict[str, Any]) -> str:

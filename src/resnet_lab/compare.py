@@ -137,7 +137,8 @@ def results_markdown(rows: list[dict[str, Any]], cfg: ExperimentConfig, source: 
     setting = (f"{cfg.optim.name} lr {o.lr}" + (f" momentum {o.momentum}" if o.name == "sgd" else "")
                + f", weight decay {o.weight_decay}, batch {cfg.train.batch_size}, {cfg.train.epochs} epochs, "
                f"width x{cfg.model.width_mult}, init {cfg.model.init}, norm {cfg.model.norm}, "
-               f"augment {'on' if cfg.data.augment else 'off'}, seed {cfg.train.seed}")
+               f"augment {'on' if cfg.data.augment else 'off'}, seed {cfg.train.seed}, "
+               f"{cfg.data.pipeline} pipeline, bf16 autocast {cfg.train.amp}")
     return (f"# resnet-lab compare ({cfg.preset} preset)\n\n" + "\n".join(lines) + "\n\n"
             f"Settings: {setting}.  \nData: {source}.  \n"
             "Test accuracy is the final model's; best validation accuracy picks no model.\n")
