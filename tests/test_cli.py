@@ -90,6 +90,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     (["--config", "{unknownkey}"], "unknown config key 'train.epoch'"),
     (["--dataset", "imagefolder", "--data-dir", "{brokenimage}"], "cannot decode image"),
     (["--dataset", "cifar10", "--data-dir", "{truncatedcifar}", "--no-download"], "could not be loaded"),
+    (["--pipeline", "pil"], "unknown pipeline 'pil'"),
+    (["--amp", "fp16"], "unknown amp mode 'fp16'"),
+    (["--workers", "-1"], "workers and threads must be >= 0"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_leaves_no_run_dir(tmp_path, args, needle):
     (tmp_path / "empty").mkdir()

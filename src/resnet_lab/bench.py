@@ -70,7 +70,8 @@ def matmul_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n: 
     return 2 * n ** 3 / statistics.median(times) / 1e9
 
 
-def _state(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device) -> TrainState:
+def fresh_state(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device) -> TrainState:
+    """A newly initialised model (seeded like ``compare``) with its optimiser, ready for train_step."""
     torch.manual_seed(cfg.train.seed)
     model = create_model(name, **builder_options(name, cfg, data))
     model, compiled = prepare_model(model, cfg.train, device)
@@ -132,12 +133,12 @@ def throughput(cfg: ExperimentConfig, data: DataSplits, device: torch.device, *,
         for rep in range(repeats):
             order = list(vs) if rep % 2 == 0 else list(vs)[::-1]
             for label in order:
-                state = _state(name, vs[label], data, device)
+                state = fresh_state(name, vs[label], data, device)
                 rates[label].append(time_steps(state, batches[label], steps, warmup, epoch=rep))
         for k, dt in dtypes.items():
             samples[k].append(matmul_ceiling(device, dt))
         x, y = next(iter(make_batches(data, cfg, device)["train"]))
-        flops = step_flops(_state(name, cfg, data, device), x, y)
+        flops = step_flops(fresh_state(name, cfg, data, device), x, y)
         results.append({"model": name, "images_per_s": {k: statistics.median(v) for k, v in rates.items()},
                         "all_images_per_s": rates, "gflop_per_step": flops / 1e9, "batch_size": len(y)})
     ceilings = {k: statistics.median(v) for k, v in samples.items()}

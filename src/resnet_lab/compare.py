@@ -124,7 +124,7 @@ def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
     return row
 
 
-def results_markdown(rows: list[dict[str, Any]], cfg: ExperimentConfig, source: str) -> str:
+def results_markdown(rows: list[dict[str, Any]], cfg: ExperimentConfig, source: str, amp: bool) -> str:
     """The seed's results table (model, accuracy, status, problem) with the extra columns."""
     lines = [
         "| model | params | best val acc | test acc | status | problem | time |",
@@ -138,7 +138,7 @@ def results_markdown(rows: list[dict[str, Any]], cfg: ExperimentConfig, source: 
                + f", weight decay {o.weight_decay}, batch {cfg.train.batch_size}, {cfg.train.epochs} epochs, "
                f"width x{cfg.model.width_mult}, init {cfg.model.init}, norm {cfg.model.norm}, "
                f"augment {'on' if cfg.data.augment else 'off'}, seed {cfg.train.seed}, "
-               f"{cfg.data.pipeline} pipeline, bf16 autocast {cfg.train.amp}")
+               f"{cfg.data.pipeline} pipeline, {'bf16 autocast' if amp else 'fp32'}")
     return (f"# resnet-lab compare ({cfg.preset} preset)\n\n" + "\n".join(lines) + "\n\n"
             f"Settings: {setting}.  \nData: {source}.  \n"
             "Test accuracy is the final model's; best validation accuracy picks no model.\n")
@@ -185,7 +185,7 @@ def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool =
     for name in cfg.models:
         train = partial(train_model, name, cfg, data, device, out / name, {"provenance": prov}, log)
         rows.append(train_or_resume(out / name, train, log, name))
-    table = results_markdown(rows, cfg, data.source)
+    table = results_markdown(rows, cfg, data.source, amp_enabled(cfg.train, device))
     (out / "results.md").write_text(table)
     prov["finished"] = now()
     write_json(out / "results.json", {"config": to_dict(cfg), "provenance": prov, "results": rows})
