@@ -154,9 +154,20 @@ def test_bench_measures_both_pipelines_and_writes_json(tmp_path, capsys):
 
 def test_bench_rejects_bad_counts_and_an_existing_output(tmp_path, capsys):
     assert main(["bench", "--preset", "smoke", "--steps", "0"]) == 2
-    assert "--steps and --repeats must be >= 1" in capsys.readouterr().err
+    assert "--steps, --diag-steps and --repeats must be >= 1" in capsys.readouterr().err
     out = tmp_path / "taken"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     assert main(["bench", "--preset", "smoke", "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err and (out / "keep.txt").read_text() == "mine"
+
+
+def test_bench_diagnostics_mode_times_training_with_and_without_recording(tmp_path):
+    out = tmp_path / "bench"
+    assert main(["bench", "--preset", "smoke", "--models", "simple_cnn", "--mode", "diagnostics",
+                 "--diag-steps", "4", "--diag-every", "2", "--repeats", "2", "--out", str(out)]) == 0
+    report = json.loads((out / "bench.json").read_text())
+    assert "throughput" not in report and report["diagnostics"]["every"] == 2
+    row = report["diagnostics"]["models"][0]
+    assert len(row["all_images_per_s"]["off"]) == len(row["all_images_per_s"]["on"]) == 2
+    assert row["slowdown"] == pytest.approx(row["images_per_s"]["off"] / row["images_per_s"]["on"] - 1)

@@ -14,12 +14,16 @@ the spread and the ratio of medians. It also counts the FLOPs of one training st
 (:class:`torch.utils.flop_counter.FlopCounterMode`, forward + backward) and sets the achieved
 GFLOP/s against a large matrix multiply measured on the same device and threads (the practical
 ceiling). ``end-to-end`` runs ``resnet-lab compare`` once per variant and times it whole.
+``diagnostics`` times resnet-lab's own training with and without the diagnostics callback at the
+configured interval, to show what the per-layer recording costs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import statistics
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -32,9 +36,10 @@ from .config import ExperimentConfig, to_dict
 from .data import DataSplits, load_data, make_batches
 from .registry import create_model
 from .runs import prepare_dir, provenance, write_json
-from .train import TrainState, amp_enabled, autocast, build_optimizer, prepare_model, setup_runtime, train_step
+from .train import (TrainState, amp_enabled, autocast, build_optimizer, fit, prepare_model, setup_runtime,
+                    train_step)
 
-MODES = ("throughput", "end-to-end", "both")
+MODES = ("throughput", "end-to-end", "diagnostics", "all")
 
 
 def conventional(cfg: ExperimentConfig) -> ExperimentConfig:
@@ -164,6 +169,45 @@ def format_row(r: dict[str, Any]) -> str:
             f"= {100 * r['utilisation']:.0f}% of the matmul ceiling")
 
 
+def diagnostics_overhead(cfg: ExperimentConfig, data: DataSplits, device: torch.device, *, steps: int,
+                         repeats: int, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Images/s of ``fit`` for ``steps`` steps without and with the diagnostics callback (every
+    ``train.diag_every`` steps, plus its probes at the start and end), alternating the order."""
+    from .diagnostics.analyze import fixed_batch
+    from .diagnostics.hooks import DiagnosticsCallback
+
+    per_epoch = math.ceil(len(data.train) / cfg.train.batch_size)
+    c = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps=steps,
+                                                           epochs=math.ceil(steps / per_epoch)))
+    # A small validation set keeps the per-epoch evaluation, which both sides pay, from hiding the cost.
+    small = dataclasses.replace(data, val=data.val.subset(torch.arange(min(500, len(data.val)))))
+    probe = fixed_batch(data.train, data, device=device)
+    every = cfg.train.diag_every
+    log(f"\ndiagnostics overhead: fit for {steps} steps, recording every {every} steps "
+        f"({steps // every} records + 2 probes of {len(probe[1])} images)")
+    results = []
+    for name in cfg.models:
+        rates: dict[str, list[float]] = {"off": [], "on": []}
+        for rep in range(repeats):
+            for label in (("off", "on") if rep % 2 == 0 else ("on", "off")):
+                state = fresh_state(name, c, small, device)
+                with tempfile.TemporaryDirectory() as tmp:
+                    callbacks = [DiagnosticsCallback(Path(tmp) / "d.jsonl", probe, every=every)] if label == "on" else []
+                    _sync(device)
+                    start = time.perf_counter()
+                    fit(state, make_batches(small, c, device), callbacks)
+                    _sync(device)
+                    rates[label].append(state.step * c.train.batch_size / (time.perf_counter() - start))
+        off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
+        row = {"model": name, "images_per_s": {"off": off, "on": on}, "all_images_per_s": rates,
+               "slowdown": off / on - 1}
+        results.append(row)
+        log(f"{name:14s} without {off:8.0f} img/s ({min(rates['off']):.0f}-{max(rates['off']):.0f})  "
+            f"with {on:8.0f} img/s ({min(rates['on']):.0f}-{max(rates['on']):.0f})  "
+            f"slowdown {100 * row['slowdown']:+.1f}%")
+    return {"steps": steps, "every": every, "repeats": repeats, "models": results}
+
+
 def end_to_end(cfg: ExperimentConfig, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Wall time of a whole ``compare`` (training, evaluation, diagnostics, checkpoints) per variant."""
     result: dict[str, Any] = {}
@@ -178,7 +222,7 @@ def end_to_end(cfg: ExperimentConfig, out: Path, log: Callable[[str], None] = pr
 
 
 def run_bench(cfg: ExperimentConfig, out_dir: str | Path, *, mode: str = "throughput", steps: int = 30,
-              warmup: int = 5, repeats: int = 3, log: Callable[[str], None] = print) -> dict[str, Any]:
+              warmup: int = 5, repeats: int = 3, diag_steps: int = 300, log: Callable[[str], None] = print) -> dict[str, Any]:
     data = load_data(cfg.data)
     device = setup_runtime(cfg.train)
     out = prepare_dir(out_dir)
@@ -189,9 +233,11 @@ def run_bench(cfg: ExperimentConfig, out_dir: str | Path, *, mode: str = "throug
                                               f"DataLoader(num_workers={cfg.data.workers}), NCHW, fp32"}
     log(f"data: {data.source}; device {report['provenance']['device']}, {torch.get_num_threads()} threads; "
         f"batch {cfg.train.batch_size}; conventional = {report['conventional']}")
-    if mode in ("throughput", "both"):
+    if mode in ("throughput", "all"):
         report["throughput"] = throughput(cfg, data, device, steps=steps, warmup=warmup, repeats=repeats, log=log)
-    if mode in ("end-to-end", "both"):
+    if mode in ("diagnostics", "all"):
+        report["diagnostics"] = diagnostics_overhead(cfg, data, device, steps=diag_steps, repeats=repeats, log=log)
+    if mode in ("end-to-end", "all"):
         e2e = report["end_to_end"] = end_to_end(cfg, out, log=log)
         log(f"\nend to end ({cfg.preset} preset): resnet-lab {e2e['resnet-lab']['seconds']:.0f} s, conventional "
             f"{e2e['conventional']['seconds']:.0f} s, ratio {e2e['ratio']:.2f}x")

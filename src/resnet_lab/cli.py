@@ -154,13 +154,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "--workers processes, NCHW, fp32): same model, seed, batch size and steps, after a "
                         "warm-up, --repeats times in alternating order; prints median, spread and ratio, and "
                         "the achieved GFLOP/s of the training step against a measured matmul ceiling. "
-                        "--mode end-to-end times a whole 'compare' per pipeline instead. Writes bench.json.")
+                        "--mode diagnostics times training with and without the per-layer diagnostics; "
+                        "--mode end-to-end times a whole 'compare' per pipeline. Writes bench.json.")
     _add_train_flags(bn)
     bn.add_argument("--models", action="append", metavar="NAME[,NAME]", help="models to measure (default: the preset's)")
-    bn.add_argument("--mode", choices=("throughput", "end-to-end", "both"), default="throughput",
+    bn.add_argument("--mode", choices=("throughput", "diagnostics", "end-to-end", "all"), default="throughput",
                     help="throughput: timed training steps (default, about a minute for the quick preset); "
-                    "end-to-end: a whole compare per pipeline (the quick preset: about 30 min on 2 CPU cores)")
+                    "diagnostics: the cost of the per-layer recording at --diag-every (about 15 min for the "
+                    "quick preset); end-to-end: a whole compare per pipeline (the quick preset: about 30 min "
+                    "on 2 CPU cores); all: the three")
     bn.add_argument("--steps", type=int, default=30, metavar="N", help="timed training steps per repeat (default 30)")
+    bn.add_argument("--diag-steps", type=int, default=300, metavar="N",
+                    help="training steps per timing in --mode diagnostics (default 300: three records at the "
+                    "default interval of 100)")
     bn.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed steps before each timing (default 5)")
     bn.add_argument("--repeats", type=int, default=3, metavar="N", help="timings per pipeline and model (default 3)")
     bn.add_argument("--out", metavar="DIR", help="where bench.json (and the end-to-end runs) go "
@@ -270,12 +276,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
     from .config import resolve
 
-    if min(args.steps, args.repeats) < 1 or args.warmup < 0:
-        raise UserError("--steps and --repeats must be >= 1 and --warmup >= 0")
+    if min(args.steps, args.repeats, args.diag_steps) < 1 or args.warmup < 0:
+        raise UserError("--steps, --diag-steps and --repeats must be >= 1 and --warmup >= 0")
     cfg = resolve(args.preset, args.config, _overrides(args))
     out = args.out or f"runs/bench-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
     _interruptible("the same command (bench runs are short; end-to-end runs resume with 'compare --resume')",
-                   run_bench, cfg, out, mode=args.mode, steps=args.steps, warmup=args.warmup, repeats=args.repeats)
+                   run_bench, cfg, out, mode=args.mode, steps=args.steps, warmup=args.warmup, repeats=args.repeats, diag_steps=args.diag_steps)
     print(f"bench: {out}/bench.json")
     return 0
 
