@@ -15,13 +15,12 @@ the spread and the ratio of medians. It also counts the FLOPs of one training st
 GFLOP/s against a large matrix multiply measured on the same device and threads (the practical
 ceiling). ``end-to-end`` runs ``resnet-lab compare`` once per variant and times it whole.
 ``diagnostics`` times resnet-lab's own training with and without the diagnostics callback at the
-configured interval, to show what the per-layer recording costs.
+configured interval, two models stepping in turn, to show what the per-layer recording costs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import statistics
 import tempfile
 import time
@@ -36,7 +35,7 @@ from .config import ExperimentConfig, to_dict
 from .data import DataSplits, load_data, make_batches
 from .registry import create_model
 from .runs import prepare_dir, provenance, write_json
-from .train import (TrainState, amp_enabled, autocast, build_optimizer, fit, prepare_model, setup_runtime,
+from .train import (Callback, TrainState, amp_enabled, autocast, build_optimizer, prepare_model, setup_runtime,
                     train_step)
 
 MODES = ("throughput", "end-to-end", "diagnostics", "all")
@@ -169,43 +168,72 @@ def format_row(r: dict[str, Any]) -> str:
             f"= {100 * r['utilisation']:.0f}% of the matmul ceiling")
 
 
+def _callback_step(state: TrainState, x: torch.Tensor, y: torch.Tensor, callbacks: list[Callback]) -> None:
+    """One step of ``train_one_epoch`` with its per-batch callback events."""
+    state.eager_step = False
+    for cb in callbacks:
+        cb.on_batch_start(state)
+    _, loss = train_step(state, x, y, callbacks)
+    state.step += 1
+    state.batch_loss = loss.detach()
+    for cb in callbacks:
+        cb.on_batch_end(state)
+
+
 def diagnostics_overhead(cfg: ExperimentConfig, data: DataSplits, device: torch.device, *, steps: int,
                          repeats: int, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Images/s of ``fit`` for ``steps`` steps without and with the diagnostics callback (every
-    ``train.diag_every`` steps, plus its probes at the start and end), alternating the order."""
+    """Training time without and with the diagnostics callback (every ``train.diag_every`` steps,
+    plus its probes at the start and end), measured *paired*.
+
+    Two identically seeded models train side by side, one step each in turn (which goes first
+    alternates), so that the speed drifts of a shared machine (+-15 % over tens of seconds on the
+    2-core VM) fall on both sides alike; timing two whole runs one after the other could not
+    resolve a cost of a few per cent. Only the steps and the callback's own work are timed: the
+    per-epoch evaluation both sides pay is left out, which makes the reported cost an upper bound.
+    """
     from .diagnostics.analyze import fixed_batch
     from .diagnostics.hooks import DiagnosticsCallback
 
-    per_epoch = math.ceil(len(data.train) / cfg.train.batch_size)
-    c = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, max_steps=steps,
-                                                           epochs=math.ceil(steps / per_epoch)))
-    # A small validation set keeps the per-epoch evaluation, which both sides pay, from hiding the cost.
-    small = dataclasses.replace(data, val=data.val.subset(torch.arange(min(500, len(data.val)))))
     probe = fixed_batch(data.train, data, device=device)
     every = cfg.train.diag_every
-    log(f"\ndiagnostics overhead: fit for {steps} steps, recording every {every} steps "
-        f"({steps // every} records + 2 probes of {len(probe[1])} images)")
+    log(f"\ndiagnostics overhead: {steps} steps, recording every {every} steps "
+        f"({steps // every} records + 2 probes of {len(probe[1])} images), {repeats} paired repeats")
     results = []
     for name in cfg.models:
         rates: dict[str, list[float]] = {"off": [], "on": []}
+        slowdowns = []
         for rep in range(repeats):
-            for label in (("off", "on") if rep % 2 == 0 else ("on", "off")):
-                state = fresh_state(name, c, small, device)
-                with tempfile.TemporaryDirectory() as tmp:
-                    callbacks = [DiagnosticsCallback(Path(tmp) / "d.jsonl", probe, every=every)] if label == "on" else []
+            states = {label: fresh_state(name, cfg, data, device) for label in rates}
+            streams = {label: _endless(make_batches(data, cfg, device)["train"], rep) for label in rates}
+            spent = dict.fromkeys(rates, 0.0)
+            with tempfile.TemporaryDirectory() as tmp:
+                callbacks = {"off": [], "on": [DiagnosticsCallback(Path(tmp) / "d.jsonl", probe, every=every)]}
+
+                def timed(label: str, work: Callable[[], None]) -> None:
                     _sync(device)
                     start = time.perf_counter()
-                    fit(state, make_batches(small, c, device), callbacks)
+                    work()
                     _sync(device)
-                    rates[label].append(state.step * c.train.batch_size / (time.perf_counter() - start))
-        off, on = statistics.median(rates["off"]), statistics.median(rates["on"])
-        row = {"model": name, "images_per_s": {"off": off, "on": on}, "all_images_per_s": rates,
-               "slowdown": off / on - 1}
+                    spent[label] += time.perf_counter() - start
+
+                timed("on", lambda: callbacks["on"][0].on_fit_start(states["on"]))
+                for i in range(steps):
+                    for label in (("off", "on") if (i + rep) % 2 == 0 else ("on", "off")):
+                        x, y = next(streams[label])
+                        timed(label, lambda: _callback_step(states[label], x, y, callbacks[label]))
+                timed("on", lambda: callbacks["on"][0].on_fit_end(states["on"]))
+                records = len(callbacks["on"][0].records)
+            for label in rates:
+                rates[label].append(steps * cfg.train.batch_size / spent[label])
+            slowdowns.append(spent["on"] / spent["off"] - 1)
+        row = {"model": name, "images_per_s": {k: statistics.median(v) for k, v in rates.items()},
+               "all_images_per_s": rates, "slowdown": statistics.median(slowdowns),
+               "all_slowdowns": slowdowns, "records": records}
         results.append(row)
-        log(f"{name:14s} without {off:8.0f} img/s ({min(rates['off']):.0f}-{max(rates['off']):.0f})  "
-            f"with {on:8.0f} img/s ({min(rates['on']):.0f}-{max(rates['on']):.0f})  "
-            f"slowdown {100 * row['slowdown']:+.1f}%")
-    return {"steps": steps, "every": every, "repeats": repeats, "models": results}
+        log(f"{name:14s} without {row['images_per_s']['off']:8.0f} img/s  with {row['images_per_s']['on']:8.0f} img/s"
+            f"  slowdown {100 * row['slowdown']:+.1f}% (repeats {', '.join(f'{100 * s:+.1f}%' for s in slowdowns)})")
+    return {"steps": steps, "every": every, "repeats": repeats, "design": "paired, alternating steps",
+            "models": results}
 
 
 def end_to_end(cfg: ExperimentConfig, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
