@@ -35,8 +35,8 @@ from .config import ExperimentConfig, to_dict
 from .data import DataSplits, load_data, make_batches
 from .registry import create_model
 from .runs import prepare_dir, provenance, write_json
-from .train import (Callback, TrainState, amp_enabled, autocast, build_optimizer, prepare_model, setup_runtime,
-                    train_step)
+from .train import (TrainState, amp_enabled, autocast, build_optimizer, callback_step, prepare_model,
+                    setup_runtime, train_step)
 
 MODES = ("throughput", "end-to-end", "diagnostics", "all")
 
@@ -168,18 +168,6 @@ def format_row(r: dict[str, Any]) -> str:
             f"= {100 * r['utilisation']:.0f}% of the matmul ceiling")
 
 
-def _callback_step(state: TrainState, x: torch.Tensor, y: torch.Tensor, callbacks: list[Callback]) -> None:
-    """One step of ``train_one_epoch`` with its per-batch callback events."""
-    state.eager_step = False
-    for cb in callbacks:
-        cb.on_batch_start(state)
-    _, loss = train_step(state, x, y, callbacks)
-    state.step += 1
-    state.batch_loss = loss.detach()
-    for cb in callbacks:
-        cb.on_batch_end(state)
-
-
 def diagnostics_overhead(cfg: ExperimentConfig, data: DataSplits, device: torch.device, *, steps: int,
                          repeats: int, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Training time without and with the diagnostics callback (every ``train.diag_every`` steps,
@@ -220,7 +208,7 @@ def diagnostics_overhead(cfg: ExperimentConfig, data: DataSplits, device: torch.
                 for i in range(steps):
                     for label in (("off", "on") if (i + rep) % 2 == 0 else ("on", "off")):
                         x, y = next(streams[label])
-                        timed(label, lambda: _callback_step(states[label], x, y, callbacks[label]))
+                        timed(label, lambda: callback_step(states[label], x, y, callbacks[label]))
                 timed("on", lambda: callbacks["on"][0].on_fit_end(states["on"]))
                 records = len(callbacks["on"][0].records)
             for label in rates:

@@ -161,8 +161,8 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--mode", choices=("throughput", "diagnostics", "end-to-end", "all"), default="throughput",
                     help="throughput: timed training steps (default, about a minute for the quick preset); "
                     "diagnostics: the cost of the per-layer recording at --diag-every, two models stepping in "
-                    "turn (about 10 min for the quick preset); end-to-end: a whole compare per pipeline (the quick preset: about 30 min "
-                    "on 2 CPU cores); all: the three")
+                    "turn (about 10 min for the quick preset); end-to-end: a whole compare per pipeline (the "
+                    "quick preset: about 30 min on 2 CPU cores); all: the three")
     bn.add_argument("--steps", type=int, default=30, metavar="N", help="timed training steps per repeat (default 30)")
     bn.add_argument("--diag-steps", type=int, default=300, metavar="N",
                     help="training steps per timing in --mode diagnostics (default 300: three records at the "

@@ -135,6 +135,22 @@ def train_step(state: TrainState, x: torch.Tensor, y: torch.Tensor,
     return logits, loss
 
 
+def callback_step(state: TrainState, x: torch.Tensor, y: torch.Tensor,
+                  callbacks: Sequence[Callback] = ()) -> torch.Tensor:
+    """One optimiser step with its per-batch callback events, exactly as training runs it (also
+    used by ``bench``); updates ``state.step`` and the ``batch_*`` fields and returns the loss."""
+    state.eager_step = False
+    for cb in callbacks:
+        cb.on_batch_start(state)
+    logits, loss = train_step(state, x, y, callbacks)
+    state.step += 1
+    state.batch_loss = loss.detach()
+    state.batch_correct, state.batch_size = (logits.detach().argmax(1) == y).sum(), len(y)
+    for cb in callbacks:
+        cb.on_batch_end(state)
+    return state.batch_loss
+
+
 def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Callback]) -> dict[str, float]:
     """One pass over ``batches``; returns mean train loss and accuracy (%)."""
     state.model.train()
@@ -145,21 +161,12 @@ def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Cal
     seen = 0
     desc = f"{state.name} epoch {state.epoch + 1}/{state.config.train.epochs}"
     for x, y in _progress(batches, desc, len(batches)):
-        state.eager_step = False
-        for cb in callbacks:
-            cb.on_batch_start(state)
-        logits, loss = train_step(state, x, y, callbacks)
-        state.step += 1
-        bad = ~torch.isfinite(loss.detach())
+        loss = callback_step(state, x, y, callbacks)
+        bad = ~torch.isfinite(loss)
         first_bad = torch.where(bad & (first_bad < 0), state.step, first_bad)
-        loss_sum += loss.detach().double() * len(y)
-        correct_now = (logits.detach().argmax(1) == y).sum()
-        correct += correct_now
+        loss_sum += loss.double() * len(y)
+        correct += state.batch_correct
         seen += len(y)
-        state.batch_loss = loss.detach()
-        state.batch_correct, state.batch_size = correct_now, len(y)
-        for cb in callbacks:
-            cb.on_batch_end(state)
         if state.done:
             break
     if first_bad.item() >= 0 and state.diverged_at_step is None:
