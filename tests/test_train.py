@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from resnet_lab.compare import judge
+from resnet_lab.experiment import Judgement, judge
 from resnet_lab.config import resolve
 from resnet_lab.data import load_data, make_batches
 from resnet_lab.registry import create_model
@@ -85,7 +85,7 @@ def test_a_huge_learning_rate_is_stopped_as_diverged():
     state = _state(cfg, init="kaiming")
     history = fit(state, make_batches(data, cfg, torch.device("cpu")))
     assert state.diverged_at_step is not None and len(history) < 3
-    assert judge(history, 10, state.diverged_at_step)[0] == "failed"
+    assert judge(history, 10, state.diverged_at_step).reason == "diverged"
 
 
 def _hist(train_losses, val_accs, train_accs=None):
@@ -95,18 +95,18 @@ def _hist(train_losses, val_accs, train_accs=None):
 
 
 def test_judge_stuck_at_ln10_fails_with_the_reason():
-    status, problem = judge(_hist([2.3032, 2.3027, 2.3026], [10.0, 10.0, 10.0]), 10)
-    assert status == "failed" and "ln 10 = 2.3026" in problem and "all 3 epochs" in problem
+    status, reason, problem = vars(judge(_hist([2.3032, 2.3027, 2.3026], [10.0, 10.0, 10.0]), 10)).values()
+    assert status == "failed" and reason == "stuck_at_ln_c" and "ln 10 = 2.3026" in problem and "all 3 epochs" in problem
 
 
 def test_judge_learning_run_and_overfitting_and_chance():
-    assert judge(_hist([2.0, 1.5, 1.2], [30, 45, 55]), 10) == ("learned", "none")
-    status, problem = judge(_hist([1.0, 0.5, 0.1], [50, 55, 56], [70, 90, 99]), 10)
-    assert status == "learned" and problem.startswith("overfitting: train 99.0% vs val 56.0%")
-    status, problem = judge(_hist([2.29, 2.25, 2.2], [10.5, 11.0, 11.9]), 10)
-    assert status == "failed" and "chance" in problem
+    assert judge(_hist([2.0, 1.5, 1.2], [30, 45, 55]), 10) == Judgement("learned", "none", "none")
+    status, reason, problem = vars(judge(_hist([1.0, 0.5, 0.1], [50, 55, 56], [70, 90, 99]), 10)).values()
+    assert status == "learned" and reason == "overfitting" and problem.startswith("overfitting: train 99.0% vs val 56.0%")
+    status, reason, problem = vars(judge(_hist([2.29, 2.25, 2.2], [10.5, 11.0, 11.9]), 10)).values()
+    assert status == "failed" and reason == "chance" and "chance" in problem
     # a loss that leaves ln 10 by more than the tolerance is not "stuck" (it has 100 classes here)
-    assert judge(_hist([4.5, 3.0], [30, 40]), 100)[0] == "learned"
+    assert judge(_hist([4.5, 3.0], [30, 40]), 100).status == "learned"
 
 
 def test_evaluate_uses_eval_mode_and_no_grad():

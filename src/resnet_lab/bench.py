@@ -30,13 +30,12 @@ from typing import Any, Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from .compare import builder_options, run_compare
+from .compare import run_compare
+from .experiment import build_state
 from .config import ExperimentConfig, to_dict
 from .data import DataSplits, load_data, make_batches
-from .registry import create_model
 from .runs import prepare_dir, provenance, write_json
-from .train import (TrainState, amp_enabled, autocast, build_optimizer, callback_step, prepare_model,
-                    setup_runtime, train_step)
+from .train import (TrainState, amp_enabled, autocast, callback_step, setup_runtime, train_step)
 
 MODES = ("throughput", "end-to-end", "diagnostics", "all")
 
@@ -75,13 +74,10 @@ def matmul_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n: 
 
 
 def fresh_state(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device) -> TrainState:
-    """A newly initialised model (seeded like ``compare``) with its optimiser, ready for train_step."""
-    torch.manual_seed(cfg.train.seed)
-    model = create_model(name, **builder_options(name, cfg, data))
-    model, compiled = prepare_model(model, cfg.train, device)
-    model.train()
-    return TrainState(name=name, model=model, optimizer=build_optimizer(model, cfg.optim), config=cfg,
-                      num_classes=data.num_classes, amp=amp_enabled(cfg.train, device), compiled=compiled)
+    """A newly initialised model (seeded like every run) in train mode, ready for train_step."""
+    state = build_state(name, cfg, data, device)[0]
+    state.model.train()
+    return state
 
 
 def step_flops(state: TrainState, x: torch.Tensor, y: torch.Tensor) -> int:

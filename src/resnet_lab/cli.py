@@ -32,6 +32,8 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
      help="training images held out for validation (default 5000)")),
     ("--train-subset", "data.train_subset", dict(type=int, metavar="N",
      help="train on only N images of the training split (default: all)")),
+    ("--test-subset", "data.test_subset", dict(type=int, metavar="N",
+     help="final test numbers on a fixed, seeded choice of N test images (default: all; quick grids)")),
     ("--epochs", "train.epochs", dict(type=int, metavar="N", help="epochs per model")),
     ("--batch-size", "train.batch_size", dict(type=int, metavar="N", help="training batch size (default 128)")),
     ("--optimizer", "optim.name", dict(metavar="{sgd,adam}", help="sgd (with momentum) or adam (default sgd)")),
@@ -40,8 +42,9 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--weight-decay", "optim.weight_decay", dict(type=float, help="L2 weight decay (default 0)")),
     ("--width", "model.width_mult", dict(type=float, metavar="MULT",
      help="channel multiplier: 1.0 = the seed's widths (64/128/256), 0.25 = 16/32/64 (quick preset)")),
-    ("--init", "model.init", dict(metavar="{default,kaiming,xavier,orthogonal}",
-     help="weight init: PyTorch's default (as in the seed) or a named scheme")),
+    ("--init", "model.init", dict(metavar="{default,kaiming,xavier,orthogonal,delta_orthogonal,fixup,skipinit}",
+     help="weight init: PyTorch's default (as in the seed) or a named scheme; fixup and skipinit need "
+          "residual blocks (docs/trainability.md)")),
     ("--norm", "model.norm", dict(metavar="{none,batch}", help="normalisation after each conv (default none)")),
     ("--device", "train.device", dict(metavar="{auto,cpu,cuda}", help="auto picks CUDA when available")),
     ("--seed", "train.seed", dict(type=int, help="seed for init, data order and augmentation (default 0)")),
@@ -70,8 +73,10 @@ _SWITCHES = [  # (flag, key, value, help)
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", help="seed (full width, 20 epochs, GPU), quick (CPU scale, default) "
-                   "or smoke (synthetic data, seconds)")
+    from .config import PRESETS
+
+    p.add_argument("--preset", metavar="NAME", help=f"named settings, one of: {', '.join(PRESETS)} "
+                   "(what each sets: src/resnet_lab/config.py; each command's default is in its description)")
     p.add_argument("--config", metavar="FILE.yaml", help="YAML file of settings, e.g. 'optim: {lr: 0.02}'; "
                    "precedence: defaults < preset < file < flags")
     for flag, key, kwargs in _TRAIN_FLAGS:
@@ -88,7 +93,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for flag, key in (("depths", "sweep.depths"), ("families", "sweep.families"), ("seeds", "sweep.seeds")):
         if getattr(args, flag, None):
             out[key] = getattr(args, flag)
-    for key in ("model.shortcut", "train.max_steps"):
+    for key in ("model.shortcut", "train.max_steps", "grid.model", "grid.threshold_acc"):
         if getattr(args, key, None) is not None:
             out[key] = getattr(args, key)
     return out
@@ -172,12 +177,41 @@ def build_parser() -> argparse.ArgumentParser:
     bn.add_argument("--out", metavar="DIR", help="where bench.json (and the end-to-end runs) go "
                     "(default runs/bench-<preset>-<time>)")
 
+    gr = sub.add_parser("grid", help="a study over any config axes, e.g. the trainability map (depth x skip x norm x "
+                        "init x optimiser)",
+                        description="Train one run per cell of the product of the --axis values and per seed, each "
+                        "in its own run directory under --out, and write grid.json (every run's row, mean +- std "
+                        "over seeds per cell) and grid.html/.md (a heat map per optimiser, conclusions computed from "
+                        "the cells). Resumable: run the same command again and finished runs are skipped, an "
+                        "interrupted one continues. Default preset: trainability-quick (about 30 min on 2 CPU cores; "
+                        "docs/trainability.md). --axis replaces the preset's axes.")
+    _add_train_flags(gr)
+    gr.add_argument("--axis", action="append", metavar="KEY=V1,V2",
+                    help="an axis over a dotted config key, values typed by that key (e.g. model.depth=8,20,56, "
+                    "model.skip=true,false, model.norm=none,batch, model.init=default,kaiming, optim.name=sgd,adam, "
+                    "optim.lr=0.01,0.1); repeat for more axes. A joint axis sets keys together: "
+                    "optim.name+optim.lr=sgd+0.01,adam+0.001")
+    gr.add_argument("--model", dest="grid.model", metavar="NAME",
+                    help="the registered model every cell builds (default cifar_net; 'resnet-lab models' lists them)")
+    gr.add_argument("--seeds", metavar="S[,S]", help="training seeds per cell, e.g. 0,1,2 (default: the preset's)")
+    gr.add_argument("--threshold", type=float, dest="grid.threshold_acc", metavar="ACC",
+                    help="validation accuracy (%%) at which a run counts as passed (default 20)")
+    gr.add_argument("--out", metavar="DIR", help="grid directory (default runs/grid-<preset>); rerun to resume")
+    gr.add_argument("--launcher", choices=("inline", "submitit"), default="inline",
+                    help="inline: one run after another in this process (default); submitit: each run a job, a "
+                    "Slurm job array where Slurm is installed, local processes otherwise (pip install "
+                    "'resnet-lab[cluster]')")
+    gr.add_argument("--slurm-partition", metavar="NAME", help="submitit on Slurm: the partition")
+    gr.add_argument("--gpus-per-job", type=int, default=0, metavar="N", help="submitit: GPUs per run (default 0)")
+    gr.add_argument("--timeout-min", type=int, default=60, metavar="MIN", help="submitit: time limit per run (default 60)")
+
     sub.add_parser("models", help="list registered models with their options and parameter counts")
     return parser
 
 
-class _Terminated(Exception):
-    """Raised from the SIGTERM handler so that training unwinds like a Ctrl-C."""
+class _Terminated(BaseException):
+    """Raised from the SIGTERM handler so that training unwinds like a Ctrl-C (a BaseException, so
+    that code which records a failing grid cell and goes on does not swallow it)."""
 
 
 def _on_sigterm(signum, frame) -> None:
@@ -223,7 +257,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     from .config import apply_overrides, from_dict, resolve
     from .data import load_data
     from .diagnostics.analyze import diagnose, find_initial_checkpoint, format_diagnosis
-    from .compare import builder_options
+    from .experiment import builder_options
     from .runs import load_checkpoint
     from .train import resolve_device
 
@@ -286,6 +320,30 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_grid(args: argparse.Namespace) -> int:
+    from .config import resolve
+    from .grid import SubmititOptions, run_grid
+    from .reporting.grid_report import write_grid_report
+
+    overrides = _overrides(args)
+    if args.axis:
+        overrides["grid.axes"] = list(args.axis)
+    if args.seeds:
+        overrides["grid.seeds"] = overrides.pop("sweep.seeds")
+    cfg = resolve(args.preset or "trainability-quick", args.config, overrides)
+    if args.gpus_per_job < 0 or args.timeout_min < 1:
+        raise UserError("--gpus-per-job must be >= 0 and --timeout-min >= 1")
+    out = args.out or f"runs/grid-{cfg.preset}"
+    opts = SubmititOptions(slurm_partition=args.slurm_partition, gpus_per_job=args.gpus_per_job,
+                           timeout_min=args.timeout_min)
+    rows = _interruptible(" ".join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_grid, cfg, out,
+                          launcher=args.launcher, submitit_options=opts)
+    html_path, md_path = write_grid_report(out)
+    errors = sum(r["outcome"] == "error" for r in rows)
+    print(f"\ngrid: {len(rows)} run(s), {errors} with errors\nreport: {html_path}\n        {md_path}")
+    return 1 if errors else 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .reporting.report import write_report
 
@@ -313,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_parser().print_help()
             return 2
         return {"compare": _cmd_compare, "diagnose": _cmd_diagnose, "sweep": _cmd_sweep,
-                "report": _cmd_report, "bench": _cmd_bench,
+                "report": _cmd_report, "bench": _cmd_bench, "grid": _cmd_grid,
                 "models": _cmd_models}[args.command](args)
     except UserError as exc:
         print(f"resnet-lab: error: {exc}", file=sys.stderr)

@@ -26,6 +26,9 @@ class DataConfig:
     download: bool = True             # cifar10 only: try torchvision's download when no local copy
     val_size: int = 5000              # held out of the training set; the test set is for final numbers
     train_subset: int | None = None   # use only this many training images (after the split)
+    # Final numbers on only this many test images (a fixed, seeded choice): for quick studies whose
+    # many runs would otherwise spend more time on the test set than on training. None: all.
+    test_subset: int | None = None
     split_seed: int = 0               # fixed, so every training seed sees the same validation set
     augment: bool = True              # pad-4 random crop + horizontal flip on training batches
     # inmemory: decoded uint8 tensors on the training device, whole batches normalised and augmented
@@ -44,6 +47,9 @@ class ModelConfig:
     init: str = "default"             # default (PyTorch's) | kaiming | xavier | orthogonal
     norm: str = "none"                # none | batch  (the notebook net always uses BN)
     shortcut: str = "A"               # CIFAR family: A = zero-padded identity (paper), B = 1x1 projection
+    # Options only some models take; None leaves the model's own default (grid axes set them).
+    skip: bool | None = None          # residual additions on (True) or off (False): resnet_seed, cifar_net, ...
+    depth: int | None = None          # cifar_net: weight layers, 6n+2
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,18 @@ class SweepConfig:
 
 
 @dataclass(frozen=True)
+class GridConfig:
+    """A study over any config axes (``resnet-lab grid``, grid.py): one run per cell and seed."""
+
+    model: str = "cifar_net"          # the registered model every cell builds (an axis may vary it)
+    # "KEY=V1,V2,..." (dotted config key, values typed by that key's field), or a joint axis that
+    # sets several keys together: "K1+K2=a+b,c+d". The grid is the product of the axes.
+    axes: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = (0,)
+    threshold_acc: float = 20.0       # validation accuracy (%) at which a run counts as "passed"
+
+
+@dataclass(frozen=True)
 class ExperimentConfig:
     preset: str = "quick"
     models: tuple[str, ...] = ("simple_cnn", "deep_cnn", "resnet_seed")
@@ -96,12 +114,21 @@ class ExperimentConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    grid: GridConfig = field(default_factory=GridConfig)
 
 
 # He et al. 2015, section 4.2, for the CIFAR family (used by `resnet-lab sweep`).
 _PAPER = {"model.init": "kaiming", "model.norm": "batch", "model.shortcut": "A",
           "optim.lr": 0.1, "optim.momentum": 0.9, "optim.weight_decay": 1e-4, "train.batch_size": 128,
           "data.val_size": 5000, "data.augment": True}
+
+# The trainability map (resnet-lab grid): one column per (skip, norm, init) setting.
+_SETTINGS_AXIS = ("model.skip+model.norm+model.init="
+                  "false+none+default,false+none+kaiming,false+none+delta_orthogonal,false+batch+default,"
+                  "false+batch+kaiming,true+none+default,true+none+kaiming,true+none+fixup,true+none+skipinit,"
+                  "true+batch+default,true+batch+kaiming")
+_OPTIM_AXIS = "optim.name+optim.lr=sgd+0.01,adam+0.001"
+_TRAINABILITY = {"grid.model": "cifar_net", "model.shortcut": "A", "optim.momentum": 0.9, "data.augment": True}
 
 # Presets are overrides of the defaults (which are the seed's settings).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -122,6 +149,23 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper-quick": {**_PAPER, "data.train_subset": 11264, "optim.milestones": (176, 264),
                     "train.max_steps": 352, "train.epochs": 4, "sweep.depths": (20, 56),
                     "train.diag_every": 50},
+    # When does a deep net train? depth x (skip, norm, init) x optimiser on He et al.'s CIFAR family
+    # (docs/trainability.md). The columns pair each init with the nets it is meant for: Fixup and
+    # SkipInit need skip connections, delta-orthogonal is the plain-net init. The optimisers keep the
+    # seed's settings: SGD lr 0.01 momentum 0.9, Adam lr 1e-3.
+    "trainability": {**_TRAINABILITY, "model.width_mult": 1.0, "train.epochs": 30, "train.batch_size": 128,
+                     "grid.axes": ("model.depth=8,20,32,56,110", _SETTINGS_AXIS, _OPTIM_AXIS),
+                     "grid.seeds": (0, 1, 2)},
+    # The same map sized for a 2-core CPU, <= 30 min (docs/trainability.md: the measured sizing): a
+    # quarter-width net, 120 steps of 64 images, 1,000 validation and 2,000 test images, one seed.
+    "trainability-quick": {**_TRAINABILITY, "model.width_mult": 0.25, "train.batch_size": 64,
+                           "data.train_subset": 2560, "train.epochs": 3, "data.val_size": 1000,
+                           "data.test_subset": 2000, "train.diagnostics": False, "train.tensorboard": False,
+                           "grid.axes": ("model.depth=8,20,32,56", _SETTINGS_AXIS, _OPTIM_AXIS)},
+    # Seconds: a 2-cell grid (plain and residual 8-layer nets) on synthetic data, for tests.
+    "grid-smoke": {"data.dataset": "synthetic", "data.val_size": 200, "train.epochs": 2, "train.batch_size": 64,
+                   "model.width_mult": 0.25, "train.tensorboard": False, "grid.model": "cifar_net",
+                   "grid.axes": ("model.depth=8", "model.skip=false,true")},
     # Seconds: two tiny CIFAR-family nets on synthetic data, for tests.
     "sweep-smoke": {**_PAPER, "data.dataset": "synthetic", "data.val_size": 200, "train.epochs": 2,
                     "train.batch_size": 64, "model.width_mult": 0.25, "sweep.depths": (8,),
@@ -172,6 +216,19 @@ def known_keys() -> list[str]:
     return sorted(_fields(ExperimentConfig))
 
 
+def field_types() -> dict[str, Any]:
+    """dotted key -> annotated type of every setting."""
+    return _fields(ExperimentConfig)
+
+
+def typed_value(key: str, value: Any, origin: str) -> Any:
+    """``value`` (e.g. a string from the command line) as the type of setting ``key``."""
+    types = field_types()
+    if key not in types:
+        raise UserError(f"{origin}: unknown config key {key!r}; known keys: {', '.join(known_keys())}")
+    return _coerce(key, value, types[key], origin)
+
+
 def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
     args = typing.get_args(tp)
     if value is None and type(None) in args:
@@ -181,8 +238,8 @@ def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
         if typing.get_origin(base) is tuple:
             items = value.split(",") if isinstance(value, str) else list(value)
             item_type = typing.get_args(base)[0]
-            items = [str(v).strip() for v in items if str(v).strip()]
-            return tuple(int(v) if item_type is int else v for v in items)
+            items = [v.strip() if isinstance(v, str) else v for v in items]
+            return tuple(_coerce(key, v, item_type, origin) for v in items if v != "")
         if base is bool:
             if isinstance(value, bool):
                 return value
@@ -324,6 +381,8 @@ def validate(cfg: ExperimentConfig) -> None:
                         "how models are compared without touching the test set")
     if cfg.data.train_subset is not None and cfg.data.train_subset < 1:
         raise UserError(f"train_subset must be >= 1, got {cfg.data.train_subset}")
+    if cfg.data.test_subset is not None and cfg.data.test_subset < 1:
+        raise UserError(f"test_subset must be >= 1, got {cfg.data.test_subset}")
     if cfg.optim.weight_decay < 0 or not 0 <= cfg.optim.momentum < 1:
         raise UserError("weight decay must be >= 0 and momentum in [0, 1); fix those values")
     if cfg.data.dataset == "synthetic" and min(cfg.data.synthetic_train, cfg.data.synthetic_test) < 1:

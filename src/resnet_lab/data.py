@@ -66,6 +66,7 @@ class DataSplits:
     # Positions of the train / validation images in the full training set as loaded, so that the
     # dataloader pipeline can pick the very same images from torchvision's per-image dataset.
     train_index: torch.Tensor | None = None
+    test_index: torch.Tensor | None = None     # the test images used when data.test_subset is set
     val_index: torch.Tensor | None = None
 
     @property
@@ -272,11 +273,15 @@ def load_data(cfg: DataConfig) -> DataSplits:
     if cfg.train_subset:
         rest = rest[: cfg.train_subset]
     train = train.subset(rest)
+    test_index = None
+    if cfg.test_subset and cfg.test_subset < len(test):
+        test_index = torch.randperm(len(test), generator=torch.Generator().manual_seed(cfg.split_seed))[: cfg.test_subset]
+        test = test.subset(test_index)
     pixels = train.images.float().div_(255)
     mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
     std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
     return DataSplits(train, val, test, classes, mean, std, source, train_index=rest,
-                      val_index=order[: cfg.val_size])
+                      val_index=order[: cfg.val_size], test_index=test_index)
 
 
 # --------------------------------------------------------------------------- batches
@@ -469,7 +474,7 @@ def make_batches(data: DataSplits, cfg: "ExperimentConfig", device: torch.device
         return {"train": loader("train", data.train_index, cfg.data.augment, batch_size=t.batch_size,
                                 shuffle=True, seed=t.seed),
                 "val": loader("train", data.val_index, False, batch_size=t.eval_batch_size),
-                "test": loader("test", None, False, batch_size=t.eval_batch_size)}
+                "test": loader("test", data.test_index, False, batch_size=t.eval_batch_size)}
     common = dict(mean=data.mean, std=data.std, device=device, channels_last=t.channels_last)
     return {
         "train": Batches(data.train, batch_size=t.batch_size, shuffle=True, augment=cfg.data.augment,

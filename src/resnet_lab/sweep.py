@@ -1,7 +1,8 @@
 """``resnet-lab sweep``: the degradation experiment — depths x {plain, resnet} x seeds.
 
-One run directory per combination (``<out>/<family><depth>-seed<seed>/``, the same layout as a
-compare model run). Resumable: a finished run (run.json status "completed") is skipped, an
+A preset of ``grid`` (grid.py): the axes model.depth x model.skip on ``cifar_net``, one run
+directory per combination (``<out>/<family><depth>-seed<seed>/``, the same layout as a compare
+model run). Resumable: a finished run (run.json status "completed") is skipped, an
 interrupted one continues from its last completed epoch, a run that never finished an epoch starts
 again. ``sweep.json``/``sweep.md`` hold every run's row and the mean +- std over seeds per family and
 depth, next to the published numbers.
@@ -9,22 +10,15 @@ depth, next to the published numbers.
 
 from __future__ import annotations
 
-import dataclasses
+import json
 import statistics
-import sys
-from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
-from tqdm.auto import tqdm
-
-from .compare import train_model, train_or_resume
 from .config import ExperimentConfig, to_dict
-from .data import load_data
 from .errors import UserError
-from .models.cifar import PAPER_DEPTHS
-from .runs import now, provenance, write_json, write_yaml
-from .train import setup_runtime
+from .grid import run_grid, with_grid
+from .runs import write_json
 
 # He et al. 2015, Table 6: ResNet test error (%), best of runs (110: 6.61 +- 0.16 over 5 runs).
 PAPER_TEST_ERROR = {("resnet", 20): 8.75, ("resnet", 32): 7.51, ("resnet", 44): 7.17, ("resnet", 56): 6.97,
@@ -34,50 +28,34 @@ REPRO_TEST_ERROR = {("resnet", 20): (8.51, 0.22), ("resnet", 56): (7.40, 0.27), 
                     ("plain", 20): (9.78, 0.13), ("plain", 56): (12.95, 0.22)}
 
 
-def run_name(family: str, depth: int, seed: int) -> str:
-    return f"{family}{depth}-seed{seed}"
+def run_name(settings: dict[str, Any], seed: int) -> str:
+    """``plain56-seed0``: the sweep's run directory names."""
+    family = "resnet" if settings["model.skip"] else "plain"
+    return f"{family}{settings['model.depth']}-seed{seed}"
 
 
-def model_for(family: str, depth: int) -> tuple[str, dict[str, Any]]:
-    """Registered name and extra options: ``plain56`` etc. for the paper's depths, else ``cifar_net``."""
-    if depth in PAPER_DEPTHS:
-        return f"{family}{depth}", {}
-    return "cifar_net", {"depth": depth, "skip": family == "resnet"}
+def as_grid(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The sweep as a grid: cifar_net over depth x skip (plain = skip off), seeds innermost.
+    ``plainN``/``resnetN`` are this same builder, so the runs are the registered nets."""
+    skips = ",".join("true" if f == "resnet" else "false" for f in cfg.sweep.families)
+    axes = (f"model.depth={','.join(map(str, cfg.sweep.depths))}", f"model.skip={skips}")
+    return with_grid(cfg, model="cifar_net", axes=axes, seeds=cfg.sweep.seeds)
 
 
 def run_sweep(cfg: ExperimentConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """Run (or resume) the sweep on the grid engine; writes sweep.json next to grid.json."""
     out = Path(out_dir)
-    saved = out / "config.yaml"
-    resolved = to_dict(cfg)
-    if saved.is_file():
-        import yaml
-
-        if yaml.safe_load(saved.read_text()) != resolved:
-            raise UserError(f"{out} holds a sweep with a different config; resume it with the same settings or "
-                            "choose another --out")
-    elif out.exists() and any(out.iterdir()):
-        raise UserError(f"{out} exists and is not a sweep directory; choose another --out")
-    data = load_data(cfg.data)
-    device = setup_runtime(cfg.train)
-    out.mkdir(parents=True, exist_ok=True)
-    write_yaml(saved, resolved)
-    prov = provenance(device, data.source)
-    combos = [(f, d, s) for d in cfg.sweep.depths for f in cfg.sweep.families for s in cfg.sweep.seeds]
+    grid_rows = run_grid(as_grid(cfg), out, run_name=run_name, log=log)
     rows = []
-    bar = tqdm(combos, desc="sweep", unit="run", disable=not sys.stderr.isatty())
-    for i, (family, depth, seed) in enumerate(bar, 1):
-        run_dir = out / run_name(family, depth, seed)
-        name, extra = model_for(family, depth)
-        run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
-        train = partial(train_model, name, run_cfg, data, device, run_dir, {"provenance": prov}, log,
-                        model_extra=extra)
-        log(f"[{i}/{len(combos)}] {run_dir.name}")
-        row = train_or_resume(run_dir, train, log, run_dir.name)
-        row.update(family=family, depth=depth, seed=seed, run=run_dir.name)
-        rows.append(row)
-    prov["finished"] = now()
-    summary = summarise(rows)
-    write_json(out / "sweep.json", {"config": resolved, "provenance": prov, "runs": rows, "summary": summary})
+    for r in grid_rows:
+        if r["outcome"] == "error":
+            raise UserError(f"sweep run {r['run']} failed ({r['error']}); fix the cause and run the same command "
+                            "again to resume")
+        rows.append({**r, "family": "resnet" if r["settings"]["model.skip"] else "plain",
+                     "depth": r["settings"]["model.depth"]})
+    blob = json.loads((out / "grid.json").read_text())
+    write_json(out / "sweep.json", {"config": to_dict(cfg), "provenance": blob["provenance"], "runs": rows,
+                                    "summary": summarise(rows)})
     return rows
 
 

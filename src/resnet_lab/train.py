@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from .config import ExperimentConfig, OptimConfig, TrainConfig
 from .data import Batches
 from .errors import UserError
+from .models.paths import on_shortcut
 
 
 class Callback:
@@ -191,7 +192,7 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
 def main_path_depth(model: nn.Module) -> int:
     """Weight layers (convs + linears) on the main path, i.e. not in a shortcut: resnet110 -> 110."""
     return sum(1 for name, m in model.named_modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear)) and "shortcut" not in name.split("."))
+               if isinstance(m, (nn.Conv2d, nn.Linear)) and not on_shortcut(name))
 
 
 class LRSchedule(Callback):

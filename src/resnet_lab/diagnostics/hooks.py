@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..models.paths import SHORTCUT_LABEL, on_shortcut
 from ..train import Callback, TrainState
 from .stats import jsonable, ratio, response_stats
 
@@ -68,9 +69,9 @@ def layer_names(model: nn.Module, order: list[nn.Module]) -> dict[nn.Module, tup
         q = qualified[m]
         if isinstance(m, nn.Linear):
             display = "fc" if len(linears) == 1 else f"fc{linears.index(m) + 1}"
-        elif "shortcut" in q.split("."):
+        elif on_shortcut(q):
             proj_i += 1
-            display = f"proj{proj_i}"
+            display = f"{SHORTCUT_LABEL}{proj_i}"
         else:
             conv_i += 1
             display = f"conv{conv_i}"

@@ -7,6 +7,8 @@ from typing import Any, Sequence
 
 import torch
 
+from ..models.paths import is_shortcut_label
+
 
 def response_stats(t: torch.Tensor) -> dict[str, float]:
     """Mean, std and dead fraction of a layer's response (pre-ReLU output).
@@ -72,7 +74,7 @@ def first_to_last_ratio(layers: Sequence[dict[str, Any]], key: str = "grad_norm"
     as the seed did with conv1 vs conv10. Projection shortcuts are left out: they are not on the
     plain path whose depth is in question.
     """
-    main = [l for l in layers if not l["name"].startswith("proj")]
+    main = [l for l in layers if not is_shortcut_label(l["name"])]
     if len(main) < 2:
         return math.nan
     first = main[0][key]

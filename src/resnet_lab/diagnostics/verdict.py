@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+from ..models.paths import is_shortcut_label
 from .stats import finite, first_to_last_ratio
 
 VANISHING_RATIO = 1e-2
@@ -44,8 +45,9 @@ def _fmt(x: float) -> str:
 def gradient_verdict(layers: Sequence[dict[str, Any]], loss: float, num_classes: int) -> dict[str, Any]:
     """{"verdict", "evidence": [sentences], "first_to_last": ratio} for one probe."""
     ratio = first_to_last_ratio(layers)
-    first = next((l for l in layers if not l["name"].startswith("proj")), None)
-    late = [l for l in layers if not l["name"].startswith("proj")][-2:]
+    main = [l for l in layers if not is_shortcut_label(l["name"])]
+    first = main[0] if main else None
+    late = main[-2:]
     top = max(late, key=lambda l: l["grad_norm"] if finite(l["grad_norm"]) else math.inf) if late else None
     evidence: list[str] = []
     ln_c = math.log(num_classes)
@@ -66,7 +68,7 @@ def gradient_verdict(layers: Sequence[dict[str, Any]], loss: float, num_classes:
     if finite(ratio) and ratio < VANISHING_RATIO:
         evidence.insert(0, f"{first['name']} gradient norm {_fmt(first['grad_norm'])} is {_fmt(ratio)} x "
                            f"{top['name']}'s {_fmt(top['grad_norm'])} (threshold {VANISHING_RATIO:g})")
-        stds = [l["act_std"] for l in layers if not l["name"].startswith("proj")]
+        stds = [l["act_std"] for l in main]
         if len(stds) > 2 and stds[-2] < stds[0]:
             evidence.append(f"response std falls from {_fmt(stds[0])} ({first['name']}) to "
                             f"{_fmt(stds[-2])} ({late[0]['name']})")

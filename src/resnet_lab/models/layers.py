@@ -14,9 +14,9 @@ import torch
 from torch import nn
 
 Norm = Literal["none", "batch"]
-Init = Literal["default", "kaiming", "xavier", "orthogonal"]
+Init = Literal["default", "kaiming", "xavier", "orthogonal", "delta_orthogonal", "fixup", "skipinit"]
 NORMS = ("none", "batch")
-INITS = ("default", "kaiming", "xavier", "orthogonal")
+INITS = ("default", "kaiming", "xavier", "orthogonal", "delta_orthogonal", "fixup", "skipinit")
 
 
 def scaled(channels: int, width_mult: float) -> int:
@@ -65,6 +65,10 @@ class ResidualBlock(nn.Module):
     changes (identity otherwise, as the seed draws it); ``"pad"`` (option A) uses a parameter-free
     zero-padded identity there; ``"always"`` uses the 1x1 conv in every block (the seed-004
     notebook). ``post_relu``: apply ReLU after the addition (He et al.; the notebook omits it).
+
+    ``alpha``: SkipInit's learnable scalar on the residual branch, ``post_relu(shortcut(x) +
+    alpha * branch(x))``. It is ``None`` (no parameter, no state_dict entry) unless
+    ``init_weights(model, "skipinit")`` sets it, so other inits' models are unchanged.
     """
 
     def __init__(self, cin: int, cout: int, *, stride: int = 1, norm: Norm = "none",
@@ -91,10 +95,15 @@ class ResidualBlock(nn.Module):
                 nn.Conv2d(cin, cout, 1, stride=stride, bias=bias), _norm(norm, cout)
             )
         self.relu_out = nn.ReLU() if post_relu else nn.Identity()
+        # An empty slot, not a parameter: a None parameter is in neither parameters() nor the
+        # state_dict, so models built without skipinit keep their keys and parameter counts.
+        self.register_parameter("alpha", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
         if self.skip:
+            if self.alpha is not None:
+                out = self.alpha * out
             out = out + self.shortcut(x)
         return self.relu_out(out)
 
@@ -122,27 +131,86 @@ class ConvNet(nn.Module):
         return self.fc(torch.flatten(self.features(x), 1))
 
 
+def _skip_blocks(model: nn.Module, scheme: str) -> list[ResidualBlock]:
+    """The residual blocks with a skip connection; schemes that act on them need at least one."""
+    blocks = [m for m in model.modules() if isinstance(m, ResidualBlock) and m.skip]
+    if not blocks:
+        raise ValueError(f"init {scheme!r} needs residual blocks with skip connections (skip=True); "
+                         "use kaiming or delta_orthogonal for plain nets")
+    return blocks
+
+
+def _delta_orthogonal_(weight: torch.Tensor, gain: float) -> None:
+    """Zero every tap of a conv kernel except the centre one, which is an orthogonal matrix."""
+    cout, cin, kh, kw = weight.shape
+    centre = torch.empty(cout, cin)
+    # orthogonal_ on a rectangular matrix makes its rows (cout <= cin) or columns (cout > cin)
+    # orthonormal; scaled by gain.
+    nn.init.orthogonal_(centre, gain=gain)
+    with torch.no_grad():
+        weight.zero_()
+        weight[:, :, kh // 2, kw // 2] = centre
+
+
 def init_weights(model: nn.Module, scheme: Init) -> nn.Module:
     """Re-initialise conv and linear weights in place; biases to zero (except ``default``).
 
     ``default`` keeps PyTorch's own init (kaiming_uniform with a=sqrt(5), i.e. a weight variance of
     1/(3 fan_in)): the scheme under which the seed's deep plain net fails. ``kaiming`` is He et al.
     2015's N(0, 2/fan_in), which keeps ReLU activations' variance constant with depth.
+
+    - ``delta_orthogonal``: Xiao et al. 2018 (dynamical isometry in CNNs): each kxk kernel is zero
+      but for its centre tap, an orthogonal (cout, cin) matrix times the ReLU gain sqrt(2); the
+      linear layers are orthogonal with gain 1. Meant for plain nets.
+    - ``fixup``: Zhang, Dauphin & Ma 2019: He init, then each residual branch's first conv scaled
+      by L^(-1/2) (L = blocks with skip; m = 2 layers per branch), its last conv and the classifier
+      zeroed, so every block is the identity at init. Initialisation only: Fixup's scalar biases and
+      multipliers are not added. Raises ValueError for a net without skip blocks.
+    - ``skipinit``: De & Smith 2020: He init, and each skip block gets a learnable scalar ``alpha``
+      = 0 on its branch (``ResidualBlock.alpha``), so every block is the identity at init (the
+      effect BatchNorm has on deep residual nets). Raises ValueError for a net without skip blocks.
     """
     if scheme not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {scheme!r}")
     if scheme == "default":
         return model
+    # Validate before drawing anything, so a rejected model is left untouched.
+    blocks = _skip_blocks(model, scheme) if scheme in ("fixup", "skipinit") else []
+    relu_gain = nn.init.calculate_gain("relu")
     for m in model.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
-            if scheme == "kaiming":
+            # fixup and skipinit start from He init; they differ from it only in the steps below.
+            if scheme in ("kaiming", "fixup", "skipinit"):
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
             elif scheme == "xavier":
-                nn.init.xavier_uniform_(m.weight, gain=nn.init.calculate_gain("relu"))
+                nn.init.xavier_uniform_(m.weight, gain=relu_gain)
+            elif scheme == "orthogonal":
+                nn.init.orthogonal_(m.weight, gain=relu_gain)
+            elif isinstance(m, nn.Conv2d):  # delta_orthogonal; a 1x1 conv is its own centre tap
+                _delta_orthogonal_(m.weight, relu_gain)
             else:
-                nn.init.orthogonal_(m.weight, gain=nn.init.calculate_gain("relu"))
+                # delta_orthogonal's linear layers: gain 1, since no ReLU follows the classifier.
+                nn.init.orthogonal_(m.weight, gain=1.0)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+    if scheme == "fixup":
+        # Fixup's rule L^(-1/(2m-2)) with m = 2 convs per branch; the zeroed last conv makes each
+        # branch output 0 at init, and the scaling bounds the update each branch gets in SGD.
+        # Projection shortcuts keep their He init.
+        scale = len(blocks) ** -0.5
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        fc = model.fc if isinstance(getattr(model, "fc", None), nn.Linear) else linears[-1]
+        with torch.no_grad():
+            for block in blocks:
+                block.conv1.weight.mul_(scale)
+                nn.init.zeros_(block.conv2.weight)
+            nn.init.zeros_(fc.weight)
+            if fc.bias is not None:
+                nn.init.zeros_(fc.bias)
+    elif scheme == "skipinit":
+        for block in blocks:
+            w = block.conv1.weight
+            block.alpha = nn.Parameter(torch.zeros((), dtype=w.dtype, device=w.device))
     return model
 
 

@@ -166,3 +166,75 @@ def responses_by_depth(runs: list[dict[str, Any]]) -> Figure:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+OUTCOME_MARKS = {"failed": "✗", "diverged": "D", "error": "E", "mixed": "~"}
+VERDICT_MARKS = {"vanishing gradients": "v", "exploding gradients": "^", "dead units": "d"}
+
+
+def _cell_text(s: dict[str, Any]) -> str:
+    acc = "" if s.get("best_val_acc") is None else f"{s['best_val_acc'][0]:.0f}"
+    mark = OUTCOME_MARKS.get(s["outcome"], "")
+    verdicts = "".join(VERDICT_MARKS.get(v, "?") for v in s.get("verdicts_init") or [] if v and v != "healthy")
+    return " ".join(p for p in (acc, mark, verdicts) if p)
+
+
+def grid_heatmap(summary: list[dict[str, Any]], axes: list[dict[str, Any]], num_classes: int = 10) -> Figure:
+    """The grid's phase diagram: mean best validation accuracy per cell, one panel per optimiser
+    (when optim.name is an axis key), rows = depth (else the first axis), columns = every combination
+    of the remaining axes. Cells carry the accuracy, an outcome mark and an init-verdict mark."""
+    import numpy as np
+
+    from .conclusions import axis_keys, grid_layout, settings_key, settings_label
+
+    lay = grid_layout(axes)
+    keys = axis_keys(axes)
+    by = {settings_key(s["settings"], keys): s for s in summary}
+    chance = 100 / num_classes
+    accs = [s["best_val_acc"][0] for s in summary if s.get("best_val_acc") is not None]
+    vmax = max([chance + 1] + accs)
+    n_p, n_r, n_c = len(lay["panels"]), len(lay["rows"]), len(lay["columns"])
+    stacked = n_p > 1 and n_p * n_c > 12  # wide grids: panels above each other, not side by side
+    cell_w, cell_h = 0.62, 0.42
+    col_labels = [settings_label(c) or "all" for c in lay["columns"]]
+    row_labels = [settings_label(r) or "all" for r in lay["rows"]]
+    label_h = 0.075 * max(len(l) for l in col_labels) + 0.4
+    label_w = 0.075 * max(len(l) for l in row_labels) + 0.6
+    panel_w, panel_h = max(3.0, cell_w * n_c + label_w), max(1.6, cell_h * n_r + label_h + 0.5)
+    grid = (n_p, 1) if stacked else (1, n_p)
+    fig, panels = plt.subplots(*grid, figsize=(panel_w * grid[1] + 1.4, panel_h * grid[0] + 1.0),
+                               squeeze=False, layout="constrained")
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")
+    im = None
+    for ax, panel in zip(panels.flat, lay["panels"]):
+        values = np.full((n_r, n_c), np.nan)
+        for i, row in enumerate(lay["rows"]):
+            for j, col in enumerate(lay["columns"]):
+                s = by.get(settings_key({**panel, **row, **col}, keys))
+                if s is None:
+                    continue
+                if s.get("best_val_acc") is not None:
+                    values[i, j] = s["best_val_acc"][0]
+                else:  # ran but has no accuracy (every seed raised): light grey, still marked
+                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="#dddddd", zorder=2))
+                frac = 0.0 if np.isnan(values[i, j]) else (values[i, j] - chance) / (vmax - chance)
+                ax.text(j, i, _cell_text(s), ha="center", va="center", fontsize=7, zorder=3,
+                        color="black" if frac > 0.6 or np.isnan(values[i, j]) else "white")
+        im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=chance, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(n_c), col_labels, rotation=40, ha="right", rotation_mode="anchor", fontsize=7)
+        ax.set_yticks(range(n_r), row_labels, fontsize=7)
+        ax.set_xticks([x - 0.5 for x in range(1, n_c)], minor=True)
+        ax.set_yticks([y - 0.5 for y in range(1, n_r)], minor=True)
+        ax.grid(which="minor", color="white", lw=1.5)
+        ax.tick_params(which="minor", length=0)
+        ax.set_title(settings_label(panel) if panel else "all runs", fontsize=9)
+        ax.set_ylabel(" / ".join(lay["row_keys"]), fontsize=8)
+    cb = fig.colorbar(im, ax=panels.ravel().tolist(), shrink=0.9, pad=0.02)
+    cb.set_label(f"mean best val acc (%), from chance {chance:g}", fontsize=8)
+    cb.ax.tick_params(labelsize=7)
+    fig.suptitle("Grid phase diagram: mean best validation accuracy per cell", fontsize=10)
+    fig.supxlabel("marks: " + ", ".join(f"{m} {o}" for o, m in OUTCOME_MARKS.items())
+                  + " (no mark: learned in every seed)\ngradients at init: "
+                  + ", ".join(f"{m} {v}" for v, m in VERDICT_MARKS.items())
+                  + " · grey: ran but no accuracy · blank: not run", fontsize=7)
+    return fig

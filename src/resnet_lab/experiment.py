@@ -1,0 +1,213 @@
+"""One model run, the unit every command is made of: build, train, judge, diagnose, record.
+
+``compare`` (the seed's three models), ``sweep`` and ``grid`` (one run per cell and seed) and
+``bench`` (timed steps of a fresh model) all build and train through this module, so a model is
+seeded, built, trained and judged the same way whichever command asked for it.
+
+A run writes one run directory (layout in ``runs.py``) and returns a :class:`ResultRow`. The
+status and problem of a run are computed by :func:`judge` from the run's own numbers with the
+thresholds named below; nothing is written in advance.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, TypedDict
+
+import torch
+
+from .config import ExperimentConfig, to_dict
+from .data import DataSplits, make_batches
+from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
+from .diagnostics.hooks import DiagnosticsCallback
+from .registry import create_model, model_options
+from .runs import RunRecorder, load_checkpoint, resume_state, write_json
+from .train import (EpochPrinter, LRSchedule, TrainState, amp_enabled, build_optimizer, evaluate, fit,
+                    prepare_model)
+
+# A run "stayed at ln C" when every epoch's mean training loss is within this of ln(num_classes):
+# the seed's DeepCNN logged 2.3032 -> 2.3026 over 20 epochs, i.e. within 0.001.
+STUCK_LOSS_TOLERANCE = 0.01
+# A run "failed" when its best validation accuracy is within this many points of chance (10 % for
+# CIFAR-10); the seed's failed run sat at exactly 10.00 %.
+CHANCE_MARGIN_POINTS = 2.0
+# Train-minus-validation accuracy gap (points) above which the problem column notes overfitting.
+OVERFIT_GAP_POINTS = 15.0
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """How a run ended, by the rules above. ``reason`` is the rule that decided it (structured, so
+    nobody has to parse ``problem`` back): diverged | stuck_at_ln_c | chance | overfitting | none."""
+
+    status: str          # learned | failed
+    reason: str
+    problem: str         # the same, as a sentence for the results table
+
+
+class ResultRow(TypedDict, total=False):
+    """One finished run, as results.json / sweep.json / grid.json store it."""
+
+    model: str
+    params: int
+    status: str                  # learned | failed
+    reason: str                  # Judgement.reason
+    outcome_problem: str         # the judged problem alone ("none" when it learned cleanly)
+    problem: str                 # outcome_problem; diagnosis summary (the table's problem column)
+    left_ln: bool                # the training loss left ln C in some epoch
+    diverged_at_step: int | None
+    best_val_acc: float
+    best_val_epoch: int
+    final_val_acc: float
+    final_train_loss: float
+    final_train_acc: float
+    steps: int
+    test_acc: float
+    test_loss: float
+    epochs: int
+    seconds: float
+    verdict_init: str
+    verdict_final: str
+    first_to_last_grad_init: float
+    finding: str
+
+
+def stayed_at_ln_c(history: list[dict[str, Any]], num_classes: int) -> bool:
+    """Every epoch's mean training loss within STUCK_LOSS_TOLERANCE of ln C (the seed's failure)."""
+    ln_c = math.log(num_classes)
+    return all(abs(e["train"]["loss"] - ln_c) <= STUCK_LOSS_TOLERANCE for e in history)
+
+
+def judge(history: list[dict[str, Any]], num_classes: int, diverged_at_step: int | None = None) -> Judgement:
+    """Status and problem of a run from its per-epoch history. Status is "learned" or "failed"."""
+    ln_c = math.log(num_classes)
+    chance = 100.0 / num_classes
+    if diverged_at_step is not None or any(not math.isfinite(e["train"]["loss"]) for e in history):
+        return Judgement("failed", "diverged", f"diverged: non-finite loss at step {diverged_at_step} (exploding)")
+    best_val = max(e["val"]["acc"] for e in history)
+    if stayed_at_ln_c(history, num_classes):
+        return Judgement("failed", "stuck_at_ln_c",
+                         f"loss stayed at ln {num_classes} = {ln_c:.4f} (within {STUCK_LOSS_TOLERANCE}) "
+                         f"for all {len(history)} epochs: no learning")
+    if best_val <= chance + CHANCE_MARGIN_POINTS:
+        return Judgement("failed", "chance", f"validation accuracy stayed at chance ({best_val:.2f}% vs {chance:.0f}%)")
+    last = history[-1]
+    gap = last["train"]["acc"] - last["val"]["acc"]
+    if gap > OVERFIT_GAP_POINTS:
+        return Judgement("learned", "overfitting",
+                         f"overfitting: train {last['train']['acc']:.1f}% vs val {last['val']['acc']:.1f}%")
+    return Judgement("learned", "none", "none")
+
+
+def builder_options(name: str, cfg: ExperimentConfig, data: DataSplits,
+                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The options model ``name`` is built with: the shared ``cfg.model`` settings it accepts
+    (unset ones, ``None``, leave the builder's default), ``extra`` ones, and the data's class
+    count, channels and image size."""
+    allowed = model_options(name)
+    options = {k: v for k, v in vars(cfg.model).items() if k in allowed and v is not None}
+    options.update(extra or {})
+    options.update(num_classes=data.num_classes, in_channels=data.image_shape[0],
+                   input_size=data.image_shape[-1])
+    return options
+
+
+def build_state(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device,
+                extra: dict[str, Any] | None = None) -> tuple[TrainState, dict[str, Any], int]:
+    """A freshly initialised model on ``device`` with its optimiser: (state, builder options,
+    parameter count). Seeded by ``cfg.train.seed`` so the same config always gives the same init."""
+    options = builder_options(name, cfg, data, extra)
+    torch.manual_seed(cfg.train.seed)  # same seed -> same init for every model and every rerun
+    model = create_model(name, **options)
+    params = sum(p.numel() for p in model.parameters())
+    model, compiled = prepare_model(model, cfg.train, device)
+    state = TrainState(name=name, model=model, optimizer=build_optimizer(model, cfg.optim), config=cfg,
+                       num_classes=data.num_classes, amp=amp_enabled(cfg.train, device), compiled=compiled)
+    return state, options, params
+
+
+def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device,
+                run_dir: Path, extra: dict[str, Any], log: Callable[[str], None] = print, *,
+                model_extra: dict[str, Any] | None = None, resume: bool = False) -> ResultRow:
+    """Train one registered model in ``run_dir``; returns its results row.
+
+    ``extra``: more fields for run.json (e.g. provenance). ``model_extra``: builder options beyond
+    the shared ``cfg.model`` ones. ``resume``: continue from ``run_dir/checkpoints/last.pt``.
+    """
+    state, options, params = build_state(name, cfg, data, device, model_extra)
+    recorder = RunRecorder(run_dir, model_name=name, model_options=options, config=to_dict(cfg),
+                           extra={"params": params, **extra}, tensorboard=cfg.train.tensorboard,
+                           histogram_every=cfg.train.diag_every if cfg.train.diagnostics else 0)
+    resumed = resume and resume_state(run_dir, state)
+    log(f"== {name}: {params:,} parameters" + (f", resumed at epoch {state.epoch} (step {state.step})" if resumed
+                                               else "") + " ==")
+    batches = make_batches(data, cfg, device)
+    callbacks = [LRSchedule(cfg.optim), EpochPrinter(), recorder]
+    if cfg.train.diagnostics:
+        callbacks.append(DiagnosticsCallback(run_dir / "diagnostics.jsonl", fixed_batch(data.train, data, device=device),
+                                             every=cfg.train.diag_every))
+    start = time.perf_counter()
+    fit(state, batches, callbacks)
+    seconds = time.perf_counter() - start
+    model = state.model
+    test = evaluate(model, batches["test"], state.amp)  # the final model; the test set is touched only here
+    judged = judge(state.history, data.num_classes, state.diverged_at_step)
+    init_state = load_checkpoint(run_dir / "checkpoints" / "epoch0000.pt")["state_dict"]
+    diagnosis = diagnose(name, options, data, init_state=init_state,
+                         final_state={k: v.cpu() for k, v in model.state_dict().items()}, device=device)
+    write_json(run_dir / "diagnosis.json", diagnosis)
+    # The judged outcome first (if any), then what the diagnostics say about why.
+    why = problem_summary(diagnosis)
+    best = max(state.history, key=lambda e: e["val"]["acc"])
+    last = state.history[-1]
+    row: ResultRow = {
+        "model": name, "params": params, "status": judged.status, "reason": judged.reason,
+        "outcome_problem": judged.problem,
+        "problem": why if judged.problem == "none" else f"{judged.problem}; {why}",
+        "left_ln": not stayed_at_ln_c(state.history, data.num_classes),
+        "diverged_at_step": state.diverged_at_step,
+        "best_val_acc": best["val"]["acc"], "best_val_epoch": best["epoch"],
+        "final_val_acc": last["val"]["acc"], "final_train_loss": last["train"]["loss"],
+        "final_train_acc": last["train"]["acc"], "steps": state.step,
+        "test_acc": test["acc"], "test_loss": test["loss"],
+        "epochs": state.epoch, "seconds": round(seconds, 1),
+        "verdict_init": diagnosis["verdict"]["init"]["verdict"],
+        "verdict_final": diagnosis["verdict"]["final"]["verdict"],
+        "first_to_last_grad_init": diagnosis["verdict"]["init"]["first_to_last"],
+        "finding": diagnosis["finding"]["finding"],
+    }
+    recorder.finish("diverged" if state.diverged_at_step is not None else "completed", results=row)
+    return row
+
+
+def finished_row(run_dir: Path) -> ResultRow | None:
+    """The results row of a model run that has finished (completed or diverged), else None."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return info.get("results") if info.get("status") in ("completed", "diverged") else None
+
+
+def history(run_dir: Path) -> list[dict[str, Any]]:
+    """The per-epoch records of a run (metrics.jsonl), oldest first."""
+    path = run_dir / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def train_or_resume(run_dir: Path, train: Callable[..., ResultRow], log: Callable[[str], None],
+                    label: str) -> ResultRow:
+    """Skip a finished run, continue an interrupted one from its last epoch, restart one that never
+    finished an epoch (``train(resume=True)`` does the continuing)."""
+    row = finished_row(run_dir)
+    if row is not None:
+        log(f"{label}: finished earlier, skipped")
+        return row
+    if run_dir.exists() and not (run_dir / "checkpoints" / "last.pt").is_file():
+        shutil.rmtree(run_dir)  # interrupted before its first epoch ended: nothing worth keeping
+    return train(resume=True)

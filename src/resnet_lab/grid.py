@@ -1,0 +1,378 @@
+"""``resnet-lab grid``: a study over any config axes, one run per cell and seed.
+
+An axis is ``KEY=V1,V2,...`` (a dotted config key, its values typed by that key's field) or a
+joint axis ``K1+K2=a+b,c+d`` that sets several keys together (so a study can pair settings that
+only make sense together, e.g. an optimiser with its learning rate). The cells are the product
+of the axes, first axis outermost; every cell runs once per seed in ``grid.seeds``.
+
+Layout: ``<out>/config.yaml`` (the resolved study), one run directory per cell and seed,
+``<out>/<cell>_seed<s>/`` (the layout of ``runs.py``), and ``grid.json``: every run's row and the
+mean +- std over seeds per cell. Resumable exactly like ``sweep``: a finished run is skipped, an
+interrupted one continues from its last completed epoch. Rows are always collected from the run
+directories, so a grid started with one launcher can be finished with another.
+
+Launchers: ``inline`` (this process, one run after another) and ``submitit`` (each run a job:
+a Slurm job array where Slurm is installed, local processes otherwise; ``pip install
+'resnet-lab[cluster]'``).
+
+Adding a new axis needs no code here: any config key is one. A new *kind* of option (e.g. a new
+init) is one model-side change plus its name in that option's list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import re
+import statistics
+import sys
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Callable
+
+from tqdm.auto import tqdm
+
+from .config import ExperimentConfig, field_types, from_dict, to_dict, typed_value, validate
+from .data import DataSplits, load_data
+from .errors import UserError
+from .experiment import ResultRow, finished_row, history, train_model, train_or_resume
+from .registry import create_model, model_options
+from .runs import now, provenance, write_json, write_yaml
+from .train import setup_runtime
+
+LAUNCHERS = ("inline", "submitit")
+# Keys that a grid cannot vary: the seed has --seeds, and the grid's own settings define the grid.
+_NOT_AXES = ("train.seed", "grid.axes", "grid.seeds", "grid.threshold_acc", "preset", "models")
+
+
+@dataclass(frozen=True)
+class Axis:
+    keys: tuple[str, ...]
+    values: tuple[tuple[Any, ...], ...]   # one tuple per value, aligned with keys
+
+
+@dataclass(frozen=True)
+class Run:
+    """One cell at one seed."""
+
+    cell: str
+    settings: dict[str, Any]              # dotted key -> typed value, for every axis key
+    seed: int
+    name: str                             # its run directory's name
+
+
+class GridRow(ResultRow, total=False):
+    """A run's results row plus where it sits in the grid (grid.json ``runs``)."""
+
+    cell: str
+    run: str
+    seed: int
+    settings: dict[str, Any]
+    outcome: str                 # learned | failed | diverged | error
+    threshold_step: int | None   # first step (at an epoch end) with val acc >= threshold
+    error: str | None
+
+
+def parse_axis(spec: str) -> Axis:
+    """``"model.depth=8,20"`` or ``"optim.name+optim.lr=sgd+0.01,adam+0.001"`` -> Axis (typed)."""
+    origin = f"axis {spec!r}"
+    if "=" not in spec:
+        raise UserError(f"{origin} has no '='; write KEY=V1,V2 (e.g. model.depth=8,20)")
+    left, right = spec.split("=", 1)
+    keys = tuple(k.strip() for k in left.split("+"))
+    types = field_types()
+    for key in keys:
+        if key not in types:
+            raise UserError(f"{origin}: unknown config key {key!r}; an axis is any of: "
+                            + ", ".join(k for k in sorted(types) if k not in _NOT_AXES))
+        if key in _NOT_AXES:
+            raise UserError(f"{origin}: {key} cannot be an axis"
+                            + ("; pass the seeds with --seeds" if key == "train.seed" else ""))
+    if len(set(keys)) != len(keys):
+        raise UserError(f"{origin} names a key twice; name each key once")
+    raw = [v.strip() for v in right.split(",")]
+    if not right.strip() or any(not v for v in raw):
+        raise UserError(f"{origin} has an empty value list or an empty value; give values like {keys[0]}=A,B")
+    values = []
+    for item in raw:
+        parts = [p.strip() for p in item.split("+")] if len(keys) > 1 else [item]
+        if len(parts) != len(keys):
+            raise UserError(f"{origin}: value {item!r} has {len(parts)} part(s) for {len(keys)} keys; "
+                            f"join one value per key with '+'")
+        values.append(tuple(typed_value(k, p, origin) for k, p in zip(keys, parts)))
+    dupes = sorted({str(v) for v in values if values.count(v) > 1})
+    if dupes:
+        raise UserError(f"{origin} lists a value twice ({', '.join(dupes)}); list each value once")
+    return Axis(keys, tuple(values))
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "-on" if v else "-off"
+    if isinstance(v, (int, float)):
+        return f"{v:g}"
+    return f"-{v}"
+
+
+def _short(key: str) -> str:
+    parts = key.split(".")
+    return parts[-2] if parts[-1] in ("name", "model") and len(parts) > 1 else parts[-1]
+
+
+def cell_name(settings: dict[str, Any]) -> str:
+    """``{"model.depth": 20, "model.skip": False}`` -> ``depth20_skip-off`` (file-name safe)."""
+    name = "_".join(f"{_short(k)}{_fmt_value(v)}" for k, v in settings.items())
+    return re.sub(r"[^A-Za-z0-9._-]", "-", name)
+
+
+def default_run_name(settings: dict[str, Any], seed: int) -> str:
+    return f"{cell_name(settings)}_seed{seed}"
+
+
+def expand(axes: list[Axis], seeds: tuple[int, ...],
+           run_name: Callable[[dict[str, Any], int], str] = default_run_name) -> list[Run]:
+    """Every cell (product of the axes, first outermost) at every seed (innermost)."""
+    keys = [k for a in axes for k in a.keys]
+    if len(set(keys)) != len(keys):
+        raise UserError("two axes set the same config key; give each key in one axis only")
+    runs = []
+    for combo in itertools.product(*(a.values for a in axes)):
+        settings = {k: v for a, vals in zip(axes, combo) for k, v in zip(a.keys, vals)}
+        runs += [Run(cell_name(settings), settings, s, run_name(settings, s)) for s in seeds]
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise UserError("two grid runs would share a run directory name; make the axis values distinct")
+    return runs
+
+
+def run_config(cfg: ExperimentConfig, run: Run) -> ExperimentConfig:
+    """The resolved config of one run: the study's config with the cell's settings and seed."""
+    from .config import apply_overrides
+
+    return apply_overrides(cfg, {**run.settings, "train.seed": run.seed}, f"grid cell {run.cell}")
+
+
+def check_run(cfg: ExperimentConfig) -> None:
+    """Everything that can be checked before training: values, and that the model takes the options
+    (it is built once on the CPU, so a depth it cannot take fails here)."""
+    validate(cfg)
+    name = cfg.grid.model
+    allowed = model_options(name)  # UserError for an unknown model
+    wanted = {k: v for k, v in vars(cfg.model).items() if v is not None}
+    for key in ("skip", "depth"):  # the options that only some models take
+        if key in wanted and key not in allowed:
+            raise UserError(f"model {name!r} has no option {key!r} (it accepts: {', '.join(allowed)}); "
+                            f"drop the model.{key} axis or choose a model that has it")
+    create_model(name, **{k: v for k, v in wanted.items() if k in allowed})
+
+
+def _outcome(row: ResultRow) -> str:
+    return "diverged" if row.get("reason") == "diverged" else row["status"]
+
+
+def grid_row(run: Run, run_dir: Path, row: ResultRow | None, threshold: float,
+             error: str | None = None) -> GridRow:
+    out: GridRow = {"cell": run.cell, "run": run.name, "seed": run.seed, "settings": run.settings,
+                    "error": error, "threshold_step": None}
+    if row is None:
+        out["outcome"] = "error"
+        return out
+    out.update(row)
+    out["outcome"] = _outcome(row)
+    out["threshold_step"] = next((e["step"] for e in history(run_dir) if e["val"]["acc"] >= threshold), None)
+    return out
+
+
+def _mean_std(values: list[float]) -> list[float | None] | None:
+    if not values:
+        return None
+    return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None]
+
+
+def summarise(rows: list[GridRow]) -> list[dict[str, Any]]:
+    """Per cell, in grid order: outcomes over seeds and the mean +- std of the accuracies."""
+    cells: dict[str, list[GridRow]] = {}
+    for r in rows:
+        cells.setdefault(r["cell"], []).append(r)
+    out = []
+    for cell, rs in cells.items():
+        ok = [r for r in rs if r["outcome"] != "error"]
+        outcomes = {k: sum(r["outcome"] == k for r in rs) for k in ("learned", "failed", "diverged", "error")}
+        passed = [r["threshold_step"] for r in ok if r.get("threshold_step") is not None]
+        out.append({
+            "cell": cell, "settings": rs[0]["settings"], "seeds": [r["seed"] for r in rs],
+            "outcomes": outcomes,
+            "outcome": rs[0]["outcome"] if len({r["outcome"] for r in rs}) == 1 else "mixed",
+            "best_val_acc": _mean_std([r["best_val_acc"] for r in ok]),
+            "test_acc": _mean_std([r["test_acc"] for r in ok]),
+            "threshold_step": _mean_std([float(s) for s in passed]), "passed": len(passed),
+            "verdicts_init": sorted({r["verdict_init"] for r in ok}),
+            "left_ln": sum(bool(r.get("left_ln")) for r in ok),
+        })
+    return out
+
+
+def execute(cfg: ExperimentConfig, run: Run, run_dir: Path, data: DataSplits, device, prov: dict[str, Any],
+            log: Callable[[str], None]) -> ResultRow:
+    """Train (or resume, or skip) one run in ``run_dir``."""
+    train = partial(train_model, cfg.grid.model, cfg, data, device, run_dir,
+                    {"provenance": prov, "grid_cell": run.cell, "settings": run.settings}, log)
+    return train_or_resume(run_dir, train, log, run.name)
+
+
+def run_job(cfg_dict: dict[str, Any], run: Run, run_dir: str, prov: dict[str, Any]) -> ResultRow:
+    """One run as a separate job (the submitit launcher): loads its own data and device."""
+    cfg = from_dict(cfg_dict, f"config of {run.name}")
+    data = load_data(cfg.data)
+    return execute(cfg, run, Path(run_dir), data, setup_runtime(cfg.train), prov, print)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def _inline(pending: list[tuple[Run, ExperimentConfig]], out: Path, data: DataSplits, device,
+            prov: dict[str, Any], log: Callable[[str], None], total: int) -> dict[str, str]:
+    errors = {}
+    bar = tqdm(total=total, initial=total - len(pending), desc="grid", unit="run", disable=not sys.stderr.isatty())
+    for i, (run, cfg) in enumerate(pending, 1):
+        log(f"[{i}/{len(pending)}] {run.name}")
+        try:
+            execute(cfg, run, out / run.name, data, device, prov, log)
+        except Exception as exc:  # one failing cell must not stop the study; it is recorded as such
+            errors[run.name] = _one_line(exc)
+            log(f"{run.name}: error: {errors[run.name]}")
+        bar.update()
+    bar.close()
+    return errors
+
+
+@dataclass(frozen=True)
+class SubmititOptions:
+    slurm_partition: str | None = None
+    gpus_per_job: int = 0
+    timeout_min: int = 60
+    cpus_per_job: int | None = None
+
+
+def submitit_module():
+    try:
+        import submitit
+    except ImportError:
+        raise UserError("--launcher submitit needs the submitit package; pip install 'resnet-lab[cluster]'") from None
+    return submitit
+
+
+def _submitit(pending: list[tuple[Run, ExperimentConfig]], out: Path, prov: dict[str, Any],
+              opts: SubmititOptions, log: Callable[[str], None]) -> dict[str, str]:
+    submitit = submitit_module()
+    executor = submitit.AutoExecutor(folder=out / "submitit")
+    params: dict[str, Any] = {"timeout_min": opts.timeout_min, "gpus_per_node": opts.gpus_per_job,
+                              "name": f"resnet-lab-{out.name}"}
+    if opts.cpus_per_job:
+        params["cpus_per_task"] = opts.cpus_per_job
+    if opts.slurm_partition:
+        params["slurm_partition"] = opts.slurm_partition
+    executor.update_parameters(**params)
+    with executor.batch():  # one Slurm job array for the whole grid
+        jobs = [executor.submit(run_job, to_dict(cfg), run, str(out / run.name), prov) for run, cfg in pending]
+    log(f"submitted {len(jobs)} job(s) via submitit ({executor.cluster}); logs in {out / 'submitit'}")
+    errors = {}
+    bar = tqdm(total=len(jobs), desc="grid", unit="run", disable=not sys.stderr.isatty())
+    for (run, _), job in zip(pending, jobs):
+        try:
+            job.result()
+        except Exception as exc:
+            errors[run.name] = _one_line(exc)
+            log(f"{run.name}: error: {errors[run.name]}")
+        bar.update()
+    bar.close()
+    return errors
+
+
+def _prepare_out(out: Path, resolved: dict[str, Any]) -> None:
+    """Refuse a directory holding another study (or anything else); nothing is written here."""
+    import yaml
+
+    saved = out / "config.yaml"
+    if saved.is_file():
+        try:
+            same = yaml.safe_load(saved.read_text()) == resolved
+        except (OSError, yaml.YAMLError):
+            same = False
+        if not same:
+            raise UserError(f"{out} holds a study with a different config (other axes or settings); pass another "
+                            "--out, or the same axes and settings to resume it")
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"{out} exists and is not a grid directory; choose another --out")
+
+
+def plan(cfg: ExperimentConfig, run_name: Callable[[dict[str, Any], int], str] = default_run_name
+         ) -> list[tuple[Run, ExperimentConfig]]:
+    """Every run of the study with its resolved config, all checked (UserError before anything runs)."""
+    if not cfg.grid.axes:
+        raise UserError("the grid has no axes; pass --axis KEY=V1,V2 (e.g. --axis model.depth=8,20) or a grid preset")
+    if not cfg.grid.seeds:
+        raise UserError("the grid has no seeds; pass --seeds 0 or more")
+    axes = [parse_axis(a) for a in cfg.grid.axes]
+    runs = expand(axes, cfg.grid.seeds, run_name)
+    planned = [(r, run_config(cfg, r)) for r in runs]
+    checked = set()
+    for run, rcfg in planned:
+        key = run.cell
+        if key not in checked:  # seeds do not change what can be built
+            check_run(rcfg)
+            checked.add(key)
+    return planned
+
+
+def run_grid(cfg: ExperimentConfig, out_dir: str | Path, *, launcher: str = "inline",
+             submitit_options: SubmititOptions | None = None,
+             run_name: Callable[[dict[str, Any], int], str] = default_run_name,
+             log: Callable[[str], None] = print) -> list[GridRow]:
+    """Run (or resume) the study ``cfg.grid`` in ``out_dir``; writes grid.json and returns the rows."""
+    if launcher not in LAUNCHERS:
+        raise UserError(f"unknown launcher {launcher!r}; choose one of: {', '.join(LAUNCHERS)}")
+    if launcher == "submitit":
+        submitit_module()
+    planned = plan(cfg, run_name)
+    out = Path(out_dir)
+    resolved = to_dict(cfg)
+    _prepare_out(out, resolved)
+    data = load_data(cfg.data)  # also checks the data before anything is written
+    device = setup_runtime(cfg.train)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create {out} ({exc.strerror}); choose another --out") from None
+    write_yaml(out / "config.yaml", resolved)
+    prov = provenance(device, data.source)
+    pending = []
+    for r, c in planned:
+        if finished_row(out / r.name) is None:
+            pending.append((r, c))
+        else:
+            log(f"{r.name}: finished earlier, skipped")
+    log(f"grid: {len(planned)} run(s) in {out} ({len(planned) - len(pending)} finished earlier); "
+        f"data {data.source}; device {prov['device']}")
+    if launcher == "inline":
+        errors = _inline(pending, out, data, device, prov, log, len(planned))
+    else:
+        errors = _submitit(pending, out, prov, submitit_options or SubmititOptions(), log)
+    threshold = cfg.grid.threshold_acc
+    rows = [grid_row(r, out / r.name, finished_row(out / r.name), threshold,
+                     errors.get(r.name) or (None if finished_row(out / r.name) else "did not finish"))
+            for r, _ in planned]
+    prov["finished"] = now()
+    axes = [parse_axis(a) for a in cfg.grid.axes]
+    write_json(out / "grid.json", {
+        "config": resolved, "axes": [{"keys": list(a.keys), "values": [list(v) for v in a.values]} for a in axes],
+        "seeds": list(cfg.grid.seeds), "threshold_acc": threshold, "num_classes": data.num_classes,
+        "provenance": prov, "runs": rows, "summary": summarise(rows)})
+    return rows
+
+
+def with_grid(cfg: ExperimentConfig, **changes: Any) -> ExperimentConfig:
+    return dataclasses.replace(cfg, grid=dataclasses.replace(cfg.grid, **changes))

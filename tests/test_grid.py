@@ -1,0 +1,177 @@
+"""`resnet-lab grid`: typed axes, one run per cell, resume after SIGKILL, launchers, bad input."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import typing
+
+import pytest
+
+from resnet_lab import grid as grid_mod
+from resnet_lab.cli import main
+from resnet_lab.config import _coerce, resolve
+from resnet_lab.errors import UserError
+from resnet_lab.grid import cell_name, parse_axis, plan, run_grid, summarise
+
+SMOKE = ["--preset", "grid-smoke", "--no-diagnostics"]
+
+
+def test_axes_are_typed_by_the_config_fields():
+    assert parse_axis("model.depth=8,20").values == ((8,), (20,))
+    assert parse_axis("model.skip=true,false").values == ((True,), (False,))
+    assert parse_axis("optim.lr=0.01,1e-3").values == ((0.01,), (0.001,))
+    joint = parse_axis("optim.name+optim.lr=sgd+0.01,adam+0.001")
+    assert joint.keys == ("optim.name", "optim.lr") and joint.values == (("sgd", 0.01), ("adam", 0.001))
+    assert isinstance(parse_axis("optim.lr=1").values[0][0], float)
+
+
+def test_tuple_settings_are_coerced_to_their_item_type():
+    assert _coerce("k", "0.5, 1e-2", tuple[float, ...], "test") == (0.5, 0.01)
+    assert _coerce("k", ["3", 4], tuple[int, ...], "test") == (3, 4)
+    assert resolve("quick", None, {"optim.milestones": "5,12"}).optim.milestones == (5, 12)
+    with pytest.raises(UserError, match="must be float"):
+        _coerce("k", "0.5,abc", typing.Tuple[float, ...], "test")
+
+
+@pytest.mark.parametrize("spec,message", [
+    ("model.depht=8,20", "unknown config key 'model.depht'"),
+    ("model.depth=eight", "model.depth must be int"),
+    ("model.skip=maybe", "model.skip must be bool"),
+    ("model.depth=", "empty value list"),
+    ("model.depth=8,,20", "empty value"),
+    ("model.depth=8,8", "lists a value twice"),
+    ("train.seed=1,2", "--seeds"),
+    ("model.depth", "no '='"),
+    ("optim.name+optim.lr=sgd,adam+0.1", "join one value per key"),
+])
+def test_bad_axes_are_one_line_errors(spec, message):
+    with pytest.raises(UserError, match=message.replace("(", r"\(").replace("+", r"\+")):
+        parse_axis(spec)
+
+
+def test_cell_names_come_from_the_axis_values():
+    assert cell_name({"model.depth": 20, "model.skip": False, "model.init": "fixup", "optim.name": "sgd",
+                      "optim.lr": 0.01}) == "depth20_skip-off_init-fixup_optim-sgd_lr0.01"
+
+
+def test_the_trainability_presets_plan_every_cell_before_running():
+    quick = plan(resolve("trainability-quick"))
+    assert len(quick) == 4 * 11 * 2
+    depths = {r.settings["model.depth"] for r, _ in quick}
+    assert min(depths) <= 8 and max(depths) >= 50
+    corner = [c for r, c in quick if r.settings["model.depth"] == 56 and not r.settings["model.skip"]
+              and r.settings["model.init"] == "default" and r.settings["model.norm"] == "none"
+              and r.settings["optim.name"] == "sgd"]
+    assert len(corner) == 1 and corner[0].model.depth == 56 and corner[0].model.skip is False
+    assert {r.settings["model.init"] for r, _ in quick} >= {"delta_orthogonal", "fixup", "skipinit"}
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--axis", "model.depth=8,9"], "6n+2"),
+    (["--model", "deep_cnn", "--axis", "model.depth=8"], "has no option 'depth'"),
+    (["--axis", "model.skip=false", "--axis", "model.init=fixup"], "needs residual blocks"),
+    (["--axis", "model.depth=8,8"], "twice"),
+    (["--launcher", "submitit-x"], "invalid choice"),
+])
+def test_bad_grids_fail_before_anything_runs(tmp_path, capsys, args, message):
+    out = tmp_path / "g"
+    assert main(["grid", *SMOKE, "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_submitit_launcher_without_the_package_says_how_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit -> ImportError
+    assert main(["grid", *SMOKE, "--out", str(tmp_path / "g"), "--launcher", "submitit"]) == 2
+    assert "pip install 'resnet-lab[cluster]'" in capsys.readouterr().err
+    assert not (tmp_path / "g").exists()
+
+
+def _grid_cmd(out, *extra):
+    return [sys.executable, "-m", "resnet_lab.cli", "grid", *SMOKE, "--epochs", "4", "--out", str(out), *extra]
+
+
+def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_path):
+    reference = tmp_path / "ref"
+    done = subprocess.run(_grid_cmd(reference), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(_grid_cmd(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    second = out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while not second.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert second.exists(), "the grid never reached its second run"
+    again = subprocess.run(_grid_cmd(out), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert "depth8_skip-off_seed0: finished earlier, skipped" in again.stdout and "resumed at epoch" in again.stdout
+    ref = {r["run"]: r for r in json.loads((reference / "grid.json").read_text())["runs"]}
+    got = {r["run"]: r for r in json.loads((out / "grid.json").read_text())["runs"]}
+    assert set(ref) == set(got) == {"depth8_skip-off_seed0", "depth8_skip-on_seed0"}
+    for run in ref:
+        for key in ("final_train_loss", "final_val_acc", "test_acc", "steps", "outcome"):
+            assert got[run][key] == ref[run][key], (run, key)
+    assert (out / "grid.html").is_file()
+
+    before = sorted(p.name for p in out.iterdir())
+    other = subprocess.run(_grid_cmd(out, "--axis", "model.depth=8,14"), capture_output=True, text=True, timeout=120)
+    assert other.returncode == 2 and "different config" in other.stderr and "Traceback" not in other.stderr
+    assert sorted(p.name for p in out.iterdir()) == before
+
+
+def test_a_cell_that_raises_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):
+    real = grid_mod.train_model
+
+    def flaky(name, cfg, *a, **kw):
+        if cfg.model.skip:
+            raise RuntimeError("simulated failure\nsecond line")
+        return real(name, cfg, *a, **kw)
+
+    monkeypatch.setattr(grid_mod, "train_model", flaky)
+    cfg = resolve("grid-smoke", None, {"train.diagnostics": False, "train.epochs": 1})
+    rows = run_grid(cfg, tmp_path / "g", log=lambda s: None)
+    by_cell = {r["cell"]: r for r in rows}
+    assert by_cell["depth8_skip-on"]["outcome"] == "error"
+    assert by_cell["depth8_skip-on"]["error"] == "RuntimeError: simulated failure"
+    assert by_cell["depth8_skip-off"]["outcome"] in ("learned", "failed") and by_cell["depth8_skip-off"]["steps"] > 0
+    blob = json.loads((tmp_path / "g" / "grid.json").read_text())
+    assert [s["outcomes"]["error"] for s in blob["summary"]] == [0, 1]
+
+
+def test_a_diverging_cell_is_recorded_as_diverged(tmp_path):
+    cfg = resolve("grid-smoke", None, {"train.diagnostics": False, "train.epochs": 2, "model.init": "kaiming",
+                                       "grid.axes": ["model.depth=8", "optim.lr=0.05,1e6"]})
+    rows = run_grid(cfg, tmp_path / "g", log=lambda s: None)
+    assert [r["outcome"] for r in rows][1] == "diverged" and rows[1]["diverged_at_step"] is not None
+    assert rows[0]["outcome"] != "diverged"
+
+
+def test_summary_gives_mean_and_std_over_seeds():
+    def row(seed, acc, outcome="learned", step=10):
+        return {"cell": "c", "settings": {"model.depth": 8}, "seed": seed, "outcome": outcome, "best_val_acc": acc,
+                "test_acc": acc - 1, "threshold_step": step, "verdict_init": "healthy", "left_ln": True}
+    (s,) = summarise([row(0, 30.0), row(1, 40.0), row(2, 35.0, "failed", None)])
+    assert s["best_val_acc"] == pytest.approx([35.0, 5.0]) and s["test_acc"][0] == pytest.approx(34.0)
+    assert s["outcome"] == "mixed" and s["outcomes"]["learned"] == 2 and s["passed"] == 2
+    assert s["threshold_step"] == pytest.approx([10.0, 0.0])
+
+
+def test_submitit_local_executor_gives_the_same_rows_as_inline(tmp_path):
+    pytest.importorskip("submitit")
+    cfg = resolve("grid-smoke", None, {"train.diagnostics": False, "train.epochs": 1,
+                                       "grid.axes": ["model.depth=8", "model.skip=false,true",
+                                                     "optim.name+optim.lr=sgd+0.01,adam+0.001"]})
+    inline = run_grid(cfg, tmp_path / "inline", log=lambda s: None)
+    jobs = run_grid(cfg, tmp_path / "jobs", launcher="submitit", log=lambda s: None)
+    assert len(inline) == len(jobs) == 4 and (tmp_path / "jobs" / "submitit").is_dir()
+    for a, b in zip(inline, jobs):
+        assert a["run"] == b["run"] and b["outcome"] != "error", b.get("error")
+        for key in ("final_train_loss", "final_val_acc", "test_acc", "steps", "outcome", "verdict_init"):
+            assert a[key] == b[key], (a["run"], key)
