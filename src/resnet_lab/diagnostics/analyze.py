@@ -17,7 +17,7 @@ from ..data import Batches, DataSplits, ImageTensors
 from ..errors import UserError
 from ..registry import create_model
 from .hooks import probe, weight_change
-from .stats import jsonable, softmax_summary, total_variation
+from .stats import Diagnosis, jsonable, softmax_summary, total_variation
 from .verdict import change_finding, gradient_verdict
 
 PROBE_SIZE = 256      # images in the fixed gradient-probe batch (training split) and prediction batch (test)
@@ -59,7 +59,7 @@ def build(name: str, options: dict[str, Any], state_dict: dict[str, torch.Tensor
 def diagnose(name: str, options: dict[str, Any], data: DataSplits, *,
              init_state: dict[str, torch.Tensor] | None = None,
              final_state: dict[str, torch.Tensor] | None = None,
-             device: torch.device = torch.device("cpu")) -> dict[str, Any]:
+             device: torch.device = torch.device("cpu")) -> Diagnosis:
     """Analyse model ``name`` at initialisation and, if ``final_state`` is given, after training.
 
     ``init_state`` None means a fresh model built now (seeded by the caller).

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..models.paths import SHORTCUT_LABEL, on_shortcut
 from ..train import Callback, TrainState
-from .stats import jsonable, ratio, response_stats
+from .stats import LayerStats, ResponseStats, jsonable, ratio, response_stats
 
 WEIGHT_TYPES = (nn.Conv2d, nn.Linear)
 NORM_TYPES = (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.LayerNorm)
@@ -34,7 +34,7 @@ class ResponseRecorder:
         self.model = model
         self.handles: list[Any] = []
         self.order: list[nn.Module] = []          # weight layers in the order they first ran
-        self.stats: dict[nn.Module, dict[str, float]] = {}
+        self.stats: dict[nn.Module, ResponseStats] = {}
         self._last_weight: nn.Module | None = None
         self._last_leaf: nn.Module | None = None
 
@@ -107,7 +107,7 @@ def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
         loss = F.cross_entropy(logits, y)
         loss.backward()
         names = layer_names(model, rec.order)
-        layers = [{"name": names[m][0], "module": names[m][1], **rec.stats[m], **weight_norms(m)}
+        layers: list[LayerStats] = [{"name": names[m][0], "module": names[m][1], **rec.stats[m], **weight_norms(m)}
                   for m in rec.order]
     finally:
         for p, g in saved_grads.items():

@@ -3,14 +3,53 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any, Sequence, TypedDict
 
 import torch
 
 from ..models.paths import is_shortcut_label
 
 
-def response_stats(t: torch.Tensor) -> dict[str, float]:
+class ResponseStats(TypedDict):
+    act_mean: float
+    act_std: float
+    dead_frac: float      # fraction of channels that are <= 0 everywhere in the batch
+
+
+class LayerStats(ResponseStats):
+    """One weight layer in one probe (diagnostics.jsonl, diagnosis.json ``probe.<phase>.layers``)."""
+
+    name: str             # conv1 ... / proj1 ... (shortcuts, models/paths.py) / fc
+    module: str           # qualified module name, e.g. features.3.conv2
+    weight_norm: float
+    grad_norm: float
+    grad_to_weight: float
+
+
+class Verdict(TypedDict):
+    verdict: str          # vanishing gradients | exploding gradients | dead units | healthy
+    evidence: list[str]   # sentences with the numbers that decided it
+    first_to_last: float  # first main-path layer's gradient norm / the largest of the last two
+
+
+class Diagnosis(TypedDict, total=False):
+    """What ``diagnose`` returns and diagnosis.json holds (docs/diagnostics.md)."""
+
+    model: str
+    model_options: dict[str, Any]
+    params: int
+    num_classes: int
+    classes: list[str]
+    probe: dict[str, dict[str, Any]]          # phase (init | final) -> {"loss", "layers": [LayerStats]}
+    verdict: dict[str, Verdict]               # phase -> verdict
+    predictions: dict[str, dict[str, Any]]    # phase -> softmax summary and predicted-class histogram
+    layer_response: dict[str, list[Any]]      # names, and per phase the response std per layer
+    prediction_shift: float                   # total variation between init and final predictions
+    weight_change: list[dict[str, Any]]       # [{"name", "rel_change"}]
+    finding: dict[str, Any]                   # {"finding", "text"}
+
+
+def response_stats(t: torch.Tensor) -> ResponseStats:
     """Mean, std and dead fraction of a layer's response (pre-ReLU output).
 
     ``dead_frac`` is the fraction of channels (dim 1: conv channels or linear features) whose

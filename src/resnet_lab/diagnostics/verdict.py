@@ -26,7 +26,7 @@ import math
 from typing import Any, Sequence
 
 from ..models.paths import is_shortcut_label
-from .stats import finite, first_to_last_ratio
+from .stats import LayerStats, Verdict, finite, first_to_last_ratio
 
 VANISHING_RATIO = 1e-2
 EXPLODING_GRAD_NORM = 1e3
@@ -42,7 +42,7 @@ def _fmt(x: float) -> str:
     return f"{x:.2g}" if finite(x) else str(x)
 
 
-def gradient_verdict(layers: Sequence[dict[str, Any]], loss: float, num_classes: int) -> dict[str, Any]:
+def gradient_verdict(layers: Sequence[LayerStats], loss: float, num_classes: int) -> Verdict:
     """{"verdict", "evidence": [sentences], "first_to_last": ratio} for one probe."""
     ratio = first_to_last_ratio(layers)
     main = [l for l in layers if not is_shortcut_label(l["name"])]

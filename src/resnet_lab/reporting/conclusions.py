@@ -21,6 +21,11 @@ def _ratio(v: dict[str, Any]) -> str:
     return "n/a" if r is None else f"{r:.2g}"
 
 
+def _judged_problem(row: dict[str, Any]) -> str:
+    # Rows written before the judged problem was stored on its own hold it as the first clause.
+    return row.get("outcome_problem") or row["problem"].split(";")[0]
+
+
 def model_sentences(m: dict[str, Any]) -> list[str]:
     r = m["row"]
     out = []
@@ -28,7 +33,7 @@ def model_sentences(m: dict[str, Any]) -> list[str]:
         out.append(f"{m['label']} learned: best validation accuracy {_pct(r['best_val_acc'])} (epoch "
                    f"{r['best_val_epoch']}), test accuracy {_pct(r['test_acc'])}.")
     else:
-        out.append(f"{m['label']} failed (test accuracy {_pct(r['test_acc'])}): {r['problem'].split(';')[0]}.")
+        out.append(f"{m['label']} failed (test accuracy {_pct(r['test_acc'])}): {_judged_problem(r)}.")
     d = m.get("diagnosis")
     if d:
         v = d["verdict"]["init"]

@@ -16,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from ..models.paths import is_shortcut_label  # noqa: E402
+
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
 
@@ -57,7 +59,7 @@ def _layer_plot(ax, models, key: str, phases=("init", "final"), log: bool = True
         for phase, style in zip(phases, ("--", "-")):
             if phase not in d["probe"]:
                 continue
-            layers = [l for l in d["probe"][phase]["layers"] if not l["name"].startswith("proj")]
+            layers = [l for l in d["probe"][phase]["layers"] if not is_shortcut_label(l["name"])]
             values = [l[key] if l[key] is not None else float("nan") for l in layers]
             ax.plot(range(1, len(values) + 1), values, style, color=_color(i), marker="o", ms=3,
                     label=f"{m['label']} ({'init' if phase == 'init' else 'trained'})")
@@ -84,7 +86,7 @@ def layer_responses(models: list[dict[str, Any]]) -> Figure:
     ax_std.set(ylabel="std of layer response", title="Layer responses (dashed: init, solid: trained)")
     for i, m in enumerate(models):
         d = m.get("diagnosis") or {}
-        changes = [w for w in d.get("weight_change", []) if not w["name"].startswith("proj")]
+        changes = [w for w in d.get("weight_change", []) if not is_shortcut_label(w["name"])]
         if changes:
             ax_dw.plot(range(1, len(changes) + 1), [w["rel_change"] or float("nan") for w in changes],
                        color=_color(i), marker="o", ms=3, label=m["label"])
@@ -157,7 +159,7 @@ def responses_by_depth(runs: list[dict[str, Any]]) -> Figure:
             continue
         seen.add(key)
         names = d["layer_response"]["names"]
-        stds = [s for n, s in zip(names, d["layer_response"]["final"]) if not n.startswith(("proj", "fc"))]
+        stds = [s for n, s in zip(names, d["layer_response"]["final"]) if not is_shortcut_label(n) and not n.startswith("fc")]
         ax.plot(range(1, len(stds) + 1), stds, "-" if r["family"] == "resnet" else "--",
                 color=_color(depths.index(r["depth"])), label=f"{r['family']}-{r['depth']}")
     ax.set(xlabel="layer index (convs, forward order)", ylabel="std of layer response",

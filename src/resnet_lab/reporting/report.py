@@ -142,6 +142,7 @@ CHECK_IMAGES_JS = (
 )
 
 
+STYLED_COLUMNS = ("status", "outcome")  # table columns whose cells are coloured by their value
 Figures = list[tuple[str, str, bytes]]          # (file stem, title, PNG bytes), in page order
 Sections = list[tuple[str, list[str]]]          # (heading, bullet lines)
 
@@ -159,8 +160,10 @@ def _html(title: str, subtitle: str, concl: list[str], table, figures: Figures, 
              f"<h1>{e(title)}</h1><p class='sub'>{e(subtitle)}</p>",
              "<h2>Conclusions</h2><ul class='concl'>" + "".join(f"<li>{e(s)}</li>" for s in concl) + "</ul>",
              "<h2>Results</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
+    # The status column is coloured by its value (CSS classes learned / failed), found by name.
+    styled = {i for i, h in enumerate(header) if h in STYLED_COLUMNS}
     for row in rows:
-        parts.append("<tr>" + "".join(f"<td class='{e(c)}'>{e(c)}</td>" if i == 4 else f"<td>{e(c)}</td>"
+        parts.append("<tr>" + "".join(f"<td class='{e(c)}'>{e(c)}</td>" if i in styled else f"<td>{e(c)}</td>"
                                       for i, c in enumerate(row)) + "</tr>")
     parts.append(f"</table><p>{e(TEST_NOTE)}</p>")
     for _, fig_title, png in figures:
