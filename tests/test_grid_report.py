@@ -13,7 +13,7 @@ import pytest
 
 from resnet_lab.errors import UserError
 from resnet_lab.reporting import plots
-from resnet_lab.reporting.conclusions import grid_sentences
+from resnet_lab.reporting.grid_conclusions import grid_sentences
 from resnet_lab.reporting.grid_report import write_grid_report
 
 DEPTHS = (8, 20)

@@ -13,7 +13,7 @@ import yaml
 
 from ..errors import UserError
 from . import plots
-from .conclusions import grid_layout, grid_sentences, outcome_text, settings_label
+from .grid_conclusions import grid_layout, grid_sentences, outcome_text, settings_label
 from .report import png, write_pages
 
 REQUIRED = ("config", "axes", "runs", "summary")

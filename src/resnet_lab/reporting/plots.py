@@ -187,7 +187,7 @@ def grid_heatmap(summary: list[dict[str, Any]], axes: list[dict[str, Any]], num_
     of the remaining axes. Cells carry the accuracy, an outcome mark and an init-verdict mark."""
     import numpy as np
 
-    from .conclusions import axis_keys, grid_layout, settings_key, settings_label
+    from .grid_conclusions import axis_keys, grid_layout, settings_key, settings_label
 
     lay = grid_layout(axes)
     keys = axis_keys(axes)

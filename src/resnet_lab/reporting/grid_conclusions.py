@@ -1,0 +1,272 @@
+"""Conclusion sentences of a grid report, computed from grid.json; nothing is written in advance.
+
+A grid (grid.json) crosses axes of settings; an axis may set several keys jointly. Its heat map has
+one panel per optimiser (when optim.name is an axis key), one row per value of the depth axis and
+one column per combination of the remaining axes. The helpers below are shared with the plot.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+SEED_SETTING = {"model.skip": False, "model.norm": "none", "model.init": "default", "optim.name": "sgd"}
+_SHORT_VALUES = {("model.norm", "batch"): "BN", ("model.norm", "none"): "no norm",
+                 ("model.init", "default"): "default init"}
+
+
+def setting_label(key: str, value: Any) -> str:
+    """One setting, compact: ``no skip``, ``BN``, ``kaiming``, ``depth20``."""
+    name = key.rsplit(".", 1)[-1]
+    if isinstance(value, bool):
+        return name if value else f"no {name}"
+    if (key, value) in _SHORT_VALUES:
+        return _SHORT_VALUES[(key, value)]
+    if isinstance(value, (int, float)):
+        return f"{name} {value:g}"
+    return "none" if value is None else str(value)
+
+
+def settings_label(settings: dict[str, Any], keys: list[str] | None = None) -> str:
+    keys = list(settings) if keys is None else keys
+    return ", ".join(setting_label(k, settings[k]) for k in keys if k in settings)
+
+
+def value_text(value: Any) -> str:
+    """A setting's value as a sentence names it: ``false``, ``kaiming``, ``20``."""
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def settings_key(settings: dict[str, Any], keys: list[str]) -> tuple[str, ...]:
+    """Hashable identity of a cell on ``keys`` (JSON text, so True and 1 stay different)."""
+    return tuple(json.dumps(settings.get(k), sort_keys=True) for k in keys)
+
+
+def axis_keys(axes: list[dict[str, Any]]) -> list[str]:
+    return [k for a in axes for k in a["keys"]]
+
+
+def grid_layout(axes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Which axis gives the panels (the one holding optim.name), the rows (the one holding
+    model.depth, else the first other axis) and the columns (every combination of the rest).
+    Each of ``panels``, ``rows``, ``columns`` is a list of partial settings dicts."""
+    def holding(key):
+        return next((i for i, a in enumerate(axes) if key in a["keys"]), None)
+
+    def values(i):
+        return [dict(zip(axes[i]["keys"], v)) for v in axes[i]["values"]]
+
+    panel_i, row_i = holding("optim.name"), holding("model.depth")
+    if row_i is None:
+        row_i = next((i for i in range(len(axes)) if i != panel_i), panel_i)
+    if row_i == panel_i:
+        panel_i = None
+    rest = [i for i in range(len(axes)) if i not in (panel_i, row_i)]
+    columns: list[dict[str, Any]] = [{}]
+    for i in rest:
+        columns = [{**c, **v} for c in columns for v in values(i)]
+    return {"panel_keys": axes[panel_i]["keys"] if panel_i is not None else [],
+            "row_keys": axes[row_i]["keys"] if row_i is not None else [],
+            "column_keys": [k for i in rest for k in axes[i]["keys"]],
+            "panels": values(panel_i) if panel_i is not None else [{}],
+            "rows": values(row_i) if row_i is not None else [{}],
+            "columns": columns}
+
+
+def cell_class(s: dict[str, Any]) -> str:
+    """learned (every seed) | failed (every seed failed or diverged) | error (every seed raised) | mixed."""
+    o, n = s["outcomes"], sum(s["outcomes"].values())
+    if n and o.get("learned", 0) == n:
+        return "learned"
+    if n and o.get("failed", 0) + o.get("diverged", 0) == n:
+        return "failed"
+    if n and o.get("error", 0) == n:
+        return "error"
+    return "mixed"
+
+
+def outcome_text(s: dict[str, Any]) -> str:
+    if s["outcome"] != "mixed":
+        return s["outcome"]
+    return "mixed (" + ", ".join(f"{v} {k}" for k, v in s["outcomes"].items() if v) + ")"
+
+
+def _ms(ms, unit: str = "%") -> str:
+    if ms is None:
+        return "n/a"
+    mean, std = ms
+    return f"{mean:.1f}{unit}" if std is None else f"{mean:.1f} ± {std:.1f}{unit}"
+
+
+def _overlap(a, b) -> bool:
+    """Whether two (mean, std) ranges overlap; False when either has no spread measured."""
+    if a is None or b is None or a[1] is None or b[1] is None:
+        return False
+    return abs(a[0] - b[0]) <= a[1] + b[1]
+
+
+def _depth_sentences(summary: list[dict[str, Any]], axes: list[dict[str, Any]]) -> list[str]:
+    lay = grid_layout(axes)
+    keys = axis_keys(axes)
+    if "model.depth" not in lay["row_keys"]:
+        return []
+    by = {settings_key(s["settings"], keys): s for s in summary}
+    out = []
+    for panel in lay["panels"]:
+        for col in lay["columns"]:
+            cells = []
+            for row in lay["rows"]:
+                s = by.get(settings_key({**panel, **row, **col}, keys))
+                if s is not None:
+                    cells.append((s["settings"]["model.depth"], s))
+            if not cells:
+                continue
+            cells.sort(key=lambda c: c[0])
+            who = (settings_label(col) + (f" with {settings_label(panel)}" if panel else "") if col else
+                   f"With {settings_label(panel)}" if panel else "The net")
+            cls = {d: cell_class(s) for d, s in cells}
+            learned = [(d, s) for d, s in cells if cls[d] == "learned"]
+            failed = [(d, s) for d, s in cells if cls[d] == "failed"]
+            tried = ", ".join(str(d) for d, _ in cells)
+            if learned and len(learned) == len(cells):
+                text = f"{who}: learned at every depth tried ({tried}); best val " + \
+                       ", ".join(f"{_ms(s['best_val_acc'])} at {d}" for d, s in cells) + "."
+            elif failed and len(failed) == len(cells):
+                text = f"{who}: failed at every depth tried ({tried})."
+            else:
+                parts = []
+                if learned:
+                    d, s = learned[-1]
+                    parts.append(f"deepest depth at which it learned in every seed: {d} (best val {_ms(s['best_val_acc'])})")
+                else:
+                    parts.append("it learned in every seed at no depth tried")
+                if failed:
+                    d, s = failed[0]
+                    parts.append(f"shallowest at which it failed: {d} (best val {_ms(s['best_val_acc'])})")
+                else:
+                    parts.append("it failed at no depth tried")
+                if learned and failed and learned[-1][0] > failed[0][0]:
+                    parts.append("so the outcome is not monotone in depth")
+                other = [f"{outcome_text(s)} at {d}" for d, s in cells if cls[d] in ("mixed", "error")]
+                if other:
+                    parts.append("; ".join(other))
+                text = f"{who}: " + "; ".join(parts) + f" (depths tried: {tried})."
+            out.append(text[0].upper() + text[1:])
+    return out
+
+
+def _differs(a: dict[str, Any], b: dict[str, Any], keys: list[str]) -> list[str]:
+    return [k for k in keys if settings_key(a, [k]) != settings_key(b, [k])]
+
+
+def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, Any]]) -> list[str]:
+    keys = axis_keys(axes)
+    seed = {k: v for k, v in SEED_SETTING.items() if k in keys}
+    if not seed:
+        return []
+    seed_cells = [s for s in summary if all(settings_key(s["settings"], [k]) == settings_key(seed, [k]) for k in seed)]
+    name = "the seed's setting (" + settings_label(seed) + ")"
+    if not seed_cells:
+        return [f"No cell of this grid has {name}, so nothing is said about it."]
+    out = []
+    for s in sorted(seed_cells, key=lambda c: (c["settings"].get("model.depth") is None,
+                                                c["settings"].get("model.depth") or 0)):
+        depth = s["settings"].get("model.depth")
+        extra = {k: v for k, v in s["settings"].items() if k not in seed and k != "model.depth"}
+        where = (f"At depth {depth}" if depth is not None else "In this grid") + \
+            (f" with {settings_label(extra)}" if extra else "")
+        cls = cell_class(s)
+        acc = _ms(s["best_val_acc"])
+        if cls == "learned":
+            out.append(f"{where} {name} learned in every seed (best val {acc}).")
+            continue
+        if cls != "failed":
+            out.append(f"{where} {name} was {outcome_text(s)} (best val {acc}).")
+            continue
+        neighbours = [(n, _differs(s["settings"], n["settings"], keys)[0]) for n in summary
+                      if len(_differs(s["settings"], n["settings"], keys)) == 1
+                      and "model.depth" not in _differs(s["settings"], n["settings"], keys)]
+        text = f"{where} {name} failed (best val {acc})"
+        if not neighbours:
+            out.append(text + "; no cell at this depth differs from it in exactly one setting, so no single "
+                              "change can be credited or blamed.")
+            continue
+
+        def change(n, k, s=s):
+            return f"changing only {k} from {value_text(s['settings'][k])} to {value_text(n['settings'][k])}"
+
+        rescued, unclear, still, other = [], [], [], []
+        for n, k in neighbours:
+            ncls = cell_class(n)
+            if ncls == "learned" and _overlap(n["best_val_acc"], s["best_val_acc"]):
+                unclear.append(f"{change(n, k)} learned in every seed but is not distinguishable from it "
+                               f"(best val {_ms(n['best_val_acc'])} vs {acc}: the ranges overlap)")
+            elif ncls == "learned":
+                rescued.append(f"{change(n, k)} rescues it (best val {_ms(n['best_val_acc'])} vs {acc})")
+            elif ncls == "failed":
+                still.append(f"{k} to {value_text(n['settings'][k])} ({_ms(n['best_val_acc'])})")
+            else:
+                other.append(f"{change(n, k)} gives {outcome_text(n)} (best val {_ms(n['best_val_acc'])})")
+        parts = rescued + unclear + other
+        if still:
+            parts.append("changing only " + ", or only ".join(still) + " leaves it failing")
+        out.append(text + "; " + "; ".join(parts) + ".")
+    return out
+
+
+def _verdict_sentences(rows: list[dict[str, Any]], max_names: int = 4) -> list[str]:
+    judged = [r for r in rows if r.get("verdict_init") and r.get("outcome") in ("learned", "failed", "diverged")]
+    if not judged:
+        return [("No run has both a gradient verdict at initialisation and an outcome, so whether the verdict "
+                 "predicts the outcome cannot be said.")]
+    bad = ("failed", "diverged")
+    flagged = lambda r: r["verdict_init"] != "healthy"
+    predicted = [r for r in judged if flagged(r) and r["outcome"] in bad]
+    missed = [r for r in judged if not flagged(r) and r["outcome"] in bad]
+    alarms = [r for r in judged if flagged(r) and r["outcome"] == "learned"]
+    fine = [r for r in judged if not flagged(r) and r["outcome"] == "learned"]
+    by_verdict: dict[str, int] = {}
+    for r in predicted:
+        by_verdict[r["verdict_init"]] = by_verdict.get(r["verdict_init"], 0) + 1
+    detail = ": " + ", ".join(f"{v} {k}" for k, v in sorted(by_verdict.items())) if by_verdict else ""
+    out = [f"Did the gradient verdict at initialisation predict the outcome? Of {len(judged)} runs with a verdict: "
+           f"{len(predicted)} flagged and then failed or diverged (predicted{detail}), {len(missed)} judged healthy "
+           f"but failed or diverged (missed), {len(alarms)} flagged but learned (false alarms), {len(fine)} healthy "
+           f"and learned." + (f" {len(rows) - len(judged)} runs had no verdict or raised an error." if len(rows) > len(judged) else "")]
+
+    def names(rs):
+        shown = ", ".join(f"{r['run']} ({r['verdict_init']}, {r['outcome']})" for r in rs[:max_names])
+        return shown + (f" and {len(rs) - max_names} more" if len(rs) > max_names else "")
+
+    if missed:
+        out.append(f"Missed: {names(missed)}.")
+    if alarms:
+        out.append(f"False alarms: {names(alarms)}.")
+    return out
+
+
+def grid_sentences(blob: dict[str, Any]) -> list[str]:
+    """Conclusions of a grid.json: totals, depth limits per setting, what rescues the seed's setting
+    (single-key changes only), whether the init verdict predicted the outcome, and the seed spread."""
+    summary, rows, axes = blob["summary"], blob["runs"], blob["axes"]
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+    seeds = blob.get("seeds") or sorted({r["seed"] for r in rows})
+    thr = blob.get("threshold_acc")
+    passed = sum(1 for r in rows if r.get("threshold_step") is not None)
+    out = [f"{len(summary)} cells × {len(seeds)} seed{'s' if len(seeds) != 1 else ''} = {len(rows)} runs: "
+           + ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+           + (f"; {passed} reached {thr:g}% validation accuracy." if thr is not None else ".")]
+    out += _depth_sentences(summary, axes)
+    out += _seed_setting_sentences(summary, axes)
+    out += _verdict_sentences(rows)
+    if len(seeds) == 1:
+        out.append(f"Every number comes from a single seed ({seeds[0]}): no spread was measured, so small "
+                   "differences in accuracy may be noise.")
+    else:
+        out.append(f"± is the standard deviation over {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
+                   "where two cells' ranges overlap they are called not distinguishable.")
+    return out
