@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,17 @@ def shared_jpeg() -> Path:
     if not SHARED_JPEG.is_file():
         pytest.skip(f"real CIFAR-10 copy not found at {SHARED_JPEG}")
     return SHARED_JPEG
+
+
+def kill_when_written(cmd: list[str], path: Path, timeout: float = 300) -> None:
+    """Start ``cmd`` and SIGKILL it as soon as ``path`` exists (a run interrupted mid-way)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + timeout
+    while not path.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert path.exists(), f"{path} was never written before the kill"
 
 
 def pytest_configure(config):

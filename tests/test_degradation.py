@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
+from conftest import kill_when_written
 import torch
 from torch import nn
 
@@ -118,14 +117,7 @@ def test_sweep_resumes_after_a_kill_and_matches_an_uninterrupted_sweep(tmp_path)
     assert subprocess.run(_sweep(reference), capture_output=True, timeout=600).returncode == 0
 
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_sweep(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    second = out / "resnet8-seed0" / "checkpoints" / "last.pt"
-    deadline = time.time() + 300
-    while not second.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert second.exists(), "the sweep never reached its second run"
+    kill_when_written(_sweep(out), out / "resnet8-seed0" / "checkpoints" / "last.pt")
     first_done = json.loads((out / "plain8-seed0" / "run.json").read_text())
     assert first_done["status"] == "completed"
 

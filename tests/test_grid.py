@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
-import time
 import typing
 
 import pytest
+from conftest import kill_when_written
 
 from resnet_lab import grid as grid_mod
 from resnet_lab.cli import main
@@ -101,14 +100,7 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
     done = subprocess.run(_grid_cmd(reference), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     out = tmp_path / "killed"
-    proc = subprocess.Popen(_grid_cmd(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    second = out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt"
-    deadline = time.time() + 300
-    while not second.exists() and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert second.exists(), "the grid never reached its second run"
+    kill_when_written(_grid_cmd(out), out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt")
     again = subprocess.run(_grid_cmd(out), capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert "depth8_skip-off_seed0: finished earlier, skipped" in again.stdout and "resumed at epoch" in again.stdout

@@ -5,7 +5,6 @@ verdict at initialisation predicted the outcome) and per-cell run lines."""
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from pathlib import Path
 from typing import Any
 
@@ -14,18 +13,14 @@ import yaml
 from ..errors import UserError
 from . import plots
 from .grid_conclusions import grid_layout, grid_sentences, outcome_text, settings_label
-from .report import png, write_pages
+from .report import png, read_study, write_pages
 
 REQUIRED = ("config", "axes", "runs", "summary")
 
 
 def load_grid(grid_dir: str | Path) -> dict[str, Any]:
     grid_dir = Path(grid_dir)
-    try:
-        blob = json.loads((grid_dir / "grid.json").read_text())
-    except (OSError, ValueError):
-        raise UserError(f"{grid_dir} has no readable grid.json: pass the --out directory of a finished "
-                        "'resnet-lab grid'") from None
+    blob = read_study(grid_dir, "grid.json", "resnet-lab grid")
     missing = [k for k in REQUIRED if not isinstance(blob, dict) or k not in blob]
     if missing:
         raise UserError(f"{grid_dir}/grid.json lacks {', '.join(missing)}: it is incomplete or from another "

@@ -29,6 +29,15 @@ FIGURES = (  # (file stem, title), in page order
 )
 
 
+def read_study(study_dir: Path, filename: str, command: str) -> Any:
+    """The JSON summary ``filename`` that ``command`` wrote into ``study_dir``; a UserError if absent."""
+    try:
+        return json.loads((study_dir / filename).read_text())
+    except (OSError, ValueError):
+        raise UserError(f"{study_dir} has no readable {filename}: pass the --out directory of a finished "
+                        f"'{command}'") from None
+
+
 def load_run(run_dir: str | Path) -> dict[str, Any]:
     """A finished compare run: config, provenance and, per model, its row, history and diagnosis."""
     run_dir = Path(run_dir)

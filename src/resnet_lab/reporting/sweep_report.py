@@ -8,10 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from ..errors import UserError
 from . import plots
 from .conclusions import degradation_sentences
-from .report import png, write_pages
+from .report import png, read_study, write_pages
 
 
 def _fmt(ms) -> str:
@@ -21,11 +20,7 @@ def _fmt(ms) -> str:
 
 def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
     sweep_dir = Path(sweep_dir)
-    try:
-        blob = json.loads((sweep_dir / "sweep.json").read_text())
-    except (OSError, ValueError):
-        raise UserError(f"{sweep_dir} has no readable sweep.json: pass the --out directory of a finished "
-                        "'resnet-lab sweep'") from None
+    blob = read_study(sweep_dir, "sweep.json", "resnet-lab sweep")
     runs = []
     for row in blob["runs"]:
         rd = sweep_dir / row["run"]
