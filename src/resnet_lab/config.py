@@ -157,9 +157,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                      "grid.axes": ("model.depth=8,20,32,56,110", _SETTINGS_AXIS, _OPTIM_AXIS),
                      "grid.seeds": (0, 1, 2)},
     # The same map sized for a 2-core CPU, <= 30 min (docs/trainability.md: the measured sizing): a
-    # quarter-width net, 120 steps of 64 images, 1,000 validation and 2,000 test images, one seed.
-    "trainability-quick": {**_TRAINABILITY, "model.width_mult": 0.25, "train.batch_size": 64,
-                           "data.train_subset": 2560, "train.epochs": 3, "data.val_size": 1000,
+    # half-width net, 240 steps of 64 images, 1,000 validation and 2,000 test images, one seed.
+    "trainability-quick": {**_TRAINABILITY, "model.width_mult": 0.5, "train.batch_size": 64,
+                           "data.train_subset": 5120, "train.epochs": 3, "data.val_size": 1000,
                            "data.test_subset": 2000, "train.diagnostics": False, "train.tensorboard": False,
                            "grid.axes": ("model.depth=8,20,32,56", _SETTINGS_AXIS, _OPTIM_AXIS)},
     # Seconds: a 2-cell grid (plain and residual 8-layer nets) on synthetic data, for tests.
