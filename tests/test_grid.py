@@ -75,6 +75,8 @@ def test_the_trainability_presets_plan_every_cell_before_running():
     (["--axis", "model.skip=false", "--axis", "model.init=fixup"], "needs residual blocks"),
     (["--axis", "model.depth=8,8"], "twice"),
     (["--launcher", "submitit-x"], "invalid choice"),
+    (["--seed", "3"], "pass --seeds instead of --seed"),
+    (["--lr", "0.1", "--axis", "optim.lr=0.01,0.1"], "set by a flag and varied by an axis"),
 ])
 def test_bad_grids_fail_before_anything_runs(tmp_path, capsys, args, message):
     out = tmp_path / "g"

@@ -322,7 +322,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_grid(args: argparse.Namespace) -> int:
     from .config import resolve
-    from .grid import SubmititOptions, run_grid
+    from .grid import SubmititOptions, parse_axis, run_grid
     from .reporting.grid_report import write_grid_report
 
     overrides = _overrides(args)
@@ -330,7 +330,13 @@ def _cmd_grid(args: argparse.Namespace) -> int:
         overrides["grid.axes"] = list(args.axis)
     if args.seeds:
         overrides["grid.seeds"] = overrides.pop("sweep.seeds")
+    if "train.seed" in overrides:
+        raise UserError("a grid runs every cell once per seed of --seeds; pass --seeds instead of --seed")
     cfg = resolve(args.preset or "trainability-quick", args.config, overrides)
+    varied = sorted(set(overrides) & {k for a in cfg.grid.axes for k in parse_axis(a).keys})
+    if varied:
+        raise UserError(f"{', '.join(varied)} is set by a flag and varied by an axis of this grid; drop the flag "
+                        "or the axis")
     if args.gpus_per_job < 0 or args.timeout_min < 1:
         raise UserError("--gpus-per-job must be >= 0 and --timeout-min >= 1")
     out = args.out or f"runs/grid-{cfg.preset}"
