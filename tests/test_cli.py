@@ -93,6 +93,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     (["--pipeline", "pil"], "unknown pipeline 'pil'"),
     (["--amp", "fp16"], "unknown amp mode 'fp16'"),
     (["--workers", "-1"], "workers and threads must be >= 0"),
+    (["--init", "fixup"], "init 'fixup' needs residual blocks"),  # simple_cnn has none
 ])
 def test_bad_input_gets_one_line_exit_2_and_leaves_no_run_dir(tmp_path, args, needle):
     (tmp_path / "empty").mkdir()

@@ -76,7 +76,10 @@ def test_the_trainability_presets_plan_every_cell_before_running():
     (["--axis", "model.depth=8,8"], "twice"),
     (["--launcher", "submitit-x"], "invalid choice"),
     (["--seed", "3"], "pass --seeds instead of --seed"),
-    (["--lr", "0.1", "--axis", "optim.lr=0.01,0.1"], "set by a flag and varied by an axis"),
+    (["--seeds", "0,0"], "lists 0 twice"),
+    (["--model", "resnet_seed", "--axis", "model.shortcut=A,B"], "has no option 'shortcut'"),
+    (["--max-parallel", "0"], "--max-parallel"),
+    (["--lr", "0.1", "--axis", "optim.lr=0.01,0.1"], "set by a flag or the config file and varied by an axis"),
 ])
 def test_bad_grids_fail_before_anything_runs(tmp_path, capsys, args, message):
     out = tmp_path / "g"
@@ -110,7 +113,8 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
     got = {r["run"]: r for r in json.loads((out / "grid.json").read_text())["runs"]}
     assert set(ref) == set(got) == {"depth8_skip-off_seed0", "depth8_skip-on_seed0"}
     for run in ref:
-        for key in ("final_train_loss", "final_val_acc", "test_acc", "steps", "outcome"):
+        for key in ("final_train_loss", "final_val_acc", "best_val_acc", "test_acc", "steps", "outcome",
+                    "threshold_step"):
             assert got[run][key] == ref[run][key], (run, key)
     assert (out / "grid.html").is_file()
 
@@ -137,6 +141,13 @@ def test_a_cell_that_raises_is_recorded_and_the_others_go_on(tmp_path, monkeypat
     assert by_cell["depth8_skip-off"]["outcome"] in ("learned", "failed") and by_cell["depth8_skip-off"]["steps"] > 0
     blob = json.loads((tmp_path / "g" / "grid.json").read_text())
     assert [s["outcomes"]["error"] for s in blob["summary"]] == [0, 1]
+
+
+def test_a_data_axis_changes_the_data_each_run_trains_on(tmp_path):
+    cfg = resolve("grid-smoke", None, {"train.diagnostics": False, "train.epochs": 1,
+                                       "grid.axes": ["model.depth=8", "data.train_subset=200,400"]})
+    rows = run_grid(cfg, tmp_path / "g", log=lambda s: None)
+    assert [r["steps"] for r in rows] == [4, 7]  # ceil(200 / 64), ceil(400 / 64)
 
 
 def test_a_diverging_cell_is_recorded_as_diverged(tmp_path):

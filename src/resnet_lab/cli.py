@@ -202,7 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "Slurm job array where Slurm is installed, local processes otherwise (pip install "
                     "'resnet-lab[cluster]')")
     gr.add_argument("--slurm-partition", metavar="NAME", help="submitit on Slurm: the partition")
-    gr.add_argument("--gpus-per-job", type=int, default=0, metavar="N", help="submitit: GPUs per run (default 0)")
+    gr.add_argument("--gpus-per-job", type=int, metavar="N", help="submitit: GPUs per run (default: the executor's)")
+    gr.add_argument("--cpus-per-job", type=int, metavar="N", help="submitit: CPU cores per run (default: the executor's)")
+    gr.add_argument("--max-parallel", type=int, metavar="N", help="submitit: runs at once (Slurm array parallelism; "
+                    "without Slurm, local jobs in waves of N, default 1)")
     gr.add_argument("--timeout-min", type=int, default=60, metavar="MIN", help="submitit: time limit per run (default 60)")
 
     sub.add_parser("models", help="list registered models with their options and parameter counts")
@@ -333,15 +336,20 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     if "train.seed" in overrides:
         raise UserError("a grid runs every cell once per seed of --seeds; pass --seeds instead of --seed")
     cfg = resolve(args.preset or "trainability-quick", args.config, overrides)
-    varied = sorted(set(overrides) & {k for a in cfg.grid.axes for k in parse_axis(a).keys})
+    from .config import load_yaml
+
+    fixed = set(overrides) | (set(load_yaml(args.config)) if args.config else set())
+    varied = sorted(fixed & {k for a in cfg.grid.axes for k in parse_axis(a).keys})
     if varied:
-        raise UserError(f"{', '.join(varied)} is set by a flag and varied by an axis of this grid; drop the flag "
-                        "or the axis")
-    if args.gpus_per_job < 0 or args.timeout_min < 1:
-        raise UserError("--gpus-per-job must be >= 0 and --timeout-min >= 1")
+        raise UserError(f"{', '.join(varied)} is set by a flag or the config file and varied by an axis of this "
+                        "grid; drop the setting or the axis")
+    counts = (args.cpus_per_job, args.max_parallel)
+    if (args.gpus_per_job or 0) < 0 or any(v is not None and v < 1 for v in counts) or args.timeout_min < 1:
+        raise UserError("--gpus-per-job must be >= 0, --cpus-per-job, --max-parallel and --timeout-min >= 1")
     out = args.out or f"runs/grid-{cfg.preset}"
     opts = SubmititOptions(slurm_partition=args.slurm_partition, gpus_per_job=args.gpus_per_job,
-                           timeout_min=args.timeout_min)
+                           timeout_min=args.timeout_min, cpus_per_job=args.cpus_per_job,
+                           max_parallel=args.max_parallel)
     rows = _interruptible(" ".join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_grid, cfg, out,
                           launcher=args.launcher, submitit_options=opts)
     html_path, md_path = write_grid_report(out)

@@ -14,7 +14,8 @@ from typing import Callable
 from .config import ExperimentConfig, from_dict, to_dict
 from .data import load_data
 from .errors import UserError
-from .experiment import ResultRow, train_model, train_or_resume
+from .experiment import ResultRow, builder_options, train_model, train_or_resume
+from .registry import create_model
 from .runs import now, prepare_dir, provenance, write_json, write_yaml
 from .train import amp_enabled, setup_runtime
 
@@ -49,6 +50,8 @@ def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool =
     """
     data = load_data(cfg.data)
     device = setup_runtime(cfg.train)
+    for name in cfg.models:  # options a model cannot be built with fail here, before anything is written
+        create_model(name, **builder_options(name, cfg, data))
     out = Path(out_dir) if resume else prepare_dir(out_dir, overwrite=overwrite)
     prov = provenance(device, data.source)
     write_yaml(out / "config.yaml", to_dict(cfg))

@@ -153,15 +153,16 @@ def run_config(cfg: ExperimentConfig, run: Run) -> ExperimentConfig:
     return apply_overrides(cfg, {**run.settings, "train.seed": run.seed}, f"grid cell {run.cell}")
 
 
-def check_run(cfg: ExperimentConfig) -> None:
-    """Everything that can be checked before training: values, and that the model takes the options
-    (it is built once on the CPU, so a depth it cannot take fails here)."""
+def check_run(cfg: ExperimentConfig, axis_keys: tuple[str, ...] = ()) -> None:
+    """Everything that can be checked before training: values, that the model takes every model
+    option an axis varies (else the axis would be silently ignored), and that it can be built with
+    them (it is built once on the CPU, so a depth it cannot take fails here)."""
     validate(cfg)
     name = cfg.grid.model
     allowed = model_options(name)  # UserError for an unknown model
     wanted = {k: v for k, v in vars(cfg.model).items() if v is not None}
-    for key in ("skip", "depth"):  # the options that only some models take
-        if key in wanted and key not in allowed:
+    for key in (k.split(".", 1)[1] for k in axis_keys if k.startswith("model.")):
+        if key not in allowed:
             raise UserError(f"model {name!r} has no option {key!r} (it accepts: {', '.join(allowed)}); "
                             f"drop the model.{key} axis or choose a model that has it")
     create_model(name, **{k: v for k, v in wanted.items() if k in allowed})
@@ -225,7 +226,8 @@ def run_job(cfg_dict: dict[str, Any], run: Run, run_dir: str, prov: dict[str, An
     """One run as a separate job (the submitit launcher): loads its own data and device."""
     cfg = from_dict(cfg_dict, f"config of {run.name}")
     data = load_data(cfg.data)
-    return execute(cfg, run, Path(run_dir), data, setup_runtime(cfg.train), prov, print)
+    device = setup_runtime(cfg.train)
+    return execute(cfg, run, Path(run_dir), data, device, {**prov, "device": str(device)}, print)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -233,14 +235,20 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
-def _inline(pending: list[tuple[Run, ExperimentConfig]], out: Path, data: DataSplits, device,
+def _inline(pending: list[tuple[Run, ExperimentConfig]], out: Path, data: DataSplits, base: ExperimentConfig,
             prov: dict[str, Any], log: Callable[[str], None], total: int) -> dict[str, str]:
     errors = {}
+    # The study's data serve every run whose data settings are the study's; a data.* axis (e.g.
+    # data.train_subset) changes what a run trains on, so such runs load their own.
+    datasets = {base.data: data}
     bar = tqdm(total=total, initial=total - len(pending), desc="grid", unit="run", disable=not sys.stderr.isatty())
     for i, (run, cfg) in enumerate(pending, 1):
         log(f"[{i}/{len(pending)}] {run.name}")
         try:
-            execute(cfg, run, out / run.name, data, device, prov, log)
+            if cfg.data not in datasets:
+                datasets[cfg.data] = load_data(cfg.data)
+            device = setup_runtime(cfg.train)
+            execute(cfg, run, out / run.name, datasets[cfg.data], device, {**prov, "device": str(device)}, log)
         except Exception as exc:  # one failing cell must not stop the study; it is recorded as such
             errors[run.name] = _one_line(exc)
             log(f"{run.name}: error: {errors[run.name]}")
@@ -252,9 +260,12 @@ def _inline(pending: list[tuple[Run, ExperimentConfig]], out: Path, data: DataSp
 @dataclass(frozen=True)
 class SubmititOptions:
     slurm_partition: str | None = None
-    gpus_per_job: int = 0
+    gpus_per_job: int | None = None   # None: the executor's default (all GPUs visible to a local job)
     timeout_min: int = 60
     cpus_per_job: int | None = None
+    # Runs at once: Slurm's array parallelism; without Slurm, jobs go in waves of this many
+    # (default 1: one training run already uses every core of a machine).
+    max_parallel: int | None = None
 
 
 def submitit_module():
@@ -269,25 +280,37 @@ def _submitit(pending: list[tuple[Run, ExperimentConfig]], out: Path, prov: dict
               opts: SubmititOptions, log: Callable[[str], None]) -> dict[str, str]:
     submitit = submitit_module()
     executor = submitit.AutoExecutor(folder=out / "submitit")
-    params: dict[str, Any] = {"timeout_min": opts.timeout_min, "gpus_per_node": opts.gpus_per_job,
-                              "name": f"resnet-lab-{out.name}"}
-    if opts.cpus_per_job:
-        params["cpus_per_task"] = opts.cpus_per_job
-    if opts.slurm_partition:
-        params["slurm_partition"] = opts.slurm_partition
+    on_slurm = executor.cluster == "slurm"
+    params: dict[str, Any] = {"timeout_min": opts.timeout_min, "name": f"resnet-lab-{out.name}"}
+    optional = {"gpus_per_node": opts.gpus_per_job, "cpus_per_task": opts.cpus_per_job,
+                "slurm_partition": opts.slurm_partition,
+                "slurm_array_parallelism": opts.max_parallel if on_slurm else None}
+    params.update({k: v for k, v in optional.items() if v is not None})
     executor.update_parameters(**params)
-    with executor.batch():  # one Slurm job array for the whole grid
-        jobs = [executor.submit(run_job, to_dict(cfg), run, str(out / run.name), prov) for run, cfg in pending]
-    log(f"submitted {len(jobs)} job(s) via submitit ({executor.cluster}); logs in {out / 'submitit'}")
+    wave = len(pending) if on_slurm else (opts.max_parallel or 1)
+    log(f"submitit ({executor.cluster}): {len(pending)} job(s)" + ("" if on_slurm else f", {wave} at a time")
+        + f"; logs in {out / 'submitit'}")
     errors = {}
-    bar = tqdm(total=len(jobs), desc="grid", unit="run", disable=not sys.stderr.isatty())
-    for (run, _), job in zip(pending, jobs):
+    bar = tqdm(total=len(pending), desc="grid", unit="run", disable=not sys.stderr.isatty())
+    for start in range(0, len(pending), max(wave, 1)):
+        chunk = pending[start:start + max(wave, 1)]
+        with executor.batch():  # on Slurm: one job array for the whole grid
+            jobs = [executor.submit(run_job, to_dict(cfg), run, str(out / run.name), prov) for run, cfg in chunk]
         try:
-            job.result()
-        except Exception as exc:
-            errors[run.name] = _one_line(exc)
-            log(f"{run.name}: error: {errors[run.name]}")
-        bar.update()
+            for (run, _), job in zip(chunk, jobs):
+                try:
+                    job.result()
+                except Exception as exc:  # recorded; the other runs go on
+                    errors[run.name] = _one_line(exc)
+                    log(f"{run.name}: error: {errors[run.name]}")
+                bar.update()
+        except BaseException:
+            # Interrupted while waiting: cancel what is still queued or running, so that a rerun
+            # does not start a second job on the same run directory.
+            for job in jobs:
+                if not job.done():
+                    job.cancel(check=False)
+            raise
     bar.close()
     return errors
 
@@ -316,15 +339,18 @@ def plan(cfg: ExperimentConfig, run_name: Callable[[dict[str, Any], int], str] =
         raise UserError("the grid has no axes; pass --axis KEY=V1,V2 (e.g. --axis model.depth=8,20) or a grid preset")
     if not cfg.grid.seeds:
         raise UserError("the grid has no seeds; pass --seeds 0 or more")
+    dupes = sorted({s for s in cfg.grid.seeds if cfg.grid.seeds.count(s) > 1})
+    if dupes:
+        raise UserError(f"--seeds lists {', '.join(map(str, dupes))} twice; list each seed once")
     axes = [parse_axis(a) for a in cfg.grid.axes]
+    keys = tuple(k for a in axes for k in a.keys)
     runs = expand(axes, cfg.grid.seeds, run_name)
     planned = [(r, run_config(cfg, r)) for r in runs]
     checked = set()
     for run, rcfg in planned:
-        key = run.cell
-        if key not in checked:  # seeds do not change what can be built
-            check_run(rcfg)
-            checked.add(key)
+        if run.cell not in checked:  # seeds do not change what can be built
+            check_run(rcfg, keys)
+            checked.add(run.cell)
     return planned
 
 
@@ -358,7 +384,7 @@ def run_grid(cfg: ExperimentConfig, out_dir: str | Path, *, launcher: str = "inl
     log(f"grid: {len(planned)} run(s) in {out} ({len(planned) - len(pending)} finished earlier); "
         f"data {data.source}; device {prov['device']}")
     if launcher == "inline":
-        errors = _inline(pending, out, data, device, prov, log, len(planned))
+        errors = _inline(pending, out, data, cfg, prov, log, len(planned))
     else:
         errors = _submitit(pending, out, prov, submitit_options or SubmititOptions(), log)
     threshold = cfg.grid.threshold_acc

@@ -158,14 +158,34 @@ def _depth_sentences(summary: list[dict[str, Any]], axes: list[dict[str, Any]]) 
 
 
 def _differs(a: dict[str, Any], b: dict[str, Any], keys: list[str]) -> list[str]:
-    return [k for k in keys if settings_key(a, [k]) != settings_key(b, [k])]
+    """The factors in which two cells differ. A change of optimiser counts as one factor with the
+    optimiser's own hyper-parameters (a study pairs each optimiser with its learning rate)."""
+    diff = [k for k in keys if settings_key(a, [k]) != settings_key(b, [k])]
+    if "optim.name" in diff:
+        diff = ["optim.name"] + [k for k in diff if not k.startswith("optim.")]
+    return diff
 
 
-def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, Any]]) -> list[str]:
+def _fixed_mismatch(config: dict[str, Any], keys: list[str]) -> list[str]:
+    """Seed-setting keys that are not axes and are fixed at another value in the study's config."""
+    out = []
+    for k, want in SEED_SETTING.items():
+        section, name = k.split(".", 1)
+        have = (config.get(section) or {}).get(name) if isinstance(config, dict) else None
+        if k not in keys and have is not None and have != want:
+            out.append(f"{k} is fixed at {value_text(have)}")
+    return out
+
+
+def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, Any]],
+                            config: dict[str, Any] | None = None) -> list[str]:
     keys = axis_keys(axes)
     seed = {k: v for k, v in SEED_SETTING.items() if k in keys}
     if not seed:
         return []
+    mismatch = _fixed_mismatch(config or {}, keys)
+    if mismatch:
+        return [f"No cell of this grid has the seed's setting ({', '.join(mismatch)}), so nothing is said about it."]
     seed_cells = [s for s in summary if all(settings_key(s["settings"], [k]) == settings_key(seed, [k]) for k in seed)]
     name = "the seed's setting (" + settings_label(seed) + ")"
     if not seed_cells:
@@ -195,6 +215,12 @@ def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, 
             continue
 
         def change(n, k, s=s):
+            if k == "optim.name":
+                def opt(c):
+                    extra = [f"{x.split('.', 1)[1]} {value_text(v)}" for x, v in c["settings"].items()
+                             if x.startswith("optim.") and x != "optim.name"]
+                    return value_text(c["settings"][k]) + (f" ({', '.join(extra)})" if extra else "")
+                return f"changing only the optimiser from {opt(s)} to {opt(n)}"
             return f"changing only {k} from {value_text(s['settings'][k])} to {value_text(n['settings'][k])}"
 
         rescued, unclear, still, other = [], [], [], []
@@ -203,6 +229,10 @@ def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, 
             if ncls == "learned" and _overlap(n["best_val_acc"], s["best_val_acc"]):
                 unclear.append(f"{change(n, k)} learned in every seed but is not distinguishable from it "
                                f"(best val {_ms(n['best_val_acc'])} vs {acc}: the ranges overlap)")
+            elif ncls == "learned" and (n["best_val_acc"] or [0, None])[1] is None:
+                # One seed: the outcome flipped, but nothing says another seed would agree.
+                rescued.append(f"{change(n, k)} makes it learn (best val {_ms(n['best_val_acc'])} vs {acc}; one "
+                               "seed)")
             elif ncls == "learned":
                 rescued.append(f"{change(n, k)} rescues it (best val {_ms(n['best_val_acc'])} vs {acc})")
             elif ncls == "failed":
@@ -261,7 +291,7 @@ def grid_sentences(blob: dict[str, Any]) -> list[str]:
            + ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
            + (f"; {passed} reached {thr:g}% validation accuracy." if thr is not None else ".")]
     out += _depth_sentences(summary, axes)
-    out += _seed_setting_sentences(summary, axes)
+    out += _seed_setting_sentences(summary, axes, blob.get("config"))
     out += _verdict_sentences(rows)
     if len(seeds) == 1:
         out.append(f"Every number comes from a single seed ({seeds[0]}): no spread was measured, so small "
