@@ -110,7 +110,7 @@ def test_rescue_names_exactly_the_single_key_changes(tmp_path):
     [sgd20] = [s for s in _rescue_sentences(_grid(outcomes)) if "sgd" in s]
     assert sgd20.startswith("At depth 20 the seed's setting (no skip, no norm, default init, sgd) failed")
     assert "changing only model.init from default to kaiming makes it learn (best val 35.2% vs 10.0%; one seed)" in sgd20
-    assert "changing only optim.name to adam (10.0%) leaves it failing" in sgd20
+    assert "changing only the optimiser to adam (10.0%) leaves it failing" in sgd20
     assert "model.skip" not in sgd20 and "model.norm" not in sgd20  # the skip+BN cell differs in two keys
     assert sum("makes it learn" in s for s in _rescue_sentences(_grid(outcomes))) == 1
 

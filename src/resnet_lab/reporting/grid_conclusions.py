@@ -236,7 +236,8 @@ def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, 
             elif ncls == "learned":
                 rescued.append(f"{change(n, k)} rescues it (best val {_ms(n['best_val_acc'])} vs {acc})")
             elif ncls == "failed":
-                still.append(f"{k} to {value_text(n['settings'][k])} ({_ms(n['best_val_acc'])})")
+                what = "the optimiser" if k == "optim.name" else k
+                still.append(f"{what} to {value_text(n['settings'][k])} ({_ms(n['best_val_acc'])})")
             else:
                 other.append(f"{change(n, k)} gives {outcome_text(n)} (best val {_ms(n['best_val_acc'])})")
         parts = rescued + unclear + other
