@@ -183,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "in its own run directory under --out, and write grid.json (every run's row, mean +- std "
                         "over seeds per cell) and grid.html/.md (a heat map per optimiser, conclusions computed from "
                         "the cells). Resumable: run the same command again and finished runs are skipped, an "
-                        "interrupted one continues. Default preset: trainability-quick (about 30 min on 2 CPU cores; "
+                        "interrupted one continues. Default preset: trainability-quick (27 min measured on 2 CPU cores; "
                         "docs/trainability.md). --axis replaces the preset's axes.")
     _add_train_flags(gr)
     gr.add_argument("--axis", action="append", metavar="KEY=V1,V2",
