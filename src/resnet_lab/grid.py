@@ -33,7 +33,7 @@ from typing import Any, Callable
 
 from tqdm.auto import tqdm
 
-from .config import ExperimentConfig, field_types, from_dict, to_dict, typed_value, validate
+from .config import ExperimentConfig, apply_overrides, field_types, from_dict, to_dict, typed_value, validate
 from .data import DataSplits, load_data
 from .errors import UserError
 from .experiment import ResultRow, finished_row, history, train_model, train_or_resume
@@ -148,8 +148,6 @@ def expand(axes: list[Axis], seeds: tuple[int, ...],
 
 def run_config(cfg: ExperimentConfig, run: Run) -> ExperimentConfig:
     """The resolved config of one run: the study's config with the cell's settings and seed."""
-    from .config import apply_overrides
-
     return apply_overrides(cfg, {**run.settings, "train.seed": run.seed}, f"grid cell {run.cell}")
 
 
@@ -185,7 +183,7 @@ def grid_row(run: Run, run_dir: Path, row: ResultRow | None, threshold: float,
     return out
 
 
-def _mean_std(values: list[float]) -> list[float | None] | None:
+def mean_std(values: list[float]) -> list[float | None] | None:
     if not values:
         return None
     return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None]
@@ -205,9 +203,9 @@ def summarise(rows: list[GridRow]) -> list[dict[str, Any]]:
             "cell": cell, "settings": rs[0]["settings"], "seeds": [r["seed"] for r in rs],
             "outcomes": outcomes,
             "outcome": rs[0]["outcome"] if len({r["outcome"] for r in rs}) == 1 else "mixed",
-            "best_val_acc": _mean_std([r["best_val_acc"] for r in ok]),
-            "test_acc": _mean_std([r["test_acc"] for r in ok]),
-            "threshold_step": _mean_std([float(s) for s in passed]), "passed": len(passed),
+            "best_val_acc": mean_std([r["best_val_acc"] for r in ok]),
+            "test_acc": mean_std([r["test_acc"] for r in ok]),
+            "threshold_step": mean_std([float(s) for s in passed]), "passed": len(passed),
             "verdicts_init": sorted({r["verdict_init"] for r in ok}),
             "left_ln": sum(bool(r.get("left_ln")) for r in ok),
         })
@@ -388,9 +386,11 @@ def run_grid(cfg: ExperimentConfig, out_dir: str | Path, *, launcher: str = "inl
     else:
         errors = _submitit(pending, out, prov, submitit_options or SubmititOptions(), log)
     threshold = cfg.grid.threshold_acc
-    rows = [grid_row(r, out / r.name, finished_row(out / r.name), threshold,
-                     errors.get(r.name) or (None if finished_row(out / r.name) else "did not finish"))
-            for r, _ in planned]
+    rows = []
+    for r, _ in planned:
+        row = finished_row(out / r.name)
+        rows.append(grid_row(r, out / r.name, row, threshold,
+                             errors.get(r.name) or (None if row else "did not finish")))
     prov["finished"] = now()
     axes = [parse_axis(a) for a in cfg.grid.axes]
     write_json(out / "grid.json", {

@@ -11,13 +11,12 @@ depth, next to the published numbers.
 from __future__ import annotations
 
 import json
-import statistics
 from pathlib import Path
 from typing import Any, Callable
 
 from .config import ExperimentConfig, to_dict
 from .errors import UserError
-from .grid import run_grid, with_grid
+from .grid import mean_std, run_grid, with_grid
 from .runs import write_json
 
 # He et al. 2015, Table 6: ResNet test error (%), best of runs (110: 6.61 +- 0.16 over 5 runs).
@@ -59,10 +58,6 @@ def run_sweep(cfg: ExperimentConfig, out_dir: str | Path, log: Callable[[str], N
     return rows
 
 
-def _mean_std(values: list[float]) -> tuple[float, float | None]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
-
-
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (family, depth): final training error, validation and test error, mean +- std over seeds."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
@@ -75,7 +70,7 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         test_err = [100 - r["test_acc"] for r in rs]
         out.append({
             "family": family, "depth": depth, "seeds": [r["seed"] for r in rs],
-            "train_error": _mean_std(train_err), "val_error": _mean_std(val_err), "test_error": _mean_std(test_err),
+            "train_error": mean_std(train_err), "val_error": mean_std(val_err), "test_error": mean_std(test_err),
             "verdicts_final": sorted({r["verdict_final"] for r in rs}),
             "paper_test_error": PAPER_TEST_ERROR.get((family, depth)),
             "repro_test_error": REPRO_TEST_ERROR.get((family, depth)),
