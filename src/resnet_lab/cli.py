@@ -208,6 +208,36 @@ def build_parser() -> argparse.ArgumentParser:
                     "without Slurm, local jobs in waves of N, default 1)")
     gr.add_argument("--timeout-min", type=int, default=60, metavar="MIN", help="submitit: time limit per run (default 60)")
 
+    an = sub.add_parser("analyze", help="why skip connections work, measured on trained runs: lesion study, "
+                        "shattered gradients, loss landscape",
+                        description="Measure trained runs (each RUN_DIR a compare, sweep or grid directory, or one "
+                        "model's run directory inside it; several give one figure comparing them) on fixed "
+                        "validation images (never the test set). lesion: delete each block/layer of the trained "
+                        "net, and k random ones, and measure accuracy (Veit et al. 2016). shatter: correlation of "
+                        "input gradients along lines between images, at init and trained (Balduzzi et al. 2017). "
+                        "landscape: the loss on a 2-D grid and a 1-D slice along filter-normalised random "
+                        "directions, and on the path from initial to trained weights (Li et al. 2018; Goodfellow "
+                        "et al. 2015). Writes analysis/NAME.json and NAME.png into --out; 'resnet-lab report' "
+                        "adds a section for each. Measured times per quick-width run on 2 CPU cores: "
+                        "docs/mechanisms.md.")
+    an.add_argument("analysis", choices=("lesion", "shatter", "landscape"), metavar="{lesion,shatter,landscape}",
+                    help="which analysis")
+    an.add_argument("runs", nargs="+", metavar="RUN_DIR", help="a compare/sweep/grid directory or a model's run directory")
+    an.add_argument("--subset", type=int, metavar="N", help="validation images used: lesion 1000, landscape 500 "
+                    "(per evaluation), shatter 8 (lines, each from one image to the next) by default; smaller is faster")
+    an.add_argument("--out", metavar="DIR", help="where analysis/ goes (default: the study directory holding the runs, "
+                    "else the first RUN_DIR); entries for other runs already there are kept")
+    an.add_argument("--seed", type=int, default=0, help="seed of the lesion's random draws and the landscape's "
+                    "directions (default 0)")
+    an.add_argument("--draws", type=int, default=5, metavar="K", help="lesion: random draws per number of deleted "
+                    "units (default 5; all subsets when there are fewer)")
+    an.add_argument("--resolution", type=int, default=21, metavar="N", help="landscape: grid points per axis of the "
+                    "2-D surface (default 21, i.e. 441 evaluations)")
+    an.add_argument("--directions", metavar="FILE.pt", help="landscape: reuse saved directions (analysis/"
+                    "landscape-directions/*.pt) of a model of the same architecture")
+    an.add_argument("--data-dir", metavar="PATH", help="where the runs' data set is now, if it moved since training")
+    an.add_argument("--device", default="cpu", metavar="{cpu,cuda}", help="where to evaluate (default cpu)")
+
     sub.add_parser("models", help="list registered models with their options and parameter counts")
     return parser
 
@@ -358,6 +388,19 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .mechanisms.driver import AnalysisOptions, run_analysis
+
+    if args.device not in ("cpu", "cuda"):
+        raise UserError(f"--device must be cpu or cuda, got {args.device!r}")
+    opts = AnalysisOptions(subset=args.subset, seed=args.seed, draws=args.draws, resolution=args.resolution,
+                           directions=args.directions, data_dir=args.data_dir, device=args.device)
+    path = run_analysis(args.analysis, args.runs, args.out, opts, log=lambda s: print(s, file=sys.stderr))
+    print(f"{args.analysis}: {path}\n{'':{len(args.analysis)}}  {path.with_suffix('.png')}\n"
+          f"add it to the report: resnet-lab report {path.parent.parent}")
+    return 0
+
+
 def _cmd_report(args: argparse.Namespace) -> int:
     from .reporting.report import write_report
 
@@ -385,7 +428,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             build_parser().print_help()
             return 2
         return {"compare": _cmd_compare, "diagnose": _cmd_diagnose, "sweep": _cmd_sweep,
-                "report": _cmd_report, "bench": _cmd_bench, "grid": _cmd_grid,
+                "report": _cmd_report, "analyze": _cmd_analyze, "bench": _cmd_bench, "grid": _cmd_grid,
                 "models": _cmd_models}[args.command](args)
     except UserError as exc:
         print(f"resnet-lab: error: {exc}", file=sys.stderr)

@@ -154,10 +154,11 @@ CHECK_IMAGES_JS = (
 STYLED_COLUMNS = ("status", "outcome")  # table columns whose cells are coloured by their value
 Figures = list[tuple[str, str, bytes]]          # (file stem, title, PNG bytes), in page order
 Sections = list[tuple[str, list[str]]]          # (heading, bullet lines)
+Analyses = list[tuple[str, str, bytes, list[str]]]  # (file stem, title, PNG or b"", sentences): reporting/analyses.py
 
 
 def _html(title: str, subtitle: str, concl: list[str], table, figures: Figures, sections: Sections,
-          prov: list[tuple[str, str]], configs: list[str]) -> str:
+          prov: list[tuple[str, str]], configs: list[str], analyses: Analyses) -> str:
     e = html.escape
     header, rows = table
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
@@ -178,6 +179,10 @@ def _html(title: str, subtitle: str, concl: list[str], table, figures: Figures, 
     for _, fig_title, png in figures:
         data = base64.b64encode(png).decode()
         parts.append(f"<h2>{e(fig_title)}</h2><img alt='{e(fig_title)}' src='data:image/png;base64,{data}'>")
+    for _, a_title, png, lines in analyses:
+        parts.append(f"<h2>{e(a_title)}</h2><ul class='concl'>" + "".join(f"<li>{e(s)}</li>" for s in lines) + "</ul>")
+        if png:
+            parts.append(f"<img alt='{e(a_title)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
     if sections:
         parts.append("<h2>Diagnosis per model</h2>")
     for heading, lines in sections:
@@ -191,7 +196,7 @@ def _html(title: str, subtitle: str, concl: list[str], table, figures: Figures, 
 
 
 def _markdown(title: str, subtitle: str, concl: list[str], table, figures: Figures, sections: Sections,
-              prov: list[tuple[str, str]], configs: list[str]) -> str:
+              prov: list[tuple[str, str]], configs: list[str], analyses: Analyses) -> str:
     header, rows = table
     cell = lambda s: str(s).replace("|", "\\|")
     out = [f"# {title}", "", f"_{subtitle}_", "", "## Conclusions", ""] + [f"- {s}" for s in concl]
@@ -200,6 +205,10 @@ def _markdown(title: str, subtitle: str, concl: list[str], table, figures: Figur
     out += ["", TEST_NOTE, ""]
     for stem, fig_title, _ in figures:
         out += [f"## {fig_title}", "", f"![{fig_title}](figures/{stem}.png)", ""]
+    for stem, a_title, png, lines in analyses:
+        out += [f"## {a_title}", ""] + [f"- {s}" for s in lines] + [""]
+        if png:
+            out += [f"![{a_title}](figures/{stem}.png)", ""]
     if sections:
         out += ["## Diagnosis per model", ""]
     for heading, lines in sections:
@@ -215,12 +224,17 @@ TEST_NOTE = ("Test accuracy is the final model's. The test set is used for that 
 
 
 def write_pages(out: Path, title: str, subtitle: str, concl: list[str], table, figures: Figures,
-                sections: Sections, prov: list[tuple[str, str]], configs: list[str], stem: str = "report") -> tuple[Path, Path]:
-    """Write ``<stem>.html`` (self-contained), ``<stem>.md`` and ``figures/*.png`` into ``out``."""
+                sections: Sections, prov: list[tuple[str, str]], configs: list[str], stem: str = "report",
+                analysis_dirs: list[str | Path] = ()) -> tuple[Path, Path]:
+    """Write ``<stem>.html`` (self-contained), ``<stem>.md`` and ``figures/*.png`` into ``out``, with a
+    section for each ``resnet-lab analyze`` result found in ``analysis_dirs`` (default: ``out``)."""
+    from .analyses import analysis_sections
+
+    analyses = analysis_sections(list(analysis_dirs) or [out])
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    for fig_stem, _, png in figures:
+    for fig_stem, _, png in figures + [(a[0], a[1], a[2]) for a in analyses if a[2]]:
         (out / "figures" / f"{fig_stem}.png").write_bytes(png)
-    args = (title, subtitle, concl, table, figures, sections, prov, configs)
+    args = (title, subtitle, concl, table, figures, sections, prov, configs, analyses)
     html_path, md_path = out / f"{stem}.html", out / f"{stem}.md"
     html_path.write_text(_html(*args))
     md_path.write_text(_markdown(*args))
@@ -246,4 +260,5 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path | None = None) 
                 f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
     sections = [(m["label"], diagnosis_lines(m)) for m in models]
     return write_pages(out, title, subtitle, conclusions(models), _table(models), figures, sections,
-                       provenance_items(runs), [yaml.safe_dump(r["config"], sort_keys=False) for r in runs])
+                       provenance_items(runs), [yaml.safe_dump(r["config"], sort_keys=False) for r in runs],
+                       analysis_dirs=[r["dir"] for r in runs])
