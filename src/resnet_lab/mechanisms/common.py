@@ -9,9 +9,10 @@ model of a compare, one run of a sweep or grid). A *study* directory (a compare'
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -139,7 +140,7 @@ def label_runs(runs: list[TrainedRun]) -> None:
             r.label = f"{r.label} [{r.dir.name}]"
 
 
-def validation_images(data, n: int, device: torch.device = torch.device("cpu")) -> tuple[torch.Tensor, torch.Tensor]:
+def validation_images(data, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` fixed validation images (normalised, unaugmented) and labels: never the test set."""
     from ..diagnostics.analyze import fixed_batch
 

@@ -23,7 +23,15 @@ import torch
 from ..errors import UserError
 from ..runs import atomic_write_bytes, now, write_json
 from . import ANALYSES, analysis
-from .common import TrainedRun, describe, label_runs, load_trained, model_runs, progress, validation_images
+from .common import (
+    TrainedRun,
+    describe,
+    label_runs,
+    load_trained,
+    model_runs,
+    progress,
+    validation_images,
+)
 
 STUDY_FILES = ("results.json", "sweep.json", "grid.json")  # a directory holding one of these is a study
 
@@ -94,7 +102,7 @@ def run_analysis(name: str, paths: list[str | Path], out: str | Path | None = No
     if opts.directions:
         try:
             directions = torch.load(opts.directions, map_location="cpu", weights_only=True)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- torch.load fails in many ways on a bad file
             raise UserError(f"directions file {opts.directions} is unreadable ({type(exc).__name__}); pass one "
                             "written by 'resnet-lab analyze landscape'") from None
     device = torch.device(opts.device)

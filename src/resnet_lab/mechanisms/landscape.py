@@ -18,6 +18,7 @@ convex. All values are on fixed validation images, never the test set.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -30,7 +31,7 @@ TITLE = "Loss landscape (Li et al. 2018) and the path from initial to trained we
 DEFAULT_SUBSET = 500      # validation images per evaluation
 RESOLUTION = 21           # 2-D grid points per axis
 SLICE_POINTS = 41         # 1-D slice points
-INTERPOLATION = 31        # points of the init -> trained path, alpha in [-0.25, 1.25]
+INTERPOLATION = 31        # points of the init -> trained path, alpha in [-0.25, 1.25] (steps of 0.05)
 DIRECTIONS_FORMAT = "resnet-lab-directions"
 MINIMUM_DEPTH = 1e-3      # loss units a grid point must lie below all 8 neighbours to count as a local minimum
 
@@ -93,7 +94,7 @@ def _stats(surface: torch.Tensor, chance_loss: float | None) -> dict[str, Any]:
 def _rise(losses: list[float], alphas: list[float]) -> float:
     """The largest increase of the loss between consecutive points with 0 <= alpha <= 1."""
     inside = [(a, v) for a, v in zip(alphas, losses) if -1e-9 <= a <= 1 + 1e-9]
-    return max([0.0] + [b[1] - a[1] for a, b in zip(inside, inside[1:])])
+    return max([0.0] + [b[1] - a[1] for a, b in itertools.pairwise(inside)])
 
 
 def work(resolution: int = RESOLUTION, interpolate: bool = True) -> int:
@@ -125,9 +126,11 @@ def landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, init_state:
         return value
 
     try:
-        alphas = torch.linspace(-1, 1, SLICE_POINTS).tolist()
+        # Exact fractions, so that 0 (the trained weights) and 1 (on the path) are points of each.
+        half = (SLICE_POINTS - 1) // 2
+        alphas = [(i - half) / half for i in range(SLICE_POINTS)]
         slice_ = [point((a, d1)) for a in alphas]
-        grid = torch.linspace(-1, 1, resolution).tolist()
+        grid = [(2 * i - (resolution - 1)) / (resolution - 1) for i in range(resolution)]
         surface = [[point((a, d1), (b, d2)) for b in grid] for a in grid]
         result: dict[str, Any] = {
             "slice": {"alphas": alphas, "loss": [v[0] for v in slice_], "acc": [v[1] for v in slice_]},
@@ -137,7 +140,7 @@ def landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, init_state:
         result["stats"] = _stats(torch.tensor(result["surface"]["loss"], dtype=torch.float64), chance_loss)
         if init_state is not None:
             theta0 = {k: init_state[k].to(theta[k]) for k in theta}
-            path = torch.linspace(-0.25, 1.25, INTERPOLATION).tolist()
+            path = [(i - 5) / 20 for i in range(INTERPOLATION)]  # -0.25 .. 1.25 in steps of 0.05
             values = []
             for a in path:
                 with torch.no_grad():
@@ -165,7 +168,7 @@ def prepare(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None) -> int
 
 
 def measure(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None, *, bar=None,
-            device: torch.device = torch.device("cpu")) -> tuple[dict[str, Any], dict[str, Any]]:
+            device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
     """The landscape of ``run``'s trained model, and its directions as a file to save."""
     model = run.build("final").to(device)
     given = check_directions(model, directions) if directions is not None else None

@@ -15,7 +15,8 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -172,7 +173,7 @@ def prepare(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None) -> int
 
 
 def measure(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None, *, bar=None,
-            device: torch.device = torch.device("cpu")) -> tuple[dict[str, Any], dict[str, Any]]:
+            device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
     model = run.build("final").to(device)
     return lesion(model, x, y, draws=opts.draws, seed=opts.seed, bar=bar), {}
 

@@ -17,6 +17,7 @@ defaults, mean 0 and variance 1, would switch normalisation off; common.recalibr
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
@@ -85,7 +86,7 @@ def prepare(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None) -> int
 
 
 def measure(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None, *, bar=None,
-            device: torch.device = torch.device("cpu")) -> tuple[dict[str, Any], dict[str, Any]]:
+            device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
     """At initialisation (BatchNorm statistics recomputed) and after training."""
     return {"init": shatter(run.build("init").to(device), x, y, recalibrate=True, bar=bar),
             "final": shatter(run.build("final").to(device), x, y, bar=bar)}, {}
@@ -111,11 +112,11 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
                 by_family.setdefault(e["family"], []).append((e["depth"], e[phase]["neighbour"], e["label"]))
         when = "at initialisation" if phase == "init" else "after training"
         for family, rows in sorted(by_family.items()):
-            depths = sorted(set(d for d, _, _ in rows))
+            depths = sorted({d for d, _, _ in rows})
             if len(depths) < 2:
                 continue
             rows.sort()
-            falls = all(b[1] < a[1] for a, b in zip(rows, rows[1:]) if b[0] > a[0])
+            falls = all(b[1] < a[1] for a, b in itertools.pairwise(rows) if b[0] > a[0])
             trend = "falls with every increase in depth" if falls else "does not fall monotonically with depth"
             out.append(f"{family} nets {when}: neighbour correlation {trend}: "
                        + ", ".join(f"{v:.3f} at depth {d}" for d, v, _ in rows) + ".")

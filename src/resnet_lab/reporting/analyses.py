@@ -41,7 +41,7 @@ def analysis_sections(dirs: list[str | Path]) -> list[Section]:
         try:
             sections.append((f"analysis_{name}", mod.TITLE, png(mod.figure(values)), mod.sentences(values)))
         except (KeyError, TypeError, ValueError, IndexError) as exc:  # written by another version
-            sections.append((f"analysis_{name}", mod.TITLE, b"",
-                             [f"analysis/{name}.json could not be read ({type(exc).__name__}: {exc}); re-run "
-                              f"'resnet-lab analyze {name}' on these runs"]))
+            why = (f"analysis/{name}.json could not be read ({type(exc).__name__}: {exc}); re-run "
+                   f"'resnet-lab analyze {name}' on these runs")
+            sections.append((f"analysis_{name}", mod.TITLE, b"", [why]))
     return sections

@@ -1,0 +1,250 @@
+"""Lesion study, shattered gradients and loss landscape: cases whose answer is known by construction,
+and ``resnet-lab analyze`` end to end on a smoke-sized compare, into the HTML report."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from resnet_lab.cli import main
+from resnet_lab.mechanisms.landscape import DIRECTIONS_FORMAT, check_directions, filter_normalized, landscape
+from resnet_lab.mechanisms.lesion import deleted, lesion, plan
+from resnet_lab.mechanisms.shatter import lag_cosines, shatter
+from resnet_lab.models.layers import ConvNet, ConvUnit, ResidualBlock
+from resnet_lab.registry import create_model
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _tiny_resnet() -> ConvNet:
+    features = nn.Sequential(ConvUnit(3, 4), ResidualBlock(4, 4), ResidualBlock(4, 8, stride=2), ConvUnit(8, 8))
+    return ConvNet(features, feature_shape=(8, 4, 4), num_classes=3, input_size=8).eval()
+
+
+def _data(n=60, classes=3, size=8):
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(n, 3, size, size, generator=g), torch.randint(0, classes, (n,), generator=g)
+
+
+# --------------------------------------------------------------------------- lesion
+
+
+def test_deleting_a_zero_branch_residual_block_changes_nothing():
+    model, (x, y) = _tiny_resnet(), _data()
+    block = model.features[1]
+    with torch.no_grad():
+        block.conv2.weight.zero_()
+        block.conv2.bias.zero_()
+    with torch.inference_mode():
+        before = model(x)
+        with deleted(model, {"features.1": block.shortcut}):
+            after = model(x)
+            assert model.features[1] is block.shortcut
+    assert model.features[1] is block  # restored
+    # conv2 is 0, so the block computes relu(0 + x) = x for the non-negative x a ReLU unit hands it.
+    torch.testing.assert_close(after, before)
+    result = lesion(model, x, y, draws=3)
+    by_name = {u["module"]: u for u in result["units"]}
+    assert by_name["features.1"]["drop"] == 0.0
+    assert by_name["features.1"]["deleted_as"] == "identity shortcut"
+
+
+def test_plan_says_which_units_cannot_be_deleted_and_how_the_others_are():
+    table, swaps = plan(_tiny_resnet(), _data()[0])
+    rows = {u["module"]: u for u in table}
+    assert rows["features.0"] == {**rows["features.0"], "deletable": False, "deleted_as": "changes the shape (3->4 channels)"}
+    assert rows["features.2"]["deleted_as"] == "its shortcut (changes shape)"   # the projection block keeps its 1x1 conv
+    assert rows["features.3"]["deleted_as"] == "identity"                        # an 8->8 plain layer
+    assert isinstance(swaps["features.3"], nn.Identity) and "features.0" not in swaps
+    assert [u["name"] for u in table] == ["layer1", "block1", "block2", "layer2"]
+
+
+def test_lesion_counts_random_draws_and_restores_the_model():
+    model, (x, y) = _tiny_resnet(), _data()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    result = lesion(model, x, y, draws=2, seed=3)
+    assert [r["k"] for r in result["random"]] == [1, 2, 3]
+    assert [r["draws"] for r in result["random"]] == [3, 2, 1]   # k=1: every unit; k=3 of 3: one subset
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, state[k])
+    assert [type(m) for m in model.features] == [ConvUnit, ResidualBlock, ResidualBlock, ConvUnit]
+
+
+def test_a_net_with_nothing_to_delete_is_refused_with_the_reason():
+    model = create_model("simple_cnn", width_mult=0.125)
+    x, y = _data(size=32)
+    with pytest.raises(ValueError, match="no unit of this model can be deleted.*changes the shape"):
+        lesion(model, x, y)
+
+
+# --------------------------------------------------------------------------- shattered gradients
+
+
+def test_a_linear_model_has_perfectly_correlated_gradients():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 3))
+    x, y = _data(n=4)
+    r = shatter(model, x, y, points=32, max_lag=8)
+    assert r["neighbour"] == pytest.approx(1.0, abs=1e-9)
+    assert min(r["cosine"]) == pytest.approx(1.0, abs=1e-9) and r["length"] is None
+
+
+def test_white_noise_gradients_are_uncorrelated():
+    g = torch.randn(256, 500, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    assert lag_cosines(g, 4).abs().max() < 0.05
+
+
+def test_deeper_plain_relu_nets_shatter_more_and_skips_slow_it_down():
+    x = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([0, 1])
+    corr = {}
+    for depth, skip in ((8, False), (32, False), (32, True)):
+        torch.manual_seed(0)
+        model = create_model("cifar_net", depth=depth, skip=skip, width_mult=0.25, input_size=16)
+        corr[depth, skip] = shatter(model, x, y, points=48, max_lag=4, recalibrate=True)["neighbour"]
+    # Measured here: 0.863 (plain-8), 0.035 (plain-32), 0.694 (resnet-32) at these seeds.
+    assert corr[32, False] < corr[8, False] - 0.3
+    assert corr[32, True] > corr[32, False] + 0.3
+
+
+# --------------------------------------------------------------------------- loss landscape
+
+
+def test_a_linear_nets_landscape_slice_is_a_parabola_in_the_step():
+    g = torch.Generator().manual_seed(0)
+    model = nn.Linear(5, 2).double()
+    x = torch.randn(40, 5, generator=g, dtype=torch.float64)
+    y = torch.randn(40, 2, generator=g, dtype=torch.float64)
+    mse = lambda out, target: ((out - target) ** 2).sum()  # noqa: E731
+    result, _ = landscape(model, x, y, loss_fn=mse, resolution=3)
+    a, loss = np.array(result["slice"]["alphas"]), np.array(result["slice"]["loss"])
+    coef = np.polyfit(a, loss, 2)
+    assert coef[0] > 0 and np.abs(np.polyval(coef, a) - loss).max() < 1e-9 * loss.max()
+    cubic = np.polyfit(a, loss, 3)  # not just any smooth curve: the cubic term vanishes
+    assert abs(cubic[0]) < 1e-9 * loss.max()
+
+
+def test_filter_normalised_directions_match_each_filter_norm_and_skip_biases():
+    model = _tiny_resnet()
+    d = filter_normalized(model, torch.Generator().manual_seed(0))
+    for name, p in model.named_parameters():
+        if p.dim() < 2:
+            assert not d[name].any(), name
+        else:
+            torch.testing.assert_close(d[name].flatten(1).norm(dim=1), p.detach().flatten(1).norm(dim=1))
+
+
+def test_landscape_restores_the_weights_and_interpolates_between_the_endpoints():
+    torch.manual_seed(0)
+    init, model = _tiny_resnet(), _tiny_resnet()
+    x, y = _data()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result, _ = landscape(model, x, y, init_state=init.state_dict(), resolution=3)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    path = result["interpolation"]
+    loss_at = dict(zip(path["alphas"], path["loss"]))
+    centre = result["surface"]["loss"][1][1]
+    assert loss_at[1.0] == pytest.approx(centre, rel=1e-5)     # alpha 1 = the trained weights
+    assert result["slice"]["loss"][20] == pytest.approx(centre, rel=1e-5)  # the slice's middle point too
+    from resnet_lab.mechanisms.common import evaluate
+
+    assert loss_at[0.0] == pytest.approx(evaluate(init.eval(), x, y)[0], rel=1e-5)
+
+
+def test_directions_of_another_model_are_refused():
+    blob = {"format": DIRECTIONS_FORMAT, "model": "other", "d1": {"w": torch.zeros(2, 2)}, "d2": {"w": torch.zeros(2, 2)}}
+    with pytest.raises(ValueError, match="made for model 'other'"):
+        check_directions(_tiny_resnet(), blob)
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mech") / "run"
+    assert main(["compare", "--preset", "smoke", "--out", str(out), "--no-tensorboard"]) == 0
+    assert main(["analyze", "lesion", str(out), "--subset", "60", "--draws", "2"]) == 0
+    assert main(["analyze", "shatter", str(out), "--subset", "2"]) == 0
+    assert main(["analyze", "landscape", str(out), "--subset", "40", "--resolution", "3"]) == 0
+    assert main(["report", str(out)]) == 0
+    return out
+
+
+def test_analyze_writes_json_png_and_report_sections(analysed, capsys):
+    lesion_blob = json.loads((analysed / "analysis" / "lesion.json").read_text())
+    # simple_cnn has no deletable layer: it is left out of a study directory, not an error.
+    assert [e["model"] for e in lesion_blob["entries"]] == ["deep_cnn", "resnet_seed"]
+    assert all(e["split"] == "validation" and e["images"] == 60 for e in lesion_blob["entries"])
+    shatter_blob = json.loads((analysed / "analysis" / "shatter.json").read_text())
+    assert {e["family"] for e in shatter_blob["entries"]} == {"plain", "residual"}
+    assert all({"init", "final"} <= set(e) for e in shatter_blob["entries"])
+    for name in ("lesion", "shatter", "landscape"):
+        assert (analysed / "analysis" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert len(list((analysed / "analysis" / "landscape-directions").glob("*.pt"))) == 3
+    md = (analysed / "report.md").read_text()
+    for title in ("Lesion study", "Shattered gradients", "Loss landscape"):
+        assert f"## {title}" in md
+    resnet = next(e for e in lesion_blob["entries"] if e["model"] == "resnet_seed")
+    assert f"{resnet['full_acc']:.1f}% intact" in md  # the sentence carries the measured number
+    for link in re.findall(r"\]\((figures/analysis_[a-z]+\.png)\)", md):
+        assert (analysed / link).is_file()
+
+
+def test_saved_directions_are_reused_for_the_same_architecture(analysed, tmp_path):
+    saved = analysed / "analysis" / "landscape-directions" / "resnet_seed.pt"
+    # Another --seed would draw other directions; the saved ones must win.
+    assert main(["analyze", "landscape", str(analysed / "resnet_seed"), "--subset", "40", "--resolution", "3",
+                 "--directions", str(saved), "--seed", "5", "--out", str(tmp_path)]) == 0
+    first = json.loads((analysed / "analysis" / "landscape.json").read_text())
+    again = json.loads((tmp_path / "analysis" / "landscape.json").read_text())
+    a = next(e for e in first["entries"] if e["model"] == "resnet_seed")
+    flat = lambda e: [v for row in e["surface"]["loss"] for v in row]  # noqa: E731
+    assert flat(again["entries"][0]) == pytest.approx(flat(a), rel=1e-6)
+
+
+def _no_trace(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+@pytest.mark.parametrize("case", ["no-checkpoints", "nothing-to-lesion", "foreign-directions", "subset-zero"])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(analysed, tmp_path, capsys, case):
+    before = sorted(p.relative_to(analysed) for p in analysed.rglob("*"))
+    stamps = {p: p.stat().st_mtime_ns for p in (analysed / "analysis").iterdir() if p.is_file()}
+    capsys.readouterr()
+    if case == "no-checkpoints":
+        empty = tmp_path / "empty"
+        empty.mkdir()
+        argv, expect = ["analyze", "lesion", str(empty)], "holds no checkpoints"
+    elif case == "nothing-to-lesion":
+        argv, expect = ["analyze", "lesion", str(analysed / "simple_cnn")], "none of its layers or blocks can be deleted"
+    elif case == "foreign-directions":
+        other = analysed / "analysis" / "landscape-directions" / "deep_cnn.pt"
+        argv, expect = ["analyze", "landscape", str(analysed / "resnet_seed"), "--directions", str(other)], "made for model 'deep_cnn'"
+    else:
+        argv, expect = ["analyze", "shatter", str(analysed), "--subset", "0"], "--subset must be a positive"
+    assert main(argv) == 2
+    assert expect in _no_trace(capsys)
+    assert sorted(p.relative_to(analysed) for p in analysed.rglob("*")) == before
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    if case == "no-checkpoints":
+        assert list((tmp_path / "empty").iterdir()) == []
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (.ci/run installs Debian's chromium)")
+def test_report_with_analyses_renders_every_image_in_chromium(analysed, tmp_path):
+    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
+                          (analysed / "report.html").as_uri()], capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    match = re.search(r'<body[^>]*data-images="(\d+)/(\d+)"', dom.stdout)
+    assert match and match.group(1) == match.group(2) == "7", "4 report figures + 3 analysis figures should decode"
