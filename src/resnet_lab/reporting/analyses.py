@@ -33,11 +33,15 @@ def analysis_sections(dirs: list[str | Path]) -> list[Section]:
         entries: dict[str, dict[str, Any]] = {}
         for d in dirs:
             for e in read_entries(Path(d) / "analysis" / f"{name}.json"):
-                entries[e["run"]] = e
+                entries[e["run"]] = {**e, "study": Path(d).name}
         if not entries:
             continue
         mod = analysis(name)
         values = list(entries.values())
+        labels = [e.get("label") for e in values]
+        for e in values:  # the same model in two directions (e.g. an SGD and an Adam compare): say which
+            if labels.count(e.get("label")) > 1:
+                e["label"] = f"{e.get('label')} ({e['study']})"
         try:
             sections.append((f"analysis_{name}", mod.TITLE, png(mod.figure(values)), mod.sentences(values)))
         except (KeyError, TypeError, ValueError, IndexError) as exc:  # written by another version
