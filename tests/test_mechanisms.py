@@ -253,3 +253,22 @@ def test_report_with_analyses_renders_every_image_in_chromium(analysed, tmp_path
     assert dom.returncode == 0, dom.stderr[-2000:]
     match = re.search(r'<body[^>]*data-images="(\d+)/(\d+)"', dom.stdout)
     assert match and match.group(1) == match.group(2) == "7", "4 report figures + 3 analysis figures should decode"
+
+
+def test_sigterm_mid_analysis_exits_143_in_one_line_and_writes_nothing(analysed, tmp_path):
+    import os
+    import signal
+    import sys
+    import time
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "resnet_lab.cli", "analyze", "landscape", str(analysed / "resnet_seed"),
+                             "--subset", "40", "--resolution", "41", "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    time.sleep(6)  # imports, checkpoints and data take ~2-3 s; the 1,753 evaluations take far longer
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "Traceback" not in err and "nothing was written" in err
+    assert not out.exists()

@@ -391,11 +391,20 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .mechanisms.driver import AnalysisOptions, run_analysis
 
+    import torch
+
     if args.device not in ("cpu", "cuda"):
         raise UserError(f"--device must be cpu or cuda, got {args.device!r}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda, but torch sees no CUDA device here; use --device cpu")
     opts = AnalysisOptions(subset=args.subset, seed=args.seed, draws=args.draws, resolution=args.resolution,
                            directions=args.directions, data_dir=args.data_dir, device=args.device)
-    path = run_analysis(args.analysis, args.runs, args.out, opts, log=lambda s: print(s, file=sys.stderr))
+    try:
+        path = run_analysis(args.analysis, args.runs, args.out, opts, log=lambda s: print(s, file=sys.stderr))
+    except (KeyboardInterrupt, _Terminated) as exc:
+        # An analysis writes only after every run is measured, so there is nothing half-written to resume.
+        print("\nresnet-lab: interrupted; nothing was written. Run the same command again to redo it.", file=sys.stderr)
+        raise SystemExit(143 if isinstance(exc, _Terminated) else 130) from None
     print(f"{args.analysis}: {path}\n{'':{len(args.analysis)}}  {path.with_suffix('.png')}\n"
           f"add it to the report: resnet-lab report {path.parent.parent}")
     return 0
