@@ -58,6 +58,11 @@ def describe(model: nn.Module) -> dict[str, Any]:
     return {"family": "residual" if has_skips(model) else "plain", "depth": main_path_depth(model)}
 
 
+def by_depth(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Entries in the order a reader compares them: by depth, plain before residual."""
+    return sorted(entries, key=lambda e: (e.get("depth", 0), e.get("family", ""), e.get("label", "")))
+
+
 def model_runs(paths: list[str | Path]) -> dict[Path, bool]:
     """Expand each path into model runs: itself if it has checkpoints, else the runs directly inside it
     (in the order a compare's results.json lists them, otherwise by name). Maps each run to whether

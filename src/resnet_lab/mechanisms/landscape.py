@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .common import LossFn, cross_entropy_sum, evaluate, recalibrate_bn
+from .common import LossFn, by_depth, cross_entropy_sum, evaluate, recalibrate_bn
 
 TITLE = "Loss landscape (Li et al. 2018) and the path from initial to trained weights"
 DEFAULT_SUBSET = 500      # validation images per evaluation
@@ -186,6 +186,7 @@ def measure(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None, *, bar
 
 
 def sentences(entries: list[dict[str, Any]]) -> list[str]:
+    entries = by_depth(entries)
     out = []
     for e in entries:
         st, grid = e["stats"], len(e["surface"]["alphas"])
@@ -198,10 +199,10 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
             rise = e["interpolation"]["largest_rise"]
             out.append(f"{e['label']}: on the straight path from the initial to the trained weights the loss "
                        + ("decreases monotonically." if rise <= 1e-3 else f"rises by up to {rise:.3f} between neighbouring points."))
-    by_depth: dict[int, dict[str, dict[str, Any]]] = {}
+    pairs: dict[int, dict[str, dict[str, Any]]] = {}
     for e in entries:
-        by_depth.setdefault(e["depth"], {}).setdefault(e["family"], e)
-    for depth, pair in sorted(by_depth.items()):
+        pairs.setdefault(e["depth"], {}).setdefault(e["family"], e)
+    for depth, pair in sorted(pairs.items()):
         if {"plain", "residual"} <= set(pair) and "below_chance_fraction" in pair["plain"]["stats"]:
             p, r = pair["plain"]["stats"], pair["residual"]["stats"]
             out.append(f"At depth {depth}: the plain net's surface has {p['local_minima']} local minima and is below "
@@ -211,6 +212,7 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
 
 
 def figure(entries: list[dict[str, Any]]):
+    entries = by_depth(entries)
     from ..reporting.plots import _color, plt
 
     n = max(1, len(entries))

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from ..models.layers import ConvUnit, ResidualBlock
-from .common import evaluate
+from .common import by_depth, evaluate
 
 TITLE = "Lesion study (Veit et al. 2016)"
 DEFAULT_SUBSET = 1000  # validation images; 1.5 points of binomial standard error at 50 % accuracy
@@ -188,6 +188,7 @@ def _median(values: list[float]) -> float:
 
 def sentences(entries: list[dict[str, Any]]) -> list[str]:
     """Conclusions computed from the entries (one per model), never written in advance."""
+    entries = by_depth(entries)
     out = []
     for e in entries:
         chance, full = e["chance"], e["full_acc"]
@@ -228,6 +229,7 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
 
 
 def figure(entries: list[dict[str, Any]]):
+    entries = by_depth(entries)
     from ..reporting.plots import _color, plt
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .common import recalibrate_bn
+from .common import by_depth, recalibrate_bn
 
 TITLE = "Shattered gradients (Balduzzi et al. 2017)"
 DEFAULT_SUBSET = 8  # lines (each from one validation image to the next)
@@ -100,6 +100,7 @@ def _length(r: dict[str, Any]) -> str:
 
 
 def sentences(entries: list[dict[str, Any]]) -> list[str]:
+    entries = by_depth(entries)
     out = []
     for e in entries:
         parts = [f"{phase}: neighbour correlation {e[phase]['neighbour']:.3f}, length {_length(e[phase])}"
@@ -131,6 +132,7 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
 
 
 def figure(entries: list[dict[str, Any]]):
+    entries = by_depth(entries)
     from ..reporting.plots import _color, plt
 
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.2))
