@@ -18,6 +18,7 @@ from resnet_lab.mechanisms.landscape import (
     DIRECTIONS_FORMAT,
     check_directions,
     filter_normalized,
+    gaussian,
     landscape,
 )
 from resnet_lab.mechanisms.lesion import deleted, lesion, plan
@@ -49,9 +50,9 @@ def test_deleting_a_zero_branch_residual_block_changes_nothing():
         block.conv2.bias.zero_()
     with torch.inference_mode():
         before = model(x)
-        with deleted(model, {"features.1": block.shortcut}):
+        with deleted(model, {"features.1": nn.Identity()}):
             after = model(x)
-            assert model.features[1] is block.shortcut
+            assert isinstance(model.features[1], nn.Identity)
     assert model.features[1] is block  # restored
     # conv2 is 0, so the block computes relu(0 + x) = x for the non-negative x a ReLU unit hands it.
     torch.testing.assert_close(after, before)
@@ -65,10 +66,25 @@ def test_plan_says_which_units_cannot_be_deleted_and_how_the_others_are():
     table, swaps = plan(_tiny_resnet(), _data()[0])
     rows = {u["module"]: u for u in table}
     assert rows["features.0"] == {**rows["features.0"], "deletable": False, "deleted_as": "changes the shape (3->4 channels)"}
-    assert rows["features.2"]["deleted_as"] == "its shortcut (changes shape)"   # the projection block keeps its 1x1 conv
+    assert rows["features.2"]["deleted_as"] == "projection shortcut"   # the stage-change block keeps its 1x1 conv
+    assert rows["features.2"]["changes_shape"] and not rows["features.1"]["changes_shape"]
     assert rows["features.3"]["deleted_as"] == "identity"                        # an 8->8 plain layer
     assert isinstance(swaps["features.3"], nn.Identity) and "features.0" not in swaps
     assert [u["name"] for u in table] == ["layer1", "block1", "block2", "layer2"]
+
+
+def test_deleting_a_projection_block_keeps_the_relu_after_the_addition():
+    # With its branch zeroed the block computes relu(proj(x) + 0): its deletion must change nothing,
+    # which holds only if the stand-in keeps the ReLU (proj's bias makes negative values).
+    model, (x, y) = _tiny_resnet(), _data()
+    block = model.features[2]
+    with torch.no_grad():
+        block.conv2.weight.zero_()
+        block.conv2.bias.zero_()
+        block.shortcut[0].bias.fill_(-0.5)
+    result = lesion(model, x, y, draws=1)
+    unit = next(u for u in result["units"] if u["module"] == "features.2")
+    assert unit["acc"] == result["full_acc"] and unit["drop"] == 0.0
 
 
 def test_lesion_counts_random_draws_and_restores_the_model():
@@ -137,7 +153,7 @@ def test_a_linear_nets_landscape_slice_is_a_parabola_in_the_step():
 
 def test_filter_normalised_directions_match_each_filter_norm_and_skip_biases():
     model = _tiny_resnet()
-    d = filter_normalized(model, torch.Generator().manual_seed(0))
+    d = filter_normalized(model, gaussian(model, torch.Generator().manual_seed(0)))
     for name, p in model.named_parameters():
         if p.dim() < 2:
             assert not d[name].any(), name
@@ -161,6 +177,28 @@ def test_landscape_restores_the_weights_and_interpolates_between_the_endpoints()
     from resnet_lab.mechanisms.common import evaluate
 
     assert loss_at[0.0] == pytest.approx(evaluate(init.eval(), x, y)[0], rel=1e-5)
+
+
+def test_landscape_of_a_batchnorm_net_restores_weights_and_running_statistics():
+    torch.manual_seed(1)
+    init = create_model("cifar_net", depth=8, width_mult=0.25, input_size=8, num_classes=3)
+    model = create_model("cifar_net", depth=8, width_mult=0.25, input_size=8, num_classes=3)
+    x, y = _data()
+    from resnet_lab.mechanisms.common import recalibrate_bn
+
+    recalibrate_bn(model, x)  # trained-like running statistics, not the defaults
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result, _ = landscape(model, x, y, init_state=init.state_dict(), resolution=3)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, before[k])
+    assert not model.training
+    assert all(np.isfinite(result["interpolation"]["loss"]))
+
+
+def test_even_resolutions_are_refused_since_the_centre_must_be_a_grid_point():
+    x, y = _data()
+    with pytest.raises(ValueError, match="odd"):
+        landscape(_tiny_resnet(), x, y, resolution=4)
 
 
 def test_directions_of_another_model_are_refused():
@@ -213,6 +251,10 @@ def test_saved_directions_are_reused_for_the_same_architecture(analysed, tmp_pat
     a = next(e for e in first["entries"] if e["model"] == "resnet_seed")
     flat = lambda e: [v for row in e["surface"]["loss"] for v in row]
     assert flat(again["entries"][0]) == pytest.approx(flat(a), rel=1e-6)
+    assert main(["analyze", "landscape", str(analysed / "resnet_seed"), "--subset", "40", "--resolution", "3",
+                 "--seed", "5", "--out", str(tmp_path / "fresh")]) == 0
+    fresh = json.loads((tmp_path / "fresh" / "analysis" / "landscape.json").read_text())
+    assert flat(fresh["entries"][0]) != pytest.approx(flat(a), rel=1e-6)  # so the seed did matter
 
 
 def _no_trace(capsys) -> str:
@@ -221,7 +263,8 @@ def _no_trace(capsys) -> str:
     return err
 
 
-@pytest.mark.parametrize("case", ["no-checkpoints", "nothing-to-lesion", "foreign-directions", "subset-zero"])
+@pytest.mark.parametrize("case", ["no-checkpoints", "nothing-to-lesion", "foreign-directions", "subset-zero",
+                                  "flag-of-another-analysis", "even-resolution"])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(analysed, tmp_path, capsys, case):
     before = sorted(p.relative_to(analysed) for p in analysed.rglob("*"))
     stamps = {p: p.stat().st_mtime_ns for p in (analysed / "analysis").iterdir() if p.is_file()}
@@ -235,8 +278,12 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(analysed, tmp_path, cap
     elif case == "foreign-directions":
         other = analysed / "analysis" / "landscape-directions" / "deep_cnn.pt"
         argv, expect = ["analyze", "landscape", str(analysed / "resnet_seed"), "--directions", str(other)], "made for model 'deep_cnn'"
-    else:
+    elif case == "subset-zero":
         argv, expect = ["analyze", "shatter", str(analysed), "--subset", "0"], "--subset must be a positive"
+    elif case == "flag-of-another-analysis":
+        argv, expect = ["analyze", "shatter", str(analysed), "--draws", "3"], "--draws is an option of 'analyze lesion'"
+    else:
+        argv, expect = ["analyze", "landscape", str(analysed), "--resolution", "4"], "--resolution must be an odd"
     assert main(argv) == 2
     assert expect in _no_trace(capsys)
     assert sorted(p.relative_to(analysed) for p in analysed.rglob("*")) == before
@@ -259,16 +306,18 @@ def test_sigterm_mid_analysis_exits_143_in_one_line_and_writes_nothing(analysed,
     import os
     import signal
     import sys
-    import time
 
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "resnet_lab.cli", "analyze", "landscape", str(analysed / "resnet_seed"),
+    # The whole study: its first run's log line says measuring is under way; the signal then lands
+    # while the second run (of three, at 41x41 points each) is being measured.
+    proc = subprocess.Popen([sys.executable, "-m", "resnet_lab.cli", "analyze", "landscape", str(analysed),
                              "--subset", "40", "--resolution", "41", "--out", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    time.sleep(6)  # imports, checkpoints and data take ~2-3 s; the 1,753 evaluations take far longer
+    first = proc.stderr.readline()
+    assert first.startswith("landscape: "), first
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143, err
-    assert "Traceback" not in err and "nothing was written" in err
+    assert proc.returncode == 143, first + err
+    assert "Traceback" not in err and "no new results were written" in err
     assert not out.exists()

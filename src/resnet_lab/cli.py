@@ -8,7 +8,8 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import sys
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .errors import UserError
 
@@ -229,10 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "else the first RUN_DIR); entries for other runs already there are kept")
     an.add_argument("--seed", type=int, default=0, help="seed of the lesion's random draws and the landscape's "
                     "directions (default 0)")
-    an.add_argument("--draws", type=int, default=5, metavar="K", help="lesion: random draws per number of deleted "
+    an.add_argument("--draws", type=int, metavar="K", help="lesion: random draws per number of deleted "
                     "units (default 5; all subsets when there are fewer)")
-    an.add_argument("--resolution", type=int, default=21, metavar="N", help="landscape: grid points per axis of the "
-                    "2-D surface (default 21, i.e. 441 evaluations)")
+    an.add_argument("--resolution", type=int, metavar="N", help="landscape: grid points per axis of the "
+                    "2-D surface, odd (default 21, i.e. 441 evaluations)")
     an.add_argument("--directions", metavar="FILE.pt", help="landscape: reuse saved directions (analysis/"
                     "landscape-directions/*.pt) of a model of the same architecture")
     an.add_argument("--data-dir", metavar="PATH", help="where the runs' data set is now, if it moved since training")
@@ -389,21 +390,30 @@ def _cmd_grid(args: argparse.Namespace) -> int:
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .mechanisms.driver import AnalysisOptions, run_analysis
-
     import torch
+
+    from .mechanisms.driver import AnalysisOptions, run_analysis
 
     if args.device not in ("cpu", "cuda"):
         raise UserError(f"--device must be cpu or cuda, got {args.device!r}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda, but torch sees no CUDA device here; use --device cpu")
-    opts = AnalysisOptions(subset=args.subset, seed=args.seed, draws=args.draws, resolution=args.resolution,
-                           directions=args.directions, data_dir=args.data_dir, device=args.device)
+    only = {"--draws": ("lesion", args.draws), "--resolution": ("landscape", args.resolution),
+            "--directions": ("landscape", args.directions)}
+    for flag, (owner, value) in only.items():
+        if value is not None and args.analysis != owner:
+            raise UserError(f"{flag} is an option of 'analyze {owner}', not of 'analyze {args.analysis}'; drop it")
+    defaults = AnalysisOptions()
+    opts = AnalysisOptions(subset=args.subset, seed=args.seed, draws=defaults.draws if args.draws is None else args.draws,
+                           resolution=defaults.resolution if args.resolution is None else args.resolution,
+                           directions=args.directions,
+                           data_dir=args.data_dir, device=args.device)
     try:
         path = run_analysis(args.analysis, args.runs, args.out, opts, log=lambda s: print(s, file=sys.stderr))
     except (KeyboardInterrupt, _Terminated) as exc:
-        # An analysis writes only after every run is measured, so there is nothing half-written to resume.
-        print("\nresnet-lab: interrupted; nothing was written. Run the same command again to redo it.", file=sys.stderr)
+        # An analysis writes only after every run is measured, each file atomically: nothing is half-written.
+        print("\nresnet-lab: interrupted; no new results were written (files already in analysis/ are intact). "
+              "Run the same command again to redo it.", file=sys.stderr)
         raise SystemExit(143 if isinstance(exc, _Terminated) else 130) from None
     print(f"{args.analysis}: {path}\n{'':{len(args.analysis)}}  {path.with_suffix('.png')}\n"
           f"add it to the report: resnet-lab report {path.parent.parent}")

@@ -63,6 +63,18 @@ def by_depth(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(entries, key=lambda e: (e.get("depth", 0), e.get("family", ""), e.get("label", "")))
 
 
+def paired(entries: list[dict[str, Any]]) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
+    """depth -> (plain entry, residual entry), for depths with exactly one of each: with several runs of
+    a family at one depth (seeds, settings) a pairing would be arbitrary, so no sentence pairs them."""
+    out = {}
+    for depth in sorted({e.get("depth") for e in entries}):
+        plain = [e for e in entries if e.get("depth") == depth and e.get("family") == "plain"]
+        res = [e for e in entries if e.get("depth") == depth and e.get("family") == "residual"]
+        if len(plain) == 1 and len(res) == 1:
+            out[depth] = (plain[0], res[0])
+    return out
+
+
 def model_runs(paths: list[str | Path]) -> dict[Path, bool]:
     """Expand each path into model runs: itself if it has checkpoints, else the runs directly inside it
     (in the order a compare's results.json lists them, otherwise by name). Maps each run to whether

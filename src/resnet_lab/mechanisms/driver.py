@@ -51,8 +51,9 @@ class AnalysisOptions:
             raise UserError(f"--subset must be a positive number of images, got {self.subset}")
         if self.draws < 1:
             raise UserError(f"--draws must be >= 1, got {self.draws}")
-        if self.resolution < 3:
-            raise UserError(f"--resolution must be >= 3 grid points per axis, got {self.resolution}")
+        if self.resolution < 3 or self.resolution % 2 == 0:
+            raise UserError(f"--resolution must be an odd number >= 3 (the trained weights are the middle point), "
+                            f"got {self.resolution}")
         if self.directions is not None and not Path(self.directions).is_file():
             raise UserError(f"directions file {self.directions} does not exist; pass a .pt file written by "
                             "'resnet-lab analyze landscape' (in analysis/landscape-directions/)")
@@ -94,7 +95,17 @@ def run_analysis(name: str, paths: list[str | Path], out: str | Path | None = No
     opts.validate()
     mod = analysis(name)
     named = model_runs(paths)
-    runs = [load_trained(d) for d in named]
+    runs = []
+    for d, explicit in named.items():
+        try:
+            runs.append(load_trained(d))
+        except UserError as exc:
+            if explicit:
+                raise
+            # A grid may hold diverged or unfinished cells: analyse the others, say which were left out.
+            log(f"{name}: leaving out {d.name}: {exc}")
+    if not runs:
+        raise UserError(f"{name} found no finished run to analyse in {', '.join(map(str, paths))}")
     out_dir = Path(out) if out else default_out(paths, runs)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} is a file; pass a directory")
@@ -151,17 +162,22 @@ def _write(out_dir: Path, name: str, mod, entries: list[dict[str, Any]], files: 
     from ..reporting.report import png
 
     folder = out_dir / "analysis"
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.json"
     merged = {e["run"]: e for e in read_entries(path)}
     merged.update({e["run"]: e for e in entries})
+    all_entries = list(merged.values())
+    try:
+        image = png(mod.figure(all_entries))  # drawn before anything is written
+    except (KeyError, TypeError, ValueError, IndexError):
+        # An entry written by another version of this analysis: keep only this call's entries.
+        all_entries = entries
+        image = png(mod.figure(all_entries))
+    folder.mkdir(parents=True, exist_ok=True)
     for fname, blob in files.items():
         target = folder / fname
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, lambda fh, blob=blob: torch.save(blob, fh))
-    all_entries = list(merged.values())
     write_json(path, {"analysis": name, "title": mod.TITLE, "written": now(), "entries": all_entries})
-    image = png(mod.figure(all_entries))
     atomic_write_bytes(folder / f"{name}.png", lambda fh: fh.write(image))
     return path
 

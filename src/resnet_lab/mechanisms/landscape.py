@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .common import LossFn, by_depth, cross_entropy_sum, evaluate, recalibrate_bn
+from .common import LossFn, by_depth, cross_entropy_sum, evaluate, paired, recalibrate_bn
 
 TITLE = "Loss landscape (Li et al. 2018) and the path from initial to trained weights"
 DEFAULT_SUBSET = 500      # validation images per evaluation
@@ -38,15 +38,21 @@ MINIMUM_DEPTH = 1e-3      # loss units a grid point must lie below all 8 neighbo
 Directions = dict[str, torch.Tensor]
 
 
-def filter_normalized(model: nn.Module, generator: torch.Generator) -> Directions:
-    """A random direction with every filter scaled to the norm of the model's filter (Li et al. eq. 1);
-    zero for parameters with fewer than two dimensions."""
+def gaussian(model: nn.Module, generator: torch.Generator) -> Directions:
+    """A raw random direction: N(0, 1) for every parameter (what a directions file stores)."""
+    return {name: torch.randn(p.shape, generator=generator, dtype=torch.float32) for name, p in model.named_parameters()}
+
+
+def filter_normalized(model: nn.Module, raw: Directions) -> Directions:
+    """``raw`` with every filter scaled to the norm of the same filter of ``model`` (Li et al. eq. 1);
+    zero for parameters with fewer than two dimensions. Done per model, so saved raw directions give
+    each model of an architecture directions normalised to its own weights."""
     out = {}
     for name, p in model.named_parameters():
+        d = raw[name].to(p)
         if p.dim() < 2:
             out[name] = torch.zeros_like(p)
             continue
-        d = torch.randn(p.shape, generator=generator, dtype=p.dtype).to(p.device)
         # One filter = one output unit: dim 0 of a conv or linear weight.
         scale = p.detach().flatten(1).norm(dim=1) / d.flatten(1).norm(dim=1).clamp_min(1e-12)
         out[name] = d * scale.view(-1, *[1] * (p.dim() - 1))
@@ -54,7 +60,7 @@ def filter_normalized(model: nn.Module, generator: torch.Generator) -> Direction
 
 
 def check_directions(model: nn.Module, blob: dict[str, Any]) -> tuple[Directions, Directions]:
-    """The two directions of a saved directions file; ValueError when they do not fit ``model``."""
+    """The two raw directions of a saved directions file; ValueError when they do not fit ``model``."""
     if not isinstance(blob, dict) or blob.get("format") != DIRECTIONS_FORMAT:
         raise ValueError("it is not a resnet-lab directions file")
     shapes = {k: tuple(p.shape) for k, p in model.named_parameters()}
@@ -74,8 +80,9 @@ def _set(model: nn.Module, theta: Directions, *terms: tuple[float, Directions]) 
 
 
 def _stats(surface: torch.Tensor, chance_loss: float | None) -> dict[str, Any]:
-    """Shape statistics of the 2-D surface: local minima (lower than all 8 neighbours) and, for class
-    scores, the fraction of the grid below the loss of uniform guessing (ln C)."""
+    """Shape statistics of the 2-D surface: local minima (interior points lower than all 8 neighbours;
+    an edge point's lowest neighbour may lie outside the grid) and, for class scores, the fraction of
+    the grid below the loss of uniform guessing (ln C)."""
     s = torch.where(torch.isfinite(surface), surface, torch.full_like(surface, float("inf")))
     padded = nn.functional.pad(s[None, None], (1, 1, 1, 1), value=float("inf"))[0, 0]
     n = len(s)
@@ -83,7 +90,7 @@ def _stats(surface: torch.Tensor, chance_loss: float | None) -> dict[str, Any]:
                               for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj])
     # A minimum must be lower than every neighbour by MINIMUM_DEPTH: a flat surface (a net that never
     # learned) would otherwise count its rounding noise as minima.
-    minima = int((s < neighbours.min(0).values - MINIMUM_DEPTH).sum())
+    minima = int((s < neighbours.min(0).values - MINIMUM_DEPTH)[1:-1, 1:-1].sum())
     out: dict[str, Any] = {"local_minima": minima, "center_loss": s[n // 2, n // 2].item(),
                            "max_loss": s[torch.isfinite(s)].max().item() if torch.isfinite(s).any() else None}
     if chance_loss is not None:
@@ -94,6 +101,8 @@ def _stats(surface: torch.Tensor, chance_loss: float | None) -> dict[str, Any]:
 def _rise(losses: list[float], alphas: list[float]) -> float:
     """The largest increase of the loss between consecutive points with 0 <= alpha <= 1."""
     inside = [(a, v) for a, v in zip(alphas, losses) if -1e-9 <= a <= 1 + 1e-9]
+    if not all(math.isfinite(v) for _, v in inside):
+        return float("nan")  # max() would skip a NaN and call the path monotone
     return max([0.0] + [b[1] - a[1] for a, b in itertools.pairwise(inside)])
 
 
@@ -106,17 +115,19 @@ def landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, init_state:
               loss_fn: LossFn = cross_entropy_sum, chance_loss: float | None = None, batch_size: int = 500,
               bar=None) -> tuple[dict[str, Any], tuple[Directions, Directions]]:
     """The 1-D slice, the 2-D surface and (given ``init_state``, a state_dict of the same model) the
-    interpolation from init to ``model``'s weights, on ``x, y``. ``loss_fn`` returns the summed loss.
-    Returns (result, the directions used). The model's weights are restored afterwards."""
-    if resolution < 3:
-        raise ValueError(f"resolution must be >= 3 (a grid around the centre), got {resolution}")
+    interpolation from init to ``model``'s weights, on ``x, y``. ``loss_fn`` returns the summed loss;
+    ``directions``: two raw directions (as :func:`gaussian` draws them, e.g. from a saved file), else
+    drawn from ``seed``; either way filter-normalised to ``model``. Returns (result, the raw
+    directions). The model's weights and buffers are restored afterwards."""
+    if resolution < 3 or resolution % 2 == 0:
+        raise ValueError(f"resolution must be odd and >= 3 (the trained weights are the middle point), got {resolution}")
     model.eval()
     theta = {k: p.detach().clone() for k, p in model.named_parameters()}
     buffers = {k: b.clone() for k, b in model.named_buffers()}
     if directions is None:
         gen = torch.Generator().manual_seed(seed)
-        directions = (filter_normalized(model, gen), filter_normalized(model, gen))
-    d1, d2 = ({k: v.to(theta[k]) for k, v in d.items()} for d in directions)
+        directions = (gaussian(model, gen), gaussian(model, gen))
+    d1, d2 = (filter_normalized(model, raw) for raw in directions)
 
     def point(*terms: tuple[float, Directions]) -> tuple[float, float]:
         _set(model, theta, *terms)
@@ -191,24 +202,26 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
     for e in entries:
         st, grid = e["stats"], len(e["surface"]["alphas"])
         s = (f"{e['label']} ({e['family']}, depth {e['depth']}): loss {st['center_loss']:.3f} at the trained weights; "
-             f"{st['local_minima']} local minim{'um' if st['local_minima'] == 1 else 'a'} on the {grid}x{grid} grid")
+             f"{_minima(st['local_minima'])} inside the {grid}x{grid} grid")
         if "below_chance_fraction" in st:
             s += f"; below ln {e['num_classes']} (uniform guessing) on {100 * st['below_chance_fraction']:.0f}% of it"
         out.append(s + ".")
         if "interpolation" in e:
             rise = e["interpolation"]["largest_rise"]
-            out.append(f"{e['label']}: on the straight path from the initial to the trained weights the loss "
-                       + ("decreases monotonically." if rise <= 1e-3 else f"rises by up to {rise:.3f} between neighbouring points."))
-    pairs: dict[int, dict[str, dict[str, Any]]] = {}
-    for e in entries:
-        pairs.setdefault(e["depth"], {}).setdefault(e["family"], e)
-    for depth, pair in sorted(pairs.items()):
-        if {"plain", "residual"} <= set(pair) and "below_chance_fraction" in pair["plain"]["stats"]:
-            p, r = pair["plain"]["stats"], pair["residual"]["stats"]
-            out.append(f"At depth {depth}: the plain net's surface has {p['local_minima']} local minima and is below "
-                       f"ln C on {100 * p['below_chance_fraction']:.0f}% of the grid; the residual net's "
-                       f"{r['local_minima']} and {100 * r['below_chance_fraction']:.0f}%.")
+            text = ("is not finite at some points." if not math.isfinite(rise) else "decreases monotonically."
+                    if rise <= 1e-3 else f"rises by up to {rise:.3f} between neighbouring points (steps of 0.05).")
+            out.append(f"{e['label']}: on the straight path from the initial to the trained weights the loss {text}")
+    for depth, (plain, res) in paired(entries).items():
+        p, r = plain["stats"], res["stats"]
+        if "below_chance_fraction" in p and "below_chance_fraction" in r:
+            out.append(f"At depth {depth}, {plain['label']}'s surface has {_minima(p['local_minima'])} and is below ln C "
+                       f"on {100 * p['below_chance_fraction']:.0f}% of the grid; {res['label']}'s has "
+                       f"{_minima(r['local_minima'])} and {100 * r['below_chance_fraction']:.0f}%.")
     return out
+
+
+def _minima(n: int) -> str:
+    return f"{n} local minim{'um' if n == 1 else 'a'}"
 
 
 def figure(entries: list[dict[str, Any]]):

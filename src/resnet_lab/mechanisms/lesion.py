@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..models.layers import ConvUnit, ResidualBlock
+from ..models.layers import ConvUnit, PadShortcut, ResidualBlock
 from .common import by_depth, evaluate
 
 TITLE = "Lesion study (Veit et al. 2016)"
@@ -61,8 +61,12 @@ def _shapes(model: nn.Module, names: list[str], x: torch.Tensor) -> dict[str, tu
 def replacement(module: nn.Module, shapes: tuple[tuple, tuple] | None) -> tuple[nn.Module | None, str]:
     """What stands in for a deleted unit, and how to say it; (None, why not) if it cannot be deleted."""
     if isinstance(module, ResidualBlock) and module.skip:
-        kind = "identity shortcut" if isinstance(module.shortcut, nn.Identity) else "its shortcut (changes shape)"
-        return module.shortcut, kind
+        # The block computes relu_out(shortcut(x) + branch(x)); deleting the branch leaves
+        # relu_out(shortcut(x)). For an identity shortcut after a ReLU that is x itself; for a
+        # projection (with its bias or BN) the ReLU matters.
+        kind = {nn.Identity: "identity shortcut", PadShortcut: "zero-pad shortcut"}.get(
+            type(module.shortcut), "projection shortcut")
+        return nn.Sequential(module.shortcut, module.relu_out), kind
     if shapes is None:
         return None, "not reached by the forward pass"
     (cin, *hw_in), (cout, *hw_out) = shapes
@@ -115,8 +119,10 @@ def plan(model: nn.Module, x: torch.Tensor, units: list[str] | None = None
         new, how = replacement(module, shapes.get(name))
         if new is not None:
             swaps[name] = new
+        shape = shapes.get(name)
         table.append({"name": f"{kind}{counters[kind]}", "module": name, "kind": kind,
                       "residual": isinstance(module, ResidualBlock) and module.skip,
+                      "changes_shape": shape is not None and shape[0] != shape[1],
                       "deletable": new is not None, "deleted_as": how})
     return table, swaps
 
@@ -164,7 +170,7 @@ def lesion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, units: list[st
 
 def prepare(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None) -> int:
     """Check that ``run``'s model has something to delete; the number of evaluations."""
-    table, _ = plan(run.build("final"), x)
+    table, _ = plan(run.build("final").to(x.device), x)
     n = sum(u["deletable"] for u in table)
     if not n:
         raise ValueError("none of its layers or blocks can be deleted: "
@@ -201,18 +207,18 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
             continue
         # Veit et al. report identity blocks and downsampling blocks apart: deleting the latter also
         # deletes the only place where the shape changes, and hurts more. Say which is which.
-        plain_swap = [u for u in deletable if u["deleted_as"] in ("identity shortcut", "identity")]
-        reshaping = [u for u in deletable if u not in plain_swap]
+        reshaping = [u for u in deletable if u.get("changes_shape")]
+        plain_swap = [u for u in deletable if u not in reshaping]
         at_chance = [u["name"] for u in deletable if u["acc"] < chance + 5]
         s = f"{e['label']} ({e['family']}, {full:.1f}% intact on {e['images']} validation images): "
         if plain_swap:
             worst = max(plain_swap, key=lambda u: u["drop"])
-            s += (f"deleting any single {what} with an identity stand-in cost at most {worst['drop']:.1f} points "
+            s += (f"deleting any single shape-keeping {what} cost at most {worst['drop']:.1f} points "
                   f"({worst['name']}; median {_median([u['drop'] for u in plain_swap]):.1f} over {len(plain_swap)})")
         if reshaping:
             worst = max(reshaping, key=lambda u: u["drop"])
             s += ("; " if plain_swap else "") + (
-                f"deleting one of the {len(reshaping)} shape-changing blocks (kept: their shortcut) cost up to "
+                f"deleting one of the {len(reshaping)} shape-changing blocks (kept: their {worst['deleted_as']}) cost up to "
                 f"{worst['drop']:.1f} points ({worst['name']})")
         s += (f"; {len(at_chance)} of {len(deletable)} single deletions left it within 5 points of chance." if at_chance
               else "; no single deletion brought it within 5 points of chance.")
@@ -237,8 +243,7 @@ def figure(entries: list[dict[str, Any]]):
         deletable = [u for u in e["units"] if u["deletable"]]
         ax1.plot(range(1, len(deletable) + 1), [u["acc"] for u in deletable], "-", color=_color(i), label=e["label"])
         for j, u in enumerate(deletable, 1):  # squares: blocks that change shape, deleted down to their shortcut
-            ax1.plot(j, u["acc"], "s" if u["deleted_as"] not in ("identity shortcut", "identity") else "o",
-                     color=_color(i))
+            ax1.plot(j, u["acc"], "s" if u.get("changes_shape") else "o", color=_color(i))
         ax1.axhline(e["full_acc"], color=_color(i), lw=0.8, ls=":")
         ks = [r["k"] for r in e["random"]]
         mean = torch.tensor([r["mean"] for r in e["random"]])

@@ -23,12 +23,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from .common import by_depth, recalibrate_bn
+from .common import by_depth, paired, recalibrate_bn
 
 TITLE = "Shattered gradients (Balduzzi et al. 2017)"
 DEFAULT_SUBSET = 8  # lines (each from one validation image to the next)
 POINTS = 256        # inputs per line, as in Balduzzi et al.'s 1-D experiments
-MAX_LAG = 128         # half the line
+MAX_LAG = 128       # half the line
 HALF = 0.5          # the correlation length is the first lag whose mean cosine is below this
 
 
@@ -43,7 +43,8 @@ def line_gradients(model: nn.Module, a: torch.Tensor, b: torch.Tensor, target: i
 
 
 def lag_cosines(g: torch.Tensor, max_lag: int = MAX_LAG) -> torch.Tensor:
-    """Mean cosine similarity of rows ``lag`` apart, for lag = 1..max_lag (zero rows count as 0)."""
+    """Mean cosine similarity of rows ``lag`` apart, for lag = 1..max_lag (a zero row counts as 0: a
+    dead net's gradients read as uncorrelated, so ``shatter`` reports the share of zero gradients)."""
     norms = g.norm(dim=1, keepdim=True)
     unit = torch.where(norms > 0, g / norms.clamp_min(torch.finfo(g.dtype).tiny), torch.zeros_like(g))
     sim = unit @ unit.T
@@ -62,13 +63,17 @@ def shatter(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, points: int =
         # 16 points of every line: the statistics of the inputs the gradients are taken at.
         recalibrate_bn(model, torch.cat([x + s * (x.roll(-1, 0) - x) for s in torch.linspace(0, 1, 16).tolist()]))
     model.eval()
-    curves, profile = [], None
+    curves, centred, zeros, profile = [], [], [], None
     for i in range(len(x)):
         a, b = x[i], x[(i + 1) % len(x)]
-        g = line_gradients(model, a, b, int(y[i]) if y.dim() == 1 else 0, points)
-        curves.append(lag_cosines(g.double(), max_lag))
+        g = line_gradients(model, a, b, int(y[i]) if y.dim() == 1 else 0, points).double()
+        curves.append(lag_cosines(g, max_lag))
+        # Balduzzi et al. correlate gradients after removing their mean over the inputs; the plain
+        # cosine above also counts the part of the gradient every point of the line shares.
+        centred.append(lag_cosines(g - g.mean(0), max_lag))
+        zeros.append((g.norm(dim=1) == 0).double().mean())
         if profile is None:  # the directional derivative along the first line, as in the paper's Figure 1
-            profile = (g.double() @ (b - a).flatten().double()).tolist()
+            profile = (g @ (b - a).flatten().double()).tolist()
         if bar is not None:
             bar.update(1)
     mean = torch.stack(curves).mean(0)
@@ -76,6 +81,8 @@ def shatter(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, points: int =
     return {"lags": list(range(1, len(mean) + 1)), "cosine": mean.tolist(),
             "cosine_std": torch.stack(curves).std(0).tolist() if len(curves) > 1 else [0.0] * len(mean),
             "neighbour": mean[0].item(), "length": int(below[0]) + 1 if len(below) else None,
+            "centred": torch.stack(centred).mean(0).tolist(), "centred_neighbour": torch.stack(centred).mean(0)[0].item(),
+            "zero_gradients": torch.stack(zeros).mean().item(),
             "profile": profile, "lines": len(x), "points": points}
 
 
@@ -103,31 +110,34 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
     entries = by_depth(entries)
     out = []
     for e in entries:
-        parts = [f"{phase}: neighbour correlation {e[phase]['neighbour']:.3f}, length {_length(e[phase])}"
-                 for phase in ("init", "final") if phase in e]
+        parts = []
+        for phase in ("init", "final"):
+            if phase in e:
+                r = e[phase]
+                text = (f"{phase}: neighbour correlation {r['neighbour']:.3f} (mean-centred "
+                        f"{r.get('centred_neighbour', float('nan')):.3f}), length {_length(r)}")
+                if r.get("zero_gradients"):
+                    text += f", {100 * r['zero_gradients']:.0f}% of the gradients exactly zero"
+                parts.append(text)
         out.append(f"{e['label']} ({e['family']}, depth {e['depth']}): " + "; ".join(parts) + ".")
     for phase in ("init", "final"):
-        by_family: dict[str, list[tuple[int, float, str]]] = {}
-        for e in entries:
-            if phase in e:
-                by_family.setdefault(e["family"], []).append((e["depth"], e[phase]["neighbour"], e["label"]))
         when = "at initialisation" if phase == "init" else "after training"
-        for family, rows in sorted(by_family.items()):
-            depths = sorted({d for d, _, _ in rows})
-            if len(depths) < 2:
+        for family in ("plain", "residual"):
+            by_d: dict[int, list[float]] = {}
+            for e in entries:
+                if phase in e and e["family"] == family:
+                    by_d.setdefault(e["depth"], []).append(e[phase]["neighbour"])
+            if len(by_d) < 2:
                 continue
-            rows.sort()
-            falls = all(b[1] < a[1] for a, b in itertools.pairwise(rows) if b[0] > a[0])
+            means = [(d, sum(v) / len(v), len(v)) for d, v in sorted(by_d.items())]
+            falls = all(b[1] < a[1] for a, b in itertools.pairwise(means))
             trend = "falls with every increase in depth" if falls else "does not fall monotonically with depth"
             out.append(f"{family} nets {when}: neighbour correlation {trend}: "
-                       + ", ".join(f"{v:.3f} at depth {d}" for d, v, _ in rows) + ".")
-        depths = {e["depth"] for e in entries if phase in e}
-        for d in sorted(depths):
-            pair = {e["family"]: e for e in entries if phase in e and e["depth"] == d}
-            if {"plain", "residual"} <= set(pair):
-                p, r = pair["plain"][phase]["neighbour"], pair["residual"][phase]["neighbour"]
-                out.append(f"Gradient correlation between neighbouring inputs {when} at depth {d}: "
-                           f"plain {p:.3f}, residual {r:.3f} ({pair['plain']['label']} vs {pair['residual']['label']}).")
+                       + ", ".join(f"{m:.3f} at depth {d}" + (f" (mean of {n} runs)" if n > 1 else "")
+                                   for d, m, n in means) + ".")
+        for depth, (p, r) in paired([e for e in entries if phase in e]).items():
+            out.append(f"Gradient correlation between neighbouring inputs {when} at depth {depth}: "
+                       f"{p['label']} {p[phase]['neighbour']:.3f}, {r['label']} {r[phase]['neighbour']:.3f}.")
     return out
 
 
