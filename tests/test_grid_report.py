@@ -207,3 +207,24 @@ def test_grid_html_decodes_in_headless_chromium(tmp_path):
                            page.as_uri()], check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert re.search(r'<body[^>]*data-images="1/1"', proc.stdout)
+
+
+def test_report_command_rewrites_a_grid_report_with_its_analysis_sections(tmp_path):
+    import torch
+    from torch import nn
+
+    from resnet_lab.cli import main
+    from resnet_lab.mechanisms.shatter import shatter
+
+    (tmp_path / "grid.json").write_text(json.dumps(_grid(_outcomes())))
+    x, y = torch.randn(3, 2, 4, 4), torch.tensor([0, 1, 0])
+    result = shatter(nn.Sequential(nn.Flatten(), nn.Linear(32, 2)), x, y, points=16, max_lag=4)
+    entry = {"run": str(tmp_path / "depth8"), "label": "plain-8", "family": "plain", "depth": 8,
+             "init": result, "final": result}
+    (tmp_path / "analysis").mkdir()
+    (tmp_path / "analysis" / "shatter.json").write_text(json.dumps({"entries": [entry]}))
+    assert main(["report", str(tmp_path)]) == 0
+    md = (tmp_path / "grid.md").read_text()
+    assert "## Shattered gradients" in md and "plain-8 (plain, depth 8): init: neighbour correlation 1.000" in md
+    assert (tmp_path / "figures" / "analysis_shatter.png").is_file()
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "x")]) == 2  # a grid report stays in its directory

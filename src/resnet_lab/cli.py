@@ -145,11 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--max-steps", type=int, metavar="N", dest="train.max_steps", help="stop after N iterations")
     sw.add_argument("--out", metavar="DIR", help="sweep directory (default runs/sweep-<preset>); rerun to resume")
 
-    rp = sub.add_parser("report", help="write the HTML + Markdown report of one or more compare runs",
+    rp = sub.add_parser("report", help="write the HTML + Markdown report of compare runs (or rewrite a sweep's or grid's)",
                         description="Write report.html (self-contained: images inline, no network) and report.md "
                         "with figures/*.png for finished compare runs. Several runs (e.g. the same compare with "
-                        "--optimizer sgd and adam) are reported together, with conclusions about the optimiser.")
-    rp.add_argument("runs", nargs="+", metavar="RUN_DIR", help="the --out directory of a finished compare")
+                        "--optimizer sgd and adam) are reported together, with conclusions about the optimiser. "
+                        "Results of 'resnet-lab analyze' found in the runs' analysis/ folders become sections. "
+                        "A single sweep or grid directory gets its sweep.html or grid.html rewritten.")
+    rp.add_argument("runs", nargs="+", metavar="RUN_DIR", help="the --out directory of a finished compare "
+                    "(or of a sweep or grid)")
     rp.add_argument("--out", metavar="DIR", help="where to write the report (default: the first RUN_DIR)")
 
     bn = sub.add_parser("bench", help="training speed: resnet-lab's pipeline vs the conventional DataLoader one",
@@ -421,9 +424,21 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from .reporting.report import write_report
+    from pathlib import Path
 
-    html_path, md_path = write_report(args.runs, args.out)
+    from .reporting.grid_report import write_grid_report
+    from .reporting.report import write_report
+    from .reporting.sweep_report import write_sweep_report
+
+    # A sweep or grid directory gets its own report (rewritten in place, with any analyze sections).
+    study = {"sweep.json": write_sweep_report, "grid.json": write_grid_report}
+    writer = next((w for f, w in study.items() if len(args.runs) == 1 and (Path(args.runs[0]) / f).is_file()), None)
+    if writer is not None:
+        if args.out:
+            raise UserError("a sweep or grid report is written into its own directory; drop --out")
+        html_path, md_path = writer(args.runs[0])
+    else:
+        html_path, md_path = write_report(args.runs, args.out)
     print(f"report: {html_path}\n        {md_path}")
     return 0
 
