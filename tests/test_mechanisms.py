@@ -201,6 +201,15 @@ def test_even_resolutions_are_refused_since_the_centre_must_be_a_grid_point():
         landscape(_tiny_resnet(), x, y, resolution=4)
 
 
+def test_climb_is_the_largest_rise_to_a_later_point_and_zero_for_a_monotone_path():
+    from resnet_lab.mechanisms.landscape import climb
+
+    alphas = [-0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25]
+    assert climb([9, 3.0, 2.0, 2.4, 2.6, 1.0, 9], alphas) == pytest.approx((0.6, 0.25, 0.75))  # 2.0 -> 2.6
+    assert climb([0, 3.0, 2.0, 1.5, 1.2, 1.0, 0], alphas) == (0.0, 0.0, 0.0)   # points outside [0, 1] ignored
+    assert np.isnan(climb([0, 3.0, float("nan"), 1.5, 1.2, 1.0, 0], alphas)[0])
+
+
 def test_directions_of_another_model_are_refused():
     blob = {"format": DIRECTIONS_FORMAT, "model": "other", "d1": {"w": torch.zeros(2, 2)}, "d2": {"w": torch.zeros(2, 2)}}
     with pytest.raises(ValueError, match="made for model 'other'"):

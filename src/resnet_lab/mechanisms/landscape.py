@@ -18,7 +18,6 @@ convex. All values are on fixed validation images, never the test set.
 
 from __future__ import annotations
 
-import itertools
 import math
 from typing import Any
 
@@ -33,6 +32,7 @@ RESOLUTION = 21           # 2-D grid points per axis
 SLICE_POINTS = 41         # 1-D slice points
 INTERPOLATION = 31        # points of the init -> trained path, alpha in [-0.25, 1.25] (steps of 0.05)
 DIRECTIONS_FORMAT = "resnet-lab-directions"
+CLIMB_TOLERANCE = 0.01   # a rise along the init -> trained path up to this (loss units) still counts as monotone
 MINIMUM_DEPTH = 1e-3      # loss units a grid point must lie below all 8 neighbours to count as a local minimum
 
 Directions = dict[str, torch.Tensor]
@@ -98,12 +98,20 @@ def _stats(surface: torch.Tensor, chance_loss: float | None) -> dict[str, Any]:
     return out
 
 
-def _rise(losses: list[float], alphas: list[float]) -> float:
-    """The largest increase of the loss between consecutive points with 0 <= alpha <= 1."""
+def climb(losses: list[float], alphas: list[float]) -> tuple[float, float, float]:
+    """The largest rise of the loss from a point of the path to a later one, 0 <= alpha <= 1: (height,
+    alpha from, alpha to); 0 for a monotone decrease (Goodfellow et al.'s finding), NaN if the loss is
+    not finite somewhere (max() would otherwise skip a NaN and call the path monotone)."""
     inside = [(a, v) for a, v in zip(alphas, losses) if -1e-9 <= a <= 1 + 1e-9]
     if not all(math.isfinite(v) for _, v in inside):
-        return float("nan")  # max() would skip a NaN and call the path monotone
-    return max([0.0] + [b[1] - a[1] for a, b in itertools.pairwise(inside)])
+        return float("nan"), float("nan"), float("nan")
+    best, low = (0.0, 0.0, 0.0), inside[0] if inside else (0.0, 0.0)
+    for a, v in inside:
+        if v < low[1]:
+            low = (a, v)
+        elif v - low[1] > best[0]:
+            best = (v - low[1], low[0], a)
+    return best
 
 
 def work(resolution: int = RESOLUTION, interpolate: bool = True) -> int:
@@ -161,8 +169,7 @@ def landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, init_state:
                 values.append(evaluate(model, x, y, batch_size=batch_size, loss_fn=loss_fn))
                 if bar is not None:
                     bar.update(1)
-            result["interpolation"] = {"alphas": path, "loss": [v[0] for v in values], "acc": [v[1] for v in values],
-                                       "largest_rise": _rise([v[0] for v in values], path)}
+            result["interpolation"] = {"alphas": path, "loss": [v[0] for v in values], "acc": [v[1] for v in values]}
     finally:
         _set(model, theta)
         with torch.no_grad():
@@ -207,9 +214,10 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
             s += f"; below ln {e['num_classes']} (uniform guessing) on {100 * st['below_chance_fraction']:.0f}% of it"
         out.append(s + ".")
         if "interpolation" in e:
-            rise = e["interpolation"]["largest_rise"]
-            text = ("is not finite at some points." if not math.isfinite(rise) else "decreases monotonically."
-                    if rise <= 1e-3 else f"rises by up to {rise:.3f} between neighbouring points (steps of 0.05).")
+            height, a, b = climb(e["interpolation"]["loss"], e["interpolation"]["alphas"])
+            text = ("is not finite at some points." if not math.isfinite(height) else
+                    f"never climbs by more than {CLIMB_TOLERANCE} (monotone at this resolution, steps of 0.05)."
+                    if height <= CLIMB_TOLERANCE else f"climbs by {height:.3f} from α = {a:.2f} to α = {b:.2f}.")
             out.append(f"{e['label']}: on the straight path from the initial to the trained weights the loss {text}")
     for depth, (plain, res) in paired(entries).items():
         p, r = plain["stats"], res["stats"]

@@ -200,7 +200,8 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
         chance, full = e["chance"], e["full_acc"]
         deletable = [u for u in e["units"] if u["deletable"]]
         kept = [u for u in e["units"] if not u["deletable"]]
-        what = "block" if all(u["kind"] == "block" for u in deletable) else "layer or block"
+        kinds = {u["kind"] for u in deletable}
+        what = kinds.pop() if len(kinds) == 1 else "layer or block"
         if full < chance + 5:
             out.append(f"{e['label']}: {full:.1f}% intact on {e['images']} validation images, within 5 points of "
                        f"chance ({chance:.0f}%): it never learned, so deleting parts of it shows nothing.")
