@@ -204,7 +204,7 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
         what = kinds.pop() if len(kinds) == 1 else "layer or block"
         if full < chance + 5:
             out.append(f"{e['label']}: {full:.1f}% intact on {e['images']} validation images, within 5 points of "
-                       f"chance ({chance:.0f}%): it never learned, so deleting parts of it shows nothing.")
+                       f"chance ({chance:.0f}%): too close to chance for deletions to show anything.")
             continue
         # Veit et al. report identity blocks and downsampling blocks apart: deleting the latter also
         # deletes the only place where the shape changes, and hurts more. Say which is which.
