@@ -37,8 +37,6 @@ from .data import DataSplits, load_data, make_batches
 from .runs import prepare_dir, provenance, write_json
 from .train import (TrainState, amp_enabled, autocast, callback_step, setup_runtime, train_step)
 
-MODES = ("throughput", "end-to-end", "diagnostics", "all")
-
 
 def conventional(cfg: ExperimentConfig) -> ExperimentConfig:
     """The same experiment the way most CIFAR reproductions run it."""

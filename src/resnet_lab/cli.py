@@ -38,7 +38,7 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     ("--epochs", "train.epochs", dict(type=int, metavar="N", help="epochs per model")),
     ("--batch-size", "train.batch_size", dict(type=int, metavar="N", help="training batch size (default 128)")),
     ("--optimizer", "optim.name", dict(metavar="{sgd,adam}", help="sgd (with momentum) or adam (default sgd)")),
-    ("--lr", "optim.lr", dict(type=float, help="learning rate, constant: no schedule (default 0.01)")),
+    ("--lr", "optim.lr", dict(type=float, help="learning rate (default 0.01; constant, except in the paper presets' step schedule)")),
     ("--momentum", "optim.momentum", dict(type=float, help="SGD momentum (default 0.9)")),
     ("--weight-decay", "optim.weight_decay", dict(type=float, help="L2 weight decay (default 0)")),
     ("--width", "model.width_mult", dict(type=float, metavar="MULT",

@@ -35,8 +35,6 @@ LOSS_PINNED_TOLERANCE = 0.01
 WEIGHTS_UNCHANGED_REL = 0.05
 PREDICTIONS_UNCHANGED_TV = 0.05
 
-VERDICTS = ("exploding gradients", "vanishing gradients", "dead units", "healthy")
-
 
 def _fmt(x: float) -> str:
     return f"{x:.2g}" if finite(x) else str(x)

@@ -1,6 +1,6 @@
 """Figures for the report, drawn with matplotlib's Agg backend (no display needed).
 
-Each function takes plain data loaded from a run directory (``RunData``) and returns a Figure;
+Each function takes plain data loaded from a run directory (the dicts report.py reads) and returns a Figure;
 nothing here imports the training code.
 """
 
