@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import subprocess
 import sys
@@ -61,13 +62,14 @@ def test_sigkill_mid_run_then_resume_gives_identical_metrics(reference, tmp_path
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_exits_with_the_conventional_code_and_says_how_to_resume(tmp_path, sig, code):
-    out = tmp_path / "run"
+    out = tmp_path / "my run"  # a space: the printed resume command must still work when pasted
     proc = subprocess.Popen(compare_cmd(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(out / "simple_cnn" / "checkpoints" / "last.pt", proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code
-    assert f"resnet-lab compare --resume {out}" in err and "Traceback" not in err
+    hint = err.split("Resume with: ")[1].splitlines()[0]
+    assert shlex.split(hint) == ["resnet-lab", "compare", "--resume", str(out)] and "Traceback" not in err
     done = subprocess.run([sys.executable, "-m", "resnet_lab.cli", "compare", "--resume", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import shlex
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -278,7 +279,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     else:
         cfg = resolve(args.preset, args.config, _overrides(args))
         out = args.out or f"runs/compare-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
-    rows = _interruptible(f"resnet-lab compare --resume {out}", run_compare, cfg, out,
+    rows = _interruptible(f"resnet-lab compare --resume {shlex.quote(str(out))}", run_compare, cfg, out,
                           overwrite=args.overwrite, resume=bool(args.resume))
     html_path, _ = write_report([out])
     print(f"results: {out}/results.md\nreport:  {html_path}")
@@ -337,7 +338,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     cfg = resolve(args.preset or "paper-quick", args.config, _overrides(args))
     out = args.out or f"runs/sweep-{cfg.preset}"
-    _interruptible(" ".join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_sweep, cfg, out)
+    _interruptible(shlex.join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_sweep, cfg, out)
     html_path, md_path = write_sweep_report(out)
     print(f"\n{md_path.read_text().split('## Results')[0].strip()}\n\nreport: {html_path}")
     return 0
@@ -384,7 +385,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     opts = SubmititOptions(slurm_partition=args.slurm_partition, gpus_per_job=args.gpus_per_job,
                            timeout_min=args.timeout_min, cpus_per_job=args.cpus_per_job,
                            max_parallel=args.max_parallel)
-    rows = _interruptible(" ".join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_grid, cfg, out,
+    rows = _interruptible(shlex.join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_grid, cfg, out,
                           launcher=args.launcher, submitit_options=opts)
     html_path, md_path = write_grid_report(out)
     errors = sum(r["outcome"] == "error" for r in rows)
