@@ -144,6 +144,15 @@ def test_report_of_a_directory_that_is_not_a_run(tmp_path, capsys):
     assert len(err) == 1 and "no results.json" in err[0]
 
 
+def test_report_out_that_is_a_file_is_one_line_and_the_file_is_kept(smoke_report, tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    assert main(["report", str(smoke_report), "--out", str(target)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a file, not a directory" in err[0]
+    assert target.read_text() == "mine"
+
+
 def test_combined_report_of_two_runs_labels_models_by_optimizer(smoke_report, tmp_path):
     other = tmp_path / "adam"
     assert main(["compare", "--preset", "smoke", "--out", str(other), "--optimizer", "adam", "--lr", "0.001",

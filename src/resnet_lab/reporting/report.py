@@ -230,6 +230,8 @@ def write_pages(out: Path, title: str, subtitle: str, concl: list[str], table, f
     section for each ``resnet-lab analyze`` result found in ``analysis_dirs`` (default: ``out``)."""
     from .analyses import analysis_sections
 
+    if out.exists() and not out.is_dir():
+        raise UserError(f"report output {out} is a file, not a directory; pass a directory to --out")
     analyses = analysis_sections(list(analysis_dirs) or [out])
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for fig_stem, _, png in figures + [(a[0], a[1], a[2]) for a in analyses if a[2]]:
