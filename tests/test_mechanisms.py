@@ -42,12 +42,17 @@ def _data(n=60, classes=3, size=8):
 # --------------------------------------------------------------------------- lesion
 
 
-def test_deleting_a_zero_branch_residual_block_changes_nothing():
-    model, (x, y) = _tiny_resnet(), _data()
-    block = model.features[1]
+def _zero_branch(block: ResidualBlock) -> ResidualBlock:
+    """The block's residual branch outputs 0 (its last conv zeroed)."""
     with torch.no_grad():
         block.conv2.weight.zero_()
         block.conv2.bias.zero_()
+    return block
+
+
+def test_deleting_a_zero_branch_residual_block_changes_nothing():
+    model, (x, y) = _tiny_resnet(), _data()
+    block = _zero_branch(model.features[1])
     with torch.inference_mode():
         before = model(x)
         with deleted(model, {"features.1": nn.Identity()}):
@@ -77,10 +82,8 @@ def test_deleting_a_projection_block_keeps_the_relu_after_the_addition():
     # With its branch zeroed the block computes relu(proj(x) + 0): its deletion must change nothing,
     # which holds only if the stand-in keeps the ReLU (proj's bias makes negative values).
     model, (x, y) = _tiny_resnet(), _data()
-    block = model.features[2]
+    block = _zero_branch(model.features[2])
     with torch.no_grad():
-        block.conv2.weight.zero_()
-        block.conv2.bias.zero_()
         block.shortcut[0].bias.fill_(-0.5)
     result = lesion(model, x, y, draws=1)
     unit = next(u for u in result["units"] if u["module"] == "features.2")

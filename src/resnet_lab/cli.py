@@ -256,14 +256,16 @@ def _on_sigterm(signum, frame) -> None:
     raise _Terminated()
 
 
-def _interruptible(resume_hint: str, fn, *a, **kw):
+def _interruptible(resume_hint: str, fn, *a, note: str | None = None, **kw):
     """Run ``fn``; on Ctrl-C (exit 130) or SIGTERM (exit 143) say how to resume. Every completed epoch
-    is already in checkpoints/last.pt, so only the current epoch's steps are abandoned."""
+    is already in checkpoints/last.pt, so only the current epoch's steps are abandoned. ``note``
+    replaces that message for work that is not training (e.g. analyze)."""
     try:
         return fn(*a, **kw)
     except (KeyboardInterrupt, _Terminated) as exc:
         code = 143 if isinstance(exc, _Terminated) else 130
-        print(f"\nresnet-lab: interrupted; completed epochs are saved. Resume with: {resume_hint}", file=sys.stderr)
+        note = note or f"completed epochs are saved. Resume with: {resume_hint}"
+        print(f"\nresnet-lab: interrupted; {note}", file=sys.stderr)
         raise SystemExit(code) from None
 
 
@@ -407,18 +409,14 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     for flag, (owner, value) in only.items():
         if value is not None and args.analysis != owner:
             raise UserError(f"{flag} is an option of 'analyze {owner}', not of 'analyze {args.analysis}'; drop it")
-    defaults = AnalysisOptions()
-    opts = AnalysisOptions(subset=args.subset, seed=args.seed, draws=defaults.draws if args.draws is None else args.draws,
-                           resolution=defaults.resolution if args.resolution is None else args.resolution,
-                           directions=args.directions,
-                           data_dir=args.data_dir, device=args.device)
-    try:
-        path = run_analysis(args.analysis, args.runs, args.out, opts, log=lambda s: print(s, file=sys.stderr))
-    except (KeyboardInterrupt, _Terminated) as exc:
-        # An analysis writes only after every run is measured, each file atomically: nothing is half-written.
-        print("\nresnet-lab: interrupted; no new results were written (files already in analysis/ are intact). "
-              "Run the same command again to redo it.", file=sys.stderr)
-        raise SystemExit(143 if isinstance(exc, _Terminated) else 130) from None
+    given = {"draws": args.draws, "resolution": args.resolution}  # unset: AnalysisOptions' defaults
+    opts = AnalysisOptions(subset=args.subset, seed=args.seed, directions=args.directions, data_dir=args.data_dir,
+                           device=args.device, **{k: v for k, v in given.items() if v is not None})
+    # An analysis writes only after every run is measured, each file atomically: nothing is half-written.
+    path = _interruptible("", run_analysis, args.analysis, args.runs, args.out, opts,
+                          log=lambda s: print(s, file=sys.stderr),
+                          note="no new results were written (files already in analysis/ are intact). "
+                               "Run the same command again to redo it.")
     print(f"{args.analysis}: {path}\n{'':{len(args.analysis)}}  {path.with_suffix('.png')}\n"
           f"add it to the report: resnet-lab report {path.parent.parent}")
     return 0

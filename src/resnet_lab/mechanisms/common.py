@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,6 @@ class TrainedRun:
     init_state: dict[str, torch.Tensor]
     final_state: dict[str, torch.Tensor]
     label: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def build(self, phase: str) -> nn.Module:
         """The model with its ``"init"`` or ``"final"`` weights, on the CPU, in eval mode."""
@@ -139,13 +138,14 @@ def label_runs(runs: list[TrainedRun]) -> None:
         return {**{k: v for k, v in r.options.items() if k not in ("num_classes", "in_channels", "input_size")},
                 "optim": flat.get("optim.name"), "lr": flat.get("optim.lr"), "seed": flat.get("train.seed")}
 
+    known = {id(r): settings(r) for r in runs}
     for r in runs:
         same = [o for o in runs if o.model == r.model]
         if len(same) == 1:
             r.label = r.model
             continue
-        mine = settings(r)
-        differ = [k for k in mine if any(settings(o).get(k) != mine[k] for o in same)]
+        mine = known[id(r)]
+        differ = [k for k in mine if any(known[id(o)].get(k) != mine[k] for o in same)]
         base = r.model
         if {"depth", "skip"} <= set(r.options):
             base = f"{'resnet' if r.options['skip'] else 'plain'}-{r.options['depth']}"

@@ -69,21 +69,21 @@ def default_out(paths: list[str | Path], runs: list[TrainedRun]) -> Path:
     return Path(paths[0])
 
 
-def _data_for(runs: list[TrainedRun], opts: AnalysisOptions) -> dict[int, Any]:
-    """Each run's data splits, each distinct data config loaded once."""
+def _data_for(runs: list[TrainedRun], opts: AnalysisOptions) -> list[Any]:
+    """Each run's data splits (in run order), each distinct data config loaded once."""
     from ..config import from_dict
     from ..data import load_data
 
     loaded: dict[str, Any] = {}
-    out = {}
-    for i, r in enumerate(runs):
+    out = []
+    for r in runs:
         cfg = from_dict(r.config, f"{r.dir}/checkpoints/final.pt config").data
         if opts.data_dir:
             cfg = dataclasses.replace(cfg, data_dir=opts.data_dir)
         key = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
         if key not in loaded:
             loaded[key] = load_data(cfg)
-        out[i] = loaded[key]
+        out.append(loaded[key])
     return out
 
 
@@ -120,8 +120,8 @@ def run_analysis(name: str, paths: list[str | Path], out: str | Path | None = No
     data = _data_for(runs, opts)
     subset = opts.subset or mod.DEFAULT_SUBSET
     jobs = []  # (run, data, x, y, work) -- all checked before the first measurement
-    for i, r in enumerate(runs):
-        x, y = validation_images(data[i], subset, device)
+    for r, d in zip(runs, data):
+        x, y = validation_images(d, subset, device)
         try:
             work = mod.prepare(r, x, y, opts, directions)
         except ValueError as exc:
@@ -131,7 +131,7 @@ def run_analysis(name: str, paths: list[str | Path], out: str | Path | None = No
             # analyse the others and say why this one is left out.
             log(f"{name}: leaving out {r.dir.name} ({r.model}): {exc}")
             continue
-        jobs.append((r, data[i], x, y, work))
+        jobs.append((r, d, x, y, work))
     if not jobs:
         raise UserError(f"{name} can analyse none of the runs given (see the lines above)")
     label_runs([j[0] for j in jobs])

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import math
+import statistics
 from collections.abc import Iterator
 from typing import Any
 
@@ -116,15 +117,19 @@ def plan(model: nn.Module, x: torch.Tensor, units: list[str] | None = None
         module = known[name]
         kind = "block" if isinstance(module, ResidualBlock) else "layer"
         counters[kind] += 1
-        new, how = replacement(module, shapes.get(name))
+        shape = shapes.get(name)
+        new, how = replacement(module, shape)
         if new is not None:
             swaps[name] = new
-        shape = shapes.get(name)
         table.append({"name": f"{kind}{counters[kind]}", "module": name, "kind": kind,
                       "residual": isinstance(module, ResidualBlock) and module.skip,
                       "changes_shape": shape is not None and shape[0] != shape[1],
                       "deletable": new is not None, "deleted_as": how})
     return table, swaps
+
+
+def _why_not(table: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{u['name']} {u['deleted_as']}" for u in table) or "it has no layers or blocks to delete"
 
 
 def work(n_deletable: int, draws: int = DRAWS) -> int:
@@ -142,8 +147,7 @@ def lesion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, units: list[st
     table, swaps = plan(model, x, units)
     deletable = [u for u in table if u["deletable"]]
     if not deletable:
-        why = "; ".join(f"{u['name']} {u['deleted_as']}" for u in table) or "it has no layers or blocks to delete"
-        raise ValueError(f"no unit of this model can be deleted ({why})")
+        raise ValueError(f"no unit of this model can be deleted ({_why_not(table)})")
 
     def acc(idx: tuple[int, ...]) -> float:
         with deleted(model, {deletable[i]["module"]: swaps[deletable[i]["module"]] for i in idx}):
@@ -173,8 +177,7 @@ def prepare(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None) -> int
     table, _ = plan(run.build("final").to(x.device), x)
     n = sum(u["deletable"] for u in table)
     if not n:
-        raise ValueError("none of its layers or blocks can be deleted: "
-                         + ("; ".join(f"{u['name']} {u['deleted_as']}" for u in table) or "it has none"))
+        raise ValueError(f"none of its layers or blocks can be deleted: {_why_not(table)}")
     return work(n, opts.draws)
 
 
@@ -185,11 +188,6 @@ def measure(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None, *, bar
 
 
 # --------------------------------------------------------------------------- report
-
-
-def _median(values: list[float]) -> float:
-    v = sorted(values)
-    return v[len(v) // 2] if len(v) % 2 else (v[len(v) // 2 - 1] + v[len(v) // 2]) / 2
 
 
 def sentences(entries: list[dict[str, Any]]) -> list[str]:
@@ -215,7 +213,7 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
         if plain_swap:
             worst = max(plain_swap, key=lambda u: u["drop"])
             s += (f"deleting any single shape-keeping {what} cost at most {worst['drop']:.1f} points "
-                  f"({worst['name']}; median {_median([u['drop'] for u in plain_swap]):.1f} over {len(plain_swap)})")
+                  f"({worst['name']}; median {statistics.median([u['drop'] for u in plain_swap]):.1f} over {len(plain_swap)})")
         if reshaping:
             worst = max(reshaping, key=lambda u: u["drop"])
             s += ("; " if plain_swap else "") + (

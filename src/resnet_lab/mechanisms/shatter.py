@@ -76,12 +76,13 @@ def shatter(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, points: int =
             profile = (g @ (b - a).flatten().double()).tolist()
         if bar is not None:
             bar.update(1)
-    mean = torch.stack(curves).mean(0)
+    per_line, centred_mean = torch.stack(curves), torch.stack(centred).mean(0)
+    mean = per_line.mean(0)
     below = (mean < HALF).nonzero()
     return {"lags": list(range(1, len(mean) + 1)), "cosine": mean.tolist(),
-            "cosine_std": torch.stack(curves).std(0).tolist() if len(curves) > 1 else [0.0] * len(mean),
+            "cosine_std": per_line.std(0).tolist() if len(curves) > 1 else [0.0] * len(mean),
             "neighbour": mean[0].item(), "length": int(below[0]) + 1 if len(below) else None,
-            "centred": torch.stack(centred).mean(0).tolist(), "centred_neighbour": torch.stack(centred).mean(0)[0].item(),
+            "centred": centred_mean.tolist(), "centred_neighbour": centred_mean[0].item(),
             "zero_gradients": torch.stack(zeros).mean().item(),
             "profile": profile, "lines": len(x), "points": points}
 
