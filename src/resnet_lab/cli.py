@@ -48,6 +48,10 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
      help="weight init: PyTorch's default (as in the seed) or a named scheme; fixup and skipinit need "
           "residual blocks (docs/trainability.md)")),
     ("--norm", "model.norm", dict(metavar="{none,batch}", help="normalisation after each conv (default none)")),
+    ("--skip", "model.skip", dict(metavar="{on,off}",
+     help="residual additions on or off, for models that have them as an option (resnet_seed, cifar_net; "
+          "default: the model's own); a model without the option refuses it. resnet_seed_plain is resnet_seed "
+          "with skips off by name")),
     ("--device", "train.device", dict(metavar="{auto,cpu,cuda}", help="auto picks CUDA when available")),
     ("--seed", "train.seed", dict(type=int, help="seed for init, data order and augmentation (default 0)")),
     ("--checkpoint-every", "train.checkpoint_every", dict(type=int, metavar="N",
@@ -93,8 +97,12 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "models", None):
         out["models"] = [m for item in args.models for m in item.split(",") if m]
     for flag, key in (("depths", "sweep.depths"), ("families", "sweep.families"), ("seeds", "sweep.seeds")):
-        if getattr(args, flag, None):
-            out[key] = getattr(args, flag)
+        value = getattr(args, flag, None)
+        if value is not None:
+            if not value.replace(",", "").strip():
+                raise UserError(f"--{flag} is empty; give a comma-separated list, e.g. --{flag} "
+                                + {"depths": "20,56", "families": "plain,resnet", "seeds": "0,1,2"}[flag])
+            out[key] = value
     for key in ("model.shortcut", "train.max_steps", "grid.model", "grid.threshold_acc"):
         if getattr(args, key, None) is not None:
             out[key] = getattr(args, key)
@@ -106,14 +114,19 @@ def build_parser() -> argparse.ArgumentParser:
                      "do for deep networks.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    cmp = sub.add_parser("compare", help="train the seed's three models identically and judge each run",
-                         description="Train SimpleCNN, the 10-layer plain DeepCNN and the seed's ResNet "
+    cmp = sub.add_parser("compare", help="train the seed's models identically and judge each run",
+                         description="Train SimpleCNN, the 10-conv plain DeepCNN, the seed's ResNet and the "
+                         "same ResNet without its skips (resnet_seed_plain, its controlled partner) "
                          "under identical settings (2015 level: no BN, no LR schedule, weight decay 0), "
                          "print one line per epoch, and write a results table (Markdown + JSON), "
                          "checkpoints, metrics and TensorBoard logs into --out.")
     _add_train_flags(cmp)
     cmp.add_argument("--models", action="append", metavar="NAME[,NAME]",
-                     help="which registered models to train (default: simple_cnn,deep_cnn,resnet_seed)")
+                     help="which registered models to train (default: simple_cnn,deep_cnn,resnet_seed,resnet_seed_plain; "
+                     "list them with 'resnet-lab models')")
+    cmp.add_argument("--seeds", metavar="S[,S]", help="train every model once per seed, e.g. 0,1,2: the table, "
+                     "report and results.json give mean ± std over them, learning curves a band (default: one run, "
+                     "--seed)")
     cmp.add_argument("--out", metavar="DIR", help="run directory (default runs/compare-<preset>-<time>)")
     cmp.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
     cmp.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted compare with its saved settings: "
@@ -279,7 +292,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             raise UserError("--resume continues a run with the settings it was started with; drop the other flags")
         cfg, out = load_run_config(args.resume), args.resume
     else:
-        cfg = resolve(args.preset, args.config, _overrides(args))
+        overrides = _overrides(args)
+        if "sweep.seeds" in overrides:
+            if "train.seed" in overrides:
+                raise UserError("--seed and --seeds both given; pass --seeds S,S,... alone (or --seed for one run)")
+            overrides["seeds"] = overrides.pop("sweep.seeds")
+        cfg = resolve(args.preset, args.config, overrides)
         out = args.out or f"runs/compare-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
     rows = _interruptible(f"resnet-lab compare --resume {shlex.quote(str(out))}", run_compare, cfg, out,
                           overwrite=args.overwrite, resume=bool(args.resume))
@@ -338,7 +356,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from .reporting.sweep_report import write_sweep_report
     from .sweep import run_sweep
 
-    cfg = resolve(args.preset or "paper-quick", args.config, _overrides(args))
+    overrides = _overrides(args)
+    if "model.skip" in overrides:
+        raise UserError("a sweep sets the skips by family (plain = off, resnet = on); pass --families instead of --skip")
+    cfg = resolve(args.preset or "paper-quick", args.config, overrides)
     out = args.out or f"runs/sweep-{cfg.preset}"
     _interruptible(shlex.join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_sweep, cfg, out)
     html_path, md_path = write_sweep_report(out)

@@ -1,15 +1,16 @@
 """``resnet-lab compare``: train several models under identical settings and judge each run.
 
 Each model is one run of ``experiment.py`` (built, trained, judged and diagnosed there); this
-module keeps what is specific to compare: the loop over ``cfg.models`` in one output directory,
-the results table and resuming an interrupted compare.
+module keeps what is specific to compare: the loop over ``cfg.models`` (and ``cfg.seeds``) in one
+output directory, the results table (mean +- std over seeds) and resuming an interrupted compare.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from functools import partial
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from .config import ExperimentConfig, from_dict, to_dict
 from .data import load_data
@@ -17,36 +18,72 @@ from .errors import UserError
 from .experiment import ResultRow, builder_options, train_model, train_or_resume
 from .registry import create_model
 from .runs import now, prepare_dir, provenance, write_json, write_yaml
+from .spread import fmt, mean_std
 from .train import amp_enabled, setup_runtime
 
 
-def results_markdown(rows: list[ResultRow], cfg: ExperimentConfig, source: str, amp: bool) -> str:
-    """The seed's results table (model, accuracy, status, problem) with the extra columns."""
-    lines = [
-        "| model | params | best val acc | test acc | status | problem | time |",
-        "|---|---:|---:|---:|---|---|---:|",
-    ]
+def run_names(cfg: ExperimentConfig) -> list[tuple[str, int, str]]:
+    """(model, seed, run directory name) of every run, model-major. One seed: ``<model>/`` as always;
+    ``seeds``: ``<model>_seed<s>/`` for each."""
+    if not cfg.seeds:
+        return [(name, cfg.train.seed, name) for name in cfg.models]
+    return [(name, s, f"{name}_seed{s}") for name in cfg.models for s in cfg.seeds]
+
+
+def summarise(rows: list[ResultRow]) -> list[dict[str, Any]]:
+    """Per model, in run order: how many seeds, how many learned, mean +- std of the accuracies."""
+    by: dict[str, list[ResultRow]] = {}
     for r in rows:
-        lines.append(f"| {r['model']} | {r['params']:,} | {r['best_val_acc']:.2f}% (ep {r['best_val_epoch']}) "
-                     f"| {r['test_acc']:.2f}% | {r['status']} | {r['problem']} | {r['seconds']:.0f} s |")
+        by.setdefault(r["model"], []).append(r)
+    return [{"model": name, "params": rs[0]["params"], "seeds": [r["seed"] for r in rs], "n": len(rs),
+             "learned": sum(r["status"] == "learned" for r in rs),
+             "best_val_acc": mean_std([r["best_val_acc"] for r in rs]),
+             "test_acc": mean_std([r["test_acc"] for r in rs]),
+             "final_train_loss": mean_std([r["final_train_loss"] for r in rs]),
+             "seconds": mean_std([r["seconds"] for r in rs])} for name, rs in by.items()]
+
+
+def settings_text(cfg: ExperimentConfig, amp: bool) -> str:
     o = cfg.optim
-    setting = (f"{cfg.optim.name} lr {o.lr}" + (f" momentum {o.momentum}" if o.name == "sgd" else "")
-               + f", weight decay {o.weight_decay}, batch {cfg.train.batch_size}, {cfg.train.epochs} epochs, "
-               f"width x{cfg.model.width_mult}, init {cfg.model.init}, norm {cfg.model.norm}, "
-               f"augment {'on' if cfg.data.augment else 'off'}, seed {cfg.train.seed}, "
-               f"{cfg.data.pipeline} pipeline, {'bf16 autocast' if amp else 'fp32'}")
+    seeds = f"seeds {', '.join(map(str, cfg.seeds))}" if cfg.seeds else f"seed {cfg.train.seed}"
+    return (f"{o.name} lr {o.lr}" + (f" momentum {o.momentum}" if o.name == "sgd" else "")
+            + f", weight decay {o.weight_decay}, batch {cfg.train.batch_size}, {cfg.train.epochs} epochs, "
+            f"width x{cfg.model.width_mult}, init {cfg.model.init}, norm {cfg.model.norm}, "
+            f"augment {'on' if cfg.data.augment else 'off'}, {seeds}, "
+            f"{cfg.data.pipeline} pipeline, {'bf16 autocast' if amp else 'fp32'}")
+
+
+def results_markdown(rows: list[ResultRow], cfg: ExperimentConfig, source: str, amp: bool) -> str:
+    """The seed's results table (model, accuracy, status, problem) with the extra columns; with
+    several seeds, one line per model with mean +- std over them."""
+    if cfg.seeds:
+        lines = ["| model | params | seeds | learned | best val acc | test acc | time per run |",
+                 "|---|---:|---:|---:|---:|---:|---:|"]
+        for s in summarise(rows):
+            lines.append(f"| {s['model']} | {s['params']:,} | {s['n']} | {s['learned']}/{s['n']} "
+                         f"| {fmt(s['best_val_acc'], unit='%')} | {fmt(s['test_acc'], unit='%')} "
+                         f"| {fmt(s['seconds'], 0, ' s')} |")
+        note = f"± is the standard deviation over {len(cfg.seeds)} seeds; per-seed rows are in results.json.\n"
+    else:
+        lines = ["| model | params | best val acc | test acc | status | problem | time |",
+                 "|---|---:|---:|---:|---|---|---:|"]
+        for r in rows:
+            lines.append(f"| {r['model']} | {r['params']:,} | {r['best_val_acc']:.2f}% (ep {r['best_val_epoch']}) "
+                         f"| {r['test_acc']:.2f}% | {r['status']} | {r['problem']} | {r['seconds']:.0f} s |")
+        note = ""
     return (f"# resnet-lab compare ({cfg.preset} preset)\n\n" + "\n".join(lines) + "\n\n"
-            f"Settings: {setting}.  \nData: {source}.  \n"
-            "Test accuracy is the final model's; best validation accuracy picks no model.\n")
+            f"Settings: {settings_text(cfg, amp)}.  \nData: {source}.  \n"
+            "Test accuracy is the final model's; best validation accuracy picks no model.\n" + note)
 
 
 def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = False,
                 log: Callable[[str], None] = print) -> list[ResultRow]:
-    """Train every model of ``cfg.models`` in ``out_dir/<model>/`` and write the results table.
+    """Train every model of ``cfg.models`` (once per seed of ``cfg.seeds``) in ``out_dir`` and write
+    the results table.
 
     All input checks (config, data, device) happen before ``out_dir`` is created, so bad input
-    leaves nothing behind; ``results.json`` is written only when every model has finished.
-    ``resume``: ``out_dir`` is an interrupted compare; finished models are kept, the rest continue.
+    leaves nothing behind; ``results.json`` is written only when every run has finished.
+    ``resume``: ``out_dir`` is an interrupted compare; finished runs are kept, the rest continue.
     """
     data = load_data(cfg.data)
     device = setup_runtime(cfg.train)
@@ -55,16 +92,18 @@ def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool =
     out = Path(out_dir) if resume else prepare_dir(out_dir, overwrite=overwrite)
     prov = provenance(device, data.source)
     write_yaml(out / "config.yaml", to_dict(cfg))
-    log(f"data: {data.source}; {len(data.train):,} train / {len(data.val):,} val / "
-        f"{len(data.test):,} test images; device {prov['device']}; output {out}")
+    log(f"data: {data.describe()}; device {prov['device']}; output {out}")
     rows = []
-    for name in cfg.models:
-        train = partial(train_model, name, cfg, data, device, out / name, {"provenance": prov}, log)
-        rows.append(train_or_resume(out / name, train, log, name))
+    for name, seed, run in run_names(cfg):
+        run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+        train = partial(train_model, name, run_cfg, data, device, out / run, {"provenance": prov}, log)
+        row = train_or_resume(out / run, train, log, run)
+        rows.append({**row, "seed": seed, "run": run})
     table = results_markdown(rows, cfg, data.source, amp_enabled(cfg.train, device))
     (out / "results.md").write_text(table)
     prov["finished"] = now()
-    write_json(out / "results.json", {"config": to_dict(cfg), "provenance": prov, "results": rows})
+    write_json(out / "results.json", {"config": to_dict(cfg), "provenance": prov, "results": rows,
+                                      "summary": summarise(rows)})
     log("\n" + table)
     return rows
 

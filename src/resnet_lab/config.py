@@ -24,7 +24,10 @@ class DataConfig:
     data_dir: str | None = None       # cifar10: folder with cifar-10-batches-py; imagefolder: folder or .tar.gz
     cache_dir: str | None = None      # downloads + decoded image folders; default ~/.cache/resnet-lab
     download: bool = True             # cifar10 only: try torchvision's download when no local copy
-    val_size: int = 5000              # held out of the training set; the test set is for final numbers
+    # Held out of the training set (the test set is for final numbers). None: min(5,000, 10 % of the
+    # training set), i.e. 5,000 for CIFAR-10's 50,000 (He et al.'s 45k/5k split) and 10 % of a
+    # small image folder, which 5,000 would leave with few or no training images.
+    val_size: int | None = None
     train_subset: int | None = None   # use only this many training images (after the split)
     # Final numbers on only this many test images (a fixed, seeded choice): for quick studies whose
     # many runs would otherwise spend more time on the test set than on training. None: all.
@@ -108,7 +111,11 @@ class GridConfig:
 @dataclass(frozen=True)
 class ExperimentConfig:
     preset: str = "quick"
-    models: tuple[str, ...] = ("simple_cnn", "deep_cnn", "resnet_seed")
+    # The seed's three networks plus resnet_seed_plain, the seed ResNet without its skips: the
+    # pair that differs in the skip connections alone (models/seed.py).
+    models: tuple[str, ...] = ("simple_cnn", "deep_cnn", "resnet_seed", "resnet_seed_plain")
+    # compare: train every model once per seed (mean +- std over them); empty: train.seed alone.
+    seeds: tuple[int, ...] = ()
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -129,6 +136,18 @@ _SETTINGS_AXIS = ("model.skip+model.norm+model.init="
                   "true+batch+default,true+batch+kaiming")
 _OPTIM_AXIS = "optim.name+optim.lr=sgd+0.01,adam+0.001"
 _TRAINABILITY = {"grid.model": "cifar_net", "model.shortcut": "A", "optim.momentum": 0.9, "data.augment": True}
+
+# The seed experiment's controls (resnet-lab grid --preset seed-controls): one change at a time away
+# from the failing configuration (DeepCNN / the seed ResNet without skips, default init, SGD). A
+# joint axis lists the cells, because they are not a product: SimpleCNN as the baseline, DeepCNN
+# {default, kaiming} x {sgd, adam}, the seed ResNet {skips on, off} x {default, kaiming} under SGD.
+# "none": the net has no skip option (it has no skip connections).
+_SEED_CONTROLS_AXIS = ("grid.model+model.skip+model.init+optim.name+optim.lr="
+                       "simple_cnn+none+default+sgd+0.01,"
+                       "deep_cnn+none+default+sgd+0.01,deep_cnn+none+kaiming+sgd+0.01,"
+                       "deep_cnn+none+default+adam+0.001,deep_cnn+none+kaiming+adam+0.001,"
+                       "resnet_seed+false+default+sgd+0.01,resnet_seed+true+default+sgd+0.01,"
+                       "resnet_seed+false+kaiming+sgd+0.01,resnet_seed+true+kaiming+sgd+0.01")
 
 # Presets are overrides of the defaults (which are the seed's settings).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -162,6 +181,11 @@ PRESETS: dict[str, dict[str, Any]] = {
                            "data.train_subset": 5120, "train.epochs": 3, "data.val_size": 1000,
                            "data.test_subset": 2000, "train.diagnostics": False, "train.tensorboard": False,
                            "grid.axes": ("model.depth=8,20,32,56", _SETTINGS_AXIS, _OPTIM_AXIS)},
+    # The seed experiment, controlled (README, "Which change rescues the seed's failure"): the quick
+    # preset's nets and data (quarter width, full 45k/5k split) over 3 seeds, with fewer epochs so
+    # that the 27 runs fit in 90 minutes on a 2-core CPU.
+    "seed-controls": {"model.width_mult": 0.25, "train.epochs": 5, "train.tensorboard": False,
+                      "train.diagnostics": False, "grid.axes": (_SEED_CONTROLS_AXIS,), "grid.seeds": (0, 1, 2)},
     # Seconds: a 2-cell grid (plain and residual 8-layer nets) on synthetic data, for tests.
     "grid-smoke": {"data.dataset": "synthetic", "data.val_size": 200, "train.epochs": 2, "train.batch_size": 64,
                    "model.width_mult": 0.25, "train.tensorboard": False, "grid.model": "cifar_net",
@@ -231,8 +255,8 @@ def typed_value(key: str, value: Any, origin: str) -> Any:
 
 def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
     args = typing.get_args(tp)
-    if value is None and type(None) in args:
-        return None
+    if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+        return None  # "none" on a command line or grid axis: unset, the model's own default
     base = next((a for a in args if a is not type(None)), tp) if args and typing.get_origin(tp) is not tuple else tp
     try:
         if typing.get_origin(base) is tuple:
@@ -342,6 +366,16 @@ def resolve(preset: str | None = None, file: str | Path | None = None,
     return cfg
 
 
+def check_seeds(seeds: tuple[int, ...], key: str = "seeds") -> None:
+    """Training seeds must be distinct integers >= 0 (torch.manual_seed's range)."""
+    negative = [s for s in seeds if s < 0]
+    if negative:
+        raise UserError(f"{key}: seeds must be >= 0, got {', '.join(map(str, negative))}; pass e.g. 0,1,2")
+    dupes = sorted({s for s in seeds if seeds.count(s) > 1})
+    if dupes:
+        raise UserError(f"{key} lists {', '.join(map(str, dupes))} twice; list each seed once")
+
+
 def validate(cfg: ExperimentConfig) -> None:
     """Reject values that cannot work, with the fix in the message."""
     from .registry import list_models
@@ -376,7 +410,9 @@ def validate(cfg: ExperimentConfig) -> None:
     if cfg.train.diag_every < 1:
         raise UserError(f"diag_every must be >= 1, got {cfg.train.diag_every}; use --no-diagnostics to turn "
                         "recording off")
-    if cfg.data.val_size < 1:
+    for key, seeds in (("seeds", cfg.seeds), ("sweep.seeds", cfg.sweep.seeds), ("grid.seeds", cfg.grid.seeds)):
+        check_seeds(seeds, key)
+    if cfg.data.val_size is not None and cfg.data.val_size < 1:
         raise UserError(f"val_size must be >= 1, got {cfg.data.val_size}; the validation split is "
                         "how models are compared without touching the test set")
     if cfg.data.train_subset is not None and cfg.data.train_subset < 1:

@@ -10,8 +10,8 @@ Every source is decoded once into ``uint8`` tensors of shape (N, 3, H, W) plus `
   tensors are cached, so a second run does not decode 60,000 JPEGs again.
 * ``synthetic``: a small deterministic, learnable data set for tests.
 
-The training set is split into train and validation (``val_size`` images, seeded by
-``split_seed`` so every training seed sees the same validation set); the test set is only used
+The training set is split into train and validation (``val_size`` images, default min(5,000, 10 %),
+seeded by ``split_seed`` so every training seed sees the same validation set); the test set is only used
 for final numbers. Normalisation uses per-channel statistics of the training split.
 """
 
@@ -68,6 +68,13 @@ class DataSplits:
     train_index: torch.Tensor | None = None
     test_index: torch.Tensor | None = None     # the test images used when data.test_subset is set
     val_index: torch.Tensor | None = None
+    val_rule: str = ""                         # how the validation size was chosen (for the data line)
+
+    def describe(self) -> str:
+        """The data line every command prints: source and split sizes."""
+        rule = f" ({self.val_rule})" if self.val_rule else ""
+        return (f"{self.source}; {len(self.train):,} train / {len(self.val):,} val{rule} / "
+                f"{len(self.test):,} test images")
 
     @property
     def num_classes(self) -> int:
@@ -264,12 +271,15 @@ def load_data(cfg: DataConfig) -> DataSplits:
                                                       seed=cfg.split_seed)
     else:
         raise UserError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASETS)}")
-    if cfg.val_size >= len(train):
-        raise UserError(f"val_size {cfg.val_size} leaves no training images (the training set has "
-                        f"{len(train)}); choose a smaller --val-size")
+    val_size, val_rule = cfg.val_size, "--val-size"
+    if val_size is None:
+        val_size, val_rule = default_val_size(len(train)), "default: 10 % of the training set, at most 5,000"
+    if val_size >= len(train) or val_size < 1:
+        raise UserError(f"val_size {val_size} leaves no training or no validation images (the training set has "
+                        f"{len(train)}); choose a --val-size between 1 and {len(train) - 1}")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.split_seed))
-    val = train.subset(order[: cfg.val_size])
-    rest = order[cfg.val_size:]
+    val = train.subset(order[:val_size])
+    rest = order[val_size:]
     if cfg.train_subset:
         rest = rest[: cfg.train_subset]
     train = train.subset(rest)
@@ -281,7 +291,13 @@ def load_data(cfg: DataConfig) -> DataSplits:
     mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
     std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
     return DataSplits(train, val, test, classes, mean, std, source, train_index=rest,
-                      val_index=order[: cfg.val_size], test_index=test_index)
+                      val_index=order[:val_size], test_index=test_index, val_rule=val_rule)
+
+
+def default_val_size(n_train: int) -> int:
+    """min(5,000, 10 % of the training set): He et al.'s 45k/5k split on CIFAR-10, and a validation
+    split that leaves a small data set 90 % of its images."""
+    return max(1, min(5000, n_train // 10))
 
 
 # --------------------------------------------------------------------------- batches

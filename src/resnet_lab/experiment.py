@@ -11,6 +11,7 @@ thresholds named below; nothing is written in advance.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -21,11 +22,12 @@ from typing import Any, Callable, TypedDict
 
 import torch
 
-from .config import ExperimentConfig, to_dict
+from .config import ExperimentConfig, ModelConfig, to_dict
 from .data import DataSplits, make_batches
 from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
-from .registry import create_model, model_options
+from .errors import UserError
+from .registry import architecture, create_model, model_options
 from .runs import RunRecorder, load_checkpoint, resume_state, write_json
 from .train import (EpochPrinter, LRSchedule, TrainState, amp_enabled, build_optimizer, evaluate, fit,
                     prepare_model)
@@ -36,6 +38,7 @@ STUCK_LOSS_TOLERANCE = 0.01
 # A run "failed" when its best validation accuracy is within this many points of chance (10 % for
 # CIFAR-10); the seed's failed run sat at exactly 10.00 %.
 CHANCE_MARGIN_POINTS = 2.0
+MODEL_FIELDS = {f.name: f for f in dataclasses.fields(ModelConfig)}
 # Train-minus-validation accuracy gap (points) above which the problem column notes overfitting.
 OVERFIT_GAP_POINTS = 15.0
 
@@ -110,6 +113,13 @@ def builder_options(name: str, cfg: ExperimentConfig, data: DataSplits,
     (unset ones, ``None``, leave the builder's default), ``extra`` ones, and the data's class
     count, channels and image size."""
     allowed = model_options(name)
+    # An option only some models take (unset by default) must not be dropped silently: --skip off on
+    # a model without skips would otherwise train something other than what was asked for.
+    refused = sorted(k for k, f in MODEL_FIELDS.items() if f.default is None and getattr(cfg.model, k) is not None
+                     and k not in allowed)
+    if refused:
+        raise UserError(f"model {name!r} has no {', '.join(refused)} option (it accepts: {', '.join(allowed)}); "
+                        f"unset model.{refused[0]} or choose models that take it")
     options = {k: v for k, v in vars(cfg.model).items() if k in allowed and v is not None}
     options.update(extra or {})
     options.update(num_classes=data.num_classes, in_channels=data.image_shape[0],
@@ -141,10 +151,10 @@ def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
     """
     state, options, params = build_state(name, cfg, data, device, model_extra)
     recorder = RunRecorder(run_dir, model_name=name, model_options=options, config=to_dict(cfg),
-                           extra={"params": params, **extra}, tensorboard=cfg.train.tensorboard,
+                           extra={"params": params, "architecture": architecture(name, options), **extra}, tensorboard=cfg.train.tensorboard,
                            histogram_every=cfg.train.diag_every if cfg.train.diagnostics else 0)
     resumed = resume and resume_state(run_dir, state)
-    log(f"== {name}: {params:,} parameters" + (f", resumed at epoch {state.epoch} (step {state.step})" if resumed
+    log(f"== {name}" + (f" (seed {cfg.train.seed})" if cfg.seeds else "") + f": {params:,} parameters" + (f", resumed at epoch {state.epoch} (step {state.step})" if resumed
                                                else "") + " ==")
     batches = make_batches(data, cfg, device)
     callbacks = [LRSchedule(cfg.optim), EpochPrinter(), recorder]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import re
-import statistics
 import sys
 from dataclasses import dataclass
 from functools import partial
@@ -39,6 +38,7 @@ from .errors import UserError
 from .experiment import ResultRow, finished_row, history, train_model, train_or_resume
 from .registry import create_model, model_options
 from .runs import now, provenance, write_json, write_yaml
+from .spread import mean_std
 from .train import setup_runtime
 
 LAUNCHERS = ("inline", "submitit")
@@ -116,13 +116,16 @@ def _fmt_value(v: Any) -> str:
 
 
 def _short(key: str) -> str:
+    if key == "grid.model":
+        return "model"
     parts = key.split(".")
     return parts[-2] if parts[-1] in ("name", "model") and len(parts) > 1 else parts[-1]
 
 
 def cell_name(settings: dict[str, Any]) -> str:
     """``{"model.depth": 20, "model.skip": False}`` -> ``depth20_skip-off`` (file-name safe)."""
-    name = "_".join(f"{_short(k)}{_fmt_value(v)}" for k, v in settings.items())
+    # An unset value (None: the model's own default, e.g. skip for a net without that option) is left out.
+    name = "_".join(f"{_short(k)}{_fmt_value(v)}" for k, v in settings.items() if v is not None)
     return re.sub(r"[^A-Za-z0-9._-]", "-", name)
 
 
@@ -153,14 +156,15 @@ def run_config(cfg: ExperimentConfig, run: Run) -> ExperimentConfig:
 
 def check_run(cfg: ExperimentConfig, axis_keys: tuple[str, ...] = ()) -> None:
     """Everything that can be checked before training: values, that the model takes every model
-    option an axis varies (else the axis would be silently ignored), and that it can be built with
-    them (it is built once on the CPU, so a depth it cannot take fails here)."""
+    option an axis sets for it (else the axis would be silently ignored; "none" leaves an option
+    unset, for a model without it), and that it can be built with them (it is built once on the
+    CPU, so a depth it cannot take fails here)."""
     validate(cfg)
     name = cfg.grid.model
     allowed = model_options(name)  # UserError for an unknown model
     wanted = {k: v for k, v in vars(cfg.model).items() if v is not None}
     for key in (k.split(".", 1)[1] for k in axis_keys if k.startswith("model.")):
-        if key not in allowed:
+        if key not in allowed and getattr(cfg.model, key) is not None:
             raise UserError(f"model {name!r} has no option {key!r} (it accepts: {', '.join(allowed)}); "
                             f"drop the model.{key} axis or choose a model that has it")
     create_model(name, **{k: v for k, v in wanted.items() if k in allowed})
@@ -181,12 +185,6 @@ def grid_row(run: Run, run_dir: Path, row: ResultRow | None, threshold: float,
     out["outcome"] = _outcome(row)
     out["threshold_step"] = next((e["step"] for e in history(run_dir) if e["val"]["acc"] >= threshold), None)
     return out
-
-
-def mean_std(values: list[float]) -> list[float | None] | None:
-    if not values:
-        return None
-    return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None]
 
 
 def summarise(rows: list[GridRow]) -> list[dict[str, Any]]:
@@ -380,7 +378,7 @@ def run_grid(cfg: ExperimentConfig, out_dir: str | Path, *, launcher: str = "inl
         else:
             log(f"{r.name}: finished earlier, skipped")
     log(f"grid: {len(planned)} run(s) in {out} ({len(planned) - len(pending)} finished earlier); "
-        f"data {data.source}; device {prov['device']}")
+        f"data {data.describe()}; device {prov['device']}")
     if launcher == "inline":
         errors = _inline(pending, out, data, cfg, prov, log, len(planned))
     else:

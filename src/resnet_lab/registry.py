@@ -6,8 +6,9 @@ typo'd copy of a builder can never silently replace the original.
 
 from __future__ import annotations
 
+import functools
 import inspect
-from typing import Callable
+from typing import Any, Callable
 
 from torch import nn
 
@@ -16,6 +17,8 @@ from .errors import UserError
 Builder = Callable[..., nn.Module]
 
 _MODELS: dict[str, Builder] = {}
+# name -> (base name, options fixed by the name): a variant is its base with those options set.
+_VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {}
 
 
 def register_model(name: str) -> Callable[[Builder], Builder]:
@@ -28,6 +31,42 @@ def register_model(name: str) -> Callable[[Builder], Builder]:
         return fn
 
     return wrap
+
+
+def register_variant(name: str, base: Builder, **fixed: Any) -> Builder:
+    """Register ``name`` as ``base`` with ``fixed`` options: e.g. ``resnet_seed_plain`` is
+    ``resnet_seed(skip=False)``. The variant does not accept the fixed options, so its name always
+    means what it says; :func:`architecture` knows it is its base with those options, which lets
+    a report compare it with its base in exactly those options and nothing else."""
+    base_name = next(n for n, fn in _MODELS.items() if fn is base)
+    sig = inspect.signature(base)
+    unknown = set(fixed) - set(sig.parameters)
+    if unknown:
+        raise ValueError(f"{base_name} has no option(s) {sorted(unknown)}")
+
+    @functools.wraps(base)
+    def variant(**options: Any) -> nn.Module:
+        return base(**options, **fixed)
+
+    variant.__signature__ = sig.replace(parameters=[p for n, p in sig.parameters.items() if n not in fixed])
+    variant.__doc__ = f"``{base_name}`` with {', '.join(f'{k}={v!r}' for k, v in fixed.items())} (fixed by the name)."
+    register_model(name)(variant)
+    _VARIANTS[name] = (base_name, dict(fixed))
+    return variant
+
+
+def architecture(name: str, options: dict[str, Any]) -> dict[str, Any]:
+    """What a model built as ``name(**options)`` is: ``{"family": base builder, "options": every
+    keyword option with its value (defaults filled in)}``. Two runs are the same network up to the
+    options in which these differ; variants resolve to their base."""
+    _ensure_loaded()
+    base, fixed = _VARIANTS.get(name, (name, {}))
+    sig = inspect.signature(get_builder(base))
+    full = {p.name: p.default for p in sig.parameters.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty}
+    full.update(options)
+    full.update(fixed)
+    return {"family": base, "options": full}
 
 
 def _ensure_loaded() -> None:

@@ -16,8 +16,9 @@ from typing import Any, Callable
 
 from .config import ExperimentConfig, to_dict
 from .errors import UserError
-from .grid import mean_std, run_grid, with_grid
+from .grid import run_grid, with_grid
 from .runs import write_json
+from .spread import mean_std
 
 # He et al. 2015, Table 6: ResNet test error (%), best of runs (110: 6.61 +- 0.16 over 5 runs).
 PAPER_TEST_ERROR = {("resnet", 20): 8.75, ("resnet", 32): 7.51, ("resnet", 44): 7.17, ("resnet", 56): 6.97,

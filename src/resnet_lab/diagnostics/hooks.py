@@ -84,7 +84,8 @@ def weight_norms(module: nn.Module) -> dict[str, float]:
     g = w.grad
     wn = w.detach().float().norm().item()
     gn = g.detach().float().norm().item() if g is not None else float("nan")
-    return {"weight_norm": wn, "grad_norm": gn, "grad_to_weight": ratio(gn, wn)}
+    return {"weight_norm": wn, "weight_std": w.detach().float().std().item(), "grad_norm": gn,
+            "grad_to_weight": ratio(gn, wn)}
 
 
 def _buffers(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -22,6 +22,7 @@ class LayerStats(ResponseStats):
     name: str             # conv1 ... / proj1 ... (shortcuts, models/paths.py) / fc
     module: str           # qualified module name, e.g. features.3.conv2
     weight_norm: float
+    weight_std: float
     grad_norm: float
     grad_to_weight: float
 

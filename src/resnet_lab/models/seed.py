@@ -15,6 +15,8 @@ Parameter counts (10 classes, 32x32 inputs, tested against ``tests/test_models.p
 | deep_cnn    | 0.25       | 10    | 129,258    |
 | resnet_seed | 1.0        | 15    | 2,936,714  |
 | resnet_seed | 0.25       | 15    | 215,018    |
+| resnet_seed_plain | 1.0  | 13    | 2,895,370  |
+| resnet_seed_plain | 0.25 | 13    | 212,362    |
 
 The seed calls ``resnet_seed`` a "10-layer ResNet"; as drawn (a stem conv and six two-conv
 blocks) it has 13 convs on its main path plus 2 projection convs. Its FLOPs per image agree with
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..registry import register_model
+from ..registry import register_model, register_variant
 from .layers import ConvNet, ConvUnit, Init, Norm, ResidualBlock, check_options, init_weights, scaled
 
 
@@ -96,3 +98,9 @@ def resnet_seed(*, num_classes: int = 10, in_channels: int = 3, input_size: int 
     net = ConvNet(features, feature_shape=(c3, side, side), num_classes=num_classes,
                   input_size=input_size)
     return init_weights(net, init)
+
+
+# The controlled partner of resnet_seed: the same network with the additions (and so the two
+# projection convs) removed. It differs from resnet_seed in the skips alone, which the seed's
+# DeepCNN does not (10 convs vs 13 + 2, max-pooling vs stride-2 convs, 1.6M vs 2.9M parameters).
+register_variant("resnet_seed_plain", resnet_seed, skip=False)

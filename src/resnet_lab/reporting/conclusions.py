@@ -2,14 +2,23 @@
 
 Every sentence is produced by a condition on the data and carries the numbers it rests on, so a
 run where the ResNet does not win says so, and different numbers give different sentences.
+
+Runs of one model in one compare at several seeds form a *condition* (mean ± std over seeds).
+Two conditions are called different only by ``spread.separated`` (the mean ± std intervals do not
+overlap); with one seed nothing is called different or equal. An effect is attributed to a factor
+(skips, init, optimiser, ...) only for two conditions whose resolved settings differ in that factor
+alone (``attribution.py``); other pairs get a note saying what else differs.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
+from ..spread import RULE, fmt, mean_std, separated
+from .attribution import describe, differences, isolated_factor
+
 SEED_ORDER = ("resnet_seed", "simple_cnn", "deep_cnn")  # the seed's reported ranking, best first
-NOISE_POINTS = 1.0  # differences below this many points are called "within about a point"
 
 
 def _pct(x: float) -> str:
@@ -26,114 +35,206 @@ def _judged_problem(row: dict[str, Any]) -> str:
     return row.get("outcome_problem") or row["problem"].split(";")[0]
 
 
-def model_sentences(m: dict[str, Any]) -> list[str]:
-    r = m["row"]
-    out = []
-    if r["status"] == "learned":
-        out.append(f"{m['label']} learned: best validation accuracy {_pct(r['best_val_acc'])} (epoch "
-                   f"{r['best_val_epoch']}), test accuracy {_pct(r['test_acc'])}.")
-    else:
-        out.append(f"{m['label']} failed (test accuracy {_pct(r['test_acc'])}): {_judged_problem(r)}.")
-    d = m.get("diagnosis")
-    if d:
-        v = d["verdict"]["init"]
-        out.append(f"{m['label']}'s gradients at initialisation: {v['verdict']} ({v['evidence'][0]}).")
-        if "finding" in d:
-            out.append(f"{m['label']}: {d['finding']['text']}.")
-    return out
-
-
-def ranking_sentences(models: list[dict[str, Any]]) -> list[str]:
-    if len(models) < 2:
-        return []
-    ranked = sorted(models, key=lambda m: m["row"]["test_acc"], reverse=True)
-    out = ["Ranking by test accuracy: " + " > ".join(f"{m['label']} {_pct(m['row']['test_acc'])}" for m in ranked) + "."]
-    best = ranked[0]
-    for other in ranked[1:]:
-        diff = best["row"]["test_acc"] - other["row"]["test_acc"]
-        if diff < NOISE_POINTS:
-            out.append(f"{best['label']} and {other['label']} are within about a point "
-                       f"({_pct(best['row']['test_acc'])} vs {_pct(other['row']['test_acc'])}, {diff:.2f} points).")
-        else:
-            out.append(f"{best['label']} beat {other['label']} by {diff:.2f} points "
-                       f"({_pct(best['row']['test_acc'])} vs {_pct(other['row']['test_acc'])}).")
-    return out
-
-
-def seed_sentences(models: list[dict[str, Any]]) -> list[str]:
-    """Compare with the seed's claims, only for the seed's models present in this run."""
-    by_name = {m["name"]: m for m in models}
-    out = []
-    if all(n in by_name for n in SEED_ORDER):
-        accs = [by_name[n]["row"]["test_acc"] for n in SEED_ORDER]
-        holds = accs[0] > accs[1] > accs[2]
-        out.append(f"The seed's ordering ResNet > SimpleCNN > DeepCNN {'holds' if holds else 'does not hold'} "
-                   f"here ({', '.join(f'{n} {_pct(a)}' for n, a in zip(SEED_ORDER, accs))}).")
-    if "deep_cnn" in by_name and "resnet_seed" in by_name:
-        plain, res = by_name["deep_cnn"], by_name["resnet_seed"]
-        ps, rs = plain["row"]["status"], res["row"]["status"]
-        if ps == "failed" and rs == "learned":
-            text = (f"With skip connections the deep network learned ({res['label']} {_pct(res['row']['test_acc'])}); "
-                    f"without them it failed ({plain['label']} {_pct(plain['row']['test_acc'])}).")
-        elif ps == rs == "learned":
-            text = (f"Both deep networks learned here ({plain['label']} {_pct(plain['row']['test_acc'])}, "
-                    f"{res['label']} {_pct(res['row']['test_acc'])}): this run does not show the plain net failing.")
-        else:
-            text = f"{plain['label']} {ps} and {res['label']} {rs}."
-        pd, rd = plain.get("diagnosis"), res.get("diagnosis")
-        if pd and rd:
-            pv, rv = pd["verdict"]["init"], rd["verdict"]["init"]
-            text += (f" At initialisation {plain['label']}'s gradients were judged '{pv['verdict']}' (first/last "
-                     f"layer gradient ratio {_ratio(pv)}) and {res['label']}'s '{rv['verdict']}' (ratio {_ratio(rv)}).")
-        out.append(text)
-    return out
-
-
-def optimizer_sentences(models: list[dict[str, Any]]) -> list[str]:
-    """When the report combines runs that differ only in the optimiser: does the outcome depend on it?"""
-    by_model: dict[str, dict[str, dict[str, Any]]] = {}
+def conditions(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Group model runs into conditions: the same model in the same compare, over its seeds."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for m in models:
-        by_model.setdefault(m["name"], {})[m["optimizer"]] = m
+        groups.setdefault((m.get("run", ""), m["name"]), []).append(m)
     out = []
-    for name, runs in by_model.items():
-        if len(runs) < 2:
-            continue
-        statuses = {opt: r["row"]["status"] for opt, r in runs.items()}
-        parts = ", ".join(f"{statuses[o]} with {o} ({_pct(runs[o]['row']['test_acc'])})" for o in sorted(runs))
-        if len(set(statuses.values())) > 1:
-            out.append(f"{name} depends on the optimiser: it {parts}.")
+    for (run, name), ms in groups.items():
+        ms = sorted(ms, key=lambda m: m["seed"])
+        out.append({"run": run, "name": name, "label": ms[0]["label"], "entries": ms,
+                    "optimizer": ms[0]["optimizer"], "settings": ms[0].get("settings")})
+    return out
+
+
+def accs(c: dict[str, Any], key: str = "test_acc") -> list[float]:
+    return [m["row"][key] for m in c["entries"]]
+
+
+def learned(c: dict[str, Any]) -> int:
+    return sum(m["row"]["status"] == "learned" for m in c["entries"])
+
+
+def outcome(c: dict[str, Any]) -> str:
+    """``learned`` / ``failed`` for one seed, ``learned in 2/3 seeds`` for several."""
+    n = len(c["entries"])
+    if n == 1:
+        return c["entries"][0]["row"]["status"]
+    k = learned(c)
+    return "learned in every seed" if k == n else "failed in every seed" if k == 0 else f"learned in {k}/{n} seeds"
+
+
+def acc_text(c: dict[str, Any], key: str = "test_acc") -> str:
+    n = len(c["entries"])
+    return fmt(mean_std(accs(c, key)), unit="%") + (f", n={n}" if n > 1 else "")
+
+
+def _mean(values: list[float]) -> float:
+    return mean_std(values)[0]
+
+
+def _seeds_text(n: int) -> str:
+    return "one seed" if n == 1 else f"{n} seeds"
+
+
+def compare_text(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """How a's test accuracy relates to b's, by the spread rule."""
+    diff = _mean(accs(a)) - _mean(accs(b))
+    sep = separated(accs(a), accs(b))
+    n = min(len(a["entries"]), len(b["entries"]))
+    if sep is None:
+        return (f"{a['label']} − {b['label']} = {diff:+.2f} points, from one seed: not tested against "
+                "seed-to-seed variation")
+    if not sep:
+        return f"{a['label']} and {b['label']} are not distinguishable at {n} seeds ({diff:+.2f} points, within the spread)"
+    return f"{a['label']} is {'higher' if diff > 0 else 'lower'} than {b['label']} by {abs(diff):.2f} points (beyond the spread)"
+
+
+def model_sentences(c: dict[str, Any]) -> list[str]:
+    entries = c["entries"]
+    if len(entries) == 1:
+        r = entries[0]["row"]
+        if r["status"] == "learned":
+            out = [f"{c['label']} learned: best validation accuracy {_pct(r['best_val_acc'])} (epoch "
+                   f"{r['best_val_epoch']}), test accuracy {_pct(r['test_acc'])}."]
         else:
-            out.append(f"{name} {next(iter(statuses.values()))} with every optimiser tried: {parts}.")
+            out = [f"{c['label']} failed (test accuracy {_pct(r['test_acc'])}): {_judged_problem(r)}."]
+    else:
+        failed = [m for m in entries if m["row"]["status"] != "learned"]
+        out = [f"{c['label']} {outcome(c)} (seeds {', '.join(str(m['seed']) for m in entries)}): test accuracy "
+               f"{acc_text(c)}, best validation {acc_text(c, 'best_val_acc')}."
+               + (f" Failed: seed {', '.join(str(m['seed']) for m in failed)} ({_judged_problem(failed[0]['row'])})."
+                  if failed and len(failed) < len(entries) else
+                  f" Every seed: {_judged_problem(failed[0]['row'])}." if failed else "")]
+    diags = [m["diagnosis"] for m in entries if m.get("diagnosis")]
+    if diags:
+        verdicts = [d["verdict"]["init"] for d in diags]
+        kinds = sorted({v["verdict"] for v in verdicts})
+        where = "" if len(diags) == 1 else f" in {len(diags)}/{len(diags)} seeds" if len(kinds) == 1 else \
+            " (" + ", ".join(f"{sum(v['verdict'] == k for v in verdicts)}× {k}" for k in kinds) + ")"
+        out.append(f"{c['label']}'s gradients at initialisation: {kinds[0] if len(kinds) == 1 else 'mixed'}{where} "
+                   f"({verdicts[0]['evidence'][0]}{'' if len(diags) == 1 else ', seed ' + str(entries[0]['seed'])}).")
+        if "finding" in diags[0]:
+            out.append(f"{c['label']}{'' if len(diags) == 1 else ' (seed ' + str(entries[0]['seed']) + ')'}: "
+                       f"{diags[0]['finding']['text']}.")
+    return out
+
+
+def ranking_sentences(conds: list[dict[str, Any]]) -> list[str]:
+    if len(conds) < 2:
+        return []
+    ranked = sorted(conds, key=lambda c: _mean(accs(c)), reverse=True)
+    out = ["Ranking by mean test accuracy: " + " > ".join(f"{c['label']} {acc_text(c)}" for c in ranked) + "."]
+    for a, b in zip(ranked, ranked[1:]):
+        out.append(compare_text(a, b) + ".")
+    return out
+
+
+def seed_sentences(conds: list[dict[str, Any]]) -> list[str]:
+    """Compare with the seed's ordering claim, for the seed's models present in this run."""
+    by_name = {c["name"]: c for c in conds}
+    if not all(n in by_name for n in SEED_ORDER):
+        return []
+    cs = [by_name[n] for n in SEED_ORDER]
+    means = [_mean(accs(c)) for c in cs]
+    numbers = ", ".join(f"{c['name']} {acc_text(c)}" for c in cs)
+    if not means[0] > means[1] > means[2]:
+        return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN does not hold here ({numbers})."]
+    seps = [separated(accs(a), accs(b)) for a, b in zip(cs, cs[1:])]
+    if any(s is None for s in seps):
+        return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in this single seed ({numbers}); "
+                "with one seed it is not tested against seed-to-seed variation."]
+    close = [f"{a['name']} and {b['name']}" for (a, b), s in zip(zip(cs, cs[1:]), seps) if not s]
+    if close:
+        return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in the means ({numbers}), but "
+                f"{' and '.join(close)} are not distinguishable at {min(len(c['entries']) for c in cs)} seeds."]
+    return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds here, every step beyond the seed spread ({numbers})."]
+
+
+def _verdict_text(c: dict[str, Any]) -> str:
+    d = next((m["diagnosis"] for m in c["entries"] if m.get("diagnosis")), None)
+    if not d:
+        return ""
+    v = d["verdict"]["init"]
+    return f"; gradients at initialisation '{v['verdict']}' (first/last-layer ratio {_ratio(v)})"
+
+
+def factor_sentence(a: dict[str, Any], b: dict[str, Any], factor: str, diffs: list[str]) -> str:
+    """Two conditions that differ in ``factor`` alone: what each did, and whether that differs."""
+    if factor == "the skip connections" and a["settings"].get("model.skip") is False:
+        a, b = b, a  # with the skips first
+    head = (f"{a['label']} and {b['label']} differ in {factor} alone ({describe(a['settings'], b['settings'], diffs)}): "
+            f"{a['label']} {outcome(a)} ({acc_text(a)}{_verdict_text(a)}), "
+            f"{b['label']} {outcome(b)} ({acc_text(b)}{_verdict_text(b)})")
+    ka, kb, na, nb = learned(a), learned(b), len(a["entries"]), len(b["entries"])
+    if (ka == na and kb == 0) or (kb == nb and ka == 0):
+        winner = a if ka == na else b
+        tail = (f"so here {factor} decide{'' if factor.endswith('s') else 's'} whether the net learns "
+                f"({winner['label']} learns; {_seeds_text(min(na, nb))} each)")
+    elif ka == kb == 0:
+        tail = f"so changing {factor} alone does not rescue it here"
+    else:
+        tail = compare_text(a, b)
+    return head + "; " + tail + "."
+
+
+def attribution_sentences(conds: list[dict[str, Any]]) -> list[str]:
+    """Factor sentences for every controlled pair, and notes for the seed's uncontrolled pair and for
+    same-model runs of a combined report that differ in more than one factor."""
+    out: list[str] = []
+    controlled_skip = False
+    for a, b in itertools.combinations([c for c in conds if c.get("settings")], 2):
+        diffs = differences(a["settings"], b["settings"])
+        factor = isolated_factor(diffs)
+        if factor:
+            out.append(factor_sentence(a, b, factor, diffs))
+            controlled_skip = controlled_skip or factor == "the skip connections"
+        elif a["name"] == b["name"] and diffs:
+            out.append(f"{a['label']} and {b['label']} differ in more than one factor ({describe(a['settings'], b['settings'], diffs)}), "
+                       "so no difference between them is attributed to any one of them.")
+    for run in dict.fromkeys(c["run"] for c in conds):
+        by = {c["name"]: c for c in conds if c["run"] == run}
+        if "deep_cnn" in by and "resnet_seed" in by and by["deep_cnn"].get("settings") and by["resnet_seed"].get("settings"):
+            p, r = by["deep_cnn"], by["resnet_seed"]
+            diffs = differences(p["settings"], r["settings"])
+            out.append(f"{p['label']} ({outcome(p)}, {acc_text(p)}) and {r['label']} ({outcome(r)}, {acc_text(r)}) are "
+                       f"different networks ({describe(p['settings'], r['settings'], diffs)}), so this pair does not "
+                       "measure what the skip connections do" + (
+                           "; the controlled pair above does." if controlled_skip else
+                           "; compare resnet_seed with resnet_seed_plain (the same ResNet without skips) for that."))
     return out
 
 
 def spread_sentence(models: list[dict[str, Any]]) -> list[str]:
     seeds = sorted({m["seed"] for m in models})
     if len(seeds) == 1:
-        return [f"Every number comes from a single seed ({seeds[0]}); no spread over seeds was measured, so "
-                f"differences of about {NOISE_POINTS:.0f} point may be noise."]
-    return [f"Runs use {len(seeds)} seeds ({', '.join(map(str, seeds))})."]
+        return [f"Every number comes from a single seed ({seeds[0]}): no spread over seeds was measured, so no "
+                "difference is called real or negligible; pass --seeds 0,1,2 to measure it."]
+    return [f"Runs use {len(seeds)} seeds ({', '.join(map(str, seeds))}); ± is the standard deviation over seeds, and {RULE}."]
 
 
 def conclusions(models: list[dict[str, Any]]) -> list[str]:
     """All conclusion sentences for the report, in reading order. When the report combines several
-    runs, the within-run comparisons are made per run (prefixed with the run's optimiser, or its
-    name) and only the optimiser sentences compare across runs."""
+    compares, the within-compare sentences (ordering, ranking) are made per compare, prefixed with
+    its optimiser or its name; the attribution sentences compare conditions across compares."""
+    conds = conditions(models)
     groups: dict[str, list[dict[str, Any]]] = {}
-    for m in models:
-        groups.setdefault(m.get("run", ""), []).append(m)
-    optimizers = {ms[0]["optimizer"] for ms in groups.values()}
+    for c in conds:
+        groups.setdefault(c["run"], []).append(c)
+    optimizers = {cs[0]["optimizer"] for cs in groups.values()}
     prefix = {run: "" if len(groups) == 1 else
-              f"With {ms[0]['optimizer']}: " if len(optimizers) == len(groups) else f"In {run}: "
-              for run, ms in groups.items()}
+              f"With {cs[0]['optimizer']}: " if len(optimizers) == len(groups) else f"In {run}: "
+              for run, cs in groups.items()}
+    lower = lambda p, s: p + (s[0].lower() + s[1:] if p else s)
     out: list[str] = []
-    for run, ms in groups.items():
-        out += [prefix[run] + (s[0].lower() + s[1:] if prefix[run] else s) for s in seed_sentences(ms)]
-    out += optimizer_sentences(models)
-    for run, ms in groups.items():
-        out += [prefix[run] + s for s in ranking_sentences(ms)]
-    for m in models:
-        out += model_sentences(m)
+    for run, cs in groups.items():
+        out += [lower(prefix[run], s) for s in seed_sentences(cs)]
+    out += attribution_sentences(conds)
+    for run, cs in groups.items():
+        out += [lower(prefix[run], s) for s in ranking_sentences(cs)]
+    for c in conds:
+        out += model_sentences(c)
     out += spread_sentence(models)
     return out
 

@@ -186,7 +186,10 @@ def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, 
     mismatch = _fixed_mismatch(config or {}, keys)
     if mismatch:
         return [f"No cell of this grid has the seed's setting ({', '.join(mismatch)}), so nothing is said about it."]
-    seed_cells = [s for s in summary if all(settings_key(s["settings"], [k]) == settings_key(seed, [k]) for k in seed)]
+    # A cell that leaves a key unset (None: the net has no such option, e.g. no skip option on a plain
+    # net) matches the seed's setting on that key.
+    seed_cells = [s for s in summary if all(s["settings"].get(k) is None
+                                            or settings_key(s["settings"], [k]) == settings_key(seed, [k]) for k in seed)]
     name = "the seed's setting (" + settings_label(seed) + ")"
     if not seed_cells:
         return [f"No cell of this grid has {name}, so nothing is said about it."]
@@ -221,7 +224,8 @@ def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, 
                              if x.startswith("optim.") and x != "optim.name"]
                     return value_text(c["settings"][k]) + (f" ({', '.join(extra)})" if extra else "")
                 return f"changing only the optimiser from {opt(s)} to {opt(n)}"
-            return f"changing only {k} from {value_text(s['settings'][k])} to {value_text(n['settings'][k])}"
+            what = "the model" if k == "grid.model" else k
+            return f"changing only {what} from {value_text(s['settings'][k])} to {value_text(n['settings'][k])}"
 
         rescued, unclear, still, other = [], [], [], []
         for n, k in neighbours:
@@ -236,7 +240,7 @@ def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, 
             elif ncls == "learned":
                 rescued.append(f"{change(n, k)} rescues it (best val {_ms(n['best_val_acc'])} vs {acc})")
             elif ncls == "failed":
-                what = "the optimiser" if k == "optim.name" else k
+                what = "the optimiser" if k == "optim.name" else "the model" if k == "grid.model" else k
                 still.append(f"{what} to {value_text(n['settings'][k])} ({_ms(n['best_val_acc'])})")
             else:
                 other.append(f"{change(n, k)} gives {outcome_text(n)} (best val {_ms(n['best_val_acc'])})")

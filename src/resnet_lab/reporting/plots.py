@@ -25,16 +25,33 @@ def _color(i: int) -> str:
     return COLORS[i % len(COLORS)]
 
 
-def learning_curves(models: list[dict[str, Any]], num_classes: int) -> Figure:
-    """Train (dashed) / validation (solid) loss and accuracy per epoch, all models on shared axes."""
+def _mean_band(histories: list[list[dict[str, Any]]], split: str, key: str):
+    """Epochs every seed reached, the mean over seeds and its std (zeros for one seed)."""
+    n = min(len(h) for h in histories)
+    values = [[h[i][split][key] for h in histories] for i in range(n)]
+    mean = [sum(v) / len(v) for v in values]
+    std = [math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0 for v, m in zip(values, mean)]
+    return [histories[0][i]["epoch"] for i in range(n)], mean, std
+
+
+def learning_curves(conds: list[dict[str, Any]], num_classes: int) -> Figure:
+    """Train (dashed) / validation (solid) loss and accuracy per epoch, all models on shared axes.
+    ``conds``: dicts with ``label`` and ``entries`` (one per seed, each with its ``history``); with
+    several seeds the line is the mean and the shaded band ± one std over seeds."""
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
-    for i, m in enumerate(models):
-        epochs = [e["epoch"] for e in m["history"]]
+    for i, c in enumerate(conds):
+        histories = [m["history"] for m in c["entries"] if m["history"]]
+        if not histories:
+            continue
+        n = len(histories)
+        tag = f" (mean of {n} seeds ± std)" if n > 1 else ""
         for split, style in (("train", "--"), ("val", "-")):
-            ax_loss.plot(epochs, [e[split]["loss"] for e in m["history"]], style, color=_color(i), marker=".",
-                         label=f"{m['label']} {split}")
-            ax_acc.plot(epochs, [e[split]["acc"] for e in m["history"]], style, color=_color(i), marker=".",
-                        label=f"{m['label']} {split}")
+            for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
+                epochs, mean, std = _mean_band(histories, split, key)
+                ax.plot(epochs, mean, style, color=_color(i), marker=".", label=f"{c['label']} {split}{tag}")
+                if n > 1:
+                    ax.fill_between(epochs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
+                                    color=_color(i), alpha=0.15, lw=0)
     ax_loss.axhline(math.log(num_classes), color="grey", lw=1, ls=":")
     ax_loss.annotate(f"ln {num_classes} = {math.log(num_classes):.4f}", (0.01, math.log(num_classes)),
                      xycoords=("axes fraction", "data"), va="bottom", fontsize=8, color="grey")
@@ -60,7 +77,7 @@ def _layer_plot(ax, models, key: str, phases=("init", "final"), log: bool = True
             if phase not in d["probe"]:
                 continue
             layers = [l for l in d["probe"][phase]["layers"] if not is_shortcut_label(l["name"])]
-            values = [l[key] if l[key] is not None else float("nan") for l in layers]
+            values = [l[key] if l.get(key) is not None else float("nan") for l in layers]
             ax.plot(range(1, len(values) + 1), values, style, color=_color(i), marker="o", ms=3,
                     label=f"{m['label']} ({'init' if phase == 'init' else 'trained'})")
     if log:
@@ -80,10 +97,14 @@ def gradient_flow(models: list[dict[str, Any]]) -> Figure:
 
 
 def layer_responses(models: list[dict[str, Any]]) -> Figure:
-    """Std of each layer's response (He et al. Figure 7 style) and relative weight change per layer."""
-    fig, (ax_std, ax_dw) = plt.subplots(1, 2, figsize=(11, 4))
+    """Std of each layer's response (He et al. Figure 7 style), std of its weights, and relative weight
+    change per layer. The seed's "conv1 0.11 -> conv10 0.012" are weight stds (the default init's
+    1/sqrt(3 fan_in)); the response stds are what shows the signal shrinking."""
+    fig, (ax_std, ax_w, ax_dw) = plt.subplots(1, 3, figsize=(15, 4))
     _layer_plot(ax_std, models, "act_std")
     ax_std.set(ylabel="std of layer response", title="Layer responses (dashed: init, solid: trained)")
+    _layer_plot(ax_w, models, "weight_std")
+    ax_w.set(ylabel="std of layer weights", title="Weight std (dashed: init, solid: trained)")
     for i, m in enumerate(models):
         d = m.get("diagnosis") or {}
         changes = [w for w in d.get("weight_change", []) if not is_shortcut_label(w["name"])]

@@ -19,7 +19,9 @@ import yaml
 
 from ..errors import UserError
 from . import plots
-from .conclusions import conclusions
+from ..spread import fmt, mean_std
+from .attribution import run_settings
+from .conclusions import acc_text, conditions, conclusions, outcome
 
 FIGURES = (  # (file stem, title), in page order
     ("learning_curves", "Learning curves"),
@@ -49,13 +51,17 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         blob = json.loads(results.read_text())
         models = []
         for row in blob["results"]:
-            mdir = run_dir / row["model"]
+            mdir = run_dir / row.get("run", row["model"])  # <model>/, or <model>_seed<s>/ with --seeds
             history = [json.loads(l) for l in (mdir / "metrics.jsonl").read_text().splitlines() if l.strip()]
             diag = mdir / "diagnosis.json"
+            info = json.loads((mdir / "run.json").read_text())
+            # Runs from before the architecture was recorded count as their own family.
+            arch = info.get("architecture") or {"family": row["model"], "options": info.get("model_options", {})}
+            config = info.get("config", blob["config"])
             models.append({"name": row["model"], "row": row, "history": history,
                            "diagnosis": json.loads(diag.read_text()) if diag.is_file() else None,
-                           "optimizer": blob["config"]["optim"]["name"], "seed": blob["config"]["train"]["seed"],
-                           "run": run_dir.name})
+                           "optimizer": config["optim"]["name"], "seed": row.get("seed", config["train"]["seed"]),
+                           "run": run_dir.name, "settings": run_settings(config, arch)})
     except (OSError, KeyError, ValueError) as exc:
         raise UserError(f"{run_dir} is incomplete or damaged ({type(exc).__name__}: {exc}); re-run the compare") from None
     return {"dir": run_dir, "config": blob["config"], "provenance": blob["provenance"], "models": models}
@@ -80,23 +86,37 @@ def png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _figures(models: list[dict[str, Any]], num_classes: int, classes: list[str]) -> list[tuple[str, str, bytes]]:
+def _figures(conds: list[dict[str, Any]], num_classes: int, classes: list[str]) -> list[tuple[str, str, bytes]]:
+    # Curves: every seed of a condition (mean and a ±std band); per-layer figures: its first seed.
+    firsts = [{**c["entries"][0], "label": c["label"] + (f" (seed {c['entries'][0]['seed']})"
+                                                         if len(c["entries"]) > 1 else "")} for c in conds]
     makers = {
-        "learning_curves": lambda: plots.learning_curves(models, num_classes),
-        "gradient_flow": lambda: plots.gradient_flow(models),
-        "layer_responses": lambda: plots.layer_responses(models),
-        "predictions": lambda: plots.prediction_histograms(models, classes),
+        "learning_curves": lambda: plots.learning_curves(conds, num_classes),
+        "gradient_flow": lambda: plots.gradient_flow(firsts),
+        "layer_responses": lambda: plots.layer_responses(firsts),
+        "predictions": lambda: plots.prediction_histograms(firsts, classes),
     }
-    have_diag = any(m.get("diagnosis") for m in models)  # without diagnostics only the curves can be drawn
+    have_diag = any(m.get("diagnosis") for m in firsts)  # without diagnostics only the curves can be drawn
     return [(stem, title, png(makers[stem]())) for stem, title in FIGURES
             if stem == "learning_curves" or have_diag]
 
 
-def _table(models: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "params", "best val acc", "test acc", "status", "problem", "wall time"]
-    rows = [[m["label"], f"{m['row']['params']:,}", f"{m['row']['best_val_acc']:.2f}% (ep {m['row']['best_val_epoch']})",
-             f"{m['row']['test_acc']:.2f}%", m["row"]["status"], m["row"]["problem"], f"{m['row']['seconds']:.0f} s"]
-            for m in models]
+def _table(conds: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
+    if all(len(c["entries"]) == 1 for c in conds):
+        header = ["model", "params", "best val acc", "test acc", "status", "problem", "wall time"]
+        rows = [[c["label"], f"{m['row']['params']:,}", f"{m['row']['best_val_acc']:.2f}% (ep {m['row']['best_val_epoch']})",
+                 f"{m['row']['test_acc']:.2f}%", m["row"]["status"], m["row"]["problem"], f"{m['row']['seconds']:.0f} s"]
+                for c in conds for m in c["entries"]]
+        return header, rows
+    header = ["model", "params", "seeds", "status", "best val acc", "test acc", "problem (first seed)", "wall time per run"]
+    rows = []
+    for c in conds:
+        first = c["entries"][0]["row"]
+        status = outcome(c)
+        rows.append([c["label"], f"{first['params']:,}", ", ".join(str(m["seed"]) for m in c["entries"]),
+                     "learned" if status.startswith("learned in every") else "failed" if status.startswith("failed")
+                     else status, acc_text(c, "best_val_acc"), acc_text(c), first["problem"],
+                     fmt(mean_std([m["row"]["seconds"] for m in c["entries"]]), 0, " s")])
     return header, rows
 
 
@@ -254,13 +274,15 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path | None = None) 
     classes = first_diag["classes"] if first_diag else [str(i) for i in range(10)]
     num_classes = first_diag["num_classes"] if first_diag else 10
     out = Path(out_dir) if out_dir else runs[0]["dir"]
-    figures = _figures(models, num_classes, classes)
+    conds = conditions(models)
+    figures = _figures(conds, num_classes, classes)
     presets = sorted({r["config"]["preset"] for r in runs})
     title = "resnet-lab report: " + ", ".join(sorted({m["name"] for m in models}))
     subtitle = (f"{' + '.join(r['dir'].name for r in runs)} · preset {', '.join(presets)} · "
                 f"{runs[0]['provenance'].get('data', '')} · report written "
                 f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    sections = [(m["label"], diagnosis_lines(m)) for m in models]
-    return write_pages(out, title, subtitle, conclusions(models), _table(models), figures, sections,
+    sections = [(m["label"] + (f" (seed {m['seed']})" if len(c["entries"]) > 1 else ""), diagnosis_lines(m))
+                for c in conds for m in c["entries"]]
+    return write_pages(out, title, subtitle, conclusions(models), _table(conds), figures, sections,
                        provenance_items(runs), [yaml.safe_dump(r["config"], sort_keys=False) for r in runs],
                        analysis_dirs=[r["dir"] for r in runs])

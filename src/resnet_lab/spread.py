@@ -1,0 +1,41 @@
+"""Spread over seeds, and the one rule every report uses to call two results different.
+
+Two sets of runs (e.g. a model trained with seeds 0, 1, 2 and another) are called different only
+when the difference of their means exceeds the sum of their standard deviations over seeds, i.e.
+when the mean ± std intervals do not overlap. That is a deliberately conservative rule of thumb
+stated in every report, not a significance test: with 3 seeds a standard deviation is itself
+uncertain by about ±50 %, and no test at n = 3 is much better. With one seed on either side no
+spread is measured, and nothing is called different or equal.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Sequence
+
+RULE = ("a difference is called real only when it exceeds the two sides' seed standard deviations added "
+        "(the mean ± std intervals do not overlap); otherwise 'not distinguishable'")
+
+
+def mean_std(values: Sequence[float]) -> list[float | None] | None:
+    """[mean, sample std] (std None for one value); None for no values."""
+    if not values:
+        return None
+    return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None]
+
+
+def separated(a: Sequence[float], b: Sequence[float]) -> bool | None:
+    """True when ``a`` and ``b`` differ by the rule above, False when they do not, None when either side
+    has a single value (no spread measured, so untested)."""
+    if len(a) < 2 or len(b) < 2:
+        return None
+    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
+    return abs(ma - mb) > sa + sb
+
+
+def fmt(ms: Sequence[float | None] | None, digits: int = 2, unit: str = "") -> str:
+    """``mean ± std`` (or the single value) with ``digits`` decimals."""
+    if ms is None:
+        return "n/a"
+    mean, std = ms
+    return f"{mean:.{digits}f}{unit}" + (f" ± {std:.{digits}f}{unit}" if std is not None else "")
