@@ -7,8 +7,10 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from resnet_lab.cli import main
 from resnet_lab.runs import load_checkpoint
@@ -28,7 +30,7 @@ def smoke_run(tmp_path_factory):
 def test_smoke_compare_prints_seed_format_epoch_lines(smoke_run):
     _, stdout = smoke_run
     lines = [l for l in stdout.splitlines() if l.startswith("[Epoch")]
-    assert len(lines) == 3 * 2  # three models, two epochs
+    assert len(lines) == 4 * 2  # four models, two epochs
     assert all(EPOCH_LINE.match(l) for l in lines), lines
 
 
@@ -36,7 +38,7 @@ def test_smoke_compare_writes_table_json_and_metrics(smoke_run):
     out, stdout = smoke_run
     results = json.loads((out / "results.json").read_text())
     rows = {r["model"]: r for r in results["results"]}
-    assert list(rows) == ["simple_cnn", "deep_cnn", "resnet_seed"]
+    assert list(rows) == ["simple_cnn", "deep_cnn", "resnet_seed", "resnet_seed_plain"]
     table = (out / "results.md").read_text()
     for name, row in rows.items():
         assert f"| {name} | {row['params']:,} |" in table
@@ -94,6 +96,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     (["--amp", "fp16"], "unknown amp mode 'fp16'"),
     (["--workers", "-1"], "workers and threads must be >= 0"),
     (["--init", "fixup"], "init 'fixup' needs residual blocks"),  # simple_cnn has none
+    (["--seeds", ""], "--seeds is empty"),
+    (["--seeds=-1,0"], "seeds must be >= 0"),
+    (["--seeds", "0,1,0"], "lists 0 twice"),
+    (["--seeds", "a,b"], "seeds must be int"),
+    (["--seeds", "0,1", "--seed", "3"], "--seed and --seeds both given"),
+    (["--skip", "off"], "model 'simple_cnn' has no skip option"),  # the default models include simple_cnn
+    (["--skip", "off", "--models", "resnet_seed_plain"], "model 'resnet_seed_plain' has no skip option"),
+    (["--skip", "maybe", "--models", "resnet_seed"], "model.skip must be bool"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_leaves_no_run_dir(tmp_path, args, needle):
     (tmp_path / "empty").mkdir()
@@ -161,3 +171,24 @@ def test_models_lists_the_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "deep_cnn" in out and "resnet_seed" in out and "simple_cnn" in out and "notebook_resnet" in out
+
+
+def test_small_grayscale_image_folder_runs_end_to_end(tmp_path, capsys):
+    """28x28 grayscale images (decoded to 3 channels), 30 training images: the default validation
+    split is 10 % of them (not 5,000) and every default model trains and is reported."""
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 10), ("test", 4)):
+        for i, cls in enumerate(("a", "b", "c")):
+            (tmp_path / "gray" / split / cls).mkdir(parents=True)
+            for j in range(n):
+                arr = np.full((28, 28), 70 * i, dtype=np.uint8) + rng.integers(0, 30, (28, 28), dtype=np.uint8)
+                Image.fromarray(arr, mode="L").save(tmp_path / "gray" / split / cls / f"{j}.png")
+    out = tmp_path / "run"
+    assert main(["compare", "--preset", "quick", "--width", "0.125", "--batch-size", "8", "--dataset", "imagefolder",
+                 "--data-dir", str(tmp_path / "gray"), "--no-tensorboard",
+                 "--epochs", "1", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "27 train / 3 val (default: 10 % of the training set, at most 5,000) / 12 test images" in text
+    results = json.loads((out / "results.json").read_text())
+    assert [r["model"] for r in results["results"]] == ["simple_cnn", "deep_cnn", "resnet_seed", "resnet_seed_plain"]
+    assert (out / "report.html").is_file()

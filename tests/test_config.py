@@ -12,7 +12,7 @@ from resnet_lab.errors import UserError
 def test_defaults_are_the_seed_settings():
     cfg = ExperimentConfig()
     assert (cfg.model.norm, cfg.optim.weight_decay, cfg.train.epochs) == ("none", 0.0, 20)
-    assert cfg.models == ("simple_cnn", "deep_cnn", "resnet_seed")
+    assert cfg.models == ("simple_cnn", "deep_cnn", "resnet_seed", "resnet_seed_plain")
 
 
 def test_precedence_defaults_preset_file_cli(tmp_path):

@@ -69,6 +69,18 @@ def test_the_trainability_presets_plan_every_cell_before_running():
     assert {r.settings["model.init"] for r, _ in quick} >= {"delta_orthogonal", "fixup", "skipinit"}
 
 
+def test_the_seed_controls_preset_changes_one_thing_at_a_time():
+    runs = plan(resolve("seed-controls", cli={"data.dataset": "synthetic"}))
+    assert len(runs) == 9 * 3 and {r.seed for r, _ in runs} == {0, 1, 2}
+    cells = {(c.grid.model, c.model.skip, c.model.init, c.optim.name) for _, c in runs}
+    assert ("deep_cnn", None, "default", "sgd") in cells and ("deep_cnn", None, "kaiming", "adam") in cells
+    assert {("resnet_seed", s, i, "sgd") for s in (True, False) for i in ("default", "kaiming")} <= cells
+    assert ("simple_cnn", None, "default", "sgd") in cells
+    names = {r.cell for r, _ in runs}
+    assert "model-deep_cnn_init-default_optim-sgd_lr0.01" in names  # an unset option is left out of the name
+    assert all(c.model.width_mult == 0.25 and c.data.val_size is None for _, c in runs)
+
+
 @pytest.mark.parametrize("args,message", [
     (["--axis", "model.depth=8,9"], "6n+2"),
     (["--model", "deep_cnn", "--axis", "model.depth=8"], "has no option 'depth'"),

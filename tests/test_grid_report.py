@@ -228,3 +228,44 @@ def test_report_command_rewrites_a_grid_report_with_its_analysis_sections(tmp_pa
     assert "## Shattered gradients" in md and "plain-8 (plain, depth 8): init: neighbour correlation 1.000" in md
     assert (tmp_path / "figures" / "analysis_shatter.png").is_file()
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "x")]) == 2  # a grid report stays in its directory
+
+
+CONTROL_KEYS = ["grid.model", "model.skip", "model.init", "optim.name", "optim.lr"]
+
+
+def _controls(cells) -> dict:
+    """A seed-controls-shaped grid.json: one joint axis; ``cells`` maps a settings tuple to per-seed
+    best val accuracies (< 12 % counts as failed)."""
+    runs, summary = [], []
+    for values, accs in cells.items():
+        settings = dict(zip(CONTROL_KEYS, values))
+        outcomes = ["learned" if a >= 12 else "failed" for a in accs]
+        cell = "-".join(str(v) for v in values)
+        for seed, (a, o) in enumerate(zip(accs, outcomes)):
+            runs.append({"cell": cell, "run": f"{cell}_seed{seed}", "seed": seed, "settings": settings, "outcome": o,
+                         "best_val_acc": a, "test_acc": a, "verdict_init": "healthy", "threshold_step": None})
+        summary.append({"cell": cell, "settings": settings, "seeds": list(range(len(accs))),
+                        "outcomes": {k: outcomes.count(k) for k in ("learned", "failed", "diverged", "error")},
+                        "outcome": outcomes[0] if len(set(outcomes)) == 1 else "mixed",
+                        "best_val_acc": _ms(accs), "test_acc": _ms(accs), "threshold_step": None, "passed": 0,
+                        "verdicts_init": ["healthy"], "left_ln": 0})
+    return {"config": {"model": {"norm": "none"}}, "axes": [{"keys": CONTROL_KEYS, "values": [list(v) for v in cells]}],
+            "seeds": [0, 1, 2], "threshold_acc": 20.0, "runs": runs, "summary": summary}
+
+
+def test_seed_controls_name_the_single_changes_that_rescue_the_failing_nets():
+    cells = {("deep_cnn", None, "default", "sgd", 0.01): [10.0, 10.0, 10.0],
+             ("deep_cnn", None, "kaiming", "sgd", 0.01): [45.0, 47.0, 46.0],
+             ("deep_cnn", None, "default", "adam", 0.001): [60.0, 61.0, 59.0],
+             ("resnet_seed", False, "default", "sgd", 0.01): [10.0, 10.0, 10.0],
+             ("resnet_seed", True, "default", "sgd", 0.01): [55.0, 56.0, 57.0]}
+    text = grid_sentences(_controls(cells))
+    deep = next(s for s in text if "with deep_cnn" in s and "the seed's setting" in s)
+    assert "changing only model.init from default to kaiming rescues it (best val 46.0 ± 1.0%" in deep
+    assert "changing only the optimiser from sgd (lr 0.01) to adam (lr 0.001) rescues it" in deep
+    res = next(s for s in text if "with resnet_seed" in s and "the seed's setting" in s)
+    assert "changing only model.skip from false to true rescues it" in res
+    assert not any("with resnet_seed" in s and "skip" in s and "deep_cnn" in s for s in text)  # different nets
+    cells[("deep_cnn", None, "kaiming", "sgd", 0.01)] = [10.0, 10.0, 10.0]
+    deep = next(s for s in grid_sentences(_controls(cells)) if "with deep_cnn" in s and "the seed's setting" in s)
+    assert "model.init to kaiming (10.0 ± 0.0%) leaves it failing" in deep

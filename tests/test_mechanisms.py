@@ -225,7 +225,8 @@ def test_directions_of_another_model_are_refused():
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
     out = tmp_path_factory.mktemp("mech") / "run"
-    assert main(["compare", "--preset", "smoke", "--out", str(out), "--no-tensorboard"]) == 0
+    assert main(["compare", "--preset", "smoke", "--out", str(out), "--no-tensorboard",
+                 "--models", "simple_cnn,deep_cnn,resnet_seed"]) == 0
     assert main(["analyze", "lesion", str(out), "--subset", "60", "--draws", "2"]) == 0
     assert main(["analyze", "shatter", str(out), "--subset", "2"]) == 0
     assert main(["analyze", "landscape", str(out), "--subset", "40", "--resolution", "3"]) == 0

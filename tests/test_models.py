@@ -110,3 +110,21 @@ def test_registry_refuses_duplicates_and_unknown_names_and_options():
         create_model("deep_cnn", skip=True)
     with pytest.raises(UserError, match="width_mult must be > 0"):
         create_model("deep_cnn", width_mult=0)
+
+
+def test_resnet_seed_plain_is_resnet_seed_without_skips_by_name():
+    from resnet_lab.registry import architecture, model_options
+
+    torch.manual_seed(0)
+    plain = create_model("resnet_seed_plain", width_mult=0.25)
+    torch.manual_seed(0)
+    off = create_model("resnet_seed", width_mult=0.25, skip=False)
+    assert [k for k, _ in plain.named_parameters()] == [k for k, _ in off.named_parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), off.state_dict().values()))
+    assert "skip" not in model_options("resnet_seed_plain")  # the name fixes it: no way to turn skips back on
+    with pytest.raises(UserError, match="has no option"):
+        create_model("resnet_seed_plain", skip=True)
+    a, b = architecture("resnet_seed", {"width_mult": 0.25}), architecture("resnet_seed_plain", {"width_mult": 0.25})
+    assert a["family"] == b["family"] == "resnet_seed"
+    assert {k for k in a["options"] if a["options"][k] != b["options"][k]} == {"skip"}
+    assert architecture("deep_cnn", {})["family"] == "deep_cnn" and "skip" not in architecture("deep_cnn", {})["options"]

@@ -271,7 +271,7 @@ def load_data(cfg: DataConfig) -> DataSplits:
                                                       seed=cfg.split_seed)
     else:
         raise UserError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASETS)}")
-    val_size, val_rule = cfg.val_size, "--val-size"
+    val_size, val_rule = cfg.val_size, "as set by val_size"
     if val_size is None:
         val_size, val_rule = default_val_size(len(train)), "default: 10 % of the training set, at most 5,000"
     if val_size >= len(train) or val_size < 1:

@@ -138,13 +138,16 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
         lines.append(f"Prediction shift init -> trained: {_f4(d['prediction_shift'])} (mean total variation)")
     phases = list(d["probe"])
     changes = {w["name"]: w["rel_change"] for w in d.get("weight_change", [])}
-    head = f"{'layer':8s}" + "".join(f"{f'std {ph}':>12s}" for ph in phases) + \
+    # "std" is the layer's response (activation) std; "W std" its weights' (the seed's 0.11 -> 0.012
+    # are weight stds, which every init lowers with fan-in; the response std is what shows a collapse).
+    head = f"{'layer':8s}" + f"{'W std init':>12s}" + "".join(f"{f'std {ph}':>12s}" for ph in phases) + \
         "".join(f"{f'grad {ph}':>12s}" for ph in phases) + "".join(f"{f'g/w {ph}':>11s}" for ph in phases) + \
         (f"{'W change':>10s}" if changes else "")
     lines += ["", head]
     for i, layer in enumerate(d["probe"]["init"]["layers"]):
         row = [d["probe"][ph]["layers"][i] for ph in phases]
-        lines.append(f"{layer['name']:8s}" + "".join(f"{_g(r['act_std']):>12s}" for r in row)
+        lines.append(f"{layer['name']:8s}" + f"{_g(layer.get('weight_std')):>12s}"
+                     + "".join(f"{_g(r['act_std']):>12s}" for r in row)
                      + "".join(f"{_g(r['grad_norm']):>12s}" for r in row)
                      + "".join(f"{_g(r['grad_to_weight']):>11s}" for r in row)
                      + (f"{_g(changes.get(layer['name'])):>10s}" if changes else ""))

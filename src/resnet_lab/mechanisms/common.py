@@ -101,7 +101,7 @@ def model_runs(paths: list[str | Path]) -> dict[Path, bool]:
 
 def _compare_order(study: Path) -> list[str]:
     try:
-        return [r["model"] for r in json.loads((study / "results.json").read_text())["results"]]
+        return [r.get("run", r["model"]) for r in json.loads((study / "results.json").read_text())["results"]]
     except (OSError, ValueError, KeyError, TypeError):
         return []
 

@@ -57,12 +57,13 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
             info = json.loads((mdir / "run.json").read_text())
             # Runs from before the architecture was recorded count as their own family.
             arch = info.get("architecture") or {"family": row["model"], "options": info.get("model_options", {})}
-            config = info.get("config", blob["config"])
+            own = mdir / "config.yaml"  # the run's resolved config (its own seed)
+            config = yaml.safe_load(own.read_text()) if own.is_file() else blob["config"]
             models.append({"name": row["model"], "row": row, "history": history,
                            "diagnosis": json.loads(diag.read_text()) if diag.is_file() else None,
                            "optimizer": config["optim"]["name"], "seed": row.get("seed", config["train"]["seed"]),
                            "run": run_dir.name, "settings": run_settings(config, arch)})
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, yaml.YAMLError) as exc:
         raise UserError(f"{run_dir} is incomplete or damaged ({type(exc).__name__}: {exc}); re-run the compare") from None
     return {"dir": run_dir, "config": blob["config"], "provenance": blob["provenance"], "models": models}
 
