@@ -216,7 +216,40 @@ def test_combined_report_of_two_runs_labels_models_by_optimizer(smoke_report, tm
     assert main(["report", str(smoke_report), str(other), "--out", str(tmp_path / "both")]) == 0
     md = (tmp_path / "both" / "report.md").read_text()
     assert "| deep_cnn (sgd) |" in md and "| deep_cnn (adam) |" in md
-    assert "deep_cnn" in md and "optimiser" in md
+    assert "- deep_cnn (sgd) and deep_cnn (adam) differ in the optimiser alone (optim.lr 0.01 vs 0.001, " \
+           "optim.name sgd vs adam)" in md
+
+
+def test_report_on_runs_written_before_settings_were_recorded_attributes_nothing(smoke_report, tmp_path):
+    """Run directories from an older resnet-lab (no seed/run in the rows, no architecture or precision
+    in run.json, no weight_std in diagnosis.json) still report, without attribution sentences."""
+    old = tmp_path / "old"
+    shutil.copytree(smoke_report, old)
+    blob = json.loads((old / "results.json").read_text())
+    for row in blob["results"]:
+        row.pop("seed", None), row.pop("run", None)
+        info = json.loads((old / row["model"] / "run.json").read_text())
+        info.pop("architecture"), info.pop("precision")
+        (old / row["model"] / "run.json").write_text(json.dumps(info))
+        diag = json.loads((old / row["model"] / "diagnosis.json").read_text())
+        for phase in diag["probe"].values():
+            for layer in phase["layers"]:
+                layer.pop("weight_std", None)
+        (old / row["model"] / "diagnosis.json").write_text(json.dumps(diag))
+    (old / "results.json").write_text(json.dumps(blob))
+    assert main(["report", str(old)]) == 0
+    md = (old / "report.md").read_text()
+    assert "alone" not in md and "different networks" not in md and "## Layer responses" in md
+
+
+def test_two_compares_in_folders_of_the_same_name_stay_apart(smoke_report, tmp_path):
+    twin = tmp_path / "elsewhere" / smoke_report.name
+    shutil.copytree(smoke_report, twin)
+    assert main(["report", str(smoke_report), str(twin), "--out", str(tmp_path / "both")]) == 0
+    md = (tmp_path / "both" / "report.md").read_text()
+    assert "n=2" not in md  # not pooled as two seeds of one model
+    assert md.count("| deep_cnn (") == 2
+    assert main(["report", str(smoke_report), str(smoke_report), "--out", str(tmp_path / "x")]) == 2
 
 
 def test_compare_over_seeds_reports_mean_and_std(tmp_path, capsys):
@@ -235,7 +268,7 @@ def test_compare_over_seeds_reports_mean_and_std(tmp_path, capsys):
     md = (out / "report.md").read_text()
     assert "| resnet_seed | " in md and "n=2" in md and "wall time per run" in md
     assert any("differ in the skip connections alone" in line for line in md.splitlines())
-    assert "| resnet_seed_plain | 63,562 | 2 | 0/2 |" in (out / "results.md").read_text()
+    assert re.search(r"\| resnet_seed_plain \| 63,562 \| 2 \| [0-2]/2 \| [\d.]+% ± [\d.]+%", (out / "results.md").read_text())
     capsys.readouterr()
     assert main(["compare", "--resume", str(out)]) == 0  # every run finished: all skipped
     assert capsys.readouterr().out.count("finished earlier, skipped") == 4

@@ -298,6 +298,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 raise UserError("--seed and --seeds both given; pass --seeds S,S,... alone (or --seed for one run)")
             overrides["seeds"] = overrides.pop("sweep.seeds")
         cfg = resolve(args.preset, args.config, overrides)
+        if cfg.seeds and "train.seed" in overrides:
+            raise UserError("--seed given, but the config file lists seeds; drop --seed or pass --seeds")
         out = args.out or f"runs/compare-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
     rows = _interruptible(f"resnet-lab compare --resume {shlex.quote(str(out))}", run_compare, cfg, out,
                           overwrite=args.overwrite, resume=bool(args.resume))

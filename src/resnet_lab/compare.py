@@ -8,9 +8,10 @@ output directory, the results table (mean +- std over seeds) and resuming an int
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .config import ExperimentConfig, from_dict, to_dict
 from .data import load_data
@@ -56,7 +57,7 @@ def settings_text(cfg: ExperimentConfig, amp: bool) -> str:
 def results_markdown(rows: list[ResultRow], cfg: ExperimentConfig, source: str, amp: bool) -> str:
     """The seed's results table (model, accuracy, status, problem) with the extra columns; with
     several seeds, one line per model with mean +- std over them."""
-    if cfg.seeds:
+    if len(cfg.seeds) > 1:
         lines = ["| model | params | seeds | learned | best val acc | test acc | time per run |",
                  "|---|---:|---:|---:|---:|---:|---:|"]
         for s in summarise(rows):

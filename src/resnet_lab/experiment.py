@@ -16,9 +16,10 @@ import json
 import math
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypedDict
+from typing import Any, TypedDict
 
 import torch
 
@@ -29,8 +30,16 @@ from .diagnostics.hooks import DiagnosticsCallback
 from .errors import UserError
 from .registry import architecture, create_model, model_options
 from .runs import RunRecorder, load_checkpoint, resume_state, write_json
-from .train import (EpochPrinter, LRSchedule, TrainState, amp_enabled, build_optimizer, evaluate, fit,
-                    prepare_model)
+from .train import (
+    EpochPrinter,
+    LRSchedule,
+    TrainState,
+    amp_enabled,
+    build_optimizer,
+    evaluate,
+    fit,
+    prepare_model,
+)
 
 # A run "stayed at ln C" when every epoch's mean training loss is within this of ln(num_classes):
 # the seed's DeepCNN logged 2.3032 -> 2.3026 over 20 epochs, i.e. within 0.001.
@@ -151,7 +160,8 @@ def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
     """
     state, options, params = build_state(name, cfg, data, device, model_extra)
     recorder = RunRecorder(run_dir, model_name=name, model_options=options, config=to_dict(cfg),
-                           extra={"params": params, "architecture": architecture(name, options), **extra}, tensorboard=cfg.train.tensorboard,
+                           extra={"params": params, "architecture": architecture(name, options),
+                                  "precision": "bf16" if state.amp else "fp32", **extra}, tensorboard=cfg.train.tensorboard,
                            histogram_every=cfg.train.diag_every if cfg.train.diagnostics else 0)
     resumed = resume and resume_state(run_dir, state)
     log(f"== {name}" + (f" (seed {cfg.train.seed})" if cfg.seeds else "") + f": {params:,} parameters" + (f", resumed at epoch {state.epoch} (step {state.step})" if resumed

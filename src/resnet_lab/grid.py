@@ -25,14 +25,23 @@ import dataclasses
 import itertools
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tqdm.auto import tqdm
 
-from .config import ExperimentConfig, apply_overrides, field_types, from_dict, to_dict, typed_value, validate
+from .config import (
+    ExperimentConfig,
+    apply_overrides,
+    field_types,
+    from_dict,
+    to_dict,
+    typed_value,
+    validate,
+)
 from .data import DataSplits, load_data
 from .errors import UserError
 from .experiment import ResultRow, finished_row, history, train_model, train_or_resume

@@ -11,7 +11,7 @@ spread is measured, and nothing is called different or equal.
 from __future__ import annotations
 
 import statistics
-from typing import Sequence
+from collections.abc import Sequence
 
 RULE = ("a difference is called real only when it exceeds the two sides' seed standard deviations added "
         "(the mean ± std intervals do not overlap); otherwise 'not distinguishable'")

@@ -17,7 +17,7 @@ from typing import Any
 BOOKKEEPING = {"preset", "models", "seeds", "train.seed", "data.data_dir", "data.cache_dir", "data.download",
                "data.workers", "data.pipeline", "train.device", "train.eval_batch_size", "train.threads",
                "train.channels_last", "train.compile", "train.tensorboard", "train.diagnostics", "train.diag_every",
-               "train.checkpoint_every"}
+               "train.checkpoint_every", "train.amp"}  # train.amp: compared as the precision used
 IGNORED_PREFIXES = ("sweep.", "grid.", "model.")  # model.*: compared through the architecture instead
 
 # A factor is a set of keys that may change together; the first key must be among the differences
@@ -41,10 +41,15 @@ def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def run_settings(config: dict[str, Any], architecture: dict[str, Any]) -> dict[str, Any]:
-    """The flat settings a run is compared on: its config without bookkeeping, and its network."""
+def run_settings(config: dict[str, Any], architecture: dict[str, Any], precision: str,
+                 data_source: str | None) -> dict[str, Any]:
+    """The flat settings a run is compared on: its config without bookkeeping, its network, the
+    precision it actually trained in (``train.amp: auto`` is bf16 on a GPU, fp32 on a CPU) and the
+    data it was loaded from (the resolved source, not the path as typed)."""
     flat = {k: v for k, v in _flatten(config).items()
             if k not in BOOKKEEPING and not k.startswith(IGNORED_PREFIXES)}
+    flat["train.precision"] = precision
+    flat["data.source"] = data_source
     flat["model.family"] = architecture.get("family")
     flat.update({f"model.{k}": v for k, v in (architecture.get("options") or {}).items()})
     return flat

@@ -13,6 +13,7 @@ alone (``attribution.py``); other pairs get a note saying what else differs.
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any
 
 from ..spread import RULE, fmt, mean_std, separated
@@ -42,7 +43,7 @@ def conditions(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Group model runs into conditions: the same model in the same compare, over its seeds."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for m in models:
-        groups.setdefault((m.get("run", ""), m["name"]), []).append(m)
+        groups.setdefault((m.get("run_id", m.get("run", "")), m["name"]), []).append(m)
     out = []
     for (run, name), ms in groups.items():
         ms = sorted(ms, key=lambda m: m["seed"])
@@ -83,6 +84,8 @@ def _seeds_text(n: int) -> str:
 
 def compare_text(a: dict[str, Any], b: dict[str, Any]) -> str:
     """How a's test accuracy relates to b's, by the spread rule."""
+    if learned(a) == learned(b) == 0:
+        return f"{a['label']} and {b['label']} both failed in every seed (test {acc_text(a)} and {acc_text(b)})"
     diff = _mean(accs(a)) - _mean(accs(b))
     sep = separated(accs(a), accs(b))
     n = min(len(a["entries"]), len(b["entries"]))
@@ -110,20 +113,22 @@ def model_sentences(c: dict[str, Any]) -> list[str]:
                + (f" Failed: seed {', '.join(str(m['seed']) for m in failed)} ({_judged_problem(failed[0]['row'])})."
                   if failed and len(failed) < len(entries) else
                   f" Every seed: {_judged_problem(failed[0]['row'])}." if failed else "")]
-    diags = [m["diagnosis"] for m in entries if m.get("diagnosis")]
-    if diags:
+    with_diag = [m for m in entries if m.get("diagnosis")]
+    diags = [m["diagnosis"] for m in with_diag]
+    if diags:  # the first seed's evidence stands for the condition; the verdicts of all are counted
         verdicts = [d["verdict"]["init"] for d in diags]
         kinds = sorted({v["verdict"] for v in verdicts})
-        where = "" if len(diags) == 1 else f" in {len(diags)}/{len(diags)} seeds" if len(kinds) == 1 else \
+        one = len(diags) == 1
+        where = "" if one else f" in {len(diags)}/{len(diags)} seeds" if len(kinds) == 1 else \
             " (" + ", ".join(f"{sum(v['verdict'] == k for v in verdicts)}× {k}" for k in kinds) + ")"
+        tag = "" if one else f" (seed {with_diag[0]['seed']})"
         out.append(f"{c['label']}'s gradients at initialisation: {kinds[0] if len(kinds) == 1 else 'mixed'}{where} "
-                   f"({verdicts[0]['evidence'][0]}{'' if len(diags) == 1 else ', seed ' + str(entries[0]['seed'])}).")
+                   f"({verdicts[0]['evidence'][0]}{'' if one else ', seed ' + str(with_diag[0]['seed'])}).")
         collapse = signal_collapse(diags[0])
         if collapse:
-            out.append(f"{c['label']}{'' if len(diags) == 1 else ' (seed ' + str(entries[0]['seed']) + ')'}: {collapse}")
+            out.append(f"{c['label']}{tag}: {collapse}")
         if "finding" in diags[0]:
-            out.append(f"{c['label']}{'' if len(diags) == 1 else ' (seed ' + str(entries[0]['seed']) + ')'}: "
-                       f"{diags[0]['finding']['text']}.")
+            out.append(f"{c['label']}{tag}: {diags[0]['finding']['text']}.")
     return out
 
 
@@ -132,7 +137,8 @@ def signal_collapse(d: dict[str, Any]) -> str | None:
     more than 1/COLLAPSE_FRACTION, next to the gradient ratio: the failure is the signal collapsing
     both ways, which the gradient verdict alone calls "vanishing gradients"."""
     layers = [l for l in d["probe"]["init"]["layers"] if l["name"].startswith("conv")]
-    if len(layers) < 2 or not layers[0].get("act_std") or layers[-1].get("act_std") is None:
+    values = [v for l in (layers[:1] + layers[-1:]) for v in (l.get("act_std"), l.get("grad_norm"))]
+    if len(layers) < 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values):
         return None
     first, last = layers[0], layers[-1]
     g_first, g_last = first.get("grad_norm"), last.get("grad_norm")
@@ -151,7 +157,7 @@ def ranking_sentences(conds: list[dict[str, Any]]) -> list[str]:
         return []
     ranked = sorted(conds, key=lambda c: _mean(accs(c)), reverse=True)
     out = ["Ranking by mean test accuracy: " + " > ".join(f"{c['label']} {acc_text(c)}" for c in ranked) + "."]
-    for a, b in zip(ranked, ranked[1:]):
+    for a, b in itertools.pairwise(ranked):
         out.append(compare_text(a, b) + ".")
     return out
 
@@ -166,11 +172,11 @@ def seed_sentences(conds: list[dict[str, Any]]) -> list[str]:
     numbers = ", ".join(f"{c['name']} {acc_text(c)}" for c in cs)
     if not means[0] > means[1] > means[2]:
         return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN does not hold here ({numbers})."]
-    seps = [separated(accs(a), accs(b)) for a, b in zip(cs, cs[1:])]
+    seps = [separated(accs(a), accs(b)) for a, b in itertools.pairwise(cs)]
     if any(s is None for s in seps):
         return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in this single seed ({numbers}); "
                 "with one seed it is not tested against seed-to-seed variation."]
-    close = [f"{a['name']} and {b['name']}" for (a, b), s in zip(zip(cs, cs[1:]), seps) if not s]
+    close = [f"{a['name']} and {b['name']}" for (a, b), s in zip(itertools.pairwise(cs), seps) if not s]
     if close:
         return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in the means ({numbers}), but "
                 f"{' and '.join(close)} are not distinguishable at {min(len(c['entries']) for c in cs)} seeds."]
@@ -196,7 +202,8 @@ def factor_sentence(a: dict[str, Any], b: dict[str, Any], factor: str, diffs: li
     if (ka == na and kb == 0) or (kb == nb and ka == 0):
         winner = a if ka == na else b
         tail = (f"so here {factor} decide{'' if factor.endswith('s') else 's'} whether the net learns "
-                f"({winner['label']} learns; {_seeds_text(min(na, nb))} each)")
+                f"({winner['label']} learns; {_seeds_text(na)} and {_seeds_text(nb)})"
+                + (": with one seed this is not tested against seed-to-seed variation" if min(na, nb) == 1 else ""))
     elif ka == kb == 0:
         tail = f"so changing {factor} alone does not rescue it here"
     else:

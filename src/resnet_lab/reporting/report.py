@@ -18,10 +18,10 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
-from . import plots
 from ..spread import fmt, mean_std
+from . import plots
 from .attribution import run_settings
-from .conclusions import acc_text, conditions, conclusions, outcome
+from .conclusions import acc_text, conclusions, conditions, outcome
 
 FIGURES = (  # (file stem, title), in page order
     ("learning_curves", "Learning curves"),
@@ -55,15 +55,19 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
             history = [json.loads(l) for l in (mdir / "metrics.jsonl").read_text().splitlines() if l.strip()]
             diag = mdir / "diagnosis.json"
             info = json.loads((mdir / "run.json").read_text())
-            # Runs from before the architecture was recorded count as their own family.
-            arch = info.get("architecture") or {"family": row["model"], "options": info.get("model_options", {})}
             own = mdir / "config.yaml"  # the run's resolved config (its own seed)
             config = yaml.safe_load(own.read_text()) if own.is_file() else blob["config"]
+            if not isinstance(config, dict):
+                raise ValueError(f"{own} holds no settings")
+            # Runs written before the network and precision were recorded cannot be compared factor by
+            # factor: no settings, so no attribution sentence uses them.
+            settings = run_settings(config, info["architecture"], info["precision"], blob["provenance"].get("data"))\
+                if "architecture" in info and "precision" in info else None
             models.append({"name": row["model"], "row": row, "history": history,
                            "diagnosis": json.loads(diag.read_text()) if diag.is_file() else None,
                            "optimizer": config["optim"]["name"], "seed": row.get("seed", config["train"]["seed"]),
-                           "run": run_dir.name, "settings": run_settings(config, arch)})
-    except (OSError, KeyError, ValueError, yaml.YAMLError) as exc:
+                           "run": run_dir.name, "run_id": str(run_dir.resolve()), "settings": settings})
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
         raise UserError(f"{run_dir} is incomplete or damaged ({type(exc).__name__}: {exc}); re-run the compare") from None
     return {"dir": run_dir, "config": blob["config"], "provenance": blob["provenance"], "models": models}
 
@@ -269,6 +273,14 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path | None = None) 
     if not run_dirs:
         raise UserError("no run directory given; pass the --out directory of a finished compare")
     runs = [load_run(d) for d in run_dirs]
+    ids = [str(r["dir"].resolve()) for r in runs]
+    if len(set(ids)) < len(ids):
+        raise UserError("the same run directory is given twice; pass each compare once")
+    names = [r["dir"].name for r in runs]
+    for r in runs:  # two compares in folders of the same name are told apart by their path
+        if names.count(r["dir"].name) > 1:
+            for m in r["models"]:
+                m["run"] = str(r["dir"])
     _label(runs)
     models = [m for r in runs for m in r["models"]]
     first_diag = next((m["diagnosis"] for m in models if m.get("diagnosis")), None)
