@@ -1,6 +1,6 @@
 """One model run, the unit every command is made of: build, train, judge, diagnose, record.
 
-``compare`` (the seed's three models), ``sweep`` and ``grid`` (one run per cell and seed) and
+``compare`` (the seed's models), ``sweep`` and ``grid`` (one run per cell and seed) and
 ``bench`` (timed steps of a fresh model) all build and train through this module, so a model is
 seeded, built, trained and judged the same way whichever command asked for it.
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..registry import register_model
+from ..registry import register_model, register_variant
 from .layers import ConvNet, ConvUnit, Init, ResidualBlock, check_options, init_weights, scaled
 
 PAPER_DEPTHS = (20, 32, 44, 56, 110)
@@ -64,19 +64,9 @@ def cifar_net(*, depth: int = 20, skip: bool = True, shortcut: str = "A", num_cl
 register_model("cifar_net")(cifar_net)
 
 
-def _named(depth: int, skip: bool):
-    def build(*, shortcut: str = "A", num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
-              width_mult: float = 1.0, init: Init = "kaiming", norm: str = "batch") -> ConvNet:
-        return cifar_net(depth=depth, skip=skip, shortcut=shortcut, num_classes=num_classes,
-                         in_channels=in_channels, input_size=input_size, width_mult=width_mult, init=init,
-                         norm=norm)
-
-    build.__doc__ = f"He et al.'s {'ResNet' if skip else 'plain net'}-{depth} for CIFAR-10 (see the module table)."
-    build.__module__ = __name__
-    return build
-
-
+# plainN / resnetN are cifar_net with depth and skip fixed by the name (so a report knows plain20
+# and resnet20 differ in the skips alone).
 for _depth in PAPER_DEPTHS:
-    register_model(f"resnet{_depth}")(_named(_depth, True))
-    register_model(f"plain{_depth}")(_named(_depth, False))
+    register_variant(f"resnet{_depth}", cifar_net, depth=_depth, skip=True)
+    register_variant(f"plain{_depth}", cifar_net, depth=_depth, skip=False)
 del _depth

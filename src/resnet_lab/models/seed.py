@@ -1,4 +1,5 @@
-"""The three networks of the seed experiment (``../shared/docs/BACKGROUND.md`` section 1).
+"""The three networks of the seed experiment (``../shared/docs/BACKGROUND.md`` section 1), and the
+controlled partner of its ResNet (``resnet_seed_plain``, the same net without skips).
 
 Drawn as the seed draws them: no BatchNorm by default, ReLU after every conv, 2x2 max-pooling in
 the plain nets, stride-2 convs at the ResNet's stage changes, a 1x1 projection shortcut only where

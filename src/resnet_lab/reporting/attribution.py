@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..config import flatten  # torch-free, like everything reporting/ imports
+
 # Config keys that do not change the experiment (where files go, what is logged, how fast it runs).
 BOOKKEEPING = {"preset", "models", "seeds", "train.seed", "data.data_dir", "data.cache_dir", "data.download",
                "data.workers", "data.pipeline", "train.device", "train.eval_batch_size", "train.threads",
@@ -31,22 +33,12 @@ FACTORS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _flatten(mapping: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in mapping.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
-
-
 def run_settings(config: dict[str, Any], architecture: dict[str, Any], precision: str,
                  data_source: str | None) -> dict[str, Any]:
     """The flat settings a run is compared on: its config without bookkeeping, its network, the
     precision it actually trained in (``train.amp: auto`` is bf16 on a GPU, fp32 on a CPU) and the
     data it was loaded from (the resolved source, not the path as typed)."""
-    flat = {k: v for k, v in _flatten(config).items()
+    flat = {k: v for k, v in flatten(config).items()
             if k not in BOOKKEEPING and not k.startswith(IGNORED_PREFIXES)}
     flat["train.precision"] = precision
     flat["data.source"] = data_source

@@ -29,7 +29,8 @@ def setting_label(key: str, value: Any) -> str:
 
 def settings_label(settings: dict[str, Any], keys: list[str] | None = None) -> str:
     keys = list(settings) if keys is None else keys
-    return ", ".join(setting_label(k, settings[k]) for k in keys if k in settings)
+    # An unset option (None: the net has no such option) is left out, as in the cell's name.
+    return ", ".join(setting_label(k, settings[k]) for k in keys if settings.get(k) is not None)
 
 
 def value_text(value: Any) -> str:
