@@ -87,6 +87,8 @@ class ResultRow(TypedDict, total=False):
     verdict_final: str
     first_to_last_grad_init: float
     finding: str
+    seed: int                    # compare and grid: the training seed of this run
+    run: str                     # compare and grid: its run directory's name
 
 
 def stayed_at_ln_c(history: list[dict[str, Any]], num_classes: int) -> bool:

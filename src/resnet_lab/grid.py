@@ -75,8 +75,6 @@ class GridRow(ResultRow, total=False):
     """A run's results row plus where it sits in the grid (grid.json ``runs``)."""
 
     cell: str
-    run: str
-    seed: int
     settings: dict[str, Any]
     outcome: str                 # learned | failed | diverged | error
     threshold_step: int | None   # first step (at an epoch end) with val acc >= threshold
