@@ -38,17 +38,22 @@ def learning_curves(conds: list[dict[str, Any]], num_classes: int) -> Figure:
     """Train (dashed) / validation (solid) loss and accuracy per epoch, all models on shared axes.
     ``conds``: dicts with ``label`` and ``entries`` (one per seed, each with its ``history``); with
     several seeds the line is the mean and the shaded band ± one std over seeds."""
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(13, 4.2))
+    banded = False
     for i, c in enumerate(conds):
         histories = [m["history"] for m in c["entries"] if m["history"]]
         if not histories:
             continue
-        n = len(histories)
-        tag = f" (mean of {n} seeds ± std)" if n > 1 else ""
+        n, shortest = len(histories), min(len(h) for h in histories)
+        # A seed that stopped early (diverged) ends the mean there; the label says so.
+        tag = f" (n={n}" + (f", to epoch {shortest}" if shortest < max(len(h) for h in histories) else "") + ")" \
+            if n > 1 else ""
+        banded = banded or n > 1
         for split, style in (("train", "--"), ("val", "-")):
             for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
                 epochs, mean, std = _mean_band(histories, split, key)
-                ax.plot(epochs, mean, style, color=_color(i), marker=".", label=f"{c['label']} {split}{tag}")
+                ax.plot(epochs, mean, style, color=_color(i), marker=".",
+                        label=f"{c['label']}{tag}" if (split, key) == ("val", "acc") else None)
                 if n > 1:
                     ax.fill_between(epochs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                                     color=_color(i), alpha=0.15, lw=0)
@@ -58,12 +63,14 @@ def learning_curves(conds: list[dict[str, Any]], num_classes: int) -> Figure:
     ax_acc.axhline(100 / num_classes, color="grey", lw=1, ls=":")
     ax_acc.annotate(f"chance {100 / num_classes:.0f}%", (0.01, 100 / num_classes),
                     xycoords=("axes fraction", "data"), va="bottom", fontsize=8, color="grey")
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss (dashed: train, solid: validation)")
-    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy (dashed: train, solid: validation)")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
+    fig.suptitle("dashed: train, solid: validation" + ("; mean over seeds, band ± 1 std" if banded else ""),
+                 fontsize=10)
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax_acc.legend(fontsize=7, ncol=2)
+    ax_acc.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return fig
 
