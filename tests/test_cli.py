@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from PIL import Image
 from resnet_lab.cli import main
 from resnet_lab.runs import load_checkpoint
 
+FIXTURES = Path(__file__).parent / "fixtures"
 EPOCH_LINE = re.compile(r"^\[Epoch \d{2}\] train \d+\.\d{4}/\d+\.\d{2}% \| val \d+\.\d{4}/\d+\.\d{2}%$")
 
 
@@ -104,6 +106,14 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     (["--skip", "off"], "model 'simple_cnn' has no skip option"),  # the default models include simple_cnn
     (["--skip", "off", "--models", "resnet_seed_plain"], "model 'resnet_seed_plain' has no skip option"),
     (["--skip", "maybe", "--models", "resnet_seed"], "model.skip must be bool"),
+    (["--models", "{fixtures}/nope.py:make"], "nope.py does not exist"),
+    (["--models", "{fixtures}/broken.py:make"], "RuntimeError: this module is broken on purpose"),
+    (["--models", "no_such_package_xyz.nets:make"], "cannot import no_such_package_xyz.nets (ModuleNotFoundError"),
+    (["--models", "{fixtures}/mynet.py:missing"], "defines no 'missing'"),
+    (["--models", "{fixtures}/mynet.py:NOT_CALLABLE"], "is a int, not a callable"),
+    (["--models", "{fixtures}/mynet.py:not_a_model"], "returned a int, not a torch.nn.Module"),
+    (["--models", "{fixtures}/mynet.py:wrong_output"], "returns (2, 11) for a batch of 2 images"),
+    (["--models", "{fixtures}/mynet.py:fixed_size"], "fails on the data's (3, 32, 32) images (RuntimeError"),
 ])
 def test_bad_input_gets_one_line_exit_2_and_leaves_no_run_dir(tmp_path, args, needle):
     (tmp_path / "empty").mkdir()
@@ -120,6 +130,7 @@ def test_bad_input_gets_one_line_exit_2_and_leaves_no_run_dir(tmp_path, args, ne
     subst = {"{empty}": tmp_path / "empty", "{badyaml}": tmp_path / "bad.yaml",
              "{unknownkey}": tmp_path / "unknown.yaml", "{brokenimage}": tmp_path / "imgs",
              "{truncatedcifar}": tmp_path / "c10"}
+    args = [a.replace("{fixtures}", str(FIXTURES)) for a in args]
     args = [str(subst.get(a, a)) for a in args]
     out = tmp_path / "out"
     proc = run_cli("compare", "--preset", "smoke", "--out", str(out), *args)
@@ -191,4 +202,16 @@ def test_small_grayscale_image_folder_runs_end_to_end(tmp_path, capsys):
     assert "27 train / 3 val (default: 10 % of the training set, at most 5,000) / 12 test images" in text
     results = json.loads((out / "results.json").read_text())
     assert [r["model"] for r in results["results"]] == ["simple_cnn", "deep_cnn", "resnet_seed", "resnet_seed_plain"]
+    assert (out / "report.html").is_file()
+
+
+def test_a_model_of_your_own_trains_next_to_a_registered_one(tmp_path):
+    out = tmp_path / "own"
+    assert main(["compare", "--preset", "smoke", "--epochs", "1", "--no-tensorboard", "--out", str(out),
+                 "--models", f"{FIXTURES}/mynet.py:make,resnet_seed"]) == 0
+    blob = json.loads((out / "results.json").read_text())
+    assert [r["run"] for r in blob["results"]] == ["mynet.make", "resnet_seed"]
+    ckpt = load_checkpoint(out / "mynet.make" / "checkpoints" / "final.pt")
+    assert ckpt["model"].endswith("mynet.py:make") and ckpt["model_options"] == {"num_classes": 10}
+    assert main(["diagnose", str(out / "mynet.make" / "checkpoints" / "final.pt")]) == 0
     assert (out / "report.html").is_file()

@@ -110,6 +110,31 @@ def test_registry_refuses_duplicates_and_unknown_names_and_options():
         create_model("deep_cnn", skip=True)
     with pytest.raises(UserError, match="width_mult must be > 0"):
         create_model("deep_cnn", width_mult=0)
+    with pytest.raises(ValueError, match="marks an external factory"):
+        register_model("a:b")
+
+
+def test_notebook_reregistration_and_ordinary_keyword_builders(monkeypatch):
+    from resnet_lab import registry
+
+    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))  # leave the real registry untouched
+    first = register_model("my_net")(lambda width=4, num_classes=10: nn.Linear(width, num_classes))
+    second = register_model("my_net", overwrite=True)(lambda width=4, num_classes=10: nn.Linear(width, num_classes))
+    assert registry.get_builder("my_net") is second is not first
+    assert registry.model_options("my_net") == ["width", "num_classes"]  # ordinary parameters count
+    assert create_model("my_net", width=3).in_features == 3
+
+
+def test_external_factory_is_imported_once_and_its_options_found():
+    from pathlib import Path
+
+    from resnet_lab.registry import architecture, get_builder, model_options, run_name
+
+    spec = f"{Path(__file__).parent / 'fixtures' / 'mynet.py'}:make"
+    assert get_builder(spec) is get_builder(spec)
+    assert model_options(spec) == ["num_classes", "width"]
+    assert run_name(spec) == "mynet.make" and run_name("resnet_seed") == "resnet_seed"
+    assert architecture(spec, {"num_classes": 3}) == {"family": spec, "options": {"num_classes": 3, "width": 8}}
 
 
 def test_resnet_seed_plain_is_resnet_seed_without_skips_by_name():

@@ -16,8 +16,8 @@ from typing import Any
 from .config import ExperimentConfig, from_dict, to_dict
 from .data import load_data
 from .errors import UserError
-from .experiment import ResultRow, builder_options, train_model, train_or_resume
-from .registry import create_model
+from .experiment import ResultRow, builder_options, check_model, train_model, train_or_resume
+from .registry import create_model, run_name
 from .runs import now, prepare_dir, provenance, write_json, write_yaml
 from .spread import fmt, mean_std
 from .train import amp_enabled, setup_runtime
@@ -27,8 +27,8 @@ def run_names(cfg: ExperimentConfig) -> list[tuple[str, int, str]]:
     """(model, seed, run directory name) of every run, model-major. One seed: ``<model>/`` as always;
     ``seeds``: ``<model>_seed<s>/`` for each."""
     if not cfg.seeds:
-        return [(name, cfg.train.seed, name) for name in cfg.models]
-    return [(name, s, f"{name}_seed{s}") for name in cfg.models for s in cfg.seeds]
+        return [(name, cfg.train.seed, run_name(name)) for name in cfg.models]
+    return [(name, s, f"{run_name(name)}_seed{s}") for name in cfg.models for s in cfg.seeds]
 
 
 def summarise(rows: list[ResultRow]) -> list[dict[str, Any]]:
@@ -88,8 +88,8 @@ def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool =
     """
     data = load_data(cfg.data)
     device = setup_runtime(cfg.train)
-    for name in cfg.models:  # options a model cannot be built with fail here, before anything is written
-        create_model(name, **builder_options(name, cfg, data))
+    for name in cfg.models:  # a model that cannot be built or run on this data fails here, before anything is written
+        check_model(name, create_model(name, **builder_options(name, cfg, data)), data)
     out = Path(out_dir) if resume else prepare_dir(out_dir, overwrite=overwrite)
     prov = provenance(device, data.source)
     write_yaml(out / "config.yaml", to_dict(cfg))

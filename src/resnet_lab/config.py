@@ -386,9 +386,10 @@ def validate(cfg: ExperimentConfig) -> None:
 
     if not cfg.models:
         raise UserError("no models selected; pass --models with one or more of: " + ", ".join(list_models()))
-    for name in cfg.models:
-        if name not in list_models():
-            raise UserError(f"unknown model {name!r}; choose from: {', '.join(list_models())}")
+    for name in cfg.models:  # an external pkg.module:factory is checked where it is imported (registry.py)
+        if ":" not in name and name not in list_models():
+            raise UserError(f"unknown model {name!r}; choose from: {', '.join(list_models())}, or give your own "
+                            "as pkg.module:factory or path/to/file.py:factory")
     if cfg.data.dataset not in DATASETS:
         raise UserError(f"unknown dataset {cfg.data.dataset!r}; choose one of: {', '.join(DATASETS)}")
     if cfg.data.pipeline not in PIPELINES:

@@ -133,9 +133,28 @@ def builder_options(name: str, cfg: ExperimentConfig, data: DataSplits,
                         f"unset model.{refused[0]} or choose models that take it")
     options = {k: v for k, v in vars(cfg.model).items() if k in allowed and v is not None}
     options.update(extra or {})
-    options.update(num_classes=data.num_classes, in_channels=data.image_shape[0],
-                   input_size=data.image_shape[-1])
+    shape = {"num_classes": data.num_classes, "in_channels": data.image_shape[0], "input_size": data.image_shape[-1]}
+    options.update({k: v for k, v in shape.items() if k in allowed})  # a factory of your own may take none
     return options
+
+
+def check_model(name: str, model: torch.nn.Module, data: DataSplits) -> None:
+    """One forward pass on two blank images of the data's shape must give (2, classes) logits; said
+    in one line before anything is written (a model of your own may not fit the data)."""
+    x = torch.zeros(2, *data.image_shape)
+    try:
+        with torch.no_grad():
+            out = model.eval()(x)
+    except Exception as exc:  # the model's own code: any failure becomes one line naming it
+        lines = str(exc).strip().splitlines()
+        raise UserError(f"model {name!r} fails on the data's {tuple(data.image_shape)} images "
+                        f"({type(exc).__name__}: {lines[-1] if lines else ''}); make it accept that input") from None
+    finally:
+        model.train()
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, data.num_classes):
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise UserError(f"model {name!r} returns {got} for a batch of 2 images; it must return (batch, "
+                        f"{data.num_classes}) logits for this data's {data.num_classes} classes")
 
 
 def build_state(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device,

@@ -1,14 +1,21 @@
-"""Model registry: names -> builder functions.
+"""Model registry: names -> builder functions, and models from the user's own code.
 
 A second registration under the same name is an error (as in torchvision's ``_api.py``), so a
-typo'd copy of a builder can never silently replace the original.
+typo'd copy of a builder can never silently replace the original; a notebook re-running its cell
+passes ``overwrite=True``. A name of the form ``pkg.module:factory`` or ``path/to/file.py:factory``
+is the user's own model: the factory is imported on first use and called like a builder (with the
+options it takes), so every command accepts it where it accepts a registered name.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import importlib
+import importlib.util
 import inspect
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -22,11 +29,14 @@ _MODELS: dict[str, Builder] = {}
 _VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {}
 
 
-def register_model(name: str) -> Callable[[Builder], Builder]:
-    """Decorator: register ``fn`` under ``name``; raises if the name is taken."""
+def register_model(name: str, *, overwrite: bool = False) -> Callable[[Builder], Builder]:
+    """Decorator: register ``fn`` under ``name``; raises if the name is taken (unless ``overwrite``,
+    for a notebook cell run twice)."""
+    if ":" in name:
+        raise ValueError(f"model name {name!r} contains ':', which marks an external factory; choose another")
 
     def wrap(fn: Builder) -> Builder:
-        if name in _MODELS:
+        if name in _MODELS and not overwrite:
             raise ValueError(f"model {name!r} is already registered (by {_MODELS[name].__module__})")
         _MODELS[name] = fn
         return fn
@@ -64,7 +74,7 @@ def architecture(name: str, options: dict[str, Any]) -> dict[str, Any]:
     base, fixed = _VARIANTS.get(name, (name, {}))
     sig = inspect.signature(get_builder(base))
     full = {p.name: p.default for p in sig.parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty}
+            if p.kind in _OPTION_KINDS and p.default is not inspect.Parameter.empty}
     full.update(options)
     full.update(fixed)
     return {"family": base, "options": full}
@@ -81,20 +91,81 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
+_OPTION_KINDS = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+
+
 def model_options(name: str) -> list[str]:
-    """The keyword options the builder of ``name`` accepts."""
+    """The options the builder of ``name`` accepts by keyword (keyword-only or ordinary parameters)."""
     builder = get_builder(name)
-    return [p.name for p in inspect.signature(builder).parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY]
+    return [p.name for p in inspect.signature(builder).parameters.values() if p.kind in _OPTION_KINDS]
+
+
+def is_external(name: str) -> bool:
+    return ":" in name
+
+
+def run_name(name: str) -> str:
+    """A file-name-safe name for a model's run directory: registered names as they are,
+    ``nets/mynet.py:make`` -> ``mynet.make``."""
+    if not is_external(name):
+        return name
+    target, _, attr = name.rpartition(":")
+    stem = Path(target).stem if target.endswith(".py") else target.rsplit(".", 1)[-1]
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in f"{stem}.{attr}")
+
+
+_EXTERNAL: dict[str, Builder] = {}
+
+
+def _last_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}"
+
+
+def _load_external(name: str) -> Builder:
+    """Import the factory of ``module:attr`` or ``file.py:attr`` (once per process)."""
+    if name in _EXTERNAL:
+        return _EXTERNAL[name]
+    target, _, attr = name.rpartition(":")
+    if not target or not attr.isidentifier():
+        raise UserError(f"model {name!r}: write an external model as pkg.module:factory or path/to/file.py:factory")
+    if target.endswith(".py") or "/" in target:
+        path = Path(target)
+        if not path.is_file():
+            raise UserError(f"model {name!r}: {path} does not exist; give the path of a .py file defining {attr}")
+        key = "resnet_lab_external_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+        spec = importlib.util.spec_from_file_location(key, path)
+        module = importlib.util.module_from_spec(spec)
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # the user's code: any error becomes one line naming it
+            raise UserError(f"model {name!r}: importing {path} failed ({_last_line(exc)}); fix that file") from None
+    else:
+        try:
+            module = importlib.import_module(target)
+        except Exception as exc:
+            raise UserError(f"model {name!r}: cannot import {target} ({_last_line(exc)}); check the module path "
+                            "and that it is importable from here") from None
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise UserError(f"model {name!r}: {target} defines no {attr!r}; name a function that returns an nn.Module")
+    if not callable(factory):
+        raise UserError(f"model {name!r}: {attr} is a {type(factory).__name__}, not a callable; name a function "
+                        "that returns an nn.Module")
+    _EXTERNAL[name] = factory
+    return factory
 
 
 def get_builder(name: str) -> Builder:
+    if is_external(name):
+        return _load_external(name)
     _ensure_loaded()
     try:
         return _MODELS[name]
     except KeyError:
         raise UserError(
-            f"unknown model {name!r}; choose one of: {', '.join(sorted(_MODELS))}"
+            f"unknown model {name!r}; choose one of: {', '.join(sorted(_MODELS))}, or give your own as "
+            "pkg.module:factory or path/to/file.py:factory"
         ) from None
 
 
@@ -108,6 +179,13 @@ def create_model(name: str, **options) -> nn.Module:
             f"model {name!r} has no option(s) {', '.join(unknown)}; it accepts: {', '.join(allowed)}"
         )
     try:
-        return builder(**options)
+        model = builder(**options)
     except ValueError as exc:  # builders validate their options with ValueError
         raise UserError(f"model {name!r}: {exc}") from None
+    except Exception as exc:
+        if not is_external(name):
+            raise
+        raise UserError(f"model {name!r}: the factory raised {_last_line(exc)}") from None
+    if not isinstance(model, nn.Module):
+        raise UserError(f"model {name!r} returned a {type(model).__name__}, not a torch.nn.Module; return the network")
+    return model

@@ -111,10 +111,19 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                         "use another checkpoint or re-run training") from None
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{path} is not a resnet-lab checkpoint; pass one written by resnet-lab")
-    from .registry import list_models
+    from .registry import get_builder, is_external, list_models
 
-    if blob.get("model") not in list_models():
-        raise UserError(f"checkpoint {path} holds model {blob.get('model')!r}, which is not registered "
+    name = blob.get("model")
+    if not isinstance(name, str):
+        raise UserError(f"{path} names no model; pass a checkpoint written by resnet-lab")
+    if is_external(name):
+        try:
+            get_builder(name)
+        except UserError as exc:
+            raise UserError(f"checkpoint {path} holds your model {name!r}, which cannot be rebuilt here: {exc}. "
+                            "Run from the directory it was trained in, or make that module importable") from None
+    elif name not in list_models():
+        raise UserError(f"checkpoint {path} holds model {name!r}, which is not registered "
                         f"here; known models: {', '.join(list_models())}")
     return blob
 
