@@ -1,3 +1,25 @@
-"""resnet-lab: verify, on real data and with numbers, what residual connections do."""
+"""resnet-lab: verify, on real data and with numbers, what residual connections do.
+
+The public API (``resnet_lab.api``) is loaded on first use, so ``import resnet_lab`` stays cheap
+and does nothing else: ``rl.diagnose``, ``rl.probe``, ``rl.load_run``, ``rl.report``,
+``rl.create_model``, ``rl.register_model``, ``rl.list_models`` and ``rl.data`` (``rl.data.synthetic()``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+__all__ = ["create_model", "data", "diagnose", "list_models", "load_run", "probe", "register_model", "report"]
+
+_FROM = {"diagnose": "api", "probe": "api", "load_run": "api", "report": "api", "create_model": "registry",
+         "register_model": "registry", "list_models": "registry"}
+
+
+def __getattr__(name: str) -> Any:
+    if name == "data":
+        return importlib.import_module(f"{__name__}.data")
+    if name in _FROM:
+        return getattr(importlib.import_module(f"{__name__}.{_FROM[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

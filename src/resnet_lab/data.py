@@ -294,6 +294,15 @@ def load_data(cfg: DataConfig) -> DataSplits:
                       val_index=order[:val_size], test_index=test_index, val_rule=val_rule)
 
 
+def synthetic(n_train: int = 1200, n_test: int = 200, *, val_size: int | None = None) -> DataSplits:
+    """A small deterministic, learnable data set (32x32 RGB, 10 classes) with its splits, for a first
+    look and for tests: ``resnet_lab.diagnose(model, resnet_lab.data.synthetic())``."""
+    from .config import DataConfig
+
+    return load_data(DataConfig(dataset="synthetic", synthetic_train=n_train, synthetic_test=n_test,
+                                val_size=val_size))
+
+
 def default_val_size(n_train: int) -> int:
     """min(5,000, 10 % of the training set): He et al.'s 45k/5k split on CIFAR-10, and a validation
     split that leaves a small data set 90 % of its images."""

@@ -64,14 +64,23 @@ def diagnose(name: str, options: dict[str, Any], data: DataSplits, *,
 
     ``init_state`` None means a fresh model built now (seeded by the caller).
     """
+    init = build(name, options, init_state).to(device)
+    final = build(name, options, final_state).to(device) if final_state is not None else None
+    return analyse_models(init, final, data, device=device, name=name, options=options)
+
+
+def analyse_models(init: nn.Module, final: nn.Module | None, data: DataSplits, *,
+                   device: torch.device = torch.device("cpu"), name: str = "", options: dict[str, Any] | None = None
+                   ) -> Diagnosis:
+    """The analysis of any module before (``init``) and, if given, after training (``final``), both
+    already on ``device``; leaves their parameters, gradients, buffers and modes as they were."""
     x, y = fixed_batch(data.train, data, device=device)
     xt, _ = fixed_batch(data.test, data, device=device)
-    init = build(name, options, init_state).to(device)
     phases: dict[str, nn.Module] = {"init": init}
-    if final_state is not None:
-        phases["final"] = build(name, options, final_state).to(device)
+    if final is not None:
+        phases["final"] = final
 
-    out: dict[str, Any] = {"model": name, "model_options": options,
+    out: dict[str, Any] = {"model": name or type(init).__name__, "model_options": options or {},
                            "params": sum(p.numel() for p in init.parameters()),
                            "num_classes": data.num_classes, "classes": data.classes,
                            "probe_images": len(y), "prediction_images": len(xt), "data": data.source,
