@@ -44,3 +44,17 @@ def test_the_package_imports_nothing_heavy_until_asked():
     code = "import sys, resnet_lab; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
     assert all(getattr(rl, name) is not None for name in rl.__all__)
+
+
+def test_compare_from_python_with_a_factory_keeps_global_state():
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    threads = torch.get_num_threads()
+    run = rl.compare({"mine": lambda num_classes=10: _net()[:-1].append(nn.Linear(8, num_classes)),
+                      "seed_resnet": "resnet_seed"},
+                     {"preset": "smoke", "train.epochs": 1, "train.tensorboard": False}, log=lambda s: None)
+    assert [m["name"] for m in run["models"]] == ["mine", "resnet_seed"] and run["dir"] is None
+    assert all(len(m["history"]) == 1 for m in run["models"])
+    assert torch.equal(torch.rand(1), expected) and torch.get_num_threads() == threads  # RNG and threads restored
+    assert "mine" not in rl.list_models()  # registered for the call only

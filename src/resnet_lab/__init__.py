@@ -1,7 +1,7 @@
 """resnet-lab: verify, on real data and with numbers, what residual connections do.
 
 The public API (``resnet_lab.api``) is loaded on first use, so ``import resnet_lab`` stays cheap
-and does nothing else: ``rl.diagnose``, ``rl.probe``, ``rl.load_run``, ``rl.report``,
+and does nothing else: ``rl.diagnose``, ``rl.probe``, ``rl.compare``, ``rl.load_run``, ``rl.report``,
 ``rl.create_model``, ``rl.register_model``, ``rl.list_models`` and ``rl.data`` (``rl.data.synthetic()``).
 """
 
@@ -11,10 +11,12 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["create_model", "data", "diagnose", "list_models", "load_run", "probe", "register_model", "report"]
+__all__ = ["compare", "create_model", "data", "diagnose", "list_models", "load_run", "probe", "register_model",
+           "report"]
 
-_FROM = {"diagnose": "api", "probe": "api", "load_run": "api", "report": "api", "create_model": "registry",
-         "register_model": "registry", "list_models": "registry"}
+# name -> the submodule it comes from (no submodule is called like an API name, so the two cannot clash)
+_FROM = {"diagnose": "api", "probe": "api", "compare": "api", "load_run": "api", "report": "api",
+         "create_model": "registry", "register_model": "registry", "list_models": "registry"}
 
 
 def __getattr__(name: str) -> Any:

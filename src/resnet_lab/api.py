@@ -23,7 +23,10 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ import torch
 from torch import nn
 
 from .data import DataSplits
+from .errors import UserError
 
 
 def diagnose(model: nn.Module, data: DataSplits, *, before: nn.Module | dict[str, torch.Tensor] | None = None,
@@ -75,3 +79,76 @@ def report(run_dirs: list[str | Path], out: str | Path | None = None) -> tuple[P
     from .reporting.report import write_report
 
     return write_report(list(run_dirs), out)
+
+
+@contextlib.contextmanager
+def _scoped_runtime() -> Iterator[None]:
+    """Training seeds torch's RNG per run and may set threads or cuDNN autotune: undo all of it after."""
+    threads, benchmark = torch.get_num_threads(), torch.backends.cudnn.benchmark
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count())):
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            torch.backends.cudnn.benchmark = benchmark
+
+
+@contextlib.contextmanager
+def _registered(factories: dict[str, Callable[..., nn.Module]]) -> Iterator[None]:
+    """The caller's factories under their names, for the duration of one call only."""
+    from . import registry
+
+    taken = sorted(set(factories) & set(registry.list_models()))
+    if taken:
+        raise UserError(f"{', '.join(taken)} is a registered model name; give your model another name")
+    try:
+        for name, factory in factories.items():
+            registry.register_model(name)(factory)
+        yield
+    finally:
+        for name in factories:
+            registry.unregister_model(name)
+
+
+def compare(models: Mapping[str, str | nn.Module | Callable[..., nn.Module]], config: Any = "smoke",
+            out: str | Path | None = None, *, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train ``models`` under identical settings, as ``resnet-lab compare`` does, and return the run as
+    :func:`load_run` gives it. ``models`` maps a name to a registered name or ``file.py:factory``
+    spec (a string), a factory (called with the options it takes, e.g. ``num_classes``), or a module
+    (a copy of it is trained). ``config``: a preset name, a dict of dotted settings (e.g.
+    ``{"preset": "quick", "train.epochs": 3}``) or an ``ExperimentConfig``. ``out=None`` trains in a
+    temporary directory and keeps only what is returned (no checkpoints)."""
+    from .comparison import run_compare
+    from .config import ExperimentConfig, resolve
+
+    factories: dict[str, Callable[..., nn.Module]] = {}
+    names = []
+    for name, model in models.items():
+        if isinstance(model, str):
+            names.append(model)
+        elif isinstance(model, nn.Module):
+            factories[name] = lambda m=model: copy.deepcopy(m)
+            names.append(name)
+        elif callable(model):
+            factories[name] = model
+            names.append(name)
+        else:
+            raise UserError(f"model {name!r} is a {type(model).__name__}; give a name, a factory or an nn.Module")
+    with _registered(factories), _scoped_runtime():
+        if isinstance(config, ExperimentConfig):
+            import dataclasses
+
+            cfg = dataclasses.replace(config, models=tuple(names))
+        elif isinstance(config, str):
+            cfg = resolve(config, None, {"models": names})
+        else:
+            settings = dict(config or {})
+            cfg = resolve(settings.pop("preset", None), None, {**settings, "models": names})
+        if out is not None:
+            run_compare(cfg, out, log=log)
+            return load_run(out)
+        with tempfile.TemporaryDirectory(prefix="resnet-lab-") as tmp:
+            run_compare(cfg, Path(tmp) / "run", log=log)
+            run = load_run(Path(tmp) / "run")
+        run["dir"] = None  # gone with the temporary directory
+        return run

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from .compare import run_compare
+from .comparison import run_compare
 from .experiment import build_state
 from .config import ExperimentConfig, to_dict
 from .data import DataSplits, load_data, make_batches

@@ -283,7 +283,7 @@ def _interruptible(resume_hint: str, fn, *a, note: str | None = None, **kw):
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
-    from .compare import load_run_config, run_compare
+    from .comparison import load_run_config, run_compare
     from .config import resolve
     from .reporting.report import write_report
 

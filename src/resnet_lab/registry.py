@@ -44,6 +44,12 @@ def register_model(name: str, *, overwrite: bool = False) -> Callable[[Builder],
     return wrap
 
 
+def unregister_model(name: str) -> None:
+    """Remove ``name`` (the Python API's scoped registration of a caller's factories)."""
+    _MODELS.pop(name, None)
+    _VARIANTS.pop(name, None)
+
+
 def register_variant(name: str, base: Builder, **fixed: Any) -> Builder:
     """Register ``name`` as ``base`` with ``fixed`` options: e.g. ``resnet_seed_plain`` is
     ``resnet_seed(skip=False)``. The variant does not accept the fixed options, so its name always
