@@ -168,6 +168,12 @@ def test_diagnose_refuses_checkpoints_of_different_models(tmp_path, capsys):
                  str(out / "deep_cnn" / "checkpoints" / "epoch0000.pt")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pass checkpoints of the same model" in err[0]
+    # Flags a checkpoint's diagnosis would ignore are refused, not silently dropped.
+    ckpt = str(out / "deep_cnn" / "checkpoints" / "final.pt")
+    assert main(["diagnose", ckpt, "--preset", "quick", "--width", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "drop --preset, --width" in err[0]
+    assert main(["diagnose", ckpt, "--device", "cpu"]) == 0
 
 
 def test_help_explains_every_required_flag():

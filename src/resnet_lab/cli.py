@@ -341,9 +341,15 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
             raise UserError(f"{args.checkpoint} holds {final['model']!r} but {against} holds {init['model']!r}; "
                             "pass checkpoints of the same model")
         data_keys = {k: v for k, v in overrides.items() if k.startswith("data.")}
+        ignored = [k for k in overrides if not k.startswith("data.") and k != "train.device"]
+        if args.preset or args.config or ignored:
+            flags = {k: f for f, k, _ in _TRAIN_FLAGS} | {k: f for f, k, _, _ in _SWITCHES}
+            given = ["--preset"] * bool(args.preset) + ["--config"] * bool(args.config) + [flags.get(k, k) for k in ignored]
+            raise UserError(f"diagnose CHECKPOINT uses the settings saved in the checkpoint; drop {', '.join(given)} "
+                            "(only the data flags and --device apply)")
         cfg = apply_overrides(from_dict(final["config"]), data_keys, "command line")
         data = load_data(cfg.data)
-        device = resolve_device(args.__dict__.get("train.device") or "cpu")
+        device = resolve_device(args.__dict__.get("train.device") or "auto")  # as diagnose --model
         same = init is final or init["epoch"] == final["epoch"]
         result = diagnose(final["model"], final["model_options"], data, init_state=init["state_dict"],
                           final_state=None if same else final["state_dict"], device=device)
