@@ -107,6 +107,28 @@ def test_warm_up_only_for_deep_nets_and_ends_when_training_error_drops():
     assert set(lrs) == {shallow.optim.lr}
 
 
+def test_a_resume_during_the_warm_up_continues_it_exactly():
+    """The warm-up's running-error window is saved with the callback state (checkpoints carry it), so
+    a run stopped mid-warm-up and continued by a fresh LRSchedule ends the warm-up at the same step."""
+    import copy
+    import dataclasses
+
+    overrides = {"optim.warmup_lr": 0.01, "optim.warmup_min_depth": 8, "optim.milestones": "",
+                 "optim.warmup_until_error": 85.0, "train.epochs": 3}
+    cfg = resolve("sweep-smoke", None, overrides)
+    full, full_lrs = _fit(cfg, depth=8)
+    first, first_lrs = _fit(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1)), depth=8)
+    assert first.callback_state["warming_up"] and len(first.callback_state["warmup_recent"]) > 0
+    data = load_data(cfg.data)
+    state = TrainState(name="t", model=first.model, optimizer=first.optimizer, config=cfg, num_classes=10)
+    state.epoch, state.step, state.history = first.epoch, first.step, list(first.history)
+    state.callback_state = copy.deepcopy(first.callback_state)  # what last.pt holds
+    log = LRLog()
+    fit(state, make_batches(data, cfg, torch.device("cpu")), [LRSchedule(cfg.optim), log])
+    assert state.callback_state["warmup_ended_at_step"] == full.callback_state["warmup_ended_at_step"]
+    assert first_lrs + log.lrs == full_lrs
+
+
 def _sweep(out, *extra):
     return [sys.executable, "-m", "resnet_lab.cli", "sweep", "--preset", "sweep-smoke", "--out", str(out),
             "--epochs", "4", "--no-tensorboard", *extra]

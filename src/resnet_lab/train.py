@@ -204,7 +204,6 @@ class LRSchedule(Callback):
 
     def __init__(self, cfg: OptimConfig):
         self.cfg = cfg
-        self.recent: list[float] = []
 
     def lr_at(self, step: int) -> float:
         return self.cfg.lr * self.cfg.gamma ** sum(step >= m for m in self.cfg.milestones)
@@ -222,8 +221,12 @@ class LRSchedule(Callback):
     def on_batch_end(self, state: TrainState) -> None:
         if not state.callback_state.get("warming_up"):
             return
-        self.recent = (self.recent + [100.0 * (1 - float(state.batch_correct) / state.batch_size)])[-self.WINDOW:]
-        if len(self.recent) == self.WINDOW and sum(self.recent) / self.WINDOW < self.cfg.warmup_until_error:
+        # The window lives in callback_state, which checkpoints save: a resume during the warm-up
+        # continues with the same running error as the uninterrupted run.
+        recent = (state.callback_state.get("warmup_recent", [])
+                  + [100.0 * (1 - float(state.batch_correct) / state.batch_size)])[-self.WINDOW:]
+        state.callback_state["warmup_recent"] = recent
+        if len(recent) == self.WINDOW and sum(recent) / self.WINDOW < self.cfg.warmup_until_error:
             state.callback_state["warming_up"] = False
             state.callback_state["warmup_ended_at_step"] = state.step
 
