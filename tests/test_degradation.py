@@ -7,15 +7,14 @@ import subprocess
 import sys
 
 import pytest
-from conftest import kill_when_written
 import torch
 from torch import nn
 
+from conftest import kill_when_written
 from resnet_lab.config import resolve
-from resnet_lab.data import load_data
+from resnet_lab.data import load_data, make_batches
 from resnet_lab.models.layers import PadShortcut, ResidualBlock
 from resnet_lab.registry import create_model
-from resnet_lab.data import make_batches
 from resnet_lab.train import Callback, LRSchedule, TrainState, build_optimizer, fit, main_path_depth
 
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import typing
 
 import pytest
-from conftest import kill_when_written
 
+from conftest import kill_when_written
 from resnet_lab import grid as grid_mod
 from resnet_lab.cli import main
 from resnet_lab.config import _coerce, resolve
@@ -33,7 +32,7 @@ def test_tuple_settings_are_coerced_to_their_item_type():
     assert _coerce("k", ["3", 4], tuple[int, ...], "test") == (3, 4)
     assert resolve("quick", None, {"optim.milestones": "5,12"}).optim.milestones == (5, 12)
     with pytest.raises(UserError, match="must be float"):
-        _coerce("k", "0.5,abc", typing.Tuple[float, ...], "test")
+        _coerce("k", "0.5,abc", tuple[float, ...], "test")
 
 
 @pytest.mark.parametrize("spec,message", [

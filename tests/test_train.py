@@ -8,12 +8,19 @@ import math
 import pytest
 import torch
 
-from resnet_lab.experiment import Judgement, judge
 from resnet_lab.config import resolve
 from resnet_lab.data import load_data, make_batches
+from resnet_lab.experiment import Judgement, judge
 from resnet_lab.registry import create_model
-from resnet_lab.train import (Callback, EpochPrinter, TrainState, build_optimizer, evaluate, fit,
-                              format_epoch_line)
+from resnet_lab.train import (
+    Callback,
+    EpochPrinter,
+    TrainState,
+    build_optimizer,
+    evaluate,
+    fit,
+    format_epoch_line,
+)
 
 
 def test_epoch_line_has_the_seed_format_exactly():

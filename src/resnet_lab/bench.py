@@ -24,18 +24,19 @@ import dataclasses
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .comparison import run_compare
-from .experiment import build_state
 from .config import ExperimentConfig, to_dict
 from .data import DataSplits, load_data, make_batches
+from .experiment import build_state
 from .runs import prepare_dir, provenance, write_json
-from .train import (TrainState, amp_enabled, autocast, callback_step, setup_runtime, train_step)
+from .train import TrainState, amp_enabled, autocast, callback_step, setup_runtime, train_step
 
 
 def conventional(cfg: ExperimentConfig) -> ExperimentConfig:
@@ -155,7 +156,7 @@ def throughput(cfg: ExperimentConfig, data: DataSplits, device: torch.device, *,
 
 
 def format_row(r: dict[str, Any]) -> str:
-    spread = lambda k: f"{min(r['all_images_per_s'][k]):.0f}-{max(r['all_images_per_s'][k]):.0f}"  # noqa: E731
+    spread = lambda k: f"{min(r['all_images_per_s'][k]):.0f}-{max(r['all_images_per_s'][k]):.0f}"
     return (f"{r['model']:14s} resnet-lab {r['images_per_s']['resnet-lab']:8.0f} img/s ({spread('resnet-lab')})  "
             f"conventional {r['images_per_s']['conventional']:8.0f} img/s ({spread('conventional')})  "
             f"ratio {r['ratio']:.2f}x  |  {r['gflop_per_step']:.2f} GFLOP/step, {r['achieved_gflops']:.0f} GFLOP/s "

@@ -23,9 +23,10 @@ import math
 import os
 import shutil
 import tarfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ class ImageTensors:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, index: torch.Tensor) -> "ImageTensors":
+    def subset(self, index: torch.Tensor) -> ImageTensors:
         return ImageTensors(self.images[index], self.labels[index])
 
 
@@ -483,7 +484,7 @@ class LoaderBatches:
                    y.to(self.device, non_blocking=True))
 
 
-def make_batches(data: DataSplits, cfg: "ExperimentConfig", device: torch.device) -> dict[str, Batches | LoaderBatches]:
+def make_batches(data: DataSplits, cfg: ExperimentConfig, device: torch.device) -> dict[str, Batches | LoaderBatches]:
     """Train / val / test batch iterators of the configured pipeline (``cfg.data.pipeline``)."""
     t = cfg.train
     if cfg.data.pipeline == "dataloader":

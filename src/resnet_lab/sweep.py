@@ -11,8 +11,9 @@ depth, next to the published numbers.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .config import ExperimentConfig, to_dict
 from .errors import UserError

@@ -13,8 +13,9 @@ import contextlib
 import math
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -30,12 +31,12 @@ from .models.paths import on_shortcut
 class Callback:
     """Override any of these; each receives the live :class:`TrainState`."""
 
-    def on_fit_start(self, state: "TrainState") -> None: ...
-    def on_batch_start(self, state: "TrainState") -> None: ...      # before the forward pass
-    def on_after_backward(self, state: "TrainState") -> None: ...   # gradients ready, before the step
-    def on_batch_end(self, state: "TrainState") -> None: ...        # after the optimiser step
-    def on_epoch_end(self, state: "TrainState") -> None: ...
-    def on_fit_end(self, state: "TrainState") -> None: ...
+    def on_fit_start(self, state: TrainState) -> None: ...
+    def on_batch_start(self, state: TrainState) -> None: ...      # before the forward pass
+    def on_after_backward(self, state: TrainState) -> None: ...   # gradients ready, before the step
+    def on_batch_end(self, state: TrainState) -> None: ...        # after the optimiser step
+    def on_epoch_end(self, state: TrainState) -> None: ...
+    def on_fit_end(self, state: TrainState) -> None: ...
 
 
 @dataclass

@@ -48,7 +48,7 @@ class ResponseRecorder:
             self.stats[self._last_weight] = response_stats(output)  # BN right after a conv
         self._last_leaf = module
 
-    def __enter__(self) -> "ResponseRecorder":
+    def __enter__(self) -> ResponseRecorder:
         for m in self.model.modules():
             if not list(m.children()):
                 self.handles.append(m.register_forward_hook(self._hook))

@@ -23,7 +23,8 @@ distance between the softmax outputs before and after).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..models.paths import is_shortcut_label
 from .stats import LayerStats, Verdict, finite, first_to_last_ratio

@@ -29,7 +29,16 @@ from __future__ import annotations
 from torch import nn
 
 from ..registry import register_model, register_variant
-from .layers import ConvNet, ConvUnit, Init, Norm, ResidualBlock, check_options, init_weights, scaled
+from .layers import (
+    ConvNet,
+    ConvUnit,
+    Init,
+    Norm,
+    ResidualBlock,
+    check_options,
+    init_weights,
+    scaled,
+)
 
 
 @register_model("simple_cnn")
