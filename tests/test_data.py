@@ -153,10 +153,10 @@ def test_cifar_pickle_folder_loads_through_torchvision(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("cfg,match", [
-    (dict(dataset="imagefolder", data_dir="/nonexistent/x"), "does not exist"),
-    (dict(dataset="cifar10", data_dir="/nonexistent/x"), "does not exist"),
-    (dict(dataset="imagefolder"), "needs --data-dir"),
-    (dict(dataset="synthetic", val_size=5000), "leaves no training or no validation images"),
+    ({"dataset": "imagefolder", "data_dir": "/nonexistent/x"}, "does not exist"),
+    ({"dataset": "cifar10", "data_dir": "/nonexistent/x"}, "does not exist"),
+    ({"dataset": "imagefolder"}, "needs --data-dir"),
+    ({"dataset": "synthetic", "val_size": 5000}, "leaves no training or no validation images"),
 ])
 def test_bad_data_settings_raise_user_errors(cfg, match):
     with pytest.raises(UserError, match=match):

@@ -135,14 +135,14 @@ def _sweep(out, *extra):
 
 def test_sweep_resumes_after_a_kill_and_matches_an_uninterrupted_sweep(tmp_path):
     reference = tmp_path / "ref"
-    assert subprocess.run(_sweep(reference), capture_output=True, timeout=600).returncode == 0
+    assert subprocess.run(_sweep(reference), check=False, capture_output=True, timeout=600).returncode == 0
 
     out = tmp_path / "killed"
     kill_when_written(_sweep(out), out / "resnet8-seed0" / "checkpoints" / "last.pt")
     first_done = json.loads((out / "plain8-seed0" / "run.json").read_text())
     assert first_done["status"] == "completed"
 
-    again = subprocess.run(_sweep(out), capture_output=True, text=True, timeout=600)
+    again = subprocess.run(_sweep(out), check=False, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert "plain8-seed0: finished earlier, skipped" in again.stdout
     assert "resumed at epoch" in again.stdout
@@ -158,6 +158,6 @@ def test_sweep_resumes_after_a_kill_and_matches_an_uninterrupted_sweep(tmp_path)
 
 def test_sweep_refuses_a_directory_made_with_other_settings(tmp_path):
     out = tmp_path / "s"
-    assert subprocess.run(_sweep(out), capture_output=True, timeout=600).returncode == 0
-    proc = subprocess.run(_sweep(out, "--lr", "0.2"), capture_output=True, text=True, timeout=120)
+    assert subprocess.run(_sweep(out), check=False, capture_output=True, timeout=600).returncode == 0
+    proc = subprocess.run(_sweep(out, "--lr", "0.2"), check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "different config" in proc.stderr and "Traceback" not in proc.stderr

@@ -113,11 +113,11 @@ def _grid_cmd(out, *extra):
 
 def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_path):
     reference = tmp_path / "ref"
-    done = subprocess.run(_grid_cmd(reference), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(_grid_cmd(reference), check=False, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     out = tmp_path / "killed"
     kill_when_written(_grid_cmd(out), out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt")
-    again = subprocess.run(_grid_cmd(out), capture_output=True, text=True, timeout=600)
+    again = subprocess.run(_grid_cmd(out), check=False, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert "depth8_skip-off_seed0: finished earlier, skipped" in again.stdout and "resumed at epoch" in again.stdout
     ref = {r["run"]: r for r in json.loads((reference / "grid.json").read_text())["runs"]}
@@ -130,7 +130,7 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
     assert (out / "grid.html").is_file()
 
     before = sorted(p.name for p in out.iterdir())
-    other = subprocess.run(_grid_cmd(out, "--axis", "model.depth=8,14"), capture_output=True, text=True, timeout=120)
+    other = subprocess.run(_grid_cmd(out, "--axis", "model.depth=8,14"), check=False, capture_output=True, text=True, timeout=120)
     assert other.returncode == 2 and "different config" in other.stderr and "Traceback" not in other.stderr
     assert sorted(p.name for p in out.iterdir()) == before
 

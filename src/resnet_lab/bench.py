@@ -91,6 +91,15 @@ def step_flops(state: TrainState, x: torch.Tensor, y: torch.Tensor) -> int:
     return counter.get_total_flops()
 
 
+def _timed(device: torch.device, work: Callable[..., object], *args: object) -> float:
+    """Seconds ``work(*args)`` takes, the device synchronised on both sides."""
+    _sync(device)
+    start = time.perf_counter()
+    work(*args)
+    _sync(device)
+    return time.perf_counter() - start
+
+
 def _endless(batches, first_epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     epoch = first_epoch
     while True:
@@ -192,22 +201,16 @@ def diagnostics_overhead(cfg: ExperimentConfig, data: DataSplits, device: torch.
             with tempfile.TemporaryDirectory() as tmp:
                 callbacks = {"off": [], "on": [DiagnosticsCallback(Path(tmp) / "d.jsonl", probe, every=every)]}
 
-                def timed(label: str, work: Callable[[], None]) -> None:
-                    _sync(device)
-                    start = time.perf_counter()
-                    work()
-                    _sync(device)
-                    spent[label] += time.perf_counter() - start
-
-                timed("on", lambda: callbacks["on"][0].on_fit_start(states["on"]))
+                recorder, on = callbacks["on"][0], states["on"]
+                spent["on"] += _timed(device, recorder.on_fit_start, on)
                 for i in range(steps):
                     for label in (("off", "on") if (i + rep) % 2 == 0 else ("on", "off")):
                         x, y = next(streams[label])
-                        timed(label, lambda: callback_step(states[label], x, y, callbacks[label]))
-                timed("on", lambda: callbacks["on"][0].on_fit_end(states["on"]))
+                        spent[label] += _timed(device, callback_step, states[label], x, y, callbacks[label])
+                spent["on"] += _timed(device, recorder.on_fit_end, on)
                 records = len(callbacks["on"][0].records)
-            for label in rates:
-                rates[label].append(steps * cfg.train.batch_size / spent[label])
+            for label, values in rates.items():
+                values.append(steps * cfg.train.batch_size / spent[label])
             slowdowns.append(spent["on"] / spent["off"] - 1)
         row = {"model": name, "images_per_s": {k: statistics.median(v) for k, v in rates.items()},
                "all_images_per_s": rates, "slowdown": statistics.median(slowdowns),

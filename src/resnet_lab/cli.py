@@ -22,50 +22,50 @@ class _Parser(argparse.ArgumentParser):
 
 # (flag, dotted config key, argparse kwargs). One table, so --help and the config keys cannot drift.
 _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
-    ("--dataset", "data.dataset", dict(metavar="{cifar10,imagefolder,synthetic}",
-     help="data source: torchvision CIFAR-10, an image folder/.tar.gz with train/ and test/, or "
-          "synthetic toy data (default: cifar10; smoke preset: synthetic)")),
-    ("--data-dir", "data.data_dir", dict(metavar="PATH",
-     help="cifar10: folder containing cifar-10-batches-py (downloaded there when missing and online); "
-          "imagefolder: folder or .tar/.tar.gz holding train/<class>/* and test/<class>/*")),
-    ("--cache-dir", "data.cache_dir", dict(metavar="PATH",
-     help="where downloads and decoded image folders are cached (default ~/.cache/resnet-lab or $RESNET_LAB_CACHE)")),
-    ("--val-size", "data.val_size", dict(type=int, metavar="N",
-     help="training images held out for validation (default 5000)")),
-    ("--train-subset", "data.train_subset", dict(type=int, metavar="N",
-     help="train on only N images of the training split (default: all)")),
-    ("--test-subset", "data.test_subset", dict(type=int, metavar="N",
-     help="final test numbers on a fixed, seeded choice of N test images (default: all; quick grids)")),
-    ("--epochs", "train.epochs", dict(type=int, metavar="N", help="epochs per model")),
-    ("--batch-size", "train.batch_size", dict(type=int, metavar="N", help="training batch size (default 128)")),
-    ("--optimizer", "optim.name", dict(metavar="{sgd,adam}", help="sgd (with momentum) or adam (default sgd)")),
-    ("--lr", "optim.lr", dict(type=float, help="learning rate (default 0.01; constant, except in the paper presets' step schedule)")),
-    ("--momentum", "optim.momentum", dict(type=float, help="SGD momentum (default 0.9)")),
-    ("--weight-decay", "optim.weight_decay", dict(type=float, help="L2 weight decay (default 0)")),
-    ("--width", "model.width_mult", dict(type=float, metavar="MULT",
-     help="channel multiplier: 1.0 = the seed's widths (64/128/256), 0.25 = 16/32/64 (quick preset)")),
-    ("--init", "model.init", dict(metavar="{default,kaiming,xavier,orthogonal,delta_orthogonal,fixup,skipinit}",
-     help="weight init: PyTorch's default (as in the seed) or a named scheme; fixup and skipinit need "
-          "residual blocks (docs/trainability.md)")),
-    ("--norm", "model.norm", dict(metavar="{none,batch}", help="normalisation after each conv (default none)")),
-    ("--skip", "model.skip", dict(metavar="{on,off}",
-     help="residual additions on or off, for models that have them as an option (resnet_seed, cifar_net; "
+    ("--dataset", "data.dataset", {"metavar": "{cifar10,imagefolder,synthetic}",
+     "help": "data source: torchvision CIFAR-10, an image folder/.tar.gz with train/ and test/, or "
+          "synthetic toy data (default: cifar10; smoke preset: synthetic)"}),
+    ("--data-dir", "data.data_dir", {"metavar": "PATH",
+     "help": "cifar10: folder containing cifar-10-batches-py (downloaded there when missing and online); "
+          "imagefolder: folder or .tar/.tar.gz holding train/<class>/* and test/<class>/*"}),
+    ("--cache-dir", "data.cache_dir", {"metavar": "PATH",
+     "help": "where downloads and decoded image folders are cached (default ~/.cache/resnet-lab or $RESNET_LAB_CACHE)"}),
+    ("--val-size", "data.val_size", {"type": int, "metavar": "N",
+     "help": "training images held out for validation (default 5000)"}),
+    ("--train-subset", "data.train_subset", {"type": int, "metavar": "N",
+     "help": "train on only N images of the training split (default: all)"}),
+    ("--test-subset", "data.test_subset", {"type": int, "metavar": "N",
+     "help": "final test numbers on a fixed, seeded choice of N test images (default: all; quick grids)"}),
+    ("--epochs", "train.epochs", {"type": int, "metavar": "N", "help": "epochs per model"}),
+    ("--batch-size", "train.batch_size", {"type": int, "metavar": "N", "help": "training batch size (default 128)"}),
+    ("--optimizer", "optim.name", {"metavar": "{sgd,adam}", "help": "sgd (with momentum) or adam (default sgd)"}),
+    ("--lr", "optim.lr", {"type": float, "help": "learning rate (default 0.01; constant, except in the paper presets' step schedule)"}),
+    ("--momentum", "optim.momentum", {"type": float, "help": "SGD momentum (default 0.9)"}),
+    ("--weight-decay", "optim.weight_decay", {"type": float, "help": "L2 weight decay (default 0)"}),
+    ("--width", "model.width_mult", {"type": float, "metavar": "MULT",
+     "help": "channel multiplier: 1.0 = the seed's widths (64/128/256), 0.25 = 16/32/64 (quick preset)"}),
+    ("--init", "model.init", {"metavar": "{default,kaiming,xavier,orthogonal,delta_orthogonal,fixup,skipinit}",
+     "help": "weight init: PyTorch's default (as in the seed) or a named scheme; fixup and skipinit need "
+          "residual blocks (docs/trainability.md)"}),
+    ("--norm", "model.norm", {"metavar": "{none,batch}", "help": "normalisation after each conv (default none)"}),
+    ("--skip", "model.skip", {"metavar": "{on,off}",
+     "help": "residual additions on or off, for models that have them as an option (resnet_seed, cifar_net; "
           "default: the model's own); a model without the option refuses it. resnet_seed_plain is resnet_seed "
-          "with skips off by name")),
-    ("--device", "train.device", dict(metavar="{auto,cpu,cuda}", help="auto picks CUDA when available")),
-    ("--seed", "train.seed", dict(type=int, help="seed for init, data order and augmentation (default 0)")),
-    ("--checkpoint-every", "train.checkpoint_every", dict(type=int, metavar="N",
-     help="write the resumable checkpoint every N epochs (default 1)")),
-    ("--diag-every", "train.diag_every", dict(type=int, metavar="N",
-     help="record per-layer statistics every N optimiser steps (default 100)")),
-    ("--pipeline", "data.pipeline", dict(metavar="{inmemory,dataloader}",
-     help="inmemory: uint8 tensors on the device, batched augmentation (default, fast); dataloader: "
-          "torchvision dataset + per-image transforms in a DataLoader (the conventional way, for comparison)")),
-    ("--workers", "data.workers", dict(type=int, metavar="N", help="DataLoader workers of the dataloader pipeline (default 2)")),
-    ("--amp", "train.amp", dict(metavar="{auto,bf16,off}",
-     help="bf16 autocast: auto = on for CUDA GPUs, off on CPUs (fp32 as in 2015); bf16 forces it on "
-          "(much faster on CPUs with AMX, see docs/performance.md)")),
-    ("--threads", "train.threads", dict(type=int, metavar="N", help="CPU threads for torch (default 0: one per core)")),
+          "with skips off by name"}),
+    ("--device", "train.device", {"metavar": "{auto,cpu,cuda}", "help": "auto picks CUDA when available"}),
+    ("--seed", "train.seed", {"type": int, "help": "seed for init, data order and augmentation (default 0)"}),
+    ("--checkpoint-every", "train.checkpoint_every", {"type": int, "metavar": "N",
+     "help": "write the resumable checkpoint every N epochs (default 1)"}),
+    ("--diag-every", "train.diag_every", {"type": int, "metavar": "N",
+     "help": "record per-layer statistics every N optimiser steps (default 100)"}),
+    ("--pipeline", "data.pipeline", {"metavar": "{inmemory,dataloader}",
+     "help": "inmemory: uint8 tensors on the device, batched augmentation (default, fast); dataloader: "
+          "torchvision dataset + per-image transforms in a DataLoader (the conventional way, for comparison)"}),
+    ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "DataLoader workers of the dataloader pipeline (default 2)"}),
+    ("--amp", "train.amp", {"metavar": "{auto,bf16,off}",
+     "help": "bf16 autocast: auto = on for CUDA GPUs, off on CPUs (fp32 as in 2015); bf16 forces it on "
+          "(much faster on CPUs with AMX, see docs/performance.md)"}),
+    ("--threads", "train.threads", {"type": int, "metavar": "N", "help": "CPU threads for torch (default 0: one per core)"}),
 ]
 _SWITCHES = [  # (flag, key, value, help)
     ("--no-augment", "data.augment", False, "turn off random crop + flip"),
@@ -73,8 +73,8 @@ _SWITCHES = [  # (flag, key, value, help)
     ("--no-channels-last", "train.channels_last", False, "keep the default NCHW memory layout"),
     ("--no-tensorboard", "train.tensorboard", False, "do not write TensorBoard event files"),
     ("--no-diagnostics", "train.diagnostics", False, "do not record per-layer statistics during training"),
-    ("--compile", "train.compile", True, "torch.compile the model for training steps (worth it on a GPU; "
-     "the first steps are slow while it compiles)"),
+    ("--compile", "train.compile", True, ("torch.compile the model for training steps (worth it on a GPU; "
+     "the first steps are slow while it compiles)")),
 ]
 
 

@@ -118,7 +118,7 @@ def load_cifar10(data_dir: str | None, cache_dir: Path, download: bool) -> tuple
             f"CIFAR-10 could not be loaded from {root} ({first}); check the files or pass --data-dir "
             "to a folder with an intact cifar-10-batches-py (or --dataset imagefolder for a JPEG copy)"
         ) from None
-    except Exception as exc:  # a truncated pickle raises UnpicklingError and friends
+    except Exception as exc:  # noqa: BLE001 - a truncated pickle raises UnpicklingError and friends
         raise UserError(
             f"CIFAR-10 files in {root / 'cifar-10-batches-py'} are unreadable ({type(exc).__name__}: "
             f"{exc}); re-download them or point --data-dir at an intact copy"
@@ -147,7 +147,7 @@ def _iter_folder(root: Path) -> Iterator[tuple[str, str, str, bytes]]:
     from torchvision.datasets.folder import find_classes, make_dataset
 
     for split in ("train", "test"):
-        classes, class_to_idx = find_classes(str(root / split))
+        _classes, class_to_idx = find_classes(str(root / split))
         for path, _ in make_dataset(str(root / split), class_to_idx, extensions=IMAGE_SUFFIXES):
             yield split, Path(path).parent.name, path, Path(path).read_bytes()
 
@@ -202,8 +202,8 @@ def load_imagefolder(data_dir: str | None, cache_dir: Path) -> tuple[ImageTensor
             blob = torch.load(cache, weights_only=True)
             return (ImageTensors(blob["train_x"], blob["train_y"]),
                     ImageTensors(blob["test_x"], blob["test_y"]), blob["classes"], blob["source"])
-        except Exception:
-            cache.unlink(missing_ok=True)  # a damaged cache is rebuilt, never trusted
+        except Exception:  # noqa: BLE001 - a damaged cache fails in many ways; it is rebuilt, never trusted
+            cache.unlink(missing_ok=True)
 
     images: dict[str, list[torch.Tensor]] = {"train": [], "test": []}
     names: dict[str, list[str]] = {"train": [], "test": []}
@@ -489,7 +489,7 @@ def make_batches(data: DataSplits, cfg: ExperimentConfig, device: torch.device) 
     t = cfg.train
     if cfg.data.pipeline == "dataloader":
         size = data.image_shape[-1]
-        common = dict(device=device, channels_last=t.channels_last, workers=cfg.data.workers)
+        common = {"device": device, "channels_last": t.channels_last, "workers": cfg.data.workers}
 
         def loader(split: str, index, augment: bool, **kw) -> LoaderBatches:
             ds = torchvision_dataset(cfg.data, split, torchvision_transform(data.mean, data.std, size, augment))
@@ -501,7 +501,7 @@ def make_batches(data: DataSplits, cfg: ExperimentConfig, device: torch.device) 
                                 shuffle=True, seed=t.seed),
                 "val": loader("train", data.val_index, False, batch_size=t.eval_batch_size),
                 "test": loader("test", data.test_index, False, batch_size=t.eval_batch_size)}
-    common = dict(mean=data.mean, std=data.std, device=device, channels_last=t.channels_last)
+    common = {"mean": data.mean, "std": data.std, "device": device, "channels_last": t.channels_last}
     return {
         "train": Batches(data.train, batch_size=t.batch_size, shuffle=True, augment=cfg.data.augment,
                          seed=t.seed, **common),

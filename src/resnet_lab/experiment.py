@@ -145,7 +145,7 @@ def check_model(name: str, model: torch.nn.Module, data: DataSplits) -> None:
     try:
         with torch.no_grad():
             out = model.eval()(x)
-    except Exception as exc:  # the model's own code: any failure becomes one line naming it
+    except Exception as exc:  # noqa: BLE001 - the model's own code: any failure becomes one line naming it
         lines = str(exc).strip().splitlines()
         raise UserError(f"model {name!r} fails on the data's {tuple(data.image_shape)} images "
                         f"({type(exc).__name__}: {lines[-1] if lines else ''}); make it accept that input") from None

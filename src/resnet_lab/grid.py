@@ -252,7 +252,7 @@ def _inline(pending: list[tuple[Run, ExperimentConfig]], out: Path, data: DataSp
                 datasets[cfg.data] = load_data(cfg.data)
             device = setup_runtime(cfg.train)
             execute(cfg, run, out / run.name, datasets[cfg.data], device, {**prov, "device": str(device)}, log)
-        except Exception as exc:  # one failing cell must not stop the study; it is recorded as such
+        except Exception as exc:  # noqa: BLE001 - one failing cell must not stop the study; it is recorded as such
             errors[run.name] = _one_line(exc)
             log(f"{run.name}: error: {errors[run.name]}")
         bar.update()
@@ -303,7 +303,7 @@ def _submitit(pending: list[tuple[Run, ExperimentConfig]], out: Path, prov: dict
             for (run, _), job in zip(chunk, jobs):
                 try:
                     job.result()
-                except Exception as exc:  # recorded; the other runs go on
+                except Exception as exc:  # noqa: BLE001 - recorded; the other runs go on
                     errors[run.name] = _one_line(exc)
                     log(f"{run.name}: error: {errors[run.name]}")
                 bar.update()

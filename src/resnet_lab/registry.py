@@ -144,12 +144,12 @@ def _load_external(name: str) -> Builder:
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # the user's code: any error becomes one line naming it
+        except Exception as exc:  # noqa: BLE001 - the user's code: any error becomes one line naming it
             raise UserError(f"model {name!r}: importing {path} failed ({_last_line(exc)}); fix that file") from None
     else:
         try:
             module = importlib.import_module(target)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the user's module: any import error becomes one line
             raise UserError(f"model {name!r}: cannot import {target} ({_last_line(exc)}); check the module path "
                             "and that it is importable from here") from None
     factory = getattr(module, attr, None)

@@ -106,7 +106,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
                         "checkpoints/ folder")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on a bad file
         raise UserError(f"checkpoint {path} is unreadable or truncated ({type(exc).__name__}); "
                         "use another checkpoint or re-run training") from None
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:

@@ -22,10 +22,11 @@ from .verdict import change_finding, gradient_verdict
 
 PROBE_SIZE = 256      # images in the fixed gradient-probe batch (training split) and prediction batch (test)
 PROBE_SEED = 0        # the same images for every model and every run
+CPU = torch.device("cpu")
 
 
 def fixed_batch(split: ImageTensors, data: DataSplits, n: int = PROBE_SIZE, seed: int = PROBE_SEED,
-                device: torch.device = torch.device("cpu")) -> tuple[torch.Tensor, torch.Tensor]:
+                device: torch.device = CPU) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded, unaugmented, normalised batch of ``n`` images from ``split``."""
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
     batches = Batches(split.subset(idx), batch_size=n, mean=data.mean, std=data.std, device=device)
@@ -59,7 +60,7 @@ def build(name: str, options: dict[str, Any], state_dict: dict[str, torch.Tensor
 def diagnose(name: str, options: dict[str, Any], data: DataSplits, *,
              init_state: dict[str, torch.Tensor] | None = None,
              final_state: dict[str, torch.Tensor] | None = None,
-             device: torch.device = torch.device("cpu")) -> Diagnosis:
+             device: torch.device = CPU) -> Diagnosis:
     """Analyse model ``name`` at initialisation and, if ``final_state`` is given, after training.
 
     ``init_state`` None means a fresh model built now (seeded by the caller).
@@ -70,7 +71,7 @@ def diagnose(name: str, options: dict[str, Any], data: DataSplits, *,
 
 
 def analyse_models(init: nn.Module, final: nn.Module | None, data: DataSplits, *,
-                   device: torch.device = torch.device("cpu"), name: str = "", options: dict[str, Any] | None = None
+                   device: torch.device = CPU, name: str = "", options: dict[str, Any] | None = None
                    ) -> Diagnosis:
     """The analysis of any module before (``init``) and, if given, after training (``final``), both
     already on ``device``; leaves their parameters, gradients, buffers and modes as they were."""
@@ -129,8 +130,8 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
     """Text in the spirit of the seed's hand analysis."""
     labels = labels or {}
     classes = d["classes"]
-    lines = [f"{d['model']}, {d['params']:,} parameters. Gradient probe: {d['probe_images']} fixed training images; "
-             f"predictions: {d['prediction_images']} fixed test images ({d['data']})", ""]
+    lines = [(f"{d['model']}, {d['params']:,} parameters. Gradient probe: {d['probe_images']} fixed training images; "
+             f"predictions: {d['prediction_images']} fixed test images ({d['data']})"), ""]
     titles = {"init": "At initialisation", "final": "After training"}
     for phase, pred in d["predictions"].items():
         hist = pred["pred_hist"]

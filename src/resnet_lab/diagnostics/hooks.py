@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,11 @@ from torch import nn
 from ..models.paths import SHORTCUT_LABEL, on_shortcut
 from ..train import Callback, TrainState
 from .stats import LayerStats, ResponseStats, jsonable, ratio, response_stats
+
+if TYPE_CHECKING:
+    from typing_extensions import (
+        Self,  # typing.Self needs Python 3.11; annotations are not evaluated
+    )
 
 WEIGHT_TYPES = (nn.Conv2d, nn.Linear)
 NORM_TYPES = (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.LayerNorm)
@@ -48,7 +53,7 @@ class ResponseRecorder:
             self.stats[self._last_weight] = response_stats(output)  # BN right after a conv
         self._last_leaf = module
 
-    def __enter__(self) -> ResponseRecorder:
+    def __enter__(self) -> Self:
         for m in self.model.modules():
             if not list(m.children()):
                 self.handles.append(m.register_forward_hook(self._hook))

@@ -21,7 +21,7 @@ INITS = ("default", "kaiming", "xavier", "orthogonal", "delta_orthogonal", "fixu
 
 def scaled(channels: int, width_mult: float) -> int:
     """Channel count scaled by ``width_mult``, at least 1."""
-    return max(1, int(round(channels * width_mult)))
+    return max(1, round(channels * width_mult))
 
 
 def _norm(kind: Norm, channels: int) -> nn.Module:

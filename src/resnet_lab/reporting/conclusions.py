@@ -102,8 +102,8 @@ def model_sentences(c: dict[str, Any]) -> list[str]:
     if len(entries) == 1:
         r = entries[0]["row"]
         if r["status"] == "learned":
-            out = [f"{c['label']} learned: best validation accuracy {_pct(r['best_val_acc'])} (epoch "
-                   f"{r['best_val_epoch']}), test accuracy {_pct(r['test_acc'])}."]
+            out = [(f"{c['label']} learned: best validation accuracy {_pct(r['best_val_acc'])} (epoch "
+                   f"{r['best_val_epoch']}), test accuracy {_pct(r['test_acc'])}.")]
         else:
             out = [f"{c['label']} failed (test accuracy {_pct(r['test_acc'])}): {_judged_problem(r)}."]
     else:
@@ -174,12 +174,12 @@ def seed_sentences(conds: list[dict[str, Any]]) -> list[str]:
         return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN does not hold here ({numbers})."]
     seps = [separated(accs(a), accs(b)) for a, b in itertools.pairwise(cs)]
     if any(s is None for s in seps):
-        return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in this single seed ({numbers}); "
-                "with one seed it is not tested against seed-to-seed variation."]
+        return [(f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in this single seed ({numbers}); "
+                "with one seed it is not tested against seed-to-seed variation.")]
     close = [f"{a['name']} and {b['name']}" for (a, b), s in zip(itertools.pairwise(cs), seps) if not s]
     if close:
-        return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in the means ({numbers}), but "
-                f"{' and '.join(close)} are not distinguishable at {min(len(c['entries']) for c in cs)} seeds."]
+        return [(f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in the means ({numbers}), but "
+                f"{' and '.join(close)} are not distinguishable at {min(len(c['entries']) for c in cs)} seeds.")]
     return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds here, every step beyond the seed spread ({numbers})."]
 
 
@@ -241,8 +241,8 @@ def attribution_sentences(conds: list[dict[str, Any]]) -> list[str]:
 def spread_sentence(models: list[dict[str, Any]]) -> list[str]:
     seeds = sorted({m["seed"] for m in models})
     if len(seeds) == 1:
-        return [f"Every number comes from a single seed ({seeds[0]}): no spread over seeds was measured, so no "
-                "difference is called real or negligible; pass --seeds 0,1,2 to measure it."]
+        return [(f"Every number comes from a single seed ({seeds[0]}): no spread over seeds was measured, so no "
+                "difference is called real or negligible; pass --seeds 0,1,2 to measure it.")]
     return [f"Runs use {len(seeds)} seeds ({', '.join(map(str, seeds))}); ± is the standard deviation over seeds, and {RULE}."]
 
 
@@ -283,7 +283,7 @@ def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, An
     by = {(s["family"], s["depth"]): s for s in summary}
     for family in ("plain", "resnet"):
         depths = sorted(d for f, d in by if f == family)
-        for shallow, deep in zip(depths, depths[1:]):
+        for shallow, deep in itertools.pairwise(depths):
             a, b = by[(family, shallow)], by[(family, deep)]
             ea, eb = _err(a), _err(b)
             stds = [x for x in (a["train_error"][1], b["train_error"][1]) if x is not None]

@@ -58,7 +58,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
             own = mdir / "config.yaml"  # the run's resolved config (its own seed)
             config = yaml.safe_load(own.read_text()) if own.is_file() else blob["config"]
             if not isinstance(config, dict):
-                raise ValueError(f"{own} holds no settings")
+                raise TypeError(f"{own} holds no settings")
             # Runs written before the network and precision were recorded cannot be compared factor by
             # factor: no settings, so no attribution sentence uses them.
             settings = run_settings(config, info["architecture"], info["precision"], blob["provenance"].get("data"))\
@@ -135,8 +135,8 @@ def provenance_items(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
             (f"{prefix}data", p.get("data", "")),
             (f"{prefix}seed / split seed", f"{c['train']['seed']} / {c['data']['split_seed']}"),
             (f"{prefix}device", f"{p.get('device')} ({p.get('cpu_threads')} CPU threads), host {p.get('host')}"),
-            (f"{prefix}versions", f"python {p.get('python')}, torch {p.get('torch')}, torchvision "
-                                  f"{p.get('torchvision')}, numpy {p.get('numpy')}; {p.get('platform')}"),
+            (f"{prefix}versions", (f"python {p.get('python')}, torch {p.get('torch')}, torchvision "
+                                  f"{p.get('torchvision')}, numpy {p.get('numpy')}; {p.get('platform')}")),
             (f"{prefix}started / finished", f"{p.get('started')} / {p.get('finished')}"),
         ]
     return items
@@ -189,8 +189,8 @@ def _html(title: str, subtitle: str, concl: list[str], table, figures: Figures, 
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
              "<meta name='viewport' content='width=device-width, initial-scale=1'>",
              # Self-contained by construction: the browser may load nothing but inline data.
-             "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
-             "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">",
+             ("<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
+             "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"),
              f"<style>{CSS}</style><script>{CHECK_IMAGES_JS}</script></head><body>",
              f"<h1>{e(title)}</h1><p class='sub'>{e(subtitle)}</p>",
              "<h2>Conclusions</h2><ul class='concl'>" + "".join(f"<li>{e(s)}</li>" for s in concl) + "</ul>",

@@ -48,8 +48,8 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
                   ("device", f"{prov.get('device')} ({prov.get('cpu_threads')} CPU threads)"),
                   ("versions", f"torch {prov.get('torch')}, torchvision {prov.get('torchvision')}"),
                   ("started / finished", f"{prov.get('started')} / {prov.get('finished')}")]
-    sections = [(r["run"], [f"at initialisation: {r['verdict_init']}; after training: {r['verdict_final']}; "
-                            f"final train error {100 - r['final_train_acc']:.2f}%, test error {100 - r['test_acc']:.2f}%"])
+    sections = [(r["run"], [(f"at initialisation: {r['verdict_init']}; after training: {r['verdict_final']}; "
+                            f"final train error {100 - r['final_train_acc']:.2f}%, test error {100 - r['test_acc']:.2f}%")])
                 for r in blob["runs"]]
     return write_pages(sweep_dir, "resnet-lab degradation sweep", subtitle,
                        degradation_sentences(blob["summary"], blob["runs"]), (header, table_rows), figures,
