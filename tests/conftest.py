@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-SHARED_JPEG = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
+SHARED_JPEG = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
+)
 
 
 @pytest.fixture(autouse=True)

@@ -17,8 +17,14 @@ def test_api_docstring_examples_run():
 
 
 def _net():
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                         nn.Flatten(), nn.Linear(8, 10))
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
+    )
 
 
 def test_diagnose_any_module_before_and_after_without_touching_it():
@@ -31,7 +37,9 @@ def test_diagnose_any_module_before_and_after_without_touching_it():
     threads = torch.get_num_threads()
     d = rl.diagnose(after, data, before=before.state_dict())
     assert set(d["probe"]) == {"init", "final"} and "finding" in d and d["model"] == "Sequential"
-    assert all(torch.equal(state[k], v) for k, v in after.state_dict().items())  # weights and BN buffers
+    assert all(
+        torch.equal(state[k], v) for k, v in after.state_dict().items()
+    )  # weights and BN buffers
     assert not after.training and all(p.grad is None for p in after.parameters())
     assert torch.get_num_threads() == threads
     assert rl.diagnose(after, data, before=before)["weight_change"] == d["weight_change"]
@@ -42,7 +50,12 @@ def test_the_package_imports_nothing_heavy_until_asked():
     import sys
 
     code = "import sys, resnet_lab; print('torch' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        == "False"
+    )
     assert all(getattr(rl, name) is not None for name in rl.__all__)
 
 
@@ -51,10 +64,17 @@ def test_compare_from_python_with_a_factory_keeps_global_state():
     expected = torch.rand(1)
     torch.manual_seed(123)
     threads = torch.get_num_threads()
-    run = rl.compare({"mine": lambda num_classes=10: _net()[:-1].append(nn.Linear(8, num_classes)),
-                      "seed_resnet": "resnet_seed"},
-                     {"preset": "smoke", "train.epochs": 1, "train.tensorboard": False}, log=lambda s: None)
+    run = rl.compare(
+        {
+            "mine": lambda num_classes=10: _net()[:-1].append(nn.Linear(8, num_classes)),
+            "seed_resnet": "resnet_seed",
+        },
+        {"preset": "smoke", "train.epochs": 1, "train.tensorboard": False},
+        log=lambda s: None,
+    )
     assert [m["name"] for m in run["models"]] == ["mine", "resnet_seed"] and run["dir"] is None
     assert all(len(m["history"]) == 1 for m in run["models"])
-    assert torch.equal(torch.rand(1), expected) and torch.get_num_threads() == threads  # RNG and threads restored
+    assert (
+        torch.equal(torch.rand(1), expected) and torch.get_num_threads() == threads
+    )  # RNG and threads restored
     assert "mine" not in rl.list_models()  # registered for the call only

@@ -17,14 +17,21 @@ from resnet_lab.cli import main
 from resnet_lab.runs import load_checkpoint
 
 FIXTURES = Path(__file__).parent / "fixtures"
-EPOCH_LINE = re.compile(r"^\[Epoch \d{2}\] train \d+\.\d{4}/\d+\.\d{2}% \| val \d+\.\d{4}/\d+\.\d{2}%$")
+EPOCH_LINE = re.compile(
+    r"^\[Epoch \d{2}\] train \d+\.\d{4}/\d+\.\d{2}% \| val \d+\.\d{4}/\d+\.\d{2}%$"
+)
 
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "smoke"
-    proc = subprocess.run([sys.executable, "-m", "resnet_lab.cli", "compare", "--preset", "smoke",
-                           "--out", str(out)], check=False, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "resnet_lab.cli", "compare", "--preset", "smoke", "--out", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     return out, proc.stdout
 
@@ -69,52 +76,83 @@ def test_checkpoints_load_with_plain_torch_load_and_rebuild_the_model(smoke_run)
     init = load_checkpoint(out / "resnet_seed" / "checkpoints" / "epoch0000.pt")
     final = load_checkpoint(out / "resnet_seed" / "checkpoints" / "final.pt")
     assert (init["epoch"], final["epoch"]) == (0, 2) and len(final["history"]) == 2
-    changed = [not torch.equal(init["state_dict"][k], final["state_dict"][k]) for k in init["state_dict"]]
+    changed = [
+        not torch.equal(init["state_dict"][k], final["state_dict"][k]) for k in init["state_dict"]
+    ]
     assert all(changed)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "resnet_lab.cli", *args], check=False, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "resnet_lab.cli", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--models", "vgg"], "unknown model 'vgg'"),
-    (["--preset", "fast"], "unknown preset 'fast'"),
-    (["--dataset", "mnist"], "unknown dataset 'mnist'"),
-    (["--optimizer", "rmsprop"], "unknown optimizer"),
-    (["--epochs", "0"], "epochs must be a positive"),
-    (["--batch-size", "-4"], "batch size must be a positive"),
-    (["--lr", "0"], "learning rate must be a positive"),
-    (["--epochs", "two"], "invalid int value"),
-    (["--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], "does not exist"),
-    (["--dataset", "imagefolder", "--data-dir", "{empty}"], "no train/ and test/"),
-    (["--width", "0"], "width must be a positive"),
-    (["--config", "{badyaml}"], "not valid YAML"),
-    (["--config", "{unknownkey}"], "unknown config key 'train.epoch'"),
-    (["--dataset", "imagefolder", "--data-dir", "{brokenimage}"], "cannot decode image"),
-    (["--dataset", "cifar10", "--data-dir", "{truncatedcifar}", "--no-download"], "could not be loaded"),
-    (["--pipeline", "pil"], "unknown pipeline 'pil'"),
-    (["--amp", "fp16"], "unknown amp mode 'fp16'"),
-    (["--workers", "-1"], "workers and threads must be >= 0"),
-    (["--init", "fixup"], "init 'fixup' needs residual blocks"),  # simple_cnn has none
-    (["--seeds", ""], "--seeds is empty"),
-    (["--seeds=-1,0"], "seeds must be >= 0"),
-    (["--seeds", "0,1,0"], "lists 0 twice"),
-    (["--seeds", "a,b"], "seeds must be int"),
-    (["--seeds", "0,1", "--seed", "3"], "--seed and --seeds both given"),
-    (["--skip", "off"], "model 'simple_cnn' has no skip option"),  # the default models include simple_cnn
-    (["--skip", "off", "--models", "resnet_seed_plain"], "model 'resnet_seed_plain' has no skip option"),
-    (["--skip", "maybe", "--models", "resnet_seed"], "model.skip must be bool"),
-    (["--models", "{fixtures}/nope.py:make"], "nope.py does not exist"),
-    (["--models", "{fixtures}/broken.py:make"], "RuntimeError: this module is broken on purpose"),
-    (["--models", "no_such_package_xyz.nets:make"], "cannot import no_such_package_xyz.nets (ModuleNotFoundError"),
-    (["--models", "{fixtures}/mynet.py:missing"], "defines no 'missing'"),
-    (["--models", "{fixtures}/mynet.py:NOT_CALLABLE"], "is a int, not a callable"),
-    (["--models", "{fixtures}/mynet.py:not_a_model"], "returned a int, not a torch.nn.Module"),
-    (["--models", "{fixtures}/mynet.py:wrong_output"], "returns (2, 11) for a batch of 2 images"),
-    (["--models", "{fixtures}/mynet.py:fixed_size"], "fails on the data's (3, 32, 32) images (RuntimeError"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--models", "vgg"], "unknown model 'vgg'"),
+        (["--preset", "fast"], "unknown preset 'fast'"),
+        (["--dataset", "mnist"], "unknown dataset 'mnist'"),
+        (["--optimizer", "rmsprop"], "unknown optimizer"),
+        (["--epochs", "0"], "epochs must be a positive"),
+        (["--batch-size", "-4"], "batch size must be a positive"),
+        (["--lr", "0"], "learning rate must be a positive"),
+        (["--epochs", "two"], "invalid int value"),
+        (["--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], "does not exist"),
+        (["--dataset", "imagefolder", "--data-dir", "{empty}"], "no train/ and test/"),
+        (["--width", "0"], "width must be a positive"),
+        (["--config", "{badyaml}"], "not valid YAML"),
+        (["--config", "{unknownkey}"], "unknown config key 'train.epoch'"),
+        (["--dataset", "imagefolder", "--data-dir", "{brokenimage}"], "cannot decode image"),
+        (
+            ["--dataset", "cifar10", "--data-dir", "{truncatedcifar}", "--no-download"],
+            "could not be loaded",
+        ),
+        (["--pipeline", "pil"], "unknown pipeline 'pil'"),
+        (["--amp", "fp16"], "unknown amp mode 'fp16'"),
+        (["--workers", "-1"], "workers and threads must be >= 0"),
+        (["--init", "fixup"], "init 'fixup' needs residual blocks"),  # simple_cnn has none
+        (["--seeds", ""], "--seeds is empty"),
+        (["--seeds=-1,0"], "seeds must be >= 0"),
+        (["--seeds", "0,1,0"], "lists 0 twice"),
+        (["--seeds", "a,b"], "seeds must be int"),
+        (["--seeds", "0,1", "--seed", "3"], "--seed and --seeds both given"),
+        (
+            ["--skip", "off"],
+            "model 'simple_cnn' has no skip option",
+        ),  # the default models include simple_cnn
+        (
+            ["--skip", "off", "--models", "resnet_seed_plain"],
+            "model 'resnet_seed_plain' has no skip option",
+        ),
+        (["--skip", "maybe", "--models", "resnet_seed"], "model.skip must be bool"),
+        (["--models", "{fixtures}/nope.py:make"], "nope.py does not exist"),
+        (
+            ["--models", "{fixtures}/broken.py:make"],
+            "RuntimeError: this module is broken on purpose",
+        ),
+        (
+            ["--models", "no_such_package_xyz.nets:make"],
+            "cannot import no_such_package_xyz.nets (ModuleNotFoundError",
+        ),
+        (["--models", "{fixtures}/mynet.py:missing"], "defines no 'missing'"),
+        (["--models", "{fixtures}/mynet.py:NOT_CALLABLE"], "is a int, not a callable"),
+        (["--models", "{fixtures}/mynet.py:not_a_model"], "returned a int, not a torch.nn.Module"),
+        (
+            ["--models", "{fixtures}/mynet.py:wrong_output"],
+            "returns (2, 11) for a batch of 2 images",
+        ),
+        (
+            ["--models", "{fixtures}/mynet.py:fixed_size"],
+            "fails on the data's (3, 32, 32) images (RuntimeError",
+        ),
+    ],
+)
 def test_bad_input_gets_one_line_exit_2_and_leaves_no_run_dir(tmp_path, args, needle):
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.yaml").write_text("train: {epochs: [1,\n")
@@ -127,16 +165,22 @@ def test_bad_input_gets_one_line_exit_2_and_leaves_no_run_dir(tmp_path, args, ne
     cifar.mkdir(parents=True)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:
         (cifar / name).write_bytes(b"\x80\x04\x95")  # a pickle cut off after its header
-    subst = {"{empty}": tmp_path / "empty", "{badyaml}": tmp_path / "bad.yaml",
-             "{unknownkey}": tmp_path / "unknown.yaml", "{brokenimage}": tmp_path / "imgs",
-             "{truncatedcifar}": tmp_path / "c10"}
+    subst = {
+        "{empty}": tmp_path / "empty",
+        "{badyaml}": tmp_path / "bad.yaml",
+        "{unknownkey}": tmp_path / "unknown.yaml",
+        "{brokenimage}": tmp_path / "imgs",
+        "{truncatedcifar}": tmp_path / "c10",
+    }
     args = [a.replace("{fixtures}", str(FIXTURES)) for a in args]
     args = [str(subst.get(a, a)) for a in args]
     out = tmp_path / "out"
     proc = run_cli("compare", "--preset", "smoke", "--out", str(out), *args)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("resnet-lab: error: ") and needle in lines[0], proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("resnet-lab: error: ") and needle in lines[0], (
+        proc.stderr
+    )
     assert "Traceback" not in proc.stderr
     assert not out.exists()
 
@@ -161,11 +205,35 @@ def test_output_path_that_cannot_be_written(tmp_path, capsys):
 
 def test_diagnose_refuses_checkpoints_of_different_models(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["compare", "--preset", "smoke", "--out", str(out), "--models", "simple_cnn,deep_cnn",
-                 "--epochs", "1", "--no-tensorboard"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--preset",
+                "smoke",
+                "--out",
+                str(out),
+                "--models",
+                "simple_cnn,deep_cnn",
+                "--epochs",
+                "1",
+                "--no-tensorboard",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
-    assert main(["diagnose", str(out / "simple_cnn" / "checkpoints" / "final.pt"), "--against",
-                 str(out / "deep_cnn" / "checkpoints" / "epoch0000.pt")]) == 2
+    assert (
+        main(
+            [
+                "diagnose",
+                str(out / "simple_cnn" / "checkpoints" / "final.pt"),
+                "--against",
+                str(out / "deep_cnn" / "checkpoints" / "epoch0000.pt"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pass checkpoints of the same model" in err[0]
     # Flags a checkpoint's diagnosis would ignore are refused, not silently dropped.
@@ -179,15 +247,32 @@ def test_diagnose_refuses_checkpoints_of_different_models(tmp_path, capsys):
 def test_help_explains_every_required_flag():
     proc = run_cli("compare", "--help")
     assert proc.returncode == 0
-    for flag in ("--preset", "--dataset", "--data-dir", "--out", "--epochs", "--batch-size", "--optimizer",
-                 "--lr", "--width", "--device", "--seed", "--models"):
+    for flag in (
+        "--preset",
+        "--dataset",
+        "--data-dir",
+        "--out",
+        "--epochs",
+        "--batch-size",
+        "--optimizer",
+        "--lr",
+        "--width",
+        "--device",
+        "--seed",
+        "--models",
+    ):
         assert flag in proc.stdout
 
 
 def test_models_lists_the_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
-    assert "deep_cnn" in out and "resnet_seed" in out and "simple_cnn" in out and "notebook_resnet" in out
+    assert (
+        "deep_cnn" in out
+        and "resnet_seed" in out
+        and "simple_cnn" in out
+        and "notebook_resnet" in out
+    )
 
 
 def test_small_grayscale_image_folder_runs_end_to_end(tmp_path, capsys):
@@ -198,23 +283,68 @@ def test_small_grayscale_image_folder_runs_end_to_end(tmp_path, capsys):
         for i, cls in enumerate(("a", "b", "c")):
             (tmp_path / "gray" / split / cls).mkdir(parents=True)
             for j in range(n):
-                arr = np.full((28, 28), 70 * i, dtype=np.uint8) + rng.integers(0, 30, (28, 28), dtype=np.uint8)
+                arr = np.full((28, 28), 70 * i, dtype=np.uint8) + rng.integers(
+                    0, 30, (28, 28), dtype=np.uint8
+                )
                 Image.fromarray(arr, mode="L").save(tmp_path / "gray" / split / cls / f"{j}.png")
     out = tmp_path / "run"
-    assert main(["compare", "--preset", "quick", "--width", "0.125", "--batch-size", "8", "--dataset", "imagefolder",
-                 "--data-dir", str(tmp_path / "gray"), "--no-tensorboard",
-                 "--epochs", "1", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--preset",
+                "quick",
+                "--width",
+                "0.125",
+                "--batch-size",
+                "8",
+                "--dataset",
+                "imagefolder",
+                "--data-dir",
+                str(tmp_path / "gray"),
+                "--no-tensorboard",
+                "--epochs",
+                "1",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
-    assert "27 train / 3 val (default: 10 % of the training set, at most 5,000) / 12 test images" in text
+    assert (
+        "27 train / 3 val (default: 10 % of the training set, at most 5,000) / 12 test images"
+        in text
+    )
     results = json.loads((out / "results.json").read_text())
-    assert [r["model"] for r in results["results"]] == ["simple_cnn", "deep_cnn", "resnet_seed", "resnet_seed_plain"]
+    assert [r["model"] for r in results["results"]] == [
+        "simple_cnn",
+        "deep_cnn",
+        "resnet_seed",
+        "resnet_seed_plain",
+    ]
     assert (out / "report.html").is_file()
 
 
 def test_a_model_of_your_own_trains_next_to_a_registered_one(tmp_path):
     out = tmp_path / "own"
-    assert main(["compare", "--preset", "smoke", "--epochs", "1", "--no-tensorboard", "--out", str(out),
-                 "--models", f"{FIXTURES}/mynet.py:make,resnet_seed"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--preset",
+                "smoke",
+                "--epochs",
+                "1",
+                "--no-tensorboard",
+                "--out",
+                str(out),
+                "--models",
+                f"{FIXTURES}/mynet.py:make,resnet_seed",
+            ]
+        )
+        == 0
+    )
     blob = json.loads((out / "results.json").read_text())
     assert [r["run"] for r in blob["results"]] == ["mynet.make", "resnet_seed"]
     ckpt = load_checkpoint(out / "mynet.make" / "checkpoints" / "final.pt")

@@ -17,13 +17,15 @@ def test_defaults_are_the_seed_settings():
 
 def test_precedence_defaults_preset_file_cli(tmp_path):
     f = tmp_path / "c.yaml"
-    f.write_text(yaml.safe_dump({"train": {"epochs": 3, "batch_size": 32}, "optim": {"lr": "1e-3"}}))
+    f.write_text(
+        yaml.safe_dump({"train": {"epochs": 3, "batch_size": 32}, "optim": {"lr": "1e-3"}})
+    )
     cfg = resolve("quick", f, {"train.epochs": 5})
-    assert cfg.train.epochs == 5                         # cli beats file
-    assert cfg.train.batch_size == 32                    # file beats default
-    assert cfg.optim.lr == pytest.approx(1e-3)           # YAML's '1e-3' string coerced to float
+    assert cfg.train.epochs == 5  # cli beats file
+    assert cfg.train.batch_size == 32  # file beats default
+    assert cfg.optim.lr == pytest.approx(1e-3)  # YAML's '1e-3' string coerced to float
     assert cfg.model.width_mult == PRESETS["quick"]["model.width_mult"]  # preset beats default
-    assert cfg.optim.momentum == 0.9                     # default survives
+    assert cfg.optim.momentum == 0.9  # default survives
 
 
 def test_preset_named_in_file_and_models_as_comma_list(tmp_path):
@@ -50,19 +52,22 @@ def _flat(d, prefix=""):
     return out
 
 
-@pytest.mark.parametrize("overrides,match", [
-    ({"train.epochs": 0}, "epochs must be a positive"),
-    ({"train.batch_size": -1}, "batch size must be a positive"),
-    ({"optim.lr": 0}, "learning rate must be a positive"),
-    ({"model.width_mult": 0}, "width must be a positive"),
-    ({"optim.name": "rmsprop"}, "unknown optimizer 'rmsprop'"),
-    ({"data.dataset": "mnist"}, "unknown dataset 'mnist'"),
-    ({"models": ["vgg"]}, "unknown model 'vgg'"),
-    ({"train.device": "tpu"}, "unknown device 'tpu'"),
-    ({"model.init": "zeros"}, "unknown init 'zeros'"),
-    ({"train.epochs": "many"}, "train.epochs must be int"),
-    ({"train.nope": 1}, "unknown config key 'train.nope'"),
-])
+@pytest.mark.parametrize(
+    "overrides,match",
+    [
+        ({"train.epochs": 0}, "epochs must be a positive"),
+        ({"train.batch_size": -1}, "batch size must be a positive"),
+        ({"optim.lr": 0}, "learning rate must be a positive"),
+        ({"model.width_mult": 0}, "width must be a positive"),
+        ({"optim.name": "rmsprop"}, "unknown optimizer 'rmsprop'"),
+        ({"data.dataset": "mnist"}, "unknown dataset 'mnist'"),
+        ({"models": ["vgg"]}, "unknown model 'vgg'"),
+        ({"train.device": "tpu"}, "unknown device 'tpu'"),
+        ({"model.init": "zeros"}, "unknown init 'zeros'"),
+        ({"train.epochs": "many"}, "train.epochs must be int"),
+        ({"train.nope": 1}, "unknown config key 'train.nope'"),
+    ],
+)
 def test_bad_values_are_user_errors(overrides, match):
     with pytest.raises(UserError, match=match):
         resolve("smoke", None, overrides)
@@ -84,7 +89,9 @@ def test_unknown_preset_invalid_yaml_and_missing_file(tmp_path):
 
 
 def test_every_key_is_documented_in_known_keys():
-    assert "optim.lr" in known_keys() and "data.val_size" in known_keys() and "models" in known_keys()
+    assert (
+        "optim.lr" in known_keys() and "data.val_size" in known_keys() and "models" in known_keys()
+    )
 
 
 def test_configs_saved_by_older_versions_load_with_todays_defaults():

@@ -27,7 +27,9 @@ def make_image_folder(root: Path, per_class: int = 4, size: int = 8, fmt: str = 
         for i, cls in enumerate(CLASSES):
             (root / split / cls).mkdir(parents=True)
             for j in range(per_class):
-                arr = np.full((size, size, 3), 40 * i, dtype=np.uint8) + rng.integers(0, 20, (size, size, 3), dtype=np.uint8)
+                arr = np.full((size, size, 3), 40 * i, dtype=np.uint8) + rng.integers(
+                    0, 20, (size, size, 3), dtype=np.uint8
+                )
                 Image.fromarray(arr).save(root / split / cls / f"{j:03d}.{fmt}")
     return root
 
@@ -53,7 +55,9 @@ def test_validation_split_is_disjoint_and_independent_of_the_training_seed():
 
 def test_normalised_training_batches_have_zero_mean_unit_std():
     d = load_data(DataConfig(dataset="synthetic", val_size=100, synthetic_train=600))
-    x, _ = next(iter(Batches(d.train, batch_size=500, mean=d.mean, std=d.std, device=torch.device("cpu"))))
+    x, _ = next(
+        iter(Batches(d.train, batch_size=500, mean=d.mean, std=d.std, device=torch.device("cpu")))
+    )
     assert x.mean(dim=(0, 2, 3)).abs().max() < 0.05
     assert (x.std(dim=(0, 2, 3)) - 1).abs().max() < 0.05
 
@@ -65,7 +69,11 @@ def test_random_crop_is_a_window_of_the_zero_padded_image(seed, n, padding):
     out = random_crop_flip(x, torch.Generator().manual_seed(seed), padding=padding, flip=False)
     padded = torch.nn.functional.pad(x, (padding,) * 4)
     for i in range(n):
-        windows = [padded[i, :, r:r + 8, c:c + 8] for r in range(2 * padding + 1) for c in range(2 * padding + 1)]
+        windows = [
+            padded[i, :, r : r + 8, c : c + 8]
+            for r in range(2 * padding + 1)
+            for c in range(2 * padding + 1)
+        ]
         assert any(torch.equal(out[i], w) for w in windows)
 
 
@@ -81,9 +89,19 @@ def test_crop_without_padding_is_identity_and_flip_mirrors_about_half():
 
 
 def test_batches_cover_every_image_once_and_repeat_per_epoch():
-    data = ImageTensors(torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 1, 2, 2).clone(),
-                        torch.arange(10))
-    b = Batches(data, batch_size=4, mean=(0.0,), std=(1 / 255,), device=torch.device("cpu"), shuffle=True, seed=1)
+    data = ImageTensors(
+        torch.arange(10, dtype=torch.uint8).view(10, 1, 1, 1).expand(10, 1, 2, 2).clone(),
+        torch.arange(10),
+    )
+    b = Batches(
+        data,
+        batch_size=4,
+        mean=(0.0,),
+        std=(1 / 255,),
+        device=torch.device("cpu"),
+        shuffle=True,
+        seed=1,
+    )
     assert len(b) == 3
     labels = torch.cat([y for _, y in b])
     assert sorted(labels.tolist()) == list(range(10))
@@ -95,17 +113,23 @@ def test_batches_cover_every_image_once_and_repeat_per_epoch():
 
 def test_image_folder_loads_in_class_order_and_is_cached(tmp_path, monkeypatch):
     root = make_image_folder(tmp_path / "imgs")
-    cfg = DataConfig(dataset="imagefolder", data_dir=str(root), val_size=3, cache_dir=str(tmp_path / "c"))
+    cfg = DataConfig(
+        dataset="imagefolder", data_dir=str(root), val_size=3, cache_dir=str(tmp_path / "c")
+    )
     d = load_data(cfg)
     assert d.classes == CLASSES
     assert (len(d.train) + len(d.val), len(d.test)) == (12, 12)
     assert d.image_shape == (3, 8, 8)
     assert sorted(torch.bincount(d.test.labels).tolist()) == [4, 4, 4]
     # class 2 images are brighter by construction: labels follow the folder names
-    assert d.test.images[d.test.labels == 2].float().mean() > d.test.images[d.test.labels == 0].float().mean() + 50
+    assert (
+        d.test.images[d.test.labels == 2].float().mean()
+        > d.test.images[d.test.labels == 0].float().mean() + 50
+    )
 
     def refuse(*a, **k):
         raise AssertionError("decoded again although a cache exists")
+
     monkeypatch.setattr(data_mod, "_decode", refuse)
     d2 = load_data(cfg)
     assert torch.equal(d2.test.images, d.test.images)
@@ -128,8 +152,10 @@ def write_cifar_pickles(root: Path, per_batch: int = 6) -> Path:
     rng = np.random.default_rng(0)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for name in names:
-        blob = {"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
-                "labels": [int(v) for v in rng.integers(0, 10, per_batch)]}
+        blob = {
+            "data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8),
+            "labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+        }
         (folder / name).write_bytes(pickle.dumps(blob))
     (folder / "batches.meta").write_bytes(pickle.dumps({"label_names": data_mod.CIFAR10_CLASSES}))
     return root
@@ -147,17 +173,26 @@ def test_cifar_pickle_folder_loads_through_torchvision(tmp_path, monkeypatch):
     raw = pickle.loads((root / "cifar-10-batches-py" / "test_batch").read_bytes())
     assert torch.equal(d.test.images[0], torch.from_numpy(raw["data"][0].reshape(3, 32, 32)))
     # the batches folder itself is accepted too
-    d2 = load_data(DataConfig(dataset="cifar10", data_dir=str(root / "cifar-10-batches-py"), val_size=5,
-                              download=False))
+    d2 = load_data(
+        DataConfig(
+            dataset="cifar10",
+            data_dir=str(root / "cifar-10-batches-py"),
+            val_size=5,
+            download=False,
+        )
+    )
     assert torch.equal(d2.test.images, d.test.images)
 
 
-@pytest.mark.parametrize("cfg,match", [
-    ({"dataset": "imagefolder", "data_dir": "/nonexistent/x"}, "does not exist"),
-    ({"dataset": "cifar10", "data_dir": "/nonexistent/x"}, "does not exist"),
-    ({"dataset": "imagefolder"}, "needs --data-dir"),
-    ({"dataset": "synthetic", "val_size": 5000}, "leaves no training or no validation images"),
-])
+@pytest.mark.parametrize(
+    "cfg,match",
+    [
+        ({"dataset": "imagefolder", "data_dir": "/nonexistent/x"}, "does not exist"),
+        ({"dataset": "cifar10", "data_dir": "/nonexistent/x"}, "does not exist"),
+        ({"dataset": "imagefolder"}, "needs --data-dir"),
+        ({"dataset": "synthetic", "val_size": 5000}, "leaves no training or no validation images"),
+    ],
+)
 def test_bad_data_settings_raise_user_errors(cfg, match):
     with pytest.raises(UserError, match=match):
         load_data(DataConfig(**cfg))
@@ -180,8 +215,14 @@ def test_cifar_without_local_copy_and_no_download_names_the_fix(tmp_path):
 
 @pytest.mark.slow
 def test_real_cifar10_jpeg_copy_has_the_published_counts(shared_jpeg, tmp_path):
-    d = load_data(DataConfig(dataset="imagefolder", data_dir=str(shared_jpeg), val_size=5000,
-                             cache_dir=str(tmp_path / "cache")))
+    d = load_data(
+        DataConfig(
+            dataset="imagefolder",
+            data_dir=str(shared_jpeg),
+            val_size=5000,
+            cache_dir=str(tmp_path / "cache"),
+        )
+    )
     assert len(d.train) + len(d.val) == 50_000 and len(d.test) == 10_000
     assert d.classes == data_mod.CIFAR10_CLASSES and d.num_classes == 10
     assert torch.bincount(d.test.labels).tolist() == [1000] * 10

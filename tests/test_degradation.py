@@ -22,8 +22,12 @@ def n_params(m: nn.Module) -> int:
     return sum(p.numel() for p in m.parameters())
 
 
-@pytest.mark.parametrize("depth,paper_millions", [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7)])
-def test_parameter_counts_match_the_paper_and_plain_equals_residual_under_option_a(depth, paper_millions):
+@pytest.mark.parametrize(
+    "depth,paper_millions", [(20, 0.27), (32, 0.46), (44, 0.66), (56, 0.85), (110, 1.7)]
+)
+def test_parameter_counts_match_the_paper_and_plain_equals_residual_under_option_a(
+    depth, paper_millions
+):
     res, plain = create_model(f"resnet{depth}"), create_model(f"plain{depth}")
     assert round(n_params(res) / 1e6, 2 if depth < 110 else 1) == paper_millions
     assert n_params(res) == n_params(plain)
@@ -77,15 +81,30 @@ def _fit(cfg, model_name="cifar_net", **options):
     data = load_data(cfg.data)
     torch.manual_seed(0)
     model = create_model(model_name, width_mult=0.25, **options)
-    state = TrainState(name="t", model=model, optimizer=build_optimizer(model, cfg.optim), config=cfg, num_classes=10)
+    state = TrainState(
+        name="t",
+        model=model,
+        optimizer=build_optimizer(model, cfg.optim),
+        config=cfg,
+        num_classes=10,
+    )
     log = LRLog()
     fit(state, make_batches(data, cfg, torch.device("cpu")), [LRSchedule(cfg.optim), log])
     return state, log.lrs
 
 
 def test_lr_is_divided_by_ten_at_each_milestone_and_training_stops_at_max_steps():
-    cfg = resolve("sweep-smoke", None, {"optim.milestones": "5,12", "optim.lr": 0.1, "train.max_steps": 15,
-                                        "train.epochs": 5, "train.diagnostics": False})
+    cfg = resolve(
+        "sweep-smoke",
+        None,
+        {
+            "optim.milestones": "5,12",
+            "optim.lr": 0.1,
+            "train.max_steps": 15,
+            "train.epochs": 5,
+            "train.diagnostics": False,
+        },
+    )
     state, lrs = _fit(cfg, depth=8)
     assert state.step == 15 and len(lrs) == 15
     assert lrs[:5] == [0.1] * 5
@@ -94,14 +113,26 @@ def test_lr_is_divided_by_ten_at_each_milestone_and_training_stops_at_max_steps(
 
 
 def test_warm_up_only_for_deep_nets_and_ends_when_training_error_drops():
-    cfg = resolve("sweep-smoke", None, {"optim.warmup_lr": 0.01, "optim.warmup_min_depth": 8, "optim.milestones": "",
-                                        "optim.warmup_until_error": 85.0, "train.epochs": 3})
+    cfg = resolve(
+        "sweep-smoke",
+        None,
+        {
+            "optim.warmup_lr": 0.01,
+            "optim.warmup_min_depth": 8,
+            "optim.milestones": "",
+            "optim.warmup_until_error": 85.0,
+            "train.epochs": 3,
+        },
+    )
     state, lrs = _fit(cfg, depth=8)
     assert lrs[0] == 0.01 and lrs[-1] == cfg.optim.lr
     end = state.callback_state["warmup_ended_at_step"]
-    assert lrs[: end] == [0.01] * end and set(lrs[end:]) == {cfg.optim.lr}
-    shallow = resolve("sweep-smoke", None, {"optim.warmup_lr": 0.01, "optim.warmup_min_depth": 110,
-                                            "optim.milestones": ""})
+    assert lrs[:end] == [0.01] * end and set(lrs[end:]) == {cfg.optim.lr}
+    shallow = resolve(
+        "sweep-smoke",
+        None,
+        {"optim.warmup_lr": 0.01, "optim.warmup_min_depth": 110, "optim.milestones": ""},
+    )
     _, lrs = _fit(shallow, depth=8)
     assert set(lrs) == {shallow.optim.lr}
 
@@ -112,30 +143,56 @@ def test_a_resume_during_the_warm_up_continues_it_exactly():
     import copy
     import dataclasses
 
-    overrides = {"optim.warmup_lr": 0.01, "optim.warmup_min_depth": 8, "optim.milestones": "",
-                 "optim.warmup_until_error": 85.0, "train.epochs": 3}
+    overrides = {
+        "optim.warmup_lr": 0.01,
+        "optim.warmup_min_depth": 8,
+        "optim.milestones": "",
+        "optim.warmup_until_error": 85.0,
+        "train.epochs": 3,
+    }
     cfg = resolve("sweep-smoke", None, overrides)
     full, full_lrs = _fit(cfg, depth=8)
-    first, first_lrs = _fit(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1)), depth=8)
+    first, first_lrs = _fit(
+        dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, epochs=1)), depth=8
+    )
     assert first.callback_state["warming_up"] and len(first.callback_state["warmup_recent"]) > 0
     data = load_data(cfg.data)
-    state = TrainState(name="t", model=first.model, optimizer=first.optimizer, config=cfg, num_classes=10)
+    state = TrainState(
+        name="t", model=first.model, optimizer=first.optimizer, config=cfg, num_classes=10
+    )
     state.epoch, state.step, state.history = first.epoch, first.step, list(first.history)
     state.callback_state = copy.deepcopy(first.callback_state)  # what last.pt holds
     log = LRLog()
     fit(state, make_batches(data, cfg, torch.device("cpu")), [LRSchedule(cfg.optim), log])
-    assert state.callback_state["warmup_ended_at_step"] == full.callback_state["warmup_ended_at_step"]
+    assert (
+        state.callback_state["warmup_ended_at_step"] == full.callback_state["warmup_ended_at_step"]
+    )
     assert first_lrs + log.lrs == full_lrs
 
 
 def _sweep(out, *extra):
-    return [sys.executable, "-m", "resnet_lab.cli", "sweep", "--preset", "sweep-smoke", "--out", str(out),
-            "--epochs", "4", "--no-tensorboard", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "resnet_lab.cli",
+        "sweep",
+        "--preset",
+        "sweep-smoke",
+        "--out",
+        str(out),
+        "--epochs",
+        "4",
+        "--no-tensorboard",
+        *extra,
+    ]
 
 
 def test_sweep_resumes_after_a_kill_and_matches_an_uninterrupted_sweep(tmp_path):
     reference = tmp_path / "ref"
-    assert subprocess.run(_sweep(reference), check=False, capture_output=True, timeout=600).returncode == 0
+    assert (
+        subprocess.run(_sweep(reference), check=False, capture_output=True, timeout=600).returncode
+        == 0
+    )
 
     out = tmp_path / "killed"
     kill_when_written(_sweep(out), out / "resnet8-seed0" / "checkpoints" / "last.pt")
@@ -158,6 +215,14 @@ def test_sweep_resumes_after_a_kill_and_matches_an_uninterrupted_sweep(tmp_path)
 
 def test_sweep_refuses_a_directory_made_with_other_settings(tmp_path):
     out = tmp_path / "s"
-    assert subprocess.run(_sweep(out), check=False, capture_output=True, timeout=600).returncode == 0
-    proc = subprocess.run(_sweep(out, "--lr", "0.2"), check=False, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and "different config" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        subprocess.run(_sweep(out), check=False, capture_output=True, timeout=600).returncode == 0
+    )
+    proc = subprocess.run(
+        _sweep(out, "--lr", "0.2"), check=False, capture_output=True, text=True, timeout=120
+    )
+    assert (
+        proc.returncode == 2
+        and "different config" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )

@@ -21,15 +21,23 @@ from resnet_lab.models.layers import ConvNet, ConvUnit, ResidualBlock, init_weig
 from resnet_lab.registry import create_model
 
 
-def plain_net(depth: int = 20, width: int = 16, norm: str = "none", init: str = "default") -> ConvNet:
-    layers = [ConvUnit(3, width, norm=norm)] + [ConvUnit(width, width, norm=norm) for _ in range(depth - 1)]
-    net = ConvNet(nn.Sequential(*layers), feature_shape=(width, 16, 16), num_classes=10, input_size=16)
+def plain_net(
+    depth: int = 20, width: int = 16, norm: str = "none", init: str = "default"
+) -> ConvNet:
+    layers = [ConvUnit(3, width, norm=norm)] + [
+        ConvUnit(width, width, norm=norm) for _ in range(depth - 1)
+    ]
+    net = ConvNet(
+        nn.Sequential(*layers), feature_shape=(width, 16, 16), num_classes=10, input_size=16
+    )
     return init_weights(net, init)
 
 
 def res_net(blocks: int = 10, width: int = 16) -> ConvNet:
     layers = [ConvUnit(3, width)] + [ResidualBlock(width, width) for _ in range(blocks)]
-    return ConvNet(nn.Sequential(*layers), feature_shape=(width, 16, 16), num_classes=10, input_size=16)
+    return ConvNet(
+        nn.Sequential(*layers), feature_shape=(width, 16, 16), num_classes=10, input_size=16
+    )
 
 
 def batch(n: int = 64):
@@ -46,7 +54,9 @@ def test_deep_plain_default_init_net_is_vanishing():
     torch.manual_seed(0)
     v = verdict_of(plain_net())
     assert v["verdict"] == "vanishing gradients" and v["first_to_last"] < V.VANISHING_RATIO
-    assert any("ln 10" in e for e in v["evidence"]) and any("response std falls" in e for e in v["evidence"])
+    assert any("ln 10" in e for e in v["evidence"]) and any(
+        "response std falls" in e for e in v["evidence"]
+    )
 
 
 def test_same_net_with_weights_scaled_up_is_exploding():
@@ -60,14 +70,22 @@ def test_same_net_with_weights_scaled_up_is_exploding():
 
 
 def test_non_finite_loss_is_exploding():
-    layers = [{"name": "conv1", "grad_norm": 1.0, "act_std": 1, "dead_frac": 0},
-              {"name": "fc", "grad_norm": 1.0, "act_std": 1, "dead_frac": 0}]
+    layers = [
+        {"name": "conv1", "grad_norm": 1.0, "act_std": 1, "dead_frac": 0},
+        {"name": "fc", "grad_norm": 1.0, "act_std": 1, "dead_frac": 0},
+    ]
     assert V.gradient_verdict(layers, math.nan, 10)["verdict"] == "exploding gradients"
     assert V.gradient_verdict(layers, 2.0, 10)["verdict"] == "healthy"
 
 
-@pytest.mark.parametrize("make", [lambda: res_net(), lambda: plain_net(norm="batch", init="kaiming"),
-                                  lambda: plain_net(depth=3, init="kaiming")])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: res_net(),
+        lambda: plain_net(norm="batch", init="kaiming"),
+        lambda: plain_net(depth=3, init="kaiming"),
+    ],
+)
 def test_resnet_and_kaiming_bn_net_are_healthy(make):
     torch.manual_seed(0)
     assert verdict_of(make())["verdict"] == "healthy"
@@ -78,11 +96,11 @@ def test_killed_channels_are_dead_units_but_a_few_dead_are_not():
     net = plain_net(depth=4, init="kaiming")
     conv = net.features[1].conv
     with torch.no_grad():
-        conv.bias[: 10].fill_(-100.0)  # 10 of 16 channels can never respond positively
+        conv.bias[:10].fill_(-100.0)  # 10 of 16 channels can never respond positively
     v = verdict_of(net)
     assert v["verdict"] == "dead units" and "62%" in v["evidence"][0]
     with torch.no_grad():
-        conv.bias[2:10].zero_()        # only 2 of 16 dead now
+        conv.bias[2:10].zero_()  # only 2 of 16 dead now
     assert verdict_of(net)["verdict"] == "healthy"
 
 
@@ -120,17 +138,28 @@ def test_layer_names_put_projections_apart():
     assert names[:3] == ["conv1", "conv2", "conv3"] and names[-1] == "fc"
     assert names.count("proj1") == names.count("proj2") == 1
     assert sum(n.startswith("conv") for n in names) == 13
-    assert first_to_last_ratio([{"name": "conv1", "grad_norm": 1e-4}, {"name": "conv2", "grad_norm": 0.5},
-                                {"name": "fc", "grad_norm": 0.1}]) == pytest.approx(2e-4)
+    assert first_to_last_ratio(
+        [
+            {"name": "conv1", "grad_norm": 1e-4},
+            {"name": "conv2", "grad_norm": 0.5},
+            {"name": "fc", "grad_norm": 0.1},
+        ]
+    ) == pytest.approx(2e-4)
 
 
 def test_change_finding_separates_stuck_and_trained():
-    stuck = V.change_finding([{"name": "conv1", "rel_change": 1e-4}, {"name": "fc", "rel_change": 0.02}], 0.01)
-    moved = V.change_finding([{"name": "conv1", "rel_change": 0.8}, {"name": "fc", "rel_change": 2.0}], 0.5)
+    stuck = V.change_finding(
+        [{"name": "conv1", "rel_change": 1e-4}, {"name": "fc", "rel_change": 0.02}], 0.01
+    )
+    moved = V.change_finding(
+        [{"name": "conv1", "rel_change": 0.8}, {"name": "fc", "rel_change": 2.0}], 0.5
+    )
     assert stuck["finding"] == "weights effectively unchanged" and "0.02 (fc)" in stuck["text"]
     assert moved["finding"] == "weights changed"
     # weights barely moved but predictions did: not "unchanged"
-    assert V.change_finding([{"name": "fc", "rel_change": 0.01}], 0.3)["finding"] == "weights changed"
+    assert (
+        V.change_finding([{"name": "fc", "rel_change": 0.01}], 0.3)["finding"] == "weights changed"
+    )
     logits = torch.randn(10, 10)
     assert total_variation(logits, logits) == 0 and total_variation(logits, logits * 50) > 0.3
 
@@ -141,7 +170,11 @@ def test_diagnose_reports_predictions_histogram_and_weight_change():
     init = create_model("resnet_seed", width_mult=0.125).state_dict()
     final = {k: v * 1.5 if v.is_floating_point() else v for k, v in init.items()}
     d = diagnose("resnet_seed", {"width_mult": 0.125}, data, init_state=init, final_state=final)
-    assert sum(d["predictions"]["init"]["pred_hist"]) == d["prediction_images"] == min(256, len(data.test))
+    assert (
+        sum(d["predictions"]["init"]["pred_hist"])
+        == d["prediction_images"]
+        == min(256, len(data.test))
+    )
     assert all(w["rel_change"] == pytest.approx(0.5, rel=1e-4) for w in d["weight_change"])
     assert d["finding"]["finding"] == "weights changed"
     assert d["layer_response"]["names"][0] == "conv1" and len(d["layer_response"]["final"]) == 16
@@ -149,8 +182,13 @@ def test_diagnose_reports_predictions_histogram_and_weight_change():
 
 
 def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "resnet_lab.cli", *args], check=False, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "resnet_lab.cli", *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_diagnose_cli_on_a_fresh_model_prints_the_verdict():
@@ -162,29 +200,58 @@ def test_diagnose_cli_on_a_fresh_model_prints_the_verdict():
 
 def test_diagnose_after_smoke_compare(tmp_path):
     out = tmp_path / "run"
-    assert run_cli("compare", "--preset", "smoke", "--out", str(out), "--models", "deep_cnn,resnet_seed",
-                   "--diag-every", "5").returncode == 0
-    records = [json.loads(l) for l in (out / "deep_cnn" / "diagnostics.jsonl").read_text().splitlines()]
+    assert (
+        run_cli(
+            "compare",
+            "--preset",
+            "smoke",
+            "--out",
+            str(out),
+            "--models",
+            "deep_cnn,resnet_seed",
+            "--diag-every",
+            "5",
+        ).returncode
+        == 0
+    )
+    records = [
+        json.loads(l) for l in (out / "deep_cnn" / "diagnostics.jsonl").read_text().splitlines()
+    ]
     assert next(r["phase"] for r in records) == "init" and records[-1]["phase"] == "final"
     train = [r for r in records if r["phase"] == "train"]
-    assert train and all(r["step"] % 5 == 0 for r in train) and "update_to_weight" in train[0]["layers"][0]
+    assert (
+        train
+        and all(r["step"] % 5 == 0 for r in train)
+        and "update_to_weight" in train[0]["layers"][0]
+    )
     proc = run_cli("diagnose", str(out / "deep_cnn" / "checkpoints" / "final.pt"), "--json")
     assert proc.returncode == 0, proc.stderr
     d = json.loads(proc.stdout)
     assert d["verdict"]["init"]["verdict"] == "vanishing gradients"
     assert d["finding"]["finding"] == "weights effectively unchanged"
-    r = json.loads(run_cli("diagnose", str(out / "resnet_seed" / "checkpoints" / "final.pt"), "--json").stdout)
-    assert r["verdict"]["init"]["verdict"] == "healthy" and r["finding"]["finding"] == "weights changed"
+    r = json.loads(
+        run_cli("diagnose", str(out / "resnet_seed" / "checkpoints" / "final.pt"), "--json").stdout
+    )
+    assert (
+        r["verdict"]["init"]["verdict"] == "healthy"
+        and r["finding"]["finding"] == "weights changed"
+    )
     results = json.loads((out / "results.json").read_text())["results"]
-    assert "vanishing gradients" in results[0]["problem"] and results[0]["verdict_init"] == "vanishing gradients"
+    assert (
+        "vanishing gradients" in results[0]["problem"]
+        and results[0]["verdict_init"] == "vanishing gradients"
+    )
 
 
-@pytest.mark.parametrize("content,needle", [
-    (None, "does not exist"),
-    (b"\x80\x02garbage", "unreadable or truncated"),
-    ("json", "not a resnet-lab checkpoint"),
-    ("unknown-model", "not registered"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (None, "does not exist"),
+        (b"\x80\x02garbage", "unreadable or truncated"),
+        ("json", "not a resnet-lab checkpoint"),
+        ("unknown-model", "not registered"),
+    ],
+)
 def test_bad_checkpoints_get_one_line_and_exit_2(tmp_path, content, needle):
     path = tmp_path / "ck.pt"
     if content == "json":
@@ -201,7 +268,12 @@ def test_bad_checkpoints_get_one_line_and_exit_2(tmp_path, content, needle):
 
 def test_truncated_real_checkpoint_is_named(tmp_path):
     out = tmp_path / "run"
-    assert run_cli("compare", "--preset", "smoke", "--out", str(out), "--models", "simple_cnn").returncode == 0
+    assert (
+        run_cli(
+            "compare", "--preset", "smoke", "--out", str(out), "--models", "simple_cnn"
+        ).returncode
+        == 0
+    )
     ck = out / "simple_cnn" / "checkpoints" / "final.pt"
     ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
     proc = run_cli("diagnose", str(ck))

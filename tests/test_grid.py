@@ -23,7 +23,10 @@ def test_axes_are_typed_by_the_config_fields():
     assert parse_axis("model.skip=true,false").values == ((True,), (False,))
     assert parse_axis("optim.lr=0.01,1e-3").values == ((0.01,), (0.001,))
     joint = parse_axis("optim.name+optim.lr=sgd+0.01,adam+0.001")
-    assert joint.keys == ("optim.name", "optim.lr") and joint.values == (("sgd", 0.01), ("adam", 0.001))
+    assert joint.keys == ("optim.name", "optim.lr") and joint.values == (
+        ("sgd", 0.01),
+        ("adam", 0.001),
+    )
     assert isinstance(parse_axis("optim.lr=1").values[0][0], float)
 
 
@@ -35,25 +38,38 @@ def test_tuple_settings_are_coerced_to_their_item_type():
         _coerce("k", "0.5,abc", tuple[float, ...], "test")
 
 
-@pytest.mark.parametrize("spec,message", [
-    ("model.depht=8,20", "unknown config key 'model.depht'"),
-    ("model.depth=eight", "model.depth must be int"),
-    ("model.skip=maybe", "model.skip must be bool"),
-    ("model.depth=", "empty value list"),
-    ("model.depth=8,,20", "empty value"),
-    ("model.depth=8,8", "lists a value twice"),
-    ("train.seed=1,2", "--seeds"),
-    ("model.depth", "no '='"),
-    ("optim.name+optim.lr=sgd,adam+0.1", "join one value per key"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ("model.depht=8,20", "unknown config key 'model.depht'"),
+        ("model.depth=eight", "model.depth must be int"),
+        ("model.skip=maybe", "model.skip must be bool"),
+        ("model.depth=", "empty value list"),
+        ("model.depth=8,,20", "empty value"),
+        ("model.depth=8,8", "lists a value twice"),
+        ("train.seed=1,2", "--seeds"),
+        ("model.depth", "no '='"),
+        ("optim.name+optim.lr=sgd,adam+0.1", "join one value per key"),
+    ],
+)
 def test_bad_axes_are_one_line_errors(spec, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace("+", r"\+")):
         parse_axis(spec)
 
 
 def test_cell_names_come_from_the_axis_values():
-    assert cell_name({"model.depth": 20, "model.skip": False, "model.init": "fixup", "optim.name": "sgd",
-                      "optim.lr": 0.01}) == "depth20_skip-off_init-fixup_optim-sgd_lr0.01"
+    assert (
+        cell_name(
+            {
+                "model.depth": 20,
+                "model.skip": False,
+                "model.init": "fixup",
+                "optim.name": "sgd",
+                "optim.lr": 0.01,
+            }
+        )
+        == "depth20_skip-off_init-fixup_optim-sgd_lr0.01"
+    )
 
 
 def test_the_trainability_presets_plan_every_cell_before_running():
@@ -61,9 +77,15 @@ def test_the_trainability_presets_plan_every_cell_before_running():
     assert len(quick) == 4 * 11 * 2
     depths = {r.settings["model.depth"] for r, _ in quick}
     assert min(depths) <= 8 and max(depths) >= 50
-    corner = [c for r, c in quick if r.settings["model.depth"] == 56 and not r.settings["model.skip"]
-              and r.settings["model.init"] == "default" and r.settings["model.norm"] == "none"
-              and r.settings["optim.name"] == "sgd"]
+    corner = [
+        c
+        for r, c in quick
+        if r.settings["model.depth"] == 56
+        and not r.settings["model.skip"]
+        and r.settings["model.init"] == "default"
+        and r.settings["model.norm"] == "none"
+        and r.settings["optim.name"] == "sgd"
+    ]
     assert len(corner) == 1 and corner[0].model.depth == 56 and corner[0].model.skip is False
     assert {r.settings["model.init"] for r, _ in quick} >= {"delta_orthogonal", "fixup", "skipinit"}
 
@@ -72,26 +94,41 @@ def test_the_seed_controls_preset_changes_one_thing_at_a_time():
     runs = plan(resolve("seed-controls", cli={"data.dataset": "synthetic"}))
     assert len(runs) == 9 * 3 and {r.seed for r, _ in runs} == {0, 1, 2}
     cells = {(c.grid.model, c.model.skip, c.model.init, c.optim.name) for _, c in runs}
-    assert ("deep_cnn", None, "default", "sgd") in cells and ("deep_cnn", None, "kaiming", "adam") in cells
-    assert {("resnet_seed", s, i, "sgd") for s in (True, False) for i in ("default", "kaiming")} <= cells
+    assert ("deep_cnn", None, "default", "sgd") in cells and (
+        "deep_cnn",
+        None,
+        "kaiming",
+        "adam",
+    ) in cells
+    assert {
+        ("resnet_seed", s, i, "sgd") for s in (True, False) for i in ("default", "kaiming")
+    } <= cells
     assert ("simple_cnn", None, "default", "sgd") in cells
     names = {r.cell for r, _ in runs}
-    assert "model-deep_cnn_init-default_optim-sgd_lr0.01" in names  # an unset option is left out of the name
+    assert (
+        "model-deep_cnn_init-default_optim-sgd_lr0.01" in names
+    )  # an unset option is left out of the name
     assert all(c.model.width_mult == 0.25 and c.data.val_size is None for _, c in runs)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--axis", "model.depth=8,9"], "6n+2"),
-    (["--model", "deep_cnn", "--axis", "model.depth=8"], "has no option 'depth'"),
-    (["--axis", "model.skip=false", "--axis", "model.init=fixup"], "needs residual blocks"),
-    (["--axis", "model.depth=8,8"], "twice"),
-    (["--launcher", "submitit-x"], "invalid choice"),
-    (["--seed", "3"], "pass --seeds instead of --seed"),
-    (["--seeds", "0,0"], "lists 0 twice"),
-    (["--model", "resnet_seed", "--axis", "model.shortcut=A,B"], "has no option 'shortcut'"),
-    (["--max-parallel", "0"], "--max-parallel"),
-    (["--lr", "0.1", "--axis", "optim.lr=0.01,0.1"], "set by a flag or the config file and varied by an axis"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--axis", "model.depth=8,9"], "6n+2"),
+        (["--model", "deep_cnn", "--axis", "model.depth=8"], "has no option 'depth'"),
+        (["--axis", "model.skip=false", "--axis", "model.init=fixup"], "needs residual blocks"),
+        (["--axis", "model.depth=8,8"], "twice"),
+        (["--launcher", "submitit-x"], "invalid choice"),
+        (["--seed", "3"], "pass --seeds instead of --seed"),
+        (["--seeds", "0,0"], "lists 0 twice"),
+        (["--model", "resnet_seed", "--axis", "model.shortcut=A,B"], "has no option 'shortcut'"),
+        (["--max-parallel", "0"], "--max-parallel"),
+        (
+            ["--lr", "0.1", "--axis", "optim.lr=0.01,0.1"],
+            "set by a flag or the config file and varied by an axis",
+        ),
+    ],
+)
 def test_bad_grids_fail_before_anything_runs(tmp_path, capsys, args, message):
     out = tmp_path / "g"
     assert main(["grid", *SMOKE, "--out", str(out), *args]) == 2
@@ -108,30 +145,63 @@ def test_submitit_launcher_without_the_package_says_how_to_install(tmp_path, cap
 
 
 def _grid_cmd(out, *extra):
-    return [sys.executable, "-m", "resnet_lab.cli", "grid", *SMOKE, "--epochs", "4", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "resnet_lab.cli",
+        "grid",
+        *SMOKE,
+        "--epochs",
+        "4",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_path):
     reference = tmp_path / "ref"
-    done = subprocess.run(_grid_cmd(reference), check=False, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        _grid_cmd(reference), check=False, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr
     out = tmp_path / "killed"
     kill_when_written(_grid_cmd(out), out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt")
     again = subprocess.run(_grid_cmd(out), check=False, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
-    assert "depth8_skip-off_seed0: finished earlier, skipped" in again.stdout and "resumed at epoch" in again.stdout
+    assert (
+        "depth8_skip-off_seed0: finished earlier, skipped" in again.stdout
+        and "resumed at epoch" in again.stdout
+    )
     ref = {r["run"]: r for r in json.loads((reference / "grid.json").read_text())["runs"]}
     got = {r["run"]: r for r in json.loads((out / "grid.json").read_text())["runs"]}
     assert set(ref) == set(got) == {"depth8_skip-off_seed0", "depth8_skip-on_seed0"}
     for run in ref:
-        for key in ("final_train_loss", "final_val_acc", "best_val_acc", "test_acc", "steps", "outcome",
-                    "threshold_step"):
+        for key in (
+            "final_train_loss",
+            "final_val_acc",
+            "best_val_acc",
+            "test_acc",
+            "steps",
+            "outcome",
+            "threshold_step",
+        ):
             assert got[run][key] == ref[run][key], (run, key)
     assert (out / "grid.html").is_file()
 
     before = sorted(p.name for p in out.iterdir())
-    other = subprocess.run(_grid_cmd(out, "--axis", "model.depth=8,14"), check=False, capture_output=True, text=True, timeout=120)
-    assert other.returncode == 2 and "different config" in other.stderr and "Traceback" not in other.stderr
+    other = subprocess.run(
+        _grid_cmd(out, "--axis", "model.depth=8,14"),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        other.returncode == 2
+        and "different config" in other.stderr
+        and "Traceback" not in other.stderr
+    )
     assert sorted(p.name for p in out.iterdir()) == before
 
 
@@ -149,21 +219,39 @@ def test_a_cell_that_raises_is_recorded_and_the_others_go_on(tmp_path, monkeypat
     by_cell = {r["cell"]: r for r in rows}
     assert by_cell["depth8_skip-on"]["outcome"] == "error"
     assert by_cell["depth8_skip-on"]["error"] == "RuntimeError: simulated failure"
-    assert by_cell["depth8_skip-off"]["outcome"] in ("learned", "failed") and by_cell["depth8_skip-off"]["steps"] > 0
+    assert (
+        by_cell["depth8_skip-off"]["outcome"] in ("learned", "failed")
+        and by_cell["depth8_skip-off"]["steps"] > 0
+    )
     blob = json.loads((tmp_path / "g" / "grid.json").read_text())
     assert [s["outcomes"]["error"] for s in blob["summary"]] == [0, 1]
 
 
 def test_a_data_axis_changes_the_data_each_run_trains_on(tmp_path):
-    cfg = resolve("grid-smoke", None, {"train.diagnostics": False, "train.epochs": 1,
-                                       "grid.axes": ["model.depth=8", "data.train_subset=200,400"]})
+    cfg = resolve(
+        "grid-smoke",
+        None,
+        {
+            "train.diagnostics": False,
+            "train.epochs": 1,
+            "grid.axes": ["model.depth=8", "data.train_subset=200,400"],
+        },
+    )
     rows = run_grid(cfg, tmp_path / "g", log=lambda s: None)
     assert [r["steps"] for r in rows] == [4, 7]  # ceil(200 / 64), ceil(400 / 64)
 
 
 def test_a_diverging_cell_is_recorded_as_diverged(tmp_path):
-    cfg = resolve("grid-smoke", None, {"train.diagnostics": False, "train.epochs": 2, "model.init": "kaiming",
-                                       "grid.axes": ["model.depth=8", "optim.lr=0.05,1e6"]})
+    cfg = resolve(
+        "grid-smoke",
+        None,
+        {
+            "train.diagnostics": False,
+            "train.epochs": 2,
+            "model.init": "kaiming",
+            "grid.axes": ["model.depth=8", "optim.lr=0.05,1e6"],
+        },
+    )
     rows = run_grid(cfg, tmp_path / "g", log=lambda s: None)
     assert [r["outcome"] for r in rows][1] == "diverged" and rows[1]["diverged_at_step"] is not None
     assert rows[0]["outcome"] != "diverged"
@@ -171,23 +259,52 @@ def test_a_diverging_cell_is_recorded_as_diverged(tmp_path):
 
 def test_summary_gives_mean_and_std_over_seeds():
     def row(seed, acc, outcome="learned", step=10):
-        return {"cell": "c", "settings": {"model.depth": 8}, "seed": seed, "outcome": outcome, "best_val_acc": acc,
-                "test_acc": acc - 1, "threshold_step": step, "verdict_init": "healthy", "left_ln": True}
+        return {
+            "cell": "c",
+            "settings": {"model.depth": 8},
+            "seed": seed,
+            "outcome": outcome,
+            "best_val_acc": acc,
+            "test_acc": acc - 1,
+            "threshold_step": step,
+            "verdict_init": "healthy",
+            "left_ln": True,
+        }
+
     (s,) = summarise([row(0, 30.0), row(1, 40.0), row(2, 35.0, "failed", None)])
-    assert s["best_val_acc"] == pytest.approx([35.0, 5.0]) and s["test_acc"][0] == pytest.approx(34.0)
+    assert s["best_val_acc"] == pytest.approx([35.0, 5.0]) and s["test_acc"][0] == pytest.approx(
+        34.0
+    )
     assert s["outcome"] == "mixed" and s["outcomes"]["learned"] == 2 and s["passed"] == 2
     assert s["threshold_step"] == pytest.approx([10.0, 0.0])
 
 
 def test_submitit_local_executor_gives_the_same_rows_as_inline(tmp_path):
     pytest.importorskip("submitit")
-    cfg = resolve("grid-smoke", None, {"train.diagnostics": False, "train.epochs": 1,
-                                       "grid.axes": ["model.depth=8", "model.skip=false,true",
-                                                     "optim.name+optim.lr=sgd+0.01,adam+0.001"]})
+    cfg = resolve(
+        "grid-smoke",
+        None,
+        {
+            "train.diagnostics": False,
+            "train.epochs": 1,
+            "grid.axes": [
+                "model.depth=8",
+                "model.skip=false,true",
+                "optim.name+optim.lr=sgd+0.01,adam+0.001",
+            ],
+        },
+    )
     inline = run_grid(cfg, tmp_path / "inline", log=lambda s: None)
     jobs = run_grid(cfg, tmp_path / "jobs", launcher="submitit", log=lambda s: None)
     assert len(inline) == len(jobs) == 4 and (tmp_path / "jobs" / "submitit").is_dir()
     for a, b in zip(inline, jobs):
         assert a["run"] == b["run"] and b["outcome"] != "error", b.get("error")
-        for key in ("final_train_loss", "final_val_acc", "test_acc", "steps", "outcome", "verdict_init"):
+        for key in (
+            "final_train_loss",
+            "final_val_acc",
+            "test_acc",
+            "steps",
+            "outcome",
+            "verdict_init",
+        ):
             assert a[key] == b[key], (a["run"], key)

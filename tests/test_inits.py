@@ -26,6 +26,7 @@ def test_check_options_accepts_the_new_inits():
 
 # --- delta_orthogonal ------------------------------------------------------------------------------
 
+
 def assert_orthogonal(w: torch.Tensor, gain: float) -> None:
     """Rows (cout <= cin) or columns (cout > cin) orthonormal, times gain."""
     cout, cin = w.shape
@@ -37,7 +38,9 @@ def assert_orthogonal(w: torch.Tensor, gain: float) -> None:
 def test_delta_orthogonal_kernels_are_orthogonal_centre_taps(shortcut):
     torch.manual_seed(0)
     skip = shortcut == "B"  # B adds 1x1 projection convs, which must be orthogonal x gain too
-    model = cifar_net(depth=8, skip=skip, shortcut=shortcut, init="delta_orthogonal", width_mult=0.5)
+    model = cifar_net(
+        depth=8, skip=skip, shortcut=shortcut, init="delta_orthogonal", width_mult=0.5
+    )
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert any(c.kernel_size == (1, 1) for c in convs) == skip
     for conv in convs:
@@ -55,6 +58,7 @@ def test_delta_orthogonal_kernels_are_orthogonal_centre_taps(shortcut):
 
 
 # --- fixup ---------------------------------------------------------------------------------------
+
 
 def test_fixup_zeroes_last_convs_and_classifier_and_scales_first_convs():
     torch.manual_seed(0)
@@ -85,14 +89,18 @@ def test_fixup_keeps_he_init_on_projection_shortcuts():
     fixup = cifar_net(depth=8, shortcut="B", norm="none", init="fixup")
     torch.manual_seed(0)
     kaiming = cifar_net(depth=8, shortcut="B", norm="none", init="kaiming")
-    projections = [(b.shortcut[0], h.shortcut[0]) for b, h in zip(skip_blocks(fixup), skip_blocks(kaiming))
-                   if isinstance(b.shortcut, nn.Sequential)]
+    projections = [
+        (b.shortcut[0], h.shortcut[0])
+        for b, h in zip(skip_blocks(fixup), skip_blocks(kaiming))
+        if isinstance(b.shortcut, nn.Sequential)
+    ]
     assert projections
     for proj, he in projections:
         assert torch.equal(proj.weight, he.weight)
 
 
 # --- skipinit ------------------------------------------------------------------------------------
+
 
 def test_skipinit_alpha_is_a_trainable_zero_and_blocks_are_identity():
     torch.manual_seed(0)
@@ -163,7 +171,9 @@ def test_existing_inits_are_unchanged(init):
     model = cifar_net(depth=8, init=init)
     first, total = BEFORE[init]
     assert model.features[0].conv.weight.sum().item() == pytest.approx(first, rel=1e-6)
-    assert sum(p.double().sum().item() for p in model.parameters()) == pytest.approx(total, rel=1e-6)
+    assert sum(p.double().sum().item() for p in model.parameters()) == pytest.approx(
+        total, rel=1e-6
+    )
     keys = model.state_dict().keys()
     assert len(keys) == 44 and not any("alpha" in k for k in keys)
     assert all(b.alpha is None for b in skip_blocks(model))

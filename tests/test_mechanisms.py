@@ -30,7 +30,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _tiny_resnet() -> ConvNet:
-    features = nn.Sequential(ConvUnit(3, 4), ResidualBlock(4, 4), ResidualBlock(4, 8, stride=2), ConvUnit(8, 8))
+    features = nn.Sequential(
+        ConvUnit(3, 4), ResidualBlock(4, 4), ResidualBlock(4, 8, stride=2), ConvUnit(8, 8)
+    )
     return ConvNet(features, feature_shape=(8, 4, 4), num_classes=3, input_size=8).eval()
 
 
@@ -70,10 +72,16 @@ def test_deleting_a_zero_branch_residual_block_changes_nothing():
 def test_plan_says_which_units_cannot_be_deleted_and_how_the_others_are():
     table, swaps = plan(_tiny_resnet(), _data()[0])
     rows = {u["module"]: u for u in table}
-    assert rows["features.0"] == {**rows["features.0"], "deletable": False, "deleted_as": "changes the shape (3->4 channels)"}
-    assert rows["features.2"]["deleted_as"] == "projection shortcut"   # the stage-change block keeps its 1x1 conv
+    assert rows["features.0"] == {
+        **rows["features.0"],
+        "deletable": False,
+        "deleted_as": "changes the shape (3->4 channels)",
+    }
+    assert (
+        rows["features.2"]["deleted_as"] == "projection shortcut"
+    )  # the stage-change block keeps its 1x1 conv
     assert rows["features.2"]["changes_shape"] and not rows["features.1"]["changes_shape"]
-    assert rows["features.3"]["deleted_as"] == "identity"                        # an 8->8 plain layer
+    assert rows["features.3"]["deleted_as"] == "identity"  # an 8->8 plain layer
     assert isinstance(swaps["features.3"], nn.Identity) and "features.0" not in swaps
     assert [u["name"] for u in table] == ["layer1", "block1", "block2", "layer2"]
 
@@ -95,7 +103,11 @@ def test_lesion_counts_random_draws_and_restores_the_model():
     state = {k: v.clone() for k, v in model.state_dict().items()}
     result = lesion(model, x, y, draws=2, seed=3)
     assert [r["k"] for r in result["random"]] == [1, 2, 3]
-    assert [r["draws"] for r in result["random"]] == [3, 2, 1]   # k=1: every unit; k=3 of 3: one subset
+    assert [r["draws"] for r in result["random"]] == [
+        3,
+        2,
+        1,
+    ]  # k=1: every unit; k=3 of 3: one subset
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, state[k])
     assert [type(m) for m in model.features] == [ConvUnit, ResidualBlock, ResidualBlock, ConvUnit]
@@ -131,7 +143,9 @@ def test_deeper_plain_relu_nets_shatter_more_and_skips_slow_it_down():
     for depth, skip in ((8, False), (32, False), (32, True)):
         torch.manual_seed(0)
         model = create_model("cifar_net", depth=depth, skip=skip, width_mult=0.25, input_size=16)
-        corr[depth, skip] = shatter(model, x, y, points=48, max_lag=4, recalibrate=True)["neighbour"]
+        corr[depth, skip] = shatter(model, x, y, points=48, max_lag=4, recalibrate=True)[
+            "neighbour"
+        ]
     # Measured here: 0.863 (plain-8), 0.035 (plain-32), 0.694 (resnet-32) at these seeds.
     assert corr[32, False] < corr[8, False] - 0.3
     assert corr[32, True] > corr[32, False] + 0.3
@@ -161,7 +175,9 @@ def test_filter_normalised_directions_match_each_filter_norm_and_skip_biases():
         if p.dim() < 2:
             assert not d[name].any(), name
         else:
-            torch.testing.assert_close(d[name].flatten(1).norm(dim=1), p.detach().flatten(1).norm(dim=1))
+            torch.testing.assert_close(
+                d[name].flatten(1).norm(dim=1), p.detach().flatten(1).norm(dim=1)
+            )
 
 
 def test_landscape_restores_the_weights_and_interpolates_between_the_endpoints():
@@ -175,8 +191,10 @@ def test_landscape_restores_the_weights_and_interpolates_between_the_endpoints()
     path = result["interpolation"]
     loss_at = dict(zip(path["alphas"], path["loss"]))
     centre = result["surface"]["loss"][1][1]
-    assert loss_at[1.0] == pytest.approx(centre, rel=1e-5)     # alpha 1 = the trained weights
-    assert result["slice"]["loss"][20] == pytest.approx(centre, rel=1e-5)  # the slice's middle point too
+    assert loss_at[1.0] == pytest.approx(centre, rel=1e-5)  # alpha 1 = the trained weights
+    assert result["slice"]["loss"][20] == pytest.approx(
+        centre, rel=1e-5
+    )  # the slice's middle point too
     from resnet_lab.mechanisms.common import evaluate
 
     assert loss_at[0.0] == pytest.approx(evaluate(init.eval(), x, y)[0], rel=1e-5)
@@ -208,13 +226,24 @@ def test_climb_is_the_largest_rise_to_a_later_point_and_zero_for_a_monotone_path
     from resnet_lab.mechanisms.landscape import climb
 
     alphas = [-0.25, 0.0, 0.25, 0.5, 0.75, 1.0, 1.25]
-    assert climb([9, 3.0, 2.0, 2.4, 2.6, 1.0, 9], alphas) == pytest.approx((0.6, 0.25, 0.75))  # 2.0 -> 2.6
-    assert climb([0, 3.0, 2.0, 1.5, 1.2, 1.0, 0], alphas) == (0.0, 0.0, 0.0)   # points outside [0, 1] ignored
+    assert climb([9, 3.0, 2.0, 2.4, 2.6, 1.0, 9], alphas) == pytest.approx(
+        (0.6, 0.25, 0.75)
+    )  # 2.0 -> 2.6
+    assert climb([0, 3.0, 2.0, 1.5, 1.2, 1.0, 0], alphas) == (
+        0.0,
+        0.0,
+        0.0,
+    )  # points outside [0, 1] ignored
     assert np.isnan(climb([0, 3.0, float("nan"), 1.5, 1.2, 1.0, 0], alphas)[0])
 
 
 def test_directions_of_another_model_are_refused():
-    blob = {"format": DIRECTIONS_FORMAT, "model": "other", "d1": {"w": torch.zeros(2, 2)}, "d2": {"w": torch.zeros(2, 2)}}
+    blob = {
+        "format": DIRECTIONS_FORMAT,
+        "model": "other",
+        "d1": {"w": torch.zeros(2, 2)},
+        "d2": {"w": torch.zeros(2, 2)},
+    }
     with pytest.raises(ValueError, match="made for model 'other'"):
         check_directions(_tiny_resnet(), blob)
 
@@ -225,8 +254,21 @@ def test_directions_of_another_model_are_refused():
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory):
     out = tmp_path_factory.mktemp("mech") / "run"
-    assert main(["compare", "--preset", "smoke", "--out", str(out), "--no-tensorboard",
-                 "--models", "simple_cnn,deep_cnn,resnet_seed"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--preset",
+                "smoke",
+                "--out",
+                str(out),
+                "--no-tensorboard",
+                "--models",
+                "simple_cnn,deep_cnn,resnet_seed",
+            ]
+        )
+        == 0
+    )
     assert main(["analyze", "lesion", str(out), "--subset", "60", "--draws", "2"]) == 0
     assert main(["analyze", "shatter", str(out), "--subset", "2"]) == 0
     assert main(["analyze", "landscape", str(out), "--subset", "40", "--resolution", "3"]) == 0
@@ -257,15 +299,49 @@ def test_analyze_writes_json_png_and_report_sections(analysed, capsys):
 def test_saved_directions_are_reused_for_the_same_architecture(analysed, tmp_path):
     saved = analysed / "analysis" / "landscape-directions" / "resnet_seed.pt"
     # Another --seed would draw other directions; the saved ones must win.
-    assert main(["analyze", "landscape", str(analysed / "resnet_seed"), "--subset", "40", "--resolution", "3",
-                 "--directions", str(saved), "--seed", "5", "--out", str(tmp_path)]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "landscape",
+                str(analysed / "resnet_seed"),
+                "--subset",
+                "40",
+                "--resolution",
+                "3",
+                "--directions",
+                str(saved),
+                "--seed",
+                "5",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        == 0
+    )
     first = json.loads((analysed / "analysis" / "landscape.json").read_text())
     again = json.loads((tmp_path / "analysis" / "landscape.json").read_text())
     a = next(e for e in first["entries"] if e["model"] == "resnet_seed")
     flat = lambda e: [v for row in e["surface"]["loss"] for v in row]
     assert flat(again["entries"][0]) == pytest.approx(flat(a), rel=1e-6)
-    assert main(["analyze", "landscape", str(analysed / "resnet_seed"), "--subset", "40", "--resolution", "3",
-                 "--seed", "5", "--out", str(tmp_path / "fresh")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                "landscape",
+                str(analysed / "resnet_seed"),
+                "--subset",
+                "40",
+                "--resolution",
+                "3",
+                "--seed",
+                "5",
+                "--out",
+                str(tmp_path / "fresh"),
+            ]
+        )
+        == 0
+    )
     fresh = json.loads((tmp_path / "fresh" / "analysis" / "landscape.json").read_text())
     assert flat(fresh["entries"][0]) != pytest.approx(flat(a), rel=1e-6)  # so the seed did matter
 
@@ -276,8 +352,17 @@ def _no_trace(capsys) -> str:
     return err
 
 
-@pytest.mark.parametrize("case", ["no-checkpoints", "nothing-to-lesion", "foreign-directions", "subset-zero",
-                                  "flag-of-another-analysis", "even-resolution"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "no-checkpoints",
+        "nothing-to-lesion",
+        "foreign-directions",
+        "subset-zero",
+        "flag-of-another-analysis",
+        "even-resolution",
+    ],
+)
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(analysed, tmp_path, capsys, case):
     before = sorted(p.relative_to(analysed) for p in analysed.rglob("*"))
     stamps = {p: p.stat().st_mtime_ns for p in (analysed / "analysis").iterdir() if p.is_file()}
@@ -287,16 +372,31 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(analysed, tmp_path, cap
         empty.mkdir()
         argv, expect = ["analyze", "lesion", str(empty)], "holds no checkpoints"
     elif case == "nothing-to-lesion":
-        argv, expect = ["analyze", "lesion", str(analysed / "simple_cnn")], "none of its layers or blocks can be deleted"
+        argv, expect = (
+            ["analyze", "lesion", str(analysed / "simple_cnn")],
+            "none of its layers or blocks can be deleted",
+        )
     elif case == "foreign-directions":
         other = analysed / "analysis" / "landscape-directions" / "deep_cnn.pt"
-        argv, expect = ["analyze", "landscape", str(analysed / "resnet_seed"), "--directions", str(other)], "made for model 'deep_cnn'"
+        argv, expect = (
+            ["analyze", "landscape", str(analysed / "resnet_seed"), "--directions", str(other)],
+            "made for model 'deep_cnn'",
+        )
     elif case == "subset-zero":
-        argv, expect = ["analyze", "shatter", str(analysed), "--subset", "0"], "--subset must be a positive"
+        argv, expect = (
+            ["analyze", "shatter", str(analysed), "--subset", "0"],
+            "--subset must be a positive",
+        )
     elif case == "flag-of-another-analysis":
-        argv, expect = ["analyze", "shatter", str(analysed), "--draws", "3"], "--draws is an option of 'analyze lesion'"
+        argv, expect = (
+            ["analyze", "shatter", str(analysed), "--draws", "3"],
+            "--draws is an option of 'analyze lesion'",
+        )
     else:
-        argv, expect = ["analyze", "landscape", str(analysed), "--resolution", "4"], "--resolution must be an odd"
+        argv, expect = (
+            ["analyze", "landscape", str(analysed), "--resolution", "4"],
+            "--resolution must be an odd",
+        )
     assert main(argv) == 2
     assert expect in _no_trace(capsys)
     assert sorted(p.relative_to(analysed) for p in analysed.rglob("*")) == before
@@ -305,14 +405,32 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(analysed, tmp_path, cap
         assert list((tmp_path / "empty").iterdir()) == []
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (.ci/run installs Debian's chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium not installed (.ci/run installs Debian's chromium)"
+)
 def test_report_with_analyses_renders_every_image_in_chromium(analysed, tmp_path):
-    dom = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                          f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=5000", "--dump-dom",
-                          (analysed / "report.html").as_uri()], capture_output=True, text=True, timeout=120, check=False)
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            (analysed / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert dom.returncode == 0, dom.stderr[-2000:]
     match = re.search(r'<body[^>]*data-images="(\d+)/(\d+)"', dom.stdout)
-    assert match and match.group(1) == match.group(2) == "7", "4 report figures + 3 analysis figures should decode"
+    assert match and match.group(1) == match.group(2) == "7", (
+        "4 report figures + 3 analysis figures should decode"
+    )
 
 
 def test_sigterm_mid_analysis_exits_143_in_one_line_and_writes_nothing(analysed, tmp_path):
@@ -323,10 +441,26 @@ def test_sigterm_mid_analysis_exits_143_in_one_line_and_writes_nothing(analysed,
     out = tmp_path / "out"
     # The whole study: its first run's log line says measuring is under way; the signal then lands
     # while the second run (of three, at 41x41 points each) is being measured.
-    proc = subprocess.Popen([sys.executable, "-m", "resnet_lab.cli", "analyze", "landscape", str(analysed),
-                             "--subset", "40", "--resolution", "41", "--out", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "resnet_lab.cli",
+            "analyze",
+            "landscape",
+            str(analysed),
+            "--subset",
+            "40",
+            "--resolution",
+            "41",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     first = proc.stderr.readline()
     assert first.startswith("landscape: "), first
     proc.send_signal(signal.SIGTERM)

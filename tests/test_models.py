@@ -17,7 +17,9 @@ def documented_rows() -> list[tuple[str, dict, int, int | None]]:
     rows = []
     modules = {inspect.getmodule(get_builder(name)) for name in list_models()}
     for module in modules:
-        lines = [l.strip() for l in (module.__doc__ or "").splitlines() if l.strip().startswith("|")]
+        lines = [
+            l.strip() for l in (module.__doc__ or "").splitlines() if l.strip().startswith("|")
+        ]
         header = None
         for line in lines:
             cells = [c.strip() for c in line.strip("|").split("|")]
@@ -27,8 +29,11 @@ def documented_rows() -> list[tuple[str, dict, int, int | None]]:
             if header is None or set(cells[0]) <= set("-: "):
                 continue
             rec = dict(zip(header, cells))
-            options = {k: float(v) if "." in v else int(v) for k, v in rec.items()
-                       if k not in ("model", "params", "convs")}
+            options = {
+                k: float(v) if "." in v else int(v)
+                for k, v in rec.items()
+                if k not in ("model", "params", "convs")
+            }
             convs = int(rec["convs"]) if "convs" in rec else None
             rows.append((rec["model"], options, int(rec["params"].replace(",", "")), convs))
     return rows
@@ -60,7 +65,10 @@ def test_output_shape_and_every_parameter_gets_a_gradient(name):
 
 
 def test_notebook_net_accepts_28_and_32_pixel_inputs_as_in_the_notebook():
-    assert create_model("notebook_resnet", input_size=28)(torch.randn(32, 3, 28, 28)).shape == (32, 10)
+    assert create_model("notebook_resnet", input_size=28)(torch.randn(32, 3, 28, 28)).shape == (
+        32,
+        10,
+    )
     assert create_model("notebook_resnet")(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     with pytest.raises(ValueError, match="input_size=28"):
         create_model("notebook_resnet")(torch.randn(2, 3, 28, 28))
@@ -117,9 +125,13 @@ def test_registry_refuses_duplicates_and_unknown_names_and_options():
 def test_notebook_reregistration_and_ordinary_keyword_builders(monkeypatch):
     from resnet_lab import registry
 
-    monkeypatch.setattr(registry, "_MODELS", dict(registry._MODELS))  # leave the real registry untouched
+    monkeypatch.setattr(
+        registry, "_MODELS", dict(registry._MODELS)
+    )  # leave the real registry untouched
     first = register_model("my_net")(lambda width=4, num_classes=10: nn.Linear(width, num_classes))
-    second = register_model("my_net", overwrite=True)(lambda width=4, num_classes=10: nn.Linear(width, num_classes))
+    second = register_model("my_net", overwrite=True)(
+        lambda width=4, num_classes=10: nn.Linear(width, num_classes)
+    )
     assert registry.get_builder("my_net") is second is not first
     assert registry.model_options("my_net") == ["width", "num_classes"]  # ordinary parameters count
     assert create_model("my_net", width=3).in_features == 3
@@ -134,7 +146,10 @@ def test_external_factory_is_imported_once_and_its_options_found():
     assert get_builder(spec) is get_builder(spec)
     assert model_options(spec) == ["num_classes", "width"]
     assert run_name(spec) == "mynet.make" and run_name("resnet_seed") == "resnet_seed"
-    assert architecture(spec, {"num_classes": 3}) == {"family": spec, "options": {"num_classes": 3, "width": 8}}
+    assert architecture(spec, {"num_classes": 3}) == {
+        "family": spec,
+        "options": {"num_classes": 3, "width": 8},
+    }
 
 
 def test_resnet_seed_plain_is_resnet_seed_without_skips_by_name():
@@ -145,11 +160,21 @@ def test_resnet_seed_plain_is_resnet_seed_without_skips_by_name():
     torch.manual_seed(0)
     off = create_model("resnet_seed", width_mult=0.25, skip=False)
     assert [k for k, _ in plain.named_parameters()] == [k for k, _ in off.named_parameters()]
-    assert all(torch.equal(a, b) for a, b in zip(plain.state_dict().values(), off.state_dict().values()))
-    assert "skip" not in model_options("resnet_seed_plain")  # the name fixes it: no way to turn skips back on
+    assert all(
+        torch.equal(a, b) for a, b in zip(plain.state_dict().values(), off.state_dict().values())
+    )
+    assert "skip" not in model_options(
+        "resnet_seed_plain"
+    )  # the name fixes it: no way to turn skips back on
     with pytest.raises(UserError, match="has no option"):
         create_model("resnet_seed_plain", skip=True)
-    a, b = architecture("resnet_seed", {"width_mult": 0.25}), architecture("resnet_seed_plain", {"width_mult": 0.25})
+    a, b = (
+        architecture("resnet_seed", {"width_mult": 0.25}),
+        architecture("resnet_seed_plain", {"width_mult": 0.25}),
+    )
     assert a["family"] == b["family"] == "resnet_seed"
     assert {k for k in a["options"] if a["options"][k] != b["options"][k]} == {"skip"}
-    assert architecture("deep_cnn", {})["family"] == "deep_cnn" and "skip" not in architecture("deep_cnn", {})["options"]
+    assert (
+        architecture("deep_cnn", {})["family"] == "deep_cnn"
+        and "skip" not in architecture("deep_cnn", {})["options"]
+    )

@@ -18,8 +18,15 @@ from resnet_lab.cli import main
 from resnet_lab.reporting.conclusions import conclusions
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--no-first-run", "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture(scope="module")
@@ -32,30 +39,63 @@ def smoke_report(tmp_path_factory):
 FAMILY = {"resnet_seed": ("resnet_seed", True), "resnet_seed_plain": ("resnet_seed", False)}
 
 
-def _model(name, test_acc, status="learned", problem="none", optimizer="sgd", seed=0, run="r", **changes):
+def _model(
+    name, test_acc, status="learned", problem="none", optimizer="sgd", seed=0, run="r", **changes
+):
     """A constructed model run as report.load_run gives it, with resolved settings for attribution."""
     family, skip = FAMILY.get(name, (name, None))
-    settings = {"model.family": family, "model.width_mult": 0.25, "model.init": "default", "optim.name": optimizer,
-                "optim.lr": 0.01 if optimizer == "sgd" else 0.001, "train.epochs": 8}
+    settings = {
+        "model.family": family,
+        "model.width_mult": 0.25,
+        "model.init": "default",
+        "optim.name": optimizer,
+        "optim.lr": 0.01 if optimizer == "sgd" else 0.001,
+        "train.epochs": 8,
+    }
     if skip is not None:
         settings["model.skip"] = skip
     settings.update(changes)
-    return {"name": name, "label": name if run == "r" else f"{name} ({run})", "optimizer": optimizer, "seed": seed,
-            "history": [], "diagnosis": None, "run": run, "settings": settings,
-            "row": {"test_acc": test_acc, "best_val_acc": test_acc + 1, "best_val_epoch": 3, "status": status,
-                    "problem": problem}}
+    return {
+        "name": name,
+        "label": name if run == "r" else f"{name} ({run})",
+        "optimizer": optimizer,
+        "seed": seed,
+        "history": [],
+        "diagnosis": None,
+        "run": run,
+        "settings": settings,
+        "row": {
+            "test_acc": test_acc,
+            "best_val_acc": test_acc + 1,
+            "best_val_epoch": 3,
+            "status": status,
+            "problem": problem,
+        },
+    }
 
 
 STUCK = "loss stayed at ln 10 = 2.3026 (within 0.01) for all 8 epochs: no learning"
 
 
 def test_conclusions_follow_the_numbers():
-    a = conclusions([_model("simple_cnn", 64.67), _model("deep_cnn", 10.0, "failed", STUCK),
-                     _model("resnet_seed", 69.96)])
-    assert a[0].startswith("The seed's ordering ResNet > SimpleCNN > DeepCNN holds in this single seed")
-    assert "resnet_seed − simple_cnn = +5.29 points, from one seed: not tested against seed-to-seed variation." in a
+    a = conclusions(
+        [
+            _model("simple_cnn", 64.67),
+            _model("deep_cnn", 10.0, "failed", STUCK),
+            _model("resnet_seed", 69.96),
+        ]
+    )
+    assert a[0].startswith(
+        "The seed's ordering ResNet > SimpleCNN > DeepCNN holds in this single seed"
+    )
+    assert (
+        "resnet_seed − simple_cnn = +5.29 points, from one seed: not tested against seed-to-seed variation."
+        in a
+    )
     assert any("deep_cnn failed (test accuracy 10.00%): loss stayed at ln 10" in s for s in a)
-    b = conclusions([_model("simple_cnn", 71.5), _model("deep_cnn", 55.0), _model("resnet_seed", 70.9)])
+    b = conclusions(
+        [_model("simple_cnn", 71.5), _model("deep_cnn", 55.0), _model("resnet_seed", 70.9)]
+    )
     assert "does not hold" in b[0]
     assert a != b
 
@@ -67,7 +107,10 @@ def test_skip_effect_is_claimed_only_from_the_controlled_pair():
     assert len(claim) == 1 and claim[0].startswith("resnet_seed and resnet_seed_plain")
     assert "so here the skip connections decide whether the net learns" in claim[0]
     note = next(x for x in s if x.startswith("deep_cnn (failed"))
-    assert "different networks (model.family deep_cnn vs resnet_seed" in note and "the controlled pair above" in note
+    assert (
+        "different networks (model.family deep_cnn vs resnet_seed" in note
+        and "the controlled pair above" in note
+    )
 
     # The seed's own pair alone: no skip claim, and the note says what would measure it.
     s = conclusions([_model("deep_cnn", 10.0, "failed", STUCK), _model("resnet_seed", 69.9)])
@@ -75,7 +118,12 @@ def test_skip_effect_is_claimed_only_from_the_controlled_pair():
     assert any("compare resnet_seed with resnet_seed_plain" in x for x in s)
 
     # The same pair but trained for different epochs: two factors, so nothing is attributed.
-    s = conclusions([_model("resnet_seed", 69.9), _model("resnet_seed_plain", 10.0, "failed", STUCK, **{"train.epochs": 20})])
+    s = conclusions(
+        [
+            _model("resnet_seed", 69.9),
+            _model("resnet_seed_plain", 10.0, "failed", STUCK, **{"train.epochs": 20}),
+        ]
+    )
     assert not any("alone" in x for x in s)
 
     # Both learn: the sentence compares them instead of crediting the skips with learning.
@@ -89,36 +137,59 @@ def _seeds(name, accs, **kw):
 
 
 def test_seed_spread_decides_what_is_called_different():
-    apart = conclusions(_seeds("resnet_seed", [70.0, 71.0, 72.0]) + _seeds("resnet_seed_plain", [60.0, 61.0, 62.0]))
+    apart = conclusions(
+        _seeds("resnet_seed", [70.0, 71.0, 72.0]) + _seeds("resnet_seed_plain", [60.0, 61.0, 62.0])
+    )
     claim = next(x for x in apart if "skip connections alone" in x)
-    assert "resnet_seed is higher than resnet_seed_plain by 10.00 points (beyond the spread)" in claim
+    assert (
+        "resnet_seed is higher than resnet_seed_plain by 10.00 points (beyond the spread)" in claim
+    )
     assert "71.00% ± 1.00%, n=3" in claim
-    close = conclusions(_seeds("resnet_seed", [70.0, 66.0, 74.0]) + _seeds("resnet_seed_plain", [65.0, 68.0, 71.0]))
+    close = conclusions(
+        _seeds("resnet_seed", [70.0, 66.0, 74.0]) + _seeds("resnet_seed_plain", [65.0, 68.0, 71.0])
+    )
     claim = next(x for x in close if "skip connections alone" in x)
     assert "not distinguishable at 3 seeds" in claim
     assert any("± is the standard deviation over seeds" in x for x in close)
-    order = conclusions(_seeds("resnet_seed", [70.0, 66.0, 74.0]) + _seeds("simple_cnn", [65.0, 68.0, 69.0])
-                        + _seeds("deep_cnn", [10.0, 10.0, 10.0], status="failed", problem=STUCK))
-    assert "holds in the means" in order[0] and "resnet_seed and simple_cnn are not distinguishable at 3 seeds" in order[0]
+    order = conclusions(
+        _seeds("resnet_seed", [70.0, 66.0, 74.0])
+        + _seeds("simple_cnn", [65.0, 68.0, 69.0])
+        + _seeds("deep_cnn", [10.0, 10.0, 10.0], status="failed", problem=STUCK)
+    )
+    assert (
+        "holds in the means" in order[0]
+        and "resnet_seed and simple_cnn are not distinguishable at 3 seeds" in order[0]
+    )
     assert any(x.startswith("deep_cnn failed in every seed (seeds 0, 1, 2)") for x in order)
 
 
 def test_optimizer_effect_needs_runs_that_differ_only_in_the_optimizer():
-    runs = [_model("deep_cnn", 10.0, "failed", STUCK, optimizer="sgd", run="quick-sgd"),
-            _model("deep_cnn", 63.1, optimizer="adam", run="quick-adam")]
+    runs = [
+        _model("deep_cnn", 10.0, "failed", STUCK, optimizer="sgd", run="quick-sgd"),
+        _model("deep_cnn", 63.1, optimizer="adam", run="quick-adam"),
+    ]
     s = conclusions(runs)
     claim = next(x for x in s if "differ in the optimiser alone" in x)
-    assert "optim.lr 0.01 vs 0.001" in claim and "so here the optimiser decides whether the net learns" in claim
+    assert (
+        "optim.lr 0.01 vs 0.001" in claim
+        and "so here the optimiser decides whether the net learns" in claim
+    )
     runs[1]["settings"]["train.epochs"] = 20
     s = conclusions(runs)
     assert not any("optimiser alone" in x for x in s)
-    assert any("differ in more than one factor (optim.lr 0.01 vs 0.001, optim.name sgd vs adam, train.epochs 8 vs 20)"
-               in x for x in s)
+    assert any(
+        "differ in more than one factor (optim.lr 0.01 vs 0.001, optim.name sgd vs adam, train.epochs 8 vs 20)"
+        in x
+        for x in s
+    )
 
 
 def test_spread_sentence_counts_seeds():
     assert any("single seed (0)" in s for s in conclusions([_model("a", 50.0), _model("b", 40.0)]))
-    assert any("Runs use 2 seeds (0, 1)" in s for s in conclusions([_model("a", 50.0), _model("a", 52.0, seed=1)]))
+    assert any(
+        "Runs use 2 seeds (0, 1)" in s
+        for s in conclusions([_model("a", 50.0), _model("a", 52.0, seed=1)])
+    )
 
 
 def _imgs(html: str) -> list[str]:
@@ -135,8 +206,15 @@ def test_html_is_self_contained_and_markdown_has_its_pngs(smoke_report):
         assert img.size[0] > 300 and img.size[1] > 200
     assert not re.search(r"(src|href)=['\"]?(https?:)?//", html)
     assert "Content-Security-Policy" in html and "default-src 'none'" in html
-    for heading in ("Conclusions", "Results", "Learning curves", "Gradient flow", "Layer responses",
-                    "Predictions before and after training", "Provenance"):
+    for heading in (
+        "Conclusions",
+        "Results",
+        "Learning curves",
+        "Gradient flow",
+        "Layer responses",
+        "Predictions before and after training",
+        "Provenance",
+    ):
         assert f"<h2>{heading}" in html
     md = (smoke_report / "report.md").read_text()
     for link in re.findall(r"\]\((figures/[^)]+\.png)\)", md):
@@ -163,13 +241,28 @@ def _page_requests(netlog: Path) -> list[str]:
 
 
 def _chromium(page: Path, tmp: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={tmp / 'profile'}",
-                           f"--log-net-log={tmp / 'net.json'}", "--virtual-time-budget=5000", *extra,
-                           page.as_uri()], check=False, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [
+            CHROMIUM,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp / 'profile'}",
+            f"--log-net-log={tmp / 'net.json'}",
+            "--virtual-time-budget=5000",
+            *extra,
+            page.as_uri(),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (.ci/run installs Debian's chromium); "
-                                              "the HTML is still checked structurally above")
+@pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium not installed (.ci/run installs Debian's chromium); "
+    "the HTML is still checked structurally above",
+)
 def test_report_renders_in_headless_chromium_without_network(smoke_report, tmp_path):
     page = smoke_report / "report.html"
     dom = _chromium(page, tmp_path / "a", "--dump-dom")
@@ -178,8 +271,9 @@ def test_report_renders_in_headless_chromium_without_network(smoke_report, tmp_p
     assert _page_requests(tmp_path / "a" / "net.json") == []
 
     shot = tmp_path / "shot.png"
-    proc = _chromium(page, tmp_path / "b", f"--screenshot={shot}", "--window-size=1280,2400",
-                     "--hide-scrollbars")
+    proc = _chromium(
+        page, tmp_path / "b", f"--screenshot={shot}", "--window-size=1280,2400", "--hide-scrollbars"
+    )
     assert proc.returncode == 0 and shot.is_file(), proc.stderr[-2000:]
     img = Image.open(shot).convert("L")
     colours = img.getcolors(maxcolors=1 << 16) or []
@@ -189,7 +283,9 @@ def test_report_renders_in_headless_chromium_without_network(smoke_report, tmp_p
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed")
 def test_the_network_check_catches_a_page_that_fetches(tmp_path):
     page = tmp_path / "leaky.html"
-    page.write_text("<html><body><img src='http://192.0.2.1/x.png'></body></html>")  # TEST-NET-1, unroutable
+    page.write_text(
+        "<html><body><img src='http://192.0.2.1/x.png'></body></html>"
+    )  # TEST-NET-1, unroutable
     _chromium(page, tmp_path / "c", "--dump-dom")
     assert _page_requests(tmp_path / "c" / "net.json") == ["http://192.0.2.1/x.png"]
 
@@ -211,16 +307,36 @@ def test_report_out_that_is_a_file_is_one_line_and_the_file_is_kept(smoke_report
 
 def test_combined_report_of_two_runs_labels_models_by_optimizer(smoke_report, tmp_path):
     other = tmp_path / "adam"
-    assert main(["compare", "--preset", "smoke", "--out", str(other), "--optimizer", "adam", "--lr", "0.001",
-                 "--models", "deep_cnn"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--preset",
+                "smoke",
+                "--out",
+                str(other),
+                "--optimizer",
+                "adam",
+                "--lr",
+                "0.001",
+                "--models",
+                "deep_cnn",
+            ]
+        )
+        == 0
+    )
     assert main(["report", str(smoke_report), str(other), "--out", str(tmp_path / "both")]) == 0
     md = (tmp_path / "both" / "report.md").read_text()
     assert "| deep_cnn (sgd) |" in md and "| deep_cnn (adam) |" in md
-    assert "- deep_cnn (sgd) and deep_cnn (adam) differ in the optimiser alone (optim.lr 0.01 vs 0.001, " \
-           "optim.name sgd vs adam)" in md
+    assert (
+        "- deep_cnn (sgd) and deep_cnn (adam) differ in the optimiser alone (optim.lr 0.01 vs 0.001, "
+        "optim.name sgd vs adam)" in md
+    )
 
 
-def test_report_on_runs_written_before_settings_were_recorded_attributes_nothing(smoke_report, tmp_path):
+def test_report_on_runs_written_before_settings_were_recorded_attributes_nothing(
+    smoke_report, tmp_path
+):
     """Run directories from an older resnet-lab (no seed/run in the rows, no architecture or precision
     in run.json, no weight_std in diagnosis.json) still report, without attribution sentences."""
     old = tmp_path / "old"
@@ -254,30 +370,66 @@ def test_two_compares_in_folders_of_the_same_name_stay_apart(smoke_report, tmp_p
 
 def test_compare_over_seeds_reports_mean_and_std(tmp_path, capsys):
     out = tmp_path / "seeds"
-    assert main(["compare", "--preset", "smoke", "--epochs", "1", "--seeds", "0,1", "--no-tensorboard",
-                 "--models", "resnet_seed,resnet_seed_plain", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--preset",
+                "smoke",
+                "--epochs",
+                "1",
+                "--seeds",
+                "0,1",
+                "--no-tensorboard",
+                "--models",
+                "resnet_seed,resnet_seed_plain",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     blob = json.loads((out / "results.json").read_text())
     assert [(r["model"], r["seed"], r["run"]) for r in blob["results"]] == [
-        ("resnet_seed", 0, "resnet_seed_seed0"), ("resnet_seed", 1, "resnet_seed_seed1"),
-        ("resnet_seed_plain", 0, "resnet_seed_plain_seed0"), ("resnet_seed_plain", 1, "resnet_seed_plain_seed1")]
+        ("resnet_seed", 0, "resnet_seed_seed0"),
+        ("resnet_seed", 1, "resnet_seed_seed1"),
+        ("resnet_seed_plain", 0, "resnet_seed_plain_seed0"),
+        ("resnet_seed_plain", 1, "resnet_seed_plain_seed1"),
+    ]
     summary = {s["model"]: s for s in blob["summary"]}
     accs = [r["test_acc"] for r in blob["results"] if r["model"] == "resnet_seed"]
-    assert summary["resnet_seed"]["n"] == 2 and summary["resnet_seed"]["test_acc"][0] == pytest.approx(sum(accs) / 2)
-    seeds = {yaml.safe_load((out / r["run"] / "config.yaml").read_text())["train"]["seed"] for r in blob["results"]}
+    assert summary["resnet_seed"]["n"] == 2 and summary["resnet_seed"]["test_acc"][
+        0
+    ] == pytest.approx(sum(accs) / 2)
+    seeds = {
+        yaml.safe_load((out / r["run"] / "config.yaml").read_text())["train"]["seed"]
+        for r in blob["results"]
+    }
     assert seeds == {0, 1}  # each run trained with its own seed
     md = (out / "report.md").read_text()
     assert "| resnet_seed | " in md and "n=2" in md and "wall time per run" in md
     assert any("differ in the skip connections alone" in line for line in md.splitlines())
-    assert re.search(r"\| resnet_seed_plain \| 63,562 \| 2 \| [0-2]/2 \| [\d.]+% ± [\d.]+%", (out / "results.md").read_text())
+    assert re.search(
+        r"\| resnet_seed_plain \| 63,562 \| 2 \| [0-2]/2 \| [\d.]+% ± [\d.]+%",
+        (out / "results.md").read_text(),
+    )
     capsys.readouterr()
     assert main(["compare", "--resume", str(out)]) == 0  # every run finished: all skipped
     assert capsys.readouterr().out.count("finished earlier, skipped") == 4
 
 
 def _probe(acts, grads):
-    return {"verdict": {"init": {"verdict": "x", "evidence": ["e"], "first_to_last": None}},
-            "probe": {"init": {"layers": [{"name": f"conv{i + 1}", "act_std": a, "grad_norm": g}
-                                          for i, (a, g) in enumerate(zip(acts, grads))]}}}
+    return {
+        "verdict": {"init": {"verdict": "x", "evidence": ["e"], "first_to_last": None}},
+        "probe": {
+            "init": {
+                "layers": [
+                    {"name": f"conv{i + 1}", "act_std": a, "grad_norm": g}
+                    for i, (a, g) in enumerate(zip(acts, grads))
+                ]
+            }
+        },
+    }
 
 
 def test_signal_collapse_is_stated_only_when_both_directions_shrink():
@@ -285,5 +437,9 @@ def test_signal_collapse_is_stated_only_when_both_directions_shrink():
 
     both = signal_collapse(_probe([0.53, 0.1, 0.014], [4e-5, 1e-3, 0.017]))
     assert both and "38-fold forward" in both and "425-fold backward" in both
-    assert signal_collapse(_probe([0.53, 0.1, 0.014], [0.1, 0.2, 0.3])) is None  # gradients reach conv1
-    assert signal_collapse(_probe([0.5, 0.4, 0.3], [4e-5, 1e-3, 0.017])) is None  # responses hold up
+    assert (
+        signal_collapse(_probe([0.53, 0.1, 0.014], [0.1, 0.2, 0.3])) is None
+    )  # gradients reach conv1
+    assert (
+        signal_collapse(_probe([0.5, 0.4, 0.3], [4e-5, 1e-3, 0.017])) is None
+    )  # responses hold up

@@ -16,8 +16,22 @@ from resnet_lab.cli import main
 
 
 def compare_cmd(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "resnet_lab.cli", "compare", "--preset", "smoke", "--out", str(out),
-            "--epochs", "4", "--no-tensorboard", "--models", "simple_cnn,resnet_seed", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "resnet_lab.cli",
+        "compare",
+        "--preset",
+        "smoke",
+        "--out",
+        str(out),
+        "--epochs",
+        "4",
+        "--no-tensorboard",
+        "--models",
+        "simple_cnn,resnet_seed",
+        *extra,
+    ]
 
 
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 300) -> None:
@@ -34,12 +48,18 @@ def rows(out: Path) -> dict:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ref") / "run"
-    assert subprocess.run(compare_cmd(out), check=False, capture_output=True, timeout=600).returncode == 0
+    assert (
+        subprocess.run(compare_cmd(out), check=False, capture_output=True, timeout=600).returncode
+        == 0
+    )
     return out
 
 
 def _metrics(path: Path) -> list[dict]:
-    return [{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in path.read_text().splitlines()]
+    return [
+        {k: v for k, v in json.loads(l).items() if k != "seconds"}
+        for l in path.read_text().splitlines()
+    ]
 
 
 def test_sigkill_mid_run_then_resume_gives_identical_metrics(reference, tmp_path):
@@ -49,37 +69,71 @@ def test_sigkill_mid_run_then_resume_gives_identical_metrics(reference, tmp_path
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "results.json").exists()  # nothing claims success
-    again = subprocess.run([sys.executable, "-m", "resnet_lab.cli", "compare", "--resume", str(out)],
-                           check=False, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        [sys.executable, "-m", "resnet_lab.cli", "compare", "--resume", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert again.returncode == 0, again.stderr
     assert "simple_cnn: finished earlier, skipped" in again.stdout
     ref, got = rows(reference), rows(out)
     for model in ref:
         for key in ("best_val_acc", "final_train_loss", "test_acc", "steps", "verdict_init"):
             assert got[model][key] == ref[model][key], (model, key)
-        assert _metrics(out / model / "metrics.jsonl") == _metrics(reference / model / "metrics.jsonl")
+        assert _metrics(out / model / "metrics.jsonl") == _metrics(
+            reference / model / "metrics.jsonl"
+        )
 
 
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupt_exits_with_the_conventional_code_and_says_how_to_resume(tmp_path, sig, code):
     out = tmp_path / "my run"  # a space: the printed resume command must still work when pasted
-    proc = subprocess.Popen(compare_cmd(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        compare_cmd(out), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     wait_for(out / "simple_cnn" / "checkpoints" / "last.pt", proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code
     hint = err.split("Resume with: ")[1].splitlines()[0]
-    assert shlex.split(hint) == ["resnet-lab", "compare", "--resume", str(out)] and "Traceback" not in err
-    done = subprocess.run([sys.executable, "-m", "resnet_lab.cli", "compare", "--resume", str(out)],
-                          check=False, capture_output=True, text=True, timeout=600)
+    assert (
+        shlex.split(hint) == ["resnet-lab", "compare", "--resume", str(out)]
+        and "Traceback" not in err
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "resnet_lab.cli", "compare", "--resume", str(out)],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     assert set(rows(out)) == {"simple_cnn", "resnet_seed"}
 
 
 def test_a_diverging_model_is_recorded_and_the_comparison_completes(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["compare", "--preset", "smoke", "--out", str(out), "--lr", "1e5", "--init", "kaiming",
-                 "--models", "simple_cnn,resnet_seed", "--no-tensorboard"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "--preset",
+                "smoke",
+                "--out",
+                str(out),
+                "--lr",
+                "1e5",
+                "--init",
+                "kaiming",
+                "--models",
+                "simple_cnn,resnet_seed",
+                "--no-tensorboard",
+            ]
+        )
+        == 0
+    )
     results = rows(out)
     assert all(r["status"] == "failed" and "diverged" in r["problem"] for r in results.values())
     run = json.loads((out / "simple_cnn" / "run.json").read_text())

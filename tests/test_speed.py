@@ -21,8 +21,15 @@ CPU = torch.device("cpu")
 
 
 def _cfg(**overrides):
-    base = {"data.synthetic_train": 456, "data.val_size": 100, "data.augment": False, "train.epochs": 1,
-            "train.batch_size": 32, "train.eval_batch_size": 50, "data.workers": 0}
+    base = {
+        "data.synthetic_train": 456,
+        "data.val_size": 100,
+        "data.augment": False,
+        "train.epochs": 1,
+        "train.batch_size": 32,
+        "train.eval_batch_size": 50,
+        "data.workers": 0,
+    }
     return resolve("smoke", None, {**base, **overrides})
 
 
@@ -75,8 +82,10 @@ def test_bf16_autocast_is_on_only_when_asked_or_on_a_gpu_and_stays_close_to_fp32
     assert 0 < _rel(p_bf16, p_fp32) < 1e-2
 
 
-@pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
-                    reason="torch.compile on a CPU needs a C compiler")
+@pytest.mark.skipif(
+    shutil.which("cc") is None and shutil.which("gcc") is None,
+    reason="torch.compile on a CPU needs a C compiler",
+)
 def test_compile_switch_gives_the_same_training_and_diagnostics_still_record(tmp_path):
     from resnet_lab.diagnostics.analyze import fixed_batch
     from resnet_lab.diagnostics.hooks import DiagnosticsCallback
@@ -88,11 +97,17 @@ def test_compile_switch_gives_the_same_training_and_diagnostics_still_record(tmp
         data = load_data(cfg.data)
         state = fresh_state("simple_cnn", cfg, data, CPU)
         assert (state.compiled is not None) == compiled
-        diag = DiagnosticsCallback(tmp_path / f"{compiled}.jsonl", fixed_batch(data.train, data), every=2)
+        diag = DiagnosticsCallback(
+            tmp_path / f"{compiled}.jsonl", fixed_batch(data.train, data), every=2
+        )
         histories[compiled] = fit(state, make_batches(data, cfg, CPU), [diag])
         records[compiled] = [r for r in diag.records if r["phase"] == "train"]
-    assert histories[True][0]["train"]["loss"] == pytest.approx(histories[False][0]["train"]["loss"], rel=1e-4)
-    assert histories[True][0]["val"]["acc"] == pytest.approx(histories[False][0]["val"]["acc"], abs=1.0)
+    assert histories[True][0]["train"]["loss"] == pytest.approx(
+        histories[False][0]["train"]["loss"], rel=1e-4
+    )
+    assert histories[True][0]["val"]["acc"] == pytest.approx(
+        histories[False][0]["val"]["acc"], abs=1.0
+    )
     # Recorded steps run the plain model, so the forward hooks see every layer.
     assert len(records[True]) == len(records[False]) > 0
     assert len(records[True][0]["layers"]) == len(records[False][0]["layers"]) > 0
@@ -103,7 +118,11 @@ def _same_images(cfg):
     data = load_data(cfg.data)
     state = fresh_state("simple_cnn", cfg, data, CPU)
     lab = make_batches(data, cfg, CPU)
-    conv = make_batches(data, dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, pipeline="dataloader")), CPU)
+    conv = make_batches(
+        data,
+        dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, pipeline="dataloader")),
+        CPU,
+    )
     for split in ("val", "test"):
         a, b = evaluate(state.model, lab[split]), evaluate(state.model, conv[split])
         assert a["acc"] == b["acc"] and a["loss"] == pytest.approx(b["loss"], rel=1e-5), split
@@ -111,7 +130,12 @@ def _same_images(cfg):
     sums = []
     for batches in (lab["train"], conv["train"]):
         xs, ys = zip(*batches)
-        sums.append((torch.cat(xs).double().sum(dim=(1, 2, 3)).sort().values, torch.cat(ys).bincount(minlength=10)))
+        sums.append(
+            (
+                torch.cat(xs).double().sum(dim=(1, 2, 3)).sort().values,
+                torch.cat(ys).bincount(minlength=10),
+            )
+        )
     assert torch.allclose(sums[0][0], sums[1][0], atol=1e-3) and torch.equal(sums[0][1], sums[1][1])
 
 
@@ -130,7 +154,9 @@ def test_dataloader_pipeline_feeds_the_same_images_from_an_archive_in_any_member
             for i in range(n // 3):
                 path = src / "set" / split / cls / f"{i:02d}.png"
                 path.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(torch.randint(0, 256, (8, 8, 3), generator=rng, dtype=torch.uint8).numpy()).save(path)
+                Image.fromarray(
+                    torch.randint(0, 256, (8, 8, 3), generator=rng, dtype=torch.uint8).numpy()
+                ).save(path)
                 members.append(path)
     archive = tmp_path / "set.tar.gz"
     with tarfile.open(archive, "w:gz") as tf:
@@ -142,13 +168,33 @@ def test_dataloader_pipeline_feeds_the_same_images_from_an_archive_in_any_member
 
 def test_bench_measures_both_pipelines_and_writes_json(tmp_path, capsys):
     out = tmp_path / "bench"
-    assert main(["bench", "--preset", "smoke", "--models", "simple_cnn", "--steps", "2", "--warmup", "1",
-                 "--repeats", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--preset",
+                "smoke",
+                "--models",
+                "simple_cnn",
+                "--steps",
+                "2",
+                "--warmup",
+                "1",
+                "--repeats",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "conventional" in text and "ratio" in text and "matmul ceiling" in text
     row = json.loads((out / "bench.json").read_text())["throughput"]["models"][0]
     assert row["model"] == "simple_cnn" and len(row["all_images_per_s"]["conventional"]) == 2
-    assert row["ratio"] == pytest.approx(row["images_per_s"]["resnet-lab"] / row["images_per_s"]["conventional"])
+    assert row["ratio"] == pytest.approx(
+        row["images_per_s"]["resnet-lab"] / row["images_per_s"]["conventional"]
+    )
     assert row["gflop_per_step"] > 0 and 0 < row["utilisation"] < 2
 
 
@@ -164,8 +210,28 @@ def test_bench_rejects_bad_counts_and_an_existing_output(tmp_path, capsys):
 
 def test_bench_diagnostics_mode_times_training_with_and_without_recording(tmp_path):
     out = tmp_path / "bench"
-    assert main(["bench", "--preset", "smoke", "--models", "simple_cnn", "--mode", "diagnostics",
-                 "--diag-steps", "4", "--diag-every", "2", "--repeats", "2", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "bench",
+                "--preset",
+                "smoke",
+                "--models",
+                "simple_cnn",
+                "--mode",
+                "diagnostics",
+                "--diag-steps",
+                "4",
+                "--diag-every",
+                "2",
+                "--repeats",
+                "2",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads((out / "bench.json").read_text())
     assert "throughput" not in report and report["diagnostics"]["every"] == 2
     row = report["diagnostics"]["models"][0]

@@ -26,8 +26,12 @@ from resnet_lab.train import (
 def test_epoch_line_has_the_seed_format_exactly():
     line = format_epoch_line(1, {"loss": 2.30321, "acc": 10.0}, {"loss": 2.30289, "acc": 10.0})
     assert line == "[Epoch 01] train 2.3032/10.00% | val 2.3029/10.00%"
-    assert format_epoch_line(20, {"loss": 2.3026, "acc": 9.77}, {"loss": 2.3026, "acc": 10}).startswith("[Epoch 20]")
-    assert format_epoch_line(7, {"loss": 1, "acc": 1}, {"loss": 1, "acc": 1}, width=3).startswith("[Epoch 007]")
+    assert format_epoch_line(
+        20, {"loss": 2.3026, "acc": 9.77}, {"loss": 2.3026, "acc": 10}
+    ).startswith("[Epoch 20]")
+    assert format_epoch_line(7, {"loss": 1, "acc": 1}, {"loss": 1, "acc": 1}, width=3).startswith(
+        "[Epoch 007]"
+    )
 
 
 @pytest.mark.parametrize("optimizer,lr", [("sgd", 0.05), ("adam", 1e-3)])
@@ -49,18 +53,34 @@ class Counter(Callback):
     def __init__(self):
         self.events = []
 
-    def on_fit_start(self, state): self.events.append("start")
-    def on_batch_start(self, state): self.events.append("b0")
-    def on_after_backward(self, state): self.events.append("bw")
-    def on_batch_end(self, state): self.events.append("batch")
-    def on_epoch_end(self, state): self.events.append("epoch")
-    def on_fit_end(self, state): self.events.append("end")
+    def on_fit_start(self, state):
+        self.events.append("start")
+
+    def on_batch_start(self, state):
+        self.events.append("b0")
+
+    def on_after_backward(self, state):
+        self.events.append("bw")
+
+    def on_batch_end(self, state):
+        self.events.append("batch")
+
+    def on_epoch_end(self, state):
+        self.events.append("epoch")
+
+    def on_fit_end(self, state):
+        self.events.append("end")
 
 
 def _state(cfg, name="simple_cnn", **options):
     model = create_model(name, width_mult=0.125, **options)
-    return TrainState(name=name, model=model, optimizer=build_optimizer(model, cfg.optim), config=cfg,
-                      num_classes=10)
+    return TrainState(
+        name=name,
+        model=model,
+        optimizer=build_optimizer(model, cfg.optim),
+        config=cfg,
+        num_classes=10,
+    )
 
 
 def test_fit_runs_callbacks_in_order_and_records_history():
@@ -72,7 +92,9 @@ def test_fit_runs_callbacks_in_order_and_records_history():
     n = len(batches["train"])
     assert counter.events == ["start"] + (["b0", "bw", "batch"] * n + ["epoch"]) * 2 + ["end"]
     assert [h["epoch"] for h in history] == [1, 2] and history[-1]["step"] == 2 * n
-    assert out.getvalue().splitlines()[1] == format_epoch_line(2, history[1]["train"], history[1]["val"])
+    assert out.getvalue().splitlines()[1] == format_epoch_line(
+        2, history[1]["train"], history[1]["val"]
+    )
     assert history[-1]["val"]["acc"] > 30  # the synthetic classes are easy
 
 
@@ -97,19 +119,34 @@ def test_a_huge_learning_rate_is_stopped_as_diverged():
 
 def _hist(train_losses, val_accs, train_accs=None):
     train_accs = train_accs or val_accs
-    return [{"epoch": i + 1, "train": {"loss": l, "acc": ta}, "val": {"loss": l, "acc": va}}
-            for i, (l, va, ta) in enumerate(zip(train_losses, val_accs, train_accs))]
+    return [
+        {"epoch": i + 1, "train": {"loss": l, "acc": ta}, "val": {"loss": l, "acc": va}}
+        for i, (l, va, ta) in enumerate(zip(train_losses, val_accs, train_accs))
+    ]
 
 
 def test_judge_stuck_at_ln10_fails_with_the_reason():
-    status, reason, problem = vars(judge(_hist([2.3032, 2.3027, 2.3026], [10.0, 10.0, 10.0]), 10)).values()
-    assert status == "failed" and reason == "stuck_at_ln_c" and "ln 10 = 2.3026" in problem and "all 3 epochs" in problem
+    status, reason, problem = vars(
+        judge(_hist([2.3032, 2.3027, 2.3026], [10.0, 10.0, 10.0]), 10)
+    ).values()
+    assert (
+        status == "failed"
+        and reason == "stuck_at_ln_c"
+        and "ln 10 = 2.3026" in problem
+        and "all 3 epochs" in problem
+    )
 
 
 def test_judge_learning_run_and_overfitting_and_chance():
     assert judge(_hist([2.0, 1.5, 1.2], [30, 45, 55]), 10) == Judgement("learned", "none", "none")
-    status, reason, problem = vars(judge(_hist([1.0, 0.5, 0.1], [50, 55, 56], [70, 90, 99]), 10)).values()
-    assert status == "learned" and reason == "overfitting" and problem.startswith("overfitting: train 99.0% vs val 56.0%")
+    status, reason, problem = vars(
+        judge(_hist([1.0, 0.5, 0.1], [50, 55, 56], [70, 90, 99]), 10)
+    ).values()
+    assert (
+        status == "learned"
+        and reason == "overfitting"
+        and problem.startswith("overfitting: train 99.0% vs val 56.0%")
+    )
     status, reason, problem = vars(judge(_hist([2.29, 2.25, 2.2], [10.5, 11.0, 11.9]), 10)).values()
     assert status == "failed" and reason == "chance" and "chance" in problem
     # a loss that leaves ln 10 by more than the tolerance is not "stuck" (it has 100 classes here)

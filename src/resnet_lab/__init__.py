@@ -11,12 +11,29 @@ import importlib
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["compare", "create_model", "data", "diagnose", "list_models", "load_run", "probe", "register_model",
-           "report"]
+__all__ = [
+    "compare",
+    "create_model",
+    "data",
+    "diagnose",
+    "list_models",
+    "load_run",
+    "probe",
+    "register_model",
+    "report",
+]
 
 # name -> the submodule it comes from (no submodule is called like an API name, so the two cannot clash)
-_FROM = {"diagnose": "api", "probe": "api", "compare": "api", "load_run": "api", "report": "api",
-         "create_model": "registry", "register_model": "registry", "list_models": "registry"}
+_FROM = {
+    "diagnose": "api",
+    "probe": "api",
+    "compare": "api",
+    "load_run": "api",
+    "report": "api",
+    "create_model": "registry",
+    "register_model": "registry",
+    "list_models": "registry",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -37,8 +37,13 @@ from .data import DataSplits
 from .errors import UserError
 
 
-def diagnose(model: nn.Module, data: DataSplits, *, before: nn.Module | dict[str, torch.Tensor] | None = None,
-             device: str | torch.device = "cpu") -> dict[str, Any]:
+def diagnose(
+    model: nn.Module,
+    data: DataSplits,
+    *,
+    before: nn.Module | dict[str, torch.Tensor] | None = None,
+    device: str | torch.device = "cpu",
+) -> dict[str, Any]:
     """The seed-style analysis of ``model`` on ``data`` (predictions on a fixed test batch, per-layer
     response and gradient statistics, a verdict by the rules of docs/diagnostics.md). With
     ``before`` (the same net earlier: a module or a state_dict), ``model`` is analysed as the
@@ -100,7 +105,9 @@ def _registered(factories: dict[str, Callable[..., nn.Module]]) -> Iterator[None
 
     taken = sorted(set(factories) & set(registry.list_models()))
     if taken:
-        raise UserError(f"{', '.join(taken)} is a registered model name; give your model another name")
+        raise UserError(
+            f"{', '.join(taken)} is a registered model name; give your model another name"
+        )
     try:
         for name, factory in factories.items():
             registry.register_model(name)(factory)
@@ -110,8 +117,13 @@ def _registered(factories: dict[str, Callable[..., nn.Module]]) -> Iterator[None
             registry.unregister_model(name)
 
 
-def compare(models: Mapping[str, str | nn.Module | Callable[..., nn.Module]], config: Any = "smoke",
-            out: str | Path | None = None, *, log: Callable[[str], None] = print) -> dict[str, Any]:
+def compare(
+    models: Mapping[str, str | nn.Module | Callable[..., nn.Module]],
+    config: Any = "smoke",
+    out: str | Path | None = None,
+    *,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Train ``models`` under identical settings, as ``resnet-lab compare`` does, and return the run as
     :func:`load_run` gives it. ``models`` maps a name to a registered name or ``file.py:factory``
     spec (a string), a factory (called with the options it takes, e.g. ``num_classes``), or a module
@@ -133,7 +145,9 @@ def compare(models: Mapping[str, str | nn.Module | Callable[..., nn.Module]], co
             factories[name] = model
             names.append(name)
         else:
-            raise UserError(f"model {name!r} is a {type(model).__name__}; give a name, a factory or an nn.Module")
+            raise UserError(
+                f"model {name!r} is a {type(model).__name__}; give a name, a factory or an nn.Module"
+            )
     with _registered(factories), _scoped_runtime():
         if isinstance(config, ExperimentConfig):
             import dataclasses

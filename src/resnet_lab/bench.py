@@ -42,8 +42,10 @@ from .train import TrainState, amp_enabled, autocast, callback_step, setup_runti
 def conventional(cfg: ExperimentConfig) -> ExperimentConfig:
     """The same experiment the way most CIFAR reproductions run it."""
     return dataclasses.replace(
-        cfg, data=dataclasses.replace(cfg.data, pipeline="dataloader"),
-        train=dataclasses.replace(cfg.train, channels_last=False, amp="off", compile=False))
+        cfg,
+        data=dataclasses.replace(cfg.data, pipeline="dataloader"),
+        train=dataclasses.replace(cfg.train, channels_last=False, amp="off", compile=False),
+    )
 
 
 def variants(cfg: ExperimentConfig) -> dict[str, ExperimentConfig]:
@@ -55,8 +57,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None,
-                   repeats: int = 5) -> float:
+def matmul_ceiling(
+    device: torch.device, dtype: torch.dtype = torch.float32, n: int | None = None, repeats: int = 5
+) -> float:
     """GFLOP/s of a large square matrix multiply on ``device`` (median of ``repeats`` timings)."""
     n = n or (8192 if device.type == "cuda" else 2048)
     a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
@@ -69,10 +72,12 @@ def matmul_ceiling(device: torch.device, dtype: torch.dtype = torch.float32, n: 
         a @ b
         _sync(device)
         times.append(time.perf_counter() - start)
-    return 2 * n ** 3 / statistics.median(times) / 1e9
+    return 2 * n**3 / statistics.median(times) / 1e9
 
 
-def fresh_state(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device) -> TrainState:
+def fresh_state(
+    name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device
+) -> TrainState:
     """A newly initialised model (seeded like every run) in train mode, ready for train_step."""
     state = build_state(name, cfg, data, device)[0]
     state.model.train()
@@ -126,12 +131,23 @@ def time_steps(state: TrainState, batches, steps: int, warmup: int, epoch: int) 
         stream.close()  # shuts a DataLoader's workers down
 
 
-def throughput(cfg: ExperimentConfig, data: DataSplits, device: torch.device, *, steps: int, warmup: int,
-               repeats: int, log: Callable[[str], None] = print) -> dict[str, Any]:
+def throughput(
+    cfg: ExperimentConfig,
+    data: DataSplits,
+    device: torch.device,
+    *,
+    steps: int,
+    warmup: int,
+    repeats: int,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Side-by-side training throughput of both variants for every model of ``cfg.models``."""
     vs = variants(cfg)
     batches = {label: make_batches(data, c, device)["train"] for label, c in vs.items()}
-    dtypes = {"fp32": torch.float32, **({"bf16": torch.bfloat16} if amp_enabled(cfg.train, device) else {})}
+    dtypes = {
+        "fp32": torch.float32,
+        **({"bf16": torch.bfloat16} if amp_enabled(cfg.train, device) else {}),
+    }
     # The ceiling is measured again after every model and the median used: a shared VM's speed
     # drifts, and a single measurement would move every utilisation figure with it.
     samples: dict[str, list[float]] = {k: [matmul_ceiling(device, dt)] for k, dt in dtypes.items()}
@@ -147,33 +163,63 @@ def throughput(cfg: ExperimentConfig, data: DataSplits, device: torch.device, *,
             samples[k].append(matmul_ceiling(device, dt))
         x, y = next(iter(make_batches(data, cfg, device)["train"]))
         flops = step_flops(fresh_state(name, cfg, data, device), x, y)
-        results.append({"model": name, "images_per_s": {k: statistics.median(v) for k, v in rates.items()},
-                        "all_images_per_s": rates, "gflop_per_step": flops / 1e9, "batch_size": len(y)})
+        results.append(
+            {
+                "model": name,
+                "images_per_s": {k: statistics.median(v) for k, v in rates.items()},
+                "all_images_per_s": rates,
+                "gflop_per_step": flops / 1e9,
+                "batch_size": len(y),
+            }
+        )
     ceilings = {k: statistics.median(v) for k, v in samples.items()}
-    log(f"matmul ceiling on {device} with {torch.get_num_threads()} threads (median of {len(results) + 1}): "
-        + ", ".join(f"{k} {v:,.0f} GFLOP/s (spread {min(samples[k]):,.0f}-{max(samples[k]):,.0f})"
-                    for k, v in ceilings.items()))
+    log(
+        f"matmul ceiling on {device} with {torch.get_num_threads()} threads (median of {len(results) + 1}): "
+        + ", ".join(
+            f"{k} {v:,.0f} GFLOP/s (spread {min(samples[k]):,.0f}-{max(samples[k]):,.0f})"
+            for k, v in ceilings.items()
+        )
+    )
     ceiling = ceilings["bf16" if "bf16" in ceilings else "fp32"]
     for row in results:
         lab, conv = row["images_per_s"]["resnet-lab"], row["images_per_s"]["conventional"]
         per_image = row["gflop_per_step"] / row["batch_size"]
-        row.update(ratio=lab / conv, achieved_gflops=per_image * lab, utilisation=per_image * lab / ceiling,
-                   conventional_utilisation=per_image * conv / ceilings["fp32"])
+        row.update(
+            ratio=lab / conv,
+            achieved_gflops=per_image * lab,
+            utilisation=per_image * lab / ceiling,
+            conventional_utilisation=per_image * conv / ceilings["fp32"],
+        )
         log(format_row(row))
-    return {"ceilings_gflops": ceilings, "ceiling_samples": samples, "steps": steps, "warmup": warmup,
-            "repeats": repeats, "models": results}
+    return {
+        "ceilings_gflops": ceilings,
+        "ceiling_samples": samples,
+        "steps": steps,
+        "warmup": warmup,
+        "repeats": repeats,
+        "models": results,
+    }
 
 
 def format_row(r: dict[str, Any]) -> str:
     spread = lambda k: f"{min(r['all_images_per_s'][k]):.0f}-{max(r['all_images_per_s'][k]):.0f}"
-    return (f"{r['model']:14s} resnet-lab {r['images_per_s']['resnet-lab']:8.0f} img/s ({spread('resnet-lab')})  "
-            f"conventional {r['images_per_s']['conventional']:8.0f} img/s ({spread('conventional')})  "
-            f"ratio {r['ratio']:.2f}x  |  {r['gflop_per_step']:.2f} GFLOP/step, {r['achieved_gflops']:.0f} GFLOP/s "
-            f"= {100 * r['utilisation']:.0f}% of the matmul ceiling")
+    return (
+        f"{r['model']:14s} resnet-lab {r['images_per_s']['resnet-lab']:8.0f} img/s ({spread('resnet-lab')})  "
+        f"conventional {r['images_per_s']['conventional']:8.0f} img/s ({spread('conventional')})  "
+        f"ratio {r['ratio']:.2f}x  |  {r['gflop_per_step']:.2f} GFLOP/step, {r['achieved_gflops']:.0f} GFLOP/s "
+        f"= {100 * r['utilisation']:.0f}% of the matmul ceiling"
+    )
 
 
-def diagnostics_overhead(cfg: ExperimentConfig, data: DataSplits, device: torch.device, *, steps: int,
-                         repeats: int, log: Callable[[str], None] = print) -> dict[str, Any]:
+def diagnostics_overhead(
+    cfg: ExperimentConfig,
+    data: DataSplits,
+    device: torch.device,
+    *,
+    steps: int,
+    repeats: int,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     """Training time without and with the diagnostics callback (every ``train.diag_every`` steps,
     plus its probes at the start and end), measured *paired*.
 
@@ -188,72 +234,117 @@ def diagnostics_overhead(cfg: ExperimentConfig, data: DataSplits, device: torch.
 
     probe = fixed_batch(data.train, data, device=device)
     every = cfg.train.diag_every
-    log(f"\ndiagnostics overhead: {steps} steps, recording every {every} steps "
-        f"({steps // every} records + 2 probes of {len(probe[1])} images), {repeats} paired repeats")
+    log(
+        f"\ndiagnostics overhead: {steps} steps, recording every {every} steps "
+        f"({steps // every} records + 2 probes of {len(probe[1])} images), {repeats} paired repeats"
+    )
     results = []
     for name in cfg.models:
         rates: dict[str, list[float]] = {"off": [], "on": []}
         slowdowns = []
         for rep in range(repeats):
             states = {label: fresh_state(name, cfg, data, device) for label in rates}
-            streams = {label: _endless(make_batches(data, cfg, device)["train"], rep) for label in rates}
+            streams = {
+                label: _endless(make_batches(data, cfg, device)["train"], rep) for label in rates
+            }
             spent = dict.fromkeys(rates, 0.0)
             with tempfile.TemporaryDirectory() as tmp:
-                callbacks = {"off": [], "on": [DiagnosticsCallback(Path(tmp) / "d.jsonl", probe, every=every)]}
+                callbacks = {
+                    "off": [],
+                    "on": [DiagnosticsCallback(Path(tmp) / "d.jsonl", probe, every=every)],
+                }
 
                 recorder, on = callbacks["on"][0], states["on"]
                 spent["on"] += _timed(device, recorder.on_fit_start, on)
                 for i in range(steps):
-                    for label in (("off", "on") if (i + rep) % 2 == 0 else ("on", "off")):
+                    for label in ("off", "on") if (i + rep) % 2 == 0 else ("on", "off"):
                         x, y = next(streams[label])
-                        spent[label] += _timed(device, callback_step, states[label], x, y, callbacks[label])
+                        spent[label] += _timed(
+                            device, callback_step, states[label], x, y, callbacks[label]
+                        )
                 spent["on"] += _timed(device, recorder.on_fit_end, on)
                 records = len(callbacks["on"][0].records)
             for label, values in rates.items():
                 values.append(steps * cfg.train.batch_size / spent[label])
             slowdowns.append(spent["on"] / spent["off"] - 1)
-        row = {"model": name, "images_per_s": {k: statistics.median(v) for k, v in rates.items()},
-               "all_images_per_s": rates, "slowdown": statistics.median(slowdowns),
-               "all_slowdowns": slowdowns, "records": records}
+        row = {
+            "model": name,
+            "images_per_s": {k: statistics.median(v) for k, v in rates.items()},
+            "all_images_per_s": rates,
+            "slowdown": statistics.median(slowdowns),
+            "all_slowdowns": slowdowns,
+            "records": records,
+        }
         results.append(row)
-        log(f"{name:14s} without {row['images_per_s']['off']:8.0f} img/s  with {row['images_per_s']['on']:8.0f} img/s"
-            f"  slowdown {100 * row['slowdown']:+.1f}% (repeats {', '.join(f'{100 * s:+.1f}%' for s in slowdowns)})")
-    return {"steps": steps, "every": every, "repeats": repeats, "design": "paired, alternating steps",
-            "models": results}
+        log(
+            f"{name:14s} without {row['images_per_s']['off']:8.0f} img/s  with {row['images_per_s']['on']:8.0f} img/s"
+            f"  slowdown {100 * row['slowdown']:+.1f}% (repeats {', '.join(f'{100 * s:+.1f}%' for s in slowdowns)})"
+        )
+    return {
+        "steps": steps,
+        "every": every,
+        "repeats": repeats,
+        "design": "paired, alternating steps",
+        "models": results,
+    }
 
 
-def end_to_end(cfg: ExperimentConfig, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+def end_to_end(
+    cfg: ExperimentConfig, out: Path, log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Wall time of a whole ``compare`` (training, evaluation, diagnostics, checkpoints) per variant."""
     result: dict[str, Any] = {}
     for label, c in variants(cfg).items():
         log(f"\n== end to end: {label} ==")
         start = time.perf_counter()
         rows = run_compare(c, out / label, log=log)
-        result[label] = {"seconds": time.perf_counter() - start,
-                         "test_acc": {r["model"]: r["test_acc"] for r in rows}}
+        result[label] = {
+            "seconds": time.perf_counter() - start,
+            "test_acc": {r["model"]: r["test_acc"] for r in rows},
+        }
     result["ratio"] = result["conventional"]["seconds"] / result["resnet-lab"]["seconds"]
     return result
 
 
-def run_bench(cfg: ExperimentConfig, out_dir: str | Path, *, mode: str = "throughput", steps: int = 30,
-              warmup: int = 5, repeats: int = 3, diag_steps: int = 300, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_bench(
+    cfg: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    mode: str = "throughput",
+    steps: int = 30,
+    warmup: int = 5,
+    repeats: int = 3,
+    diag_steps: int = 300,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
     data = load_data(cfg.data)
     device = setup_runtime(cfg.train)
     out = prepare_dir(out_dir)
     # Unpack / open the conventional pipeline's files before any timing, as a user would have them.
     make_batches(data, conventional(cfg), device)
-    report: dict[str, Any] = {"config": to_dict(cfg), "provenance": provenance(device, data.source),
-                              "conventional": "torchvision dataset, per-image RandomCrop/Flip/ToTensor/Normalize, "
-                                              f"DataLoader(num_workers={cfg.data.workers}), NCHW, fp32"}
-    log(f"data: {data.source}; device {report['provenance']['device']}, {torch.get_num_threads()} threads; "
-        f"batch {cfg.train.batch_size}; conventional = {report['conventional']}")
+    report: dict[str, Any] = {
+        "config": to_dict(cfg),
+        "provenance": provenance(device, data.source),
+        "conventional": "torchvision dataset, per-image RandomCrop/Flip/ToTensor/Normalize, "
+        f"DataLoader(num_workers={cfg.data.workers}), NCHW, fp32",
+    }
+    log(
+        f"data: {data.source}; device {report['provenance']['device']}, {torch.get_num_threads()} threads; "
+        f"batch {cfg.train.batch_size}; conventional = {report['conventional']}"
+    )
     if mode in ("throughput", "all"):
-        report["throughput"] = throughput(cfg, data, device, steps=steps, warmup=warmup, repeats=repeats, log=log)
+        report["throughput"] = throughput(
+            cfg, data, device, steps=steps, warmup=warmup, repeats=repeats, log=log
+        )
     if mode in ("diagnostics", "all"):
-        report["diagnostics"] = diagnostics_overhead(cfg, data, device, steps=diag_steps, repeats=repeats, log=log)
+        report["diagnostics"] = diagnostics_overhead(
+            cfg, data, device, steps=diag_steps, repeats=repeats, log=log
+        )
     if mode in ("end-to-end", "all"):
         e2e = report["end_to_end"] = end_to_end(cfg, out, log=log)
-        log(f"\nend to end ({cfg.preset} preset): resnet-lab {e2e['resnet-lab']['seconds']:.0f} s, conventional "
-            f"{e2e['conventional']['seconds']:.0f} s, ratio {e2e['ratio']:.2f}x")
+        log(
+            f"\nend to end ({cfg.preset} preset): resnet-lab {e2e['resnet-lab']['seconds']:.0f} s, conventional "
+            f"{e2e['conventional']['seconds']:.0f} s, ratio {e2e['ratio']:.2f}x"
+        )
     write_json(out / "bench.json", report)
     return report

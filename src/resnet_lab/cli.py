@@ -22,69 +22,216 @@ class _Parser(argparse.ArgumentParser):
 
 # (flag, dotted config key, argparse kwargs). One table, so --help and the config keys cannot drift.
 _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
-    ("--dataset", "data.dataset", {"metavar": "{cifar10,imagefolder,synthetic}",
-     "help": "data source: torchvision CIFAR-10, an image folder/.tar.gz with train/ and test/, or "
-          "synthetic toy data (default: cifar10; smoke preset: synthetic)"}),
-    ("--data-dir", "data.data_dir", {"metavar": "PATH",
-     "help": "cifar10: folder containing cifar-10-batches-py (downloaded there when missing and online); "
-          "imagefolder: folder or .tar/.tar.gz holding train/<class>/* and test/<class>/*"}),
-    ("--cache-dir", "data.cache_dir", {"metavar": "PATH",
-     "help": "where downloads and decoded image folders are cached (default ~/.cache/resnet-lab or $RESNET_LAB_CACHE)"}),
-    ("--val-size", "data.val_size", {"type": int, "metavar": "N",
-     "help": "training images held out for validation (default 5000)"}),
-    ("--train-subset", "data.train_subset", {"type": int, "metavar": "N",
-     "help": "train on only N images of the training split (default: all)"}),
-    ("--test-subset", "data.test_subset", {"type": int, "metavar": "N",
-     "help": "final test numbers on a fixed, seeded choice of N test images (default: all; quick grids)"}),
+    (
+        "--dataset",
+        "data.dataset",
+        {
+            "metavar": "{cifar10,imagefolder,synthetic}",
+            "help": "data source: torchvision CIFAR-10, an image folder/.tar.gz with train/ and test/, or "
+            "synthetic toy data (default: cifar10; smoke preset: synthetic)",
+        },
+    ),
+    (
+        "--data-dir",
+        "data.data_dir",
+        {
+            "metavar": "PATH",
+            "help": "cifar10: folder containing cifar-10-batches-py (downloaded there when missing and online); "
+            "imagefolder: folder or .tar/.tar.gz holding train/<class>/* and test/<class>/*",
+        },
+    ),
+    (
+        "--cache-dir",
+        "data.cache_dir",
+        {
+            "metavar": "PATH",
+            "help": "where downloads and decoded image folders are cached (default ~/.cache/resnet-lab or $RESNET_LAB_CACHE)",
+        },
+    ),
+    (
+        "--val-size",
+        "data.val_size",
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "training images held out for validation (default 5000)",
+        },
+    ),
+    (
+        "--train-subset",
+        "data.train_subset",
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "train on only N images of the training split (default: all)",
+        },
+    ),
+    (
+        "--test-subset",
+        "data.test_subset",
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "final test numbers on a fixed, seeded choice of N test images (default: all; quick grids)",
+        },
+    ),
     ("--epochs", "train.epochs", {"type": int, "metavar": "N", "help": "epochs per model"}),
-    ("--batch-size", "train.batch_size", {"type": int, "metavar": "N", "help": "training batch size (default 128)"}),
-    ("--optimizer", "optim.name", {"metavar": "{sgd,adam}", "help": "sgd (with momentum) or adam (default sgd)"}),
-    ("--lr", "optim.lr", {"type": float, "help": "learning rate (default 0.01; constant, except in the paper presets' step schedule)"}),
+    (
+        "--batch-size",
+        "train.batch_size",
+        {"type": int, "metavar": "N", "help": "training batch size (default 128)"},
+    ),
+    (
+        "--optimizer",
+        "optim.name",
+        {"metavar": "{sgd,adam}", "help": "sgd (with momentum) or adam (default sgd)"},
+    ),
+    (
+        "--lr",
+        "optim.lr",
+        {
+            "type": float,
+            "help": "learning rate (default 0.01; constant, except in the paper presets' step schedule)",
+        },
+    ),
     ("--momentum", "optim.momentum", {"type": float, "help": "SGD momentum (default 0.9)"}),
-    ("--weight-decay", "optim.weight_decay", {"type": float, "help": "L2 weight decay (default 0)"}),
-    ("--width", "model.width_mult", {"type": float, "metavar": "MULT",
-     "help": "channel multiplier: 1.0 = the seed's widths (64/128/256), 0.25 = 16/32/64 (quick preset)"}),
-    ("--init", "model.init", {"metavar": "{default,kaiming,xavier,orthogonal,delta_orthogonal,fixup,skipinit}",
-     "help": "weight init: PyTorch's default (as in the seed) or a named scheme; fixup and skipinit need "
-          "residual blocks (docs/trainability.md)"}),
-    ("--norm", "model.norm", {"metavar": "{none,batch}", "help": "normalisation after each conv (default none)"}),
-    ("--skip", "model.skip", {"metavar": "{on,off}",
-     "help": "residual additions on or off, for models that have them as an option (resnet_seed, cifar_net; "
-          "default: the model's own); a model without the option refuses it. resnet_seed_plain is resnet_seed "
-          "with skips off by name"}),
-    ("--device", "train.device", {"metavar": "{auto,cpu,cuda}", "help": "auto picks CUDA when available"}),
-    ("--seed", "train.seed", {"type": int, "help": "seed for init, data order and augmentation (default 0)"}),
-    ("--checkpoint-every", "train.checkpoint_every", {"type": int, "metavar": "N",
-     "help": "write the resumable checkpoint every N epochs (default 1)"}),
-    ("--diag-every", "train.diag_every", {"type": int, "metavar": "N",
-     "help": "record per-layer statistics every N optimiser steps (default 100)"}),
-    ("--pipeline", "data.pipeline", {"metavar": "{inmemory,dataloader}",
-     "help": "inmemory: uint8 tensors on the device, batched augmentation (default, fast); dataloader: "
-          "torchvision dataset + per-image transforms in a DataLoader (the conventional way, for comparison)"}),
-    ("--workers", "data.workers", {"type": int, "metavar": "N", "help": "DataLoader workers of the dataloader pipeline (default 2)"}),
-    ("--amp", "train.amp", {"metavar": "{auto,bf16,off}",
-     "help": "bf16 autocast: auto = on for CUDA GPUs, off on CPUs (fp32 as in 2015); bf16 forces it on "
-          "(much faster on CPUs with AMX, see docs/performance.md)"}),
-    ("--threads", "train.threads", {"type": int, "metavar": "N", "help": "CPU threads for torch (default 0: one per core)"}),
+    (
+        "--weight-decay",
+        "optim.weight_decay",
+        {"type": float, "help": "L2 weight decay (default 0)"},
+    ),
+    (
+        "--width",
+        "model.width_mult",
+        {
+            "type": float,
+            "metavar": "MULT",
+            "help": "channel multiplier: 1.0 = the seed's widths (64/128/256), 0.25 = 16/32/64 (quick preset)",
+        },
+    ),
+    (
+        "--init",
+        "model.init",
+        {
+            "metavar": "{default,kaiming,xavier,orthogonal,delta_orthogonal,fixup,skipinit}",
+            "help": "weight init: PyTorch's default (as in the seed) or a named scheme; fixup and skipinit need "
+            "residual blocks (docs/trainability.md)",
+        },
+    ),
+    (
+        "--norm",
+        "model.norm",
+        {"metavar": "{none,batch}", "help": "normalisation after each conv (default none)"},
+    ),
+    (
+        "--skip",
+        "model.skip",
+        {
+            "metavar": "{on,off}",
+            "help": "residual additions on or off, for models that have them as an option (resnet_seed, cifar_net; "
+            "default: the model's own); a model without the option refuses it. resnet_seed_plain is resnet_seed "
+            "with skips off by name",
+        },
+    ),
+    (
+        "--device",
+        "train.device",
+        {"metavar": "{auto,cpu,cuda}", "help": "auto picks CUDA when available"},
+    ),
+    (
+        "--seed",
+        "train.seed",
+        {"type": int, "help": "seed for init, data order and augmentation (default 0)"},
+    ),
+    (
+        "--checkpoint-every",
+        "train.checkpoint_every",
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "write the resumable checkpoint every N epochs (default 1)",
+        },
+    ),
+    (
+        "--diag-every",
+        "train.diag_every",
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "record per-layer statistics every N optimiser steps (default 100)",
+        },
+    ),
+    (
+        "--pipeline",
+        "data.pipeline",
+        {
+            "metavar": "{inmemory,dataloader}",
+            "help": "inmemory: uint8 tensors on the device, batched augmentation (default, fast); dataloader: "
+            "torchvision dataset + per-image transforms in a DataLoader (the conventional way, for comparison)",
+        },
+    ),
+    (
+        "--workers",
+        "data.workers",
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "DataLoader workers of the dataloader pipeline (default 2)",
+        },
+    ),
+    (
+        "--amp",
+        "train.amp",
+        {
+            "metavar": "{auto,bf16,off}",
+            "help": "bf16 autocast: auto = on for CUDA GPUs, off on CPUs (fp32 as in 2015); bf16 forces it on "
+            "(much faster on CPUs with AMX, see docs/performance.md)",
+        },
+    ),
+    (
+        "--threads",
+        "train.threads",
+        {"type": int, "metavar": "N", "help": "CPU threads for torch (default 0: one per core)"},
+    ),
 ]
 _SWITCHES = [  # (flag, key, value, help)
     ("--no-augment", "data.augment", False, "turn off random crop + flip"),
     ("--no-download", "data.download", False, "never try to download CIFAR-10"),
     ("--no-channels-last", "train.channels_last", False, "keep the default NCHW memory layout"),
     ("--no-tensorboard", "train.tensorboard", False, "do not write TensorBoard event files"),
-    ("--no-diagnostics", "train.diagnostics", False, "do not record per-layer statistics during training"),
-    ("--compile", "train.compile", True, ("torch.compile the model for training steps (worth it on a GPU; "
-     "the first steps are slow while it compiles)")),
+    (
+        "--no-diagnostics",
+        "train.diagnostics",
+        False,
+        "do not record per-layer statistics during training",
+    ),
+    (
+        "--compile",
+        "train.compile",
+        True,
+        (
+            "torch.compile the model for training steps (worth it on a GPU; "
+            "the first steps are slow while it compiles)"
+        ),
+    ),
 ]
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
     from .config import PRESETS
 
-    p.add_argument("--preset", metavar="NAME", help=f"named settings, one of: {', '.join(PRESETS)} "
-                   "(what each sets: src/resnet_lab/config.py; each command's default is in its description)")
-    p.add_argument("--config", metavar="FILE.yaml", help="YAML file of settings, e.g. 'optim: {lr: 0.02}'; "
-                   "precedence: defaults < preset < file < flags")
+    p.add_argument(
+        "--preset",
+        metavar="NAME",
+        help=f"named settings, one of: {', '.join(PRESETS)} "
+        "(what each sets: src/resnet_lab/config.py; each command's default is in its description)",
+    )
+    p.add_argument(
+        "--config",
+        metavar="FILE.yaml",
+        help="YAML file of settings, e.g. 'optim: {lr: 0.02}'; "
+        "precedence: defaults < preset < file < flags",
+    )
     for flag, key, kwargs in _TRAIN_FLAGS:
         p.add_argument(flag, dest=key, default=None, **kwargs)
     for flag, key, value, help_ in _SWITCHES:
@@ -96,12 +243,18 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     out = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if getattr(args, "models", None):
         out["models"] = [m for item in args.models for m in item.split(",") if m]
-    for flag, key in (("depths", "sweep.depths"), ("families", "sweep.families"), ("seeds", "sweep.seeds")):
+    for flag, key in (
+        ("depths", "sweep.depths"),
+        ("families", "sweep.families"),
+        ("seeds", "sweep.seeds"),
+    ):
         value = getattr(args, flag, None)
         if value is not None:
             if not value.replace(",", "").strip():
-                raise UserError(f"--{flag} is empty; give a comma-separated list, e.g. --{flag} "
-                                + {"depths": "20,56", "families": "plain,resnet", "seeds": "0,1,2"}[flag])
+                raise UserError(
+                    f"--{flag} is empty; give a comma-separated list, e.g. --{flag} "
+                    + {"depths": "20,56", "families": "plain,resnet", "seeds": "0,1,2"}[flag]
+                )
             out[key] = value
     for key in ("model.shortcut", "train.max_steps", "grid.model", "grid.threshold_acc"):
         if getattr(args, key, None) is not None:
@@ -110,151 +263,335 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="resnet-lab", description="Verify, with numbers, what residual connections "
-                     "do for deep networks.")
+    parser = _Parser(
+        prog="resnet-lab",
+        description="Verify, with numbers, what residual connections do for deep networks.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    cmp = sub.add_parser("compare", help="train the seed's models identically and judge each run",
-                         description="Train SimpleCNN, the 10-conv plain DeepCNN, the seed's ResNet and the "
-                         "same ResNet without its skips (resnet_seed_plain, its controlled partner) "
-                         "under identical settings (2015 level: no BN, no LR schedule, weight decay 0), "
-                         "print one line per epoch, and write a results table (Markdown + JSON), "
-                         "checkpoints, metrics and TensorBoard logs into --out.")
+    cmp = sub.add_parser(
+        "compare",
+        help="train the seed's models identically and judge each run",
+        description="Train SimpleCNN, the 10-conv plain DeepCNN, the seed's ResNet and the "
+        "same ResNet without its skips (resnet_seed_plain, its controlled partner) "
+        "under identical settings (2015 level: no BN, no LR schedule, weight decay 0), "
+        "print one line per epoch, and write a results table (Markdown + JSON), "
+        "checkpoints, metrics and TensorBoard logs into --out.",
+    )
     _add_train_flags(cmp)
-    cmp.add_argument("--models", action="append", metavar="NAME[,NAME]",
-                     help="which registered models to train (default: simple_cnn,deep_cnn,resnet_seed,resnet_seed_plain; "
-                     "list them with 'resnet-lab models')")
-    cmp.add_argument("--seeds", metavar="S[,S]", help="train every model once per seed, e.g. 0,1,2: the table, "
-                     "report and results.json give mean ± std over them, learning curves a band (default: one run, "
-                     "--seed)")
-    cmp.add_argument("--out", metavar="DIR", help="run directory (default runs/compare-<preset>-<time>)")
+    cmp.add_argument(
+        "--models",
+        action="append",
+        metavar="NAME[,NAME]",
+        help="which registered models to train (default: simple_cnn,deep_cnn,resnet_seed,resnet_seed_plain; "
+        "list them with 'resnet-lab models')",
+    )
+    cmp.add_argument(
+        "--seeds",
+        metavar="S[,S]",
+        help="train every model once per seed, e.g. 0,1,2: the table, "
+        "report and results.json give mean ± std over them, learning curves a band (default: one run, "
+        "--seed)",
+    )
+    cmp.add_argument(
+        "--out", metavar="DIR", help="run directory (default runs/compare-<preset>-<time>)"
+    )
     cmp.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
-    cmp.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted compare with its saved settings: "
-                     "finished models are kept, an interrupted one continues from its last completed epoch")
+    cmp.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted compare with its saved settings: "
+        "finished models are kept, an interrupted one continues from its last completed epoch",
+    )
 
-    dg = sub.add_parser("diagnose", help="explain a model: predictions, per-layer statistics, verdict",
-                        description="Analyse a checkpoint against the run's initial checkpoint (found beside it, "
-                        "or --against): raw logits, softmax and predicted classes before and after training, "
-                        "per-layer response std, gradient norms and relative weight change, and a verdict "
-                        "(vanishing / exploding gradients, dead units, healthy) by the rules in "
-                        "docs/diagnostics.md. Without a checkpoint, --model analyses a freshly initialised model.")
-    dg.add_argument("checkpoint", nargs="?", metavar="CHECKPOINT", help="a .pt file from a run's checkpoints/")
-    dg.add_argument("--against", metavar="INIT.pt", help="the 'before' checkpoint (default: epoch0000.pt beside CHECKPOINT)")
-    dg.add_argument("--model", metavar="NAME", help="analyse a fresh model of this name instead of a checkpoint")
+    dg = sub.add_parser(
+        "diagnose",
+        help="explain a model: predictions, per-layer statistics, verdict",
+        description="Analyse a checkpoint against the run's initial checkpoint (found beside it, "
+        "or --against): raw logits, softmax and predicted classes before and after training, "
+        "per-layer response std, gradient norms and relative weight change, and a verdict "
+        "(vanishing / exploding gradients, dead units, healthy) by the rules in "
+        "docs/diagnostics.md. Without a checkpoint, --model analyses a freshly initialised model.",
+    )
+    dg.add_argument(
+        "checkpoint", nargs="?", metavar="CHECKPOINT", help="a .pt file from a run's checkpoints/"
+    )
+    dg.add_argument(
+        "--against",
+        metavar="INIT.pt",
+        help="the 'before' checkpoint (default: epoch0000.pt beside CHECKPOINT)",
+    )
+    dg.add_argument(
+        "--model", metavar="NAME", help="analyse a fresh model of this name instead of a checkpoint"
+    )
     dg.add_argument("--json", action="store_true", help="print the analysis as JSON")
     _add_train_flags(dg)
 
-    sw = sub.add_parser("sweep", help="the degradation experiment: plain vs residual CIFAR nets over depths and seeds",
-                        description="Train He et al.'s CIFAR nets (depth 6n+2, BN, He init) for every depth x "
-                        "{plain, resnet} x seed with the paper's recipe (--preset paper, GPU) or a CPU-sized one "
-                        "(--preset paper-quick, the default), one run directory each. Resumable: run the same "
-                        "command again and finished runs are skipped, an interrupted one continues. Writes "
-                        "sweep.json and sweep.html/.md (Figure 6/7 analogues, table vs the paper's numbers).")
+    sw = sub.add_parser(
+        "sweep",
+        help="the degradation experiment: plain vs residual CIFAR nets over depths and seeds",
+        description="Train He et al.'s CIFAR nets (depth 6n+2, BN, He init) for every depth x "
+        "{plain, resnet} x seed with the paper's recipe (--preset paper, GPU) or a CPU-sized one "
+        "(--preset paper-quick, the default), one run directory each. Resumable: run the same "
+        "command again and finished runs are skipped, an interrupted one continues. Writes "
+        "sweep.json and sweep.html/.md (Figure 6/7 analogues, table vs the paper's numbers).",
+    )
     _add_train_flags(sw)
-    sw.add_argument("--depths", metavar="D[,D]", help="depths 6n+2, e.g. 20,56 (default: the preset's)")
+    sw.add_argument(
+        "--depths", metavar="D[,D]", help="depths 6n+2, e.g. 20,56 (default: the preset's)"
+    )
     sw.add_argument("--families", metavar="plain,resnet", help="which families (default both)")
     sw.add_argument("--seeds", metavar="S[,S]", help="training seeds, e.g. 0,1,2 (default 0)")
-    sw.add_argument("--shortcut", metavar="{A,B}", dest="model.shortcut",
-                    help="residual shortcut where the shape changes: A zero-padded identity (paper), B 1x1 projection")
-    sw.add_argument("--max-steps", type=int, metavar="N", dest="train.max_steps", help="stop after N iterations")
-    sw.add_argument("--out", metavar="DIR", help="sweep directory (default runs/sweep-<preset>); rerun to resume")
+    sw.add_argument(
+        "--shortcut",
+        metavar="{A,B}",
+        dest="model.shortcut",
+        help="residual shortcut where the shape changes: A zero-padded identity (paper), B 1x1 projection",
+    )
+    sw.add_argument(
+        "--max-steps", type=int, metavar="N", dest="train.max_steps", help="stop after N iterations"
+    )
+    sw.add_argument(
+        "--out",
+        metavar="DIR",
+        help="sweep directory (default runs/sweep-<preset>); rerun to resume",
+    )
 
-    rp = sub.add_parser("report", help="write the HTML + Markdown report of compare runs (or rewrite a sweep's or grid's)",
-                        description="Write report.html (self-contained: images inline, no network) and report.md "
-                        "with figures/*.png for finished compare runs. Several runs (e.g. the same compare with "
-                        "--optimizer sgd and adam) are reported together, with conclusions about the optimiser. "
-                        "Results of 'resnet-lab analyze' found in the runs' analysis/ folders become sections. "
-                        "A single sweep or grid directory gets its sweep.html or grid.html rewritten.")
-    rp.add_argument("runs", nargs="+", metavar="RUN_DIR", help="the --out directory of a finished compare "
-                    "(or of a sweep or grid)")
-    rp.add_argument("--out", metavar="DIR", help="where to write the report (default: the first RUN_DIR)")
+    rp = sub.add_parser(
+        "report",
+        help="write the HTML + Markdown report of compare runs (or rewrite a sweep's or grid's)",
+        description="Write report.html (self-contained: images inline, no network) and report.md "
+        "with figures/*.png for finished compare runs. Several runs (e.g. the same compare with "
+        "--optimizer sgd and adam) are reported together, with conclusions about the optimiser. "
+        "Results of 'resnet-lab analyze' found in the runs' analysis/ folders become sections. "
+        "A single sweep or grid directory gets its sweep.html or grid.html rewritten.",
+    )
+    rp.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="the --out directory of a finished compare (or of a sweep or grid)",
+    )
+    rp.add_argument(
+        "--out", metavar="DIR", help="where to write the report (default: the first RUN_DIR)"
+    )
 
-    bn = sub.add_parser("bench", help="training speed: resnet-lab's pipeline vs the conventional DataLoader one",
-                        description="Measure, in one process, the training throughput (images/s) of each model "
-                        "with resnet-lab's pipeline (in-memory uint8 data, batched augmentation on the device, "
-                        "channels_last, bf16/compile where configured) and with the conventional one "
-                        "(torchvision dataset, per-image RandomCrop/Flip/ToTensor/Normalize, DataLoader with "
-                        "--workers processes, NCHW, fp32): same model, seed, batch size and steps, after a "
-                        "warm-up, --repeats times in alternating order; prints median, spread and ratio, and "
-                        "the achieved GFLOP/s of the training step against a measured matmul ceiling. "
-                        "--mode diagnostics times training with and without the per-layer diagnostics; "
-                        "--mode end-to-end times a whole 'compare' per pipeline. Writes bench.json.")
+    bn = sub.add_parser(
+        "bench",
+        help="training speed: resnet-lab's pipeline vs the conventional DataLoader one",
+        description="Measure, in one process, the training throughput (images/s) of each model "
+        "with resnet-lab's pipeline (in-memory uint8 data, batched augmentation on the device, "
+        "channels_last, bf16/compile where configured) and with the conventional one "
+        "(torchvision dataset, per-image RandomCrop/Flip/ToTensor/Normalize, DataLoader with "
+        "--workers processes, NCHW, fp32): same model, seed, batch size and steps, after a "
+        "warm-up, --repeats times in alternating order; prints median, spread and ratio, and "
+        "the achieved GFLOP/s of the training step against a measured matmul ceiling. "
+        "--mode diagnostics times training with and without the per-layer diagnostics; "
+        "--mode end-to-end times a whole 'compare' per pipeline. Writes bench.json.",
+    )
     _add_train_flags(bn)
-    bn.add_argument("--models", action="append", metavar="NAME[,NAME]", help="models to measure (default: the preset's)")
-    bn.add_argument("--mode", choices=("throughput", "diagnostics", "end-to-end", "all"), default="throughput",
-                    help="throughput: timed training steps (default, about a minute for the quick preset); "
-                    "diagnostics: the cost of the per-layer recording at --diag-every, two models stepping in "
-                    "turn (about 10 min for the quick preset); end-to-end: a whole compare per pipeline (the "
-                    "quick preset: about 30 min on 2 CPU cores); all: the three")
-    bn.add_argument("--steps", type=int, default=30, metavar="N", help="timed training steps per repeat (default 30)")
-    bn.add_argument("--diag-steps", type=int, default=300, metavar="N",
-                    help="training steps per timing in --mode diagnostics (default 300: three records at the "
-                    "default interval of 100)")
-    bn.add_argument("--warmup", type=int, default=5, metavar="N", help="untimed steps before each timing (default 5)")
-    bn.add_argument("--repeats", type=int, default=3, metavar="N", help="timings per pipeline and model (default 3)")
-    bn.add_argument("--out", metavar="DIR", help="where bench.json (and the end-to-end runs) go "
-                    "(default runs/bench-<preset>-<time>)")
+    bn.add_argument(
+        "--models",
+        action="append",
+        metavar="NAME[,NAME]",
+        help="models to measure (default: the preset's)",
+    )
+    bn.add_argument(
+        "--mode",
+        choices=("throughput", "diagnostics", "end-to-end", "all"),
+        default="throughput",
+        help="throughput: timed training steps (default, about a minute for the quick preset); "
+        "diagnostics: the cost of the per-layer recording at --diag-every, two models stepping in "
+        "turn (about 10 min for the quick preset); end-to-end: a whole compare per pipeline (the "
+        "quick preset: about 30 min on 2 CPU cores); all: the three",
+    )
+    bn.add_argument(
+        "--steps",
+        type=int,
+        default=30,
+        metavar="N",
+        help="timed training steps per repeat (default 30)",
+    )
+    bn.add_argument(
+        "--diag-steps",
+        type=int,
+        default=300,
+        metavar="N",
+        help="training steps per timing in --mode diagnostics (default 300: three records at the "
+        "default interval of 100)",
+    )
+    bn.add_argument(
+        "--warmup",
+        type=int,
+        default=5,
+        metavar="N",
+        help="untimed steps before each timing (default 5)",
+    )
+    bn.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        metavar="N",
+        help="timings per pipeline and model (default 3)",
+    )
+    bn.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where bench.json (and the end-to-end runs) go (default runs/bench-<preset>-<time>)",
+    )
 
-    gr = sub.add_parser("grid", help="a study over any config axes, e.g. the trainability map (depth x skip x norm x "
-                        "init x optimiser)",
-                        description="Train one run per cell of the product of the --axis values and per seed, each "
-                        "in its own run directory under --out, and write grid.json (every run's row, mean +- std "
-                        "over seeds per cell) and grid.html/.md (a heat map per optimiser, conclusions computed from "
-                        "the cells). Resumable: run the same command again and finished runs are skipped, an "
-                        "interrupted one continues. Default preset: trainability-quick (27 min measured on 2 CPU cores; "
-                        "docs/trainability.md). --axis replaces the preset's axes.")
+    gr = sub.add_parser(
+        "grid",
+        help="a study over any config axes, e.g. the trainability map (depth x skip x norm x "
+        "init x optimiser)",
+        description="Train one run per cell of the product of the --axis values and per seed, each "
+        "in its own run directory under --out, and write grid.json (every run's row, mean +- std "
+        "over seeds per cell) and grid.html/.md (a heat map per optimiser, conclusions computed from "
+        "the cells). Resumable: run the same command again and finished runs are skipped, an "
+        "interrupted one continues. Default preset: trainability-quick (27 min measured on 2 CPU cores; "
+        "docs/trainability.md). --axis replaces the preset's axes.",
+    )
     _add_train_flags(gr)
-    gr.add_argument("--axis", action="append", metavar="KEY=V1,V2",
-                    help="an axis over a dotted config key, values typed by that key (e.g. model.depth=8,20,56, "
-                    "model.skip=true,false, model.norm=none,batch, model.init=default,kaiming, optim.name=sgd,adam, "
-                    "optim.lr=0.01,0.1); repeat for more axes. A joint axis sets keys together: "
-                    "optim.name+optim.lr=sgd+0.01,adam+0.001")
-    gr.add_argument("--model", dest="grid.model", metavar="NAME",
-                    help="the registered model every cell builds (default cifar_net; 'resnet-lab models' lists them)")
-    gr.add_argument("--seeds", metavar="S[,S]", help="training seeds per cell, e.g. 0,1,2 (default: the preset's)")
-    gr.add_argument("--threshold", type=float, dest="grid.threshold_acc", metavar="ACC",
-                    help="validation accuracy (%%) at which a run counts as passed (default 20)")
-    gr.add_argument("--out", metavar="DIR", help="grid directory (default runs/grid-<preset>); rerun to resume")
-    gr.add_argument("--launcher", choices=("inline", "submitit"), default="inline",
-                    help="inline: one run after another in this process (default); submitit: each run a job, a "
-                    "Slurm job array where Slurm is installed, local processes otherwise (pip install "
-                    "'resnet-lab[cluster]')")
+    gr.add_argument(
+        "--axis",
+        action="append",
+        metavar="KEY=V1,V2",
+        help="an axis over a dotted config key, values typed by that key (e.g. model.depth=8,20,56, "
+        "model.skip=true,false, model.norm=none,batch, model.init=default,kaiming, optim.name=sgd,adam, "
+        "optim.lr=0.01,0.1); repeat for more axes. A joint axis sets keys together: "
+        "optim.name+optim.lr=sgd+0.01,adam+0.001",
+    )
+    gr.add_argument(
+        "--model",
+        dest="grid.model",
+        metavar="NAME",
+        help="the registered model every cell builds (default cifar_net; 'resnet-lab models' lists them)",
+    )
+    gr.add_argument(
+        "--seeds",
+        metavar="S[,S]",
+        help="training seeds per cell, e.g. 0,1,2 (default: the preset's)",
+    )
+    gr.add_argument(
+        "--threshold",
+        type=float,
+        dest="grid.threshold_acc",
+        metavar="ACC",
+        help="validation accuracy (%%) at which a run counts as passed (default 20)",
+    )
+    gr.add_argument(
+        "--out", metavar="DIR", help="grid directory (default runs/grid-<preset>); rerun to resume"
+    )
+    gr.add_argument(
+        "--launcher",
+        choices=("inline", "submitit"),
+        default="inline",
+        help="inline: one run after another in this process (default); submitit: each run a job, a "
+        "Slurm job array where Slurm is installed, local processes otherwise (pip install "
+        "'resnet-lab[cluster]')",
+    )
     gr.add_argument("--slurm-partition", metavar="NAME", help="submitit on Slurm: the partition")
-    gr.add_argument("--gpus-per-job", type=int, metavar="N", help="submitit: GPUs per run (default: the executor's)")
-    gr.add_argument("--cpus-per-job", type=int, metavar="N", help="submitit: CPU cores per run (default: the executor's)")
-    gr.add_argument("--max-parallel", type=int, metavar="N", help="submitit: runs at once (Slurm array parallelism; "
-                    "without Slurm, local jobs in waves of N, default 1)")
-    gr.add_argument("--timeout-min", type=int, default=60, metavar="MIN", help="submitit: time limit per run (default 60)")
+    gr.add_argument(
+        "--gpus-per-job",
+        type=int,
+        metavar="N",
+        help="submitit: GPUs per run (default: the executor's)",
+    )
+    gr.add_argument(
+        "--cpus-per-job",
+        type=int,
+        metavar="N",
+        help="submitit: CPU cores per run (default: the executor's)",
+    )
+    gr.add_argument(
+        "--max-parallel",
+        type=int,
+        metavar="N",
+        help="submitit: runs at once (Slurm array parallelism; "
+        "without Slurm, local jobs in waves of N, default 1)",
+    )
+    gr.add_argument(
+        "--timeout-min",
+        type=int,
+        default=60,
+        metavar="MIN",
+        help="submitit: time limit per run (default 60)",
+    )
 
-    an = sub.add_parser("analyze", help="why skip connections work, measured on trained runs: lesion study, "
-                        "shattered gradients, loss landscape",
-                        description="Measure trained runs (each RUN_DIR a compare, sweep or grid directory, or one "
-                        "model's run directory inside it; several give one figure comparing them) on fixed "
-                        "validation images (never the test set). lesion: delete each block/layer of the trained "
-                        "net, and k random ones, and measure accuracy (Veit et al. 2016). shatter: correlation of "
-                        "input gradients along lines between images, at init and trained (Balduzzi et al. 2017). "
-                        "landscape: the loss on a 2-D grid and a 1-D slice along filter-normalised random "
-                        "directions, and on the path from initial to trained weights (Li et al. 2018; Goodfellow "
-                        "et al. 2015). Writes analysis/NAME.json and NAME.png into --out; 'resnet-lab report' "
-                        "adds a section for each. Measured times per quick-width run on 2 CPU cores: "
-                        "docs/mechanisms.md.")
-    an.add_argument("analysis", choices=("lesion", "shatter", "landscape"), metavar="{lesion,shatter,landscape}",
-                    help="which analysis")
-    an.add_argument("runs", nargs="+", metavar="RUN_DIR", help="a compare/sweep/grid directory or a model's run directory")
-    an.add_argument("--subset", type=int, metavar="N", help="validation images used: lesion 1000, landscape 500 "
-                    "(per evaluation), shatter 8 (lines, each from one image to the next) by default; smaller is faster")
-    an.add_argument("--out", metavar="DIR", help="where analysis/ goes (default: the study directory holding the runs, "
-                    "else the first RUN_DIR); entries for other runs already there are kept")
-    an.add_argument("--seed", type=int, default=0, help="seed of the lesion's random draws and the landscape's "
-                    "directions (default 0)")
-    an.add_argument("--draws", type=int, metavar="K", help="lesion: random draws per number of deleted "
-                    "units (default 5; all subsets when there are fewer)")
-    an.add_argument("--resolution", type=int, metavar="N", help="landscape: grid points per axis of the "
-                    "2-D surface, odd (default 21, i.e. 441 evaluations)")
-    an.add_argument("--directions", metavar="FILE.pt", help="landscape: reuse saved directions (analysis/"
-                    "landscape-directions/*.pt) of a model of the same architecture")
-    an.add_argument("--data-dir", metavar="PATH", help="where the runs' data set is now, if it moved since training")
-    an.add_argument("--device", default="cpu", metavar="{cpu,cuda}", help="where to evaluate (default cpu)")
+    an = sub.add_parser(
+        "analyze",
+        help="why skip connections work, measured on trained runs: lesion study, "
+        "shattered gradients, loss landscape",
+        description="Measure trained runs (each RUN_DIR a compare, sweep or grid directory, or one "
+        "model's run directory inside it; several give one figure comparing them) on fixed "
+        "validation images (never the test set). lesion: delete each block/layer of the trained "
+        "net, and k random ones, and measure accuracy (Veit et al. 2016). shatter: correlation of "
+        "input gradients along lines between images, at init and trained (Balduzzi et al. 2017). "
+        "landscape: the loss on a 2-D grid and a 1-D slice along filter-normalised random "
+        "directions, and on the path from initial to trained weights (Li et al. 2018; Goodfellow "
+        "et al. 2015). Writes analysis/NAME.json and NAME.png into --out; 'resnet-lab report' "
+        "adds a section for each. Measured times per quick-width run on 2 CPU cores: "
+        "docs/mechanisms.md.",
+    )
+    an.add_argument(
+        "analysis",
+        choices=("lesion", "shatter", "landscape"),
+        metavar="{lesion,shatter,landscape}",
+        help="which analysis",
+    )
+    an.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN_DIR",
+        help="a compare/sweep/grid directory or a model's run directory",
+    )
+    an.add_argument(
+        "--subset",
+        type=int,
+        metavar="N",
+        help="validation images used: lesion 1000, landscape 500 "
+        "(per evaluation), shatter 8 (lines, each from one image to the next) by default; smaller is faster",
+    )
+    an.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where analysis/ goes (default: the study directory holding the runs, "
+        "else the first RUN_DIR); entries for other runs already there are kept",
+    )
+    an.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the lesion's random draws and the landscape's directions (default 0)",
+    )
+    an.add_argument(
+        "--draws",
+        type=int,
+        metavar="K",
+        help="lesion: random draws per number of deleted "
+        "units (default 5; all subsets when there are fewer)",
+    )
+    an.add_argument(
+        "--resolution",
+        type=int,
+        metavar="N",
+        help="landscape: grid points per axis of the "
+        "2-D surface, odd (default 21, i.e. 441 evaluations)",
+    )
+    an.add_argument(
+        "--directions",
+        metavar="FILE.pt",
+        help="landscape: reuse saved directions (analysis/"
+        "landscape-directions/*.pt) of a model of the same architecture",
+    )
+    an.add_argument(
+        "--data-dir",
+        metavar="PATH",
+        help="where the runs' data set is now, if it moved since training",
+    )
+    an.add_argument(
+        "--device", default="cpu", metavar="{cpu,cuda}", help="where to evaluate (default cpu)"
+    )
 
     sub.add_parser("models", help="list registered models with their options and parameter counts")
     return parser
@@ -289,20 +626,32 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
     if args.resume:
         if args.out or args.overwrite or _overrides(args) or args.preset or args.config:
-            raise UserError("--resume continues a run with the settings it was started with; drop the other flags")
+            raise UserError(
+                "--resume continues a run with the settings it was started with; drop the other flags"
+            )
         cfg, out = load_run_config(args.resume), args.resume
     else:
         overrides = _overrides(args)
         if "sweep.seeds" in overrides:
             if "train.seed" in overrides:
-                raise UserError("--seed and --seeds both given; pass --seeds S,S,... alone (or --seed for one run)")
+                raise UserError(
+                    "--seed and --seeds both given; pass --seeds S,S,... alone (or --seed for one run)"
+                )
             overrides["seeds"] = overrides.pop("sweep.seeds")
         cfg = resolve(args.preset, args.config, overrides)
         if cfg.seeds and "train.seed" in overrides:
-            raise UserError("--seed given, but the config file lists seeds; drop --seed or pass --seeds")
+            raise UserError(
+                "--seed given, but the config file lists seeds; drop --seed or pass --seeds"
+            )
         out = args.out or f"runs/compare-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
-    rows = _interruptible(f"resnet-lab compare --resume {shlex.quote(str(out))}", run_compare, cfg, out,
-                          overwrite=args.overwrite, resume=bool(args.resume))
+    rows = _interruptible(
+        f"resnet-lab compare --resume {shlex.quote(str(out))}",
+        run_compare,
+        cfg,
+        out,
+        overwrite=args.overwrite,
+        resume=bool(args.resume),
+    )
     html_path, _ = write_report([out])
     print(f"results: {out}/results.md\nreport:  {html_path}")
     return 0 if rows else 1
@@ -323,7 +672,9 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
 
     overrides = _overrides(args)
     if bool(args.checkpoint) == bool(args.model):
-        raise UserError("give either a CHECKPOINT or --model NAME (see 'resnet-lab diagnose --help')")
+        raise UserError(
+            "give either a CHECKPOINT or --model NAME (see 'resnet-lab diagnose --help')"
+        )
     if args.model:
         cfg = resolve(args.preset, args.config, {**overrides, "models": [args.model]})
         data = load_data(cfg.data)
@@ -333,28 +684,48 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         labels = {"init": f" (fresh, seed {cfg.train.seed})"}
     else:
         final = load_checkpoint(args.checkpoint)
-        against = Path(args.against) if args.against else find_initial_checkpoint(Path(args.checkpoint))
+        against = (
+            Path(args.against) if args.against else find_initial_checkpoint(Path(args.checkpoint))
+        )
         if against is None and final["epoch"] > 0:
-            raise UserError(f"no epoch0000.pt beside {args.checkpoint}; pass the initial checkpoint with --against")
+            raise UserError(
+                f"no epoch0000.pt beside {args.checkpoint}; pass the initial checkpoint with --against"
+            )
         init = load_checkpoint(against) if against is not None else final
         if init["model"] != final["model"]:
-            raise UserError(f"{args.checkpoint} holds {final['model']!r} but {against} holds {init['model']!r}; "
-                            "pass checkpoints of the same model")
+            raise UserError(
+                f"{args.checkpoint} holds {final['model']!r} but {against} holds {init['model']!r}; "
+                "pass checkpoints of the same model"
+            )
         data_keys = {k: v for k, v in overrides.items() if k.startswith("data.")}
         ignored = [k for k in overrides if not k.startswith("data.") and k != "train.device"]
         if args.preset or args.config or ignored:
             flags = {k: f for f, k, _ in _TRAIN_FLAGS} | {k: f for f, k, _, _ in _SWITCHES}
-            given = ["--preset"] * bool(args.preset) + ["--config"] * bool(args.config) + [flags.get(k, k) for k in ignored]
-            raise UserError(f"diagnose CHECKPOINT uses the settings saved in the checkpoint; drop {', '.join(given)} "
-                            "(only the data flags and --device apply)")
+            given = (
+                ["--preset"] * bool(args.preset)
+                + ["--config"] * bool(args.config)
+                + [flags.get(k, k) for k in ignored]
+            )
+            raise UserError(
+                f"diagnose CHECKPOINT uses the settings saved in the checkpoint; drop {', '.join(given)} "
+                "(only the data flags and --device apply)"
+            )
         cfg = apply_overrides(from_dict(final["config"]), data_keys, "command line")
         data = load_data(cfg.data)
         device = resolve_device(args.__dict__.get("train.device") or "auto")  # as diagnose --model
         same = init is final or init["epoch"] == final["epoch"]
-        result = diagnose(final["model"], final["model_options"], data, init_state=init["state_dict"],
-                          final_state=None if same else final["state_dict"], device=device)
-        labels = {"init": f" ({against.name if against else Path(args.checkpoint).name}, epoch {init['epoch']})",
-                  "final": f" ({Path(args.checkpoint).name}, epoch {final['epoch']})"}
+        result = diagnose(
+            final["model"],
+            final["model_options"],
+            data,
+            init_state=init["state_dict"],
+            final_state=None if same else final["state_dict"],
+            device=device,
+        )
+        labels = {
+            "init": f" ({against.name if against else Path(args.checkpoint).name}, epoch {init['epoch']})",
+            "final": f" ({Path(args.checkpoint).name}, epoch {final['epoch']})",
+        }
     print(json.dumps(result, indent=1) if args.json else format_diagnosis(result, labels))
     return 0
 
@@ -366,10 +737,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     overrides = _overrides(args)
     if "model.skip" in overrides:
-        raise UserError("a sweep sets the skips by family (plain = off, resnet = on); pass --families instead of --skip")
+        raise UserError(
+            "a sweep sets the skips by family (plain = off, resnet = on); pass --families instead of --skip"
+        )
     cfg = resolve(args.preset or "paper-quick", args.config, overrides)
     out = args.out or f"runs/sweep-{cfg.preset}"
-    _interruptible(shlex.join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_sweep, cfg, out)
+    _interruptible(
+        shlex.join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_sweep, cfg, out
+    )
     html_path, md_path = write_sweep_report(out)
     print(f"\n{md_path.read_text().split('## Results')[0].strip()}\n\nreport: {html_path}")
     return 0
@@ -383,8 +758,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         raise UserError("--steps, --diag-steps and --repeats must be >= 1 and --warmup >= 0")
     cfg = resolve(args.preset, args.config, _overrides(args))
     out = args.out or f"runs/bench-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
-    _interruptible("the same command (bench runs are short; end-to-end runs resume with 'compare --resume')",
-                   run_bench, cfg, out, mode=args.mode, steps=args.steps, warmup=args.warmup, repeats=args.repeats, diag_steps=args.diag_steps)
+    _interruptible(
+        "the same command (bench runs are short; end-to-end runs resume with 'compare --resume')",
+        run_bench,
+        cfg,
+        out,
+        mode=args.mode,
+        steps=args.steps,
+        warmup=args.warmup,
+        repeats=args.repeats,
+        diag_steps=args.diag_steps,
+    )
     print(f"bench: {out}/bench.json")
     return 0
 
@@ -400,27 +784,49 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     if args.seeds:
         overrides["grid.seeds"] = overrides.pop("sweep.seeds")
     if "train.seed" in overrides:
-        raise UserError("a grid runs every cell once per seed of --seeds; pass --seeds instead of --seed")
+        raise UserError(
+            "a grid runs every cell once per seed of --seeds; pass --seeds instead of --seed"
+        )
     cfg = resolve(args.preset or "trainability-quick", args.config, overrides)
     from .config import load_yaml
 
     fixed = set(overrides) | (set(load_yaml(args.config)) if args.config else set())
     varied = sorted(fixed & {k for a in cfg.grid.axes for k in parse_axis(a).keys})
     if varied:
-        raise UserError(f"{', '.join(varied)} is set by a flag or the config file and varied by an axis of this "
-                        "grid; drop the setting or the axis")
+        raise UserError(
+            f"{', '.join(varied)} is set by a flag or the config file and varied by an axis of this "
+            "grid; drop the setting or the axis"
+        )
     counts = (args.cpus_per_job, args.max_parallel)
-    if (args.gpus_per_job or 0) < 0 or any(v is not None and v < 1 for v in counts) or args.timeout_min < 1:
-        raise UserError("--gpus-per-job must be >= 0, --cpus-per-job, --max-parallel and --timeout-min >= 1")
+    if (
+        (args.gpus_per_job or 0) < 0
+        or any(v is not None and v < 1 for v in counts)
+        or args.timeout_min < 1
+    ):
+        raise UserError(
+            "--gpus-per-job must be >= 0, --cpus-per-job, --max-parallel and --timeout-min >= 1"
+        )
     out = args.out or f"runs/grid-{cfg.preset}"
-    opts = SubmititOptions(slurm_partition=args.slurm_partition, gpus_per_job=args.gpus_per_job,
-                           timeout_min=args.timeout_min, cpus_per_job=args.cpus_per_job,
-                           max_parallel=args.max_parallel)
-    rows = _interruptible(shlex.join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_grid, cfg, out,
-                          launcher=args.launcher, submitit_options=opts)
+    opts = SubmititOptions(
+        slurm_partition=args.slurm_partition,
+        gpus_per_job=args.gpus_per_job,
+        timeout_min=args.timeout_min,
+        cpus_per_job=args.cpus_per_job,
+        max_parallel=args.max_parallel,
+    )
+    rows = _interruptible(
+        shlex.join(["resnet-lab"] + sys.argv[1:]) + " (the same command)",
+        run_grid,
+        cfg,
+        out,
+        launcher=args.launcher,
+        submitit_options=opts,
+    )
     html_path, md_path = write_grid_report(out)
     errors = sum(r["outcome"] == "error" for r in rows)
-    print(f"\ngrid: {len(rows)} run(s), {errors} with errors\nreport: {html_path}\n        {md_path}")
+    print(
+        f"\ngrid: {len(rows)} run(s), {errors} with errors\nreport: {html_path}\n        {md_path}"
+    )
     return 1 if errors else 0
 
 
@@ -433,21 +839,41 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         raise UserError(f"--device must be cpu or cuda, got {args.device!r}")
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda, but torch sees no CUDA device here; use --device cpu")
-    only = {"--draws": ("lesion", args.draws), "--resolution": ("landscape", args.resolution),
-            "--directions": ("landscape", args.directions)}
+    only = {
+        "--draws": ("lesion", args.draws),
+        "--resolution": ("landscape", args.resolution),
+        "--directions": ("landscape", args.directions),
+    }
     for flag, (owner, value) in only.items():
         if value is not None and args.analysis != owner:
-            raise UserError(f"{flag} is an option of 'analyze {owner}', not of 'analyze {args.analysis}'; drop it")
+            raise UserError(
+                f"{flag} is an option of 'analyze {owner}', not of 'analyze {args.analysis}'; drop it"
+            )
     given = {"draws": args.draws, "resolution": args.resolution}  # unset: AnalysisOptions' defaults
-    opts = AnalysisOptions(subset=args.subset, seed=args.seed, directions=args.directions, data_dir=args.data_dir,
-                           device=args.device, **{k: v for k, v in given.items() if v is not None})
+    opts = AnalysisOptions(
+        subset=args.subset,
+        seed=args.seed,
+        directions=args.directions,
+        data_dir=args.data_dir,
+        device=args.device,
+        **{k: v for k, v in given.items() if v is not None},
+    )
     # An analysis writes only after every run is measured, each file atomically: nothing is half-written.
-    path = _interruptible("", run_analysis, args.analysis, args.runs, args.out, opts,
-                          log=lambda s: print(s, file=sys.stderr),
-                          note="no new results were written (files already in analysis/ are intact). "
-                               "Run the same command again to redo it.")
-    print(f"{args.analysis}: {path}\n{'':{len(args.analysis)}}  {path.with_suffix('.png')}\n"
-          f"add it to the report: resnet-lab report {path.parent.parent}")
+    path = _interruptible(
+        "",
+        run_analysis,
+        args.analysis,
+        args.runs,
+        args.out,
+        opts,
+        log=lambda s: print(s, file=sys.stderr),
+        note="no new results were written (files already in analysis/ are intact). "
+        "Run the same command again to redo it.",
+    )
+    print(
+        f"{args.analysis}: {path}\n{'':{len(args.analysis)}}  {path.with_suffix('.png')}\n"
+        f"add it to the report: resnet-lab report {path.parent.parent}"
+    )
     return 0
 
 
@@ -460,7 +886,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     # A sweep or grid directory gets its own report (rewritten in place, with any analyze sections).
     study = {"sweep.json": write_sweep_report, "grid.json": write_grid_report}
-    writer = next((w for f, w in study.items() if len(args.runs) == 1 and (Path(args.runs[0]) / f).is_file()), None)
+    writer = next(
+        (w for f, w in study.items() if len(args.runs) == 1 and (Path(args.runs[0]) / f).is_file()),
+        None,
+    )
     if writer is not None:
         if args.out:
             raise UserError("a sweep or grid report is written into its own directory; drop --out")
@@ -489,9 +918,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help()
             return 2
-        return {"compare": _cmd_compare, "diagnose": _cmd_diagnose, "sweep": _cmd_sweep,
-                "report": _cmd_report, "analyze": _cmd_analyze, "bench": _cmd_bench, "grid": _cmd_grid,
-                "models": _cmd_models}[args.command](args)
+        return {
+            "compare": _cmd_compare,
+            "diagnose": _cmd_diagnose,
+            "sweep": _cmd_sweep,
+            "report": _cmd_report,
+            "analyze": _cmd_analyze,
+            "bench": _cmd_bench,
+            "grid": _cmd_grid,
+            "models": _cmd_models,
+        }[args.command](args)
     except UserError as exc:
         print(f"resnet-lab: error: {exc}", file=sys.stderr)
         return 2

@@ -36,49 +36,76 @@ def summarise(rows: list[ResultRow]) -> list[dict[str, Any]]:
     by: dict[str, list[ResultRow]] = {}
     for r in rows:
         by.setdefault(r["model"], []).append(r)
-    return [{"model": name, "params": rs[0]["params"], "seeds": [r["seed"] for r in rs], "n": len(rs),
-             "learned": sum(r["status"] == "learned" for r in rs),
-             "best_val_acc": mean_std([r["best_val_acc"] for r in rs]),
-             "test_acc": mean_std([r["test_acc"] for r in rs]),
-             "final_train_loss": mean_std([r["final_train_loss"] for r in rs]),
-             "seconds": mean_std([r["seconds"] for r in rs])} for name, rs in by.items()]
+    return [
+        {
+            "model": name,
+            "params": rs[0]["params"],
+            "seeds": [r["seed"] for r in rs],
+            "n": len(rs),
+            "learned": sum(r["status"] == "learned" for r in rs),
+            "best_val_acc": mean_std([r["best_val_acc"] for r in rs]),
+            "test_acc": mean_std([r["test_acc"] for r in rs]),
+            "final_train_loss": mean_std([r["final_train_loss"] for r in rs]),
+            "seconds": mean_std([r["seconds"] for r in rs]),
+        }
+        for name, rs in by.items()
+    ]
 
 
 def settings_text(cfg: ExperimentConfig, amp: bool) -> str:
     o = cfg.optim
     seeds = f"seeds {', '.join(map(str, cfg.seeds))}" if cfg.seeds else f"seed {cfg.train.seed}"
-    return (f"{o.name} lr {o.lr}" + (f" momentum {o.momentum}" if o.name == "sgd" else "")
-            + f", weight decay {o.weight_decay}, batch {cfg.train.batch_size}, {cfg.train.epochs} epochs, "
-            f"width x{cfg.model.width_mult}, init {cfg.model.init}, norm {cfg.model.norm}, "
-            f"augment {'on' if cfg.data.augment else 'off'}, {seeds}, "
-            f"{cfg.data.pipeline} pipeline, {'bf16 autocast' if amp else 'fp32'}")
+    return (
+        f"{o.name} lr {o.lr}"
+        + (f" momentum {o.momentum}" if o.name == "sgd" else "")
+        + f", weight decay {o.weight_decay}, batch {cfg.train.batch_size}, {cfg.train.epochs} epochs, "
+        f"width x{cfg.model.width_mult}, init {cfg.model.init}, norm {cfg.model.norm}, "
+        f"augment {'on' if cfg.data.augment else 'off'}, {seeds}, "
+        f"{cfg.data.pipeline} pipeline, {'bf16 autocast' if amp else 'fp32'}"
+    )
 
 
 def results_markdown(rows: list[ResultRow], cfg: ExperimentConfig, source: str, amp: bool) -> str:
     """The seed's results table (model, accuracy, status, problem) with the extra columns; with
     several seeds, one line per model with mean +- std over them."""
     if len(cfg.seeds) > 1:
-        lines = ["| model | params | seeds | learned | best val acc | test acc | time per run |",
-                 "|---|---:|---:|---:|---:|---:|---:|"]
+        lines = [
+            "| model | params | seeds | learned | best val acc | test acc | time per run |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for s in summarise(rows):
-            lines.append(f"| {s['model']} | {s['params']:,} | {s['n']} | {s['learned']}/{s['n']} "
-                         f"| {fmt(s['best_val_acc'], unit='%')} | {fmt(s['test_acc'], unit='%')} "
-                         f"| {fmt(s['seconds'], 0, ' s')} |")
+            lines.append(
+                f"| {s['model']} | {s['params']:,} | {s['n']} | {s['learned']}/{s['n']} "
+                f"| {fmt(s['best_val_acc'], unit='%')} | {fmt(s['test_acc'], unit='%')} "
+                f"| {fmt(s['seconds'], 0, ' s')} |"
+            )
         note = f"± is the standard deviation over {len(cfg.seeds)} seeds; per-seed rows are in results.json.\n"
     else:
-        lines = ["| model | params | best val acc | test acc | status | problem | time |",
-                 "|---|---:|---:|---:|---|---|---:|"]
+        lines = [
+            "| model | params | best val acc | test acc | status | problem | time |",
+            "|---|---:|---:|---:|---|---|---:|",
+        ]
         for r in rows:
-            lines.append(f"| {r['model']} | {r['params']:,} | {r['best_val_acc']:.2f}% (ep {r['best_val_epoch']}) "
-                         f"| {r['test_acc']:.2f}% | {r['status']} | {r['problem']} | {r['seconds']:.0f} s |")
+            lines.append(
+                f"| {r['model']} | {r['params']:,} | {r['best_val_acc']:.2f}% (ep {r['best_val_epoch']}) "
+                f"| {r['test_acc']:.2f}% | {r['status']} | {r['problem']} | {r['seconds']:.0f} s |"
+            )
         note = ""
-    return (f"# resnet-lab compare ({cfg.preset} preset)\n\n" + "\n".join(lines) + "\n\n"
-            f"Settings: {settings_text(cfg, amp)}.  \nData: {source}.  \n"
-            "Test accuracy is the final model's; best validation accuracy picks no model.\n" + note)
+    return (
+        f"# resnet-lab compare ({cfg.preset} preset)\n\n" + "\n".join(lines) + "\n\n"
+        f"Settings: {settings_text(cfg, amp)}.  \nData: {source}.  \n"
+        "Test accuracy is the final model's; best validation accuracy picks no model.\n" + note
+    )
 
 
-def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool = False, resume: bool = False,
-                log: Callable[[str], None] = print) -> list[ResultRow]:
+def run_compare(
+    cfg: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+) -> list[ResultRow]:
     """Train every model of ``cfg.models`` (once per seed of ``cfg.seeds``) in ``out_dir`` and write
     the results table.
 
@@ -88,7 +115,9 @@ def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool =
     """
     data = load_data(cfg.data)
     device = setup_runtime(cfg.train)
-    for name in cfg.models:  # a model that cannot be built or run on this data fails here, before anything is written
+    for name in (
+        cfg.models
+    ):  # a model that cannot be built or run on this data fails here, before anything is written
         check_model(name, create_model(name, **builder_options(name, cfg, data)), data)
     out = Path(out_dir) if resume else prepare_dir(out_dir, overwrite=overwrite)
     prov = provenance(device, data.source)
@@ -97,14 +126,18 @@ def run_compare(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool =
     rows = []
     for name, seed, run in run_names(cfg):
         run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
-        train = partial(train_model, name, run_cfg, data, device, out / run, {"provenance": prov}, log)
+        train = partial(
+            train_model, name, run_cfg, data, device, out / run, {"provenance": prov}, log
+        )
         row = train_or_resume(out / run, train, log, run)
         rows.append({**row, "seed": seed, "run": run})
     table = results_markdown(rows, cfg, data.source, amp_enabled(cfg.train, device))
     (out / "results.md").write_text(table)
     prov["finished"] = now()
-    write_json(out / "results.json", {"config": to_dict(cfg), "provenance": prov, "results": rows,
-                                      "summary": summarise(rows)})
+    write_json(
+        out / "results.json",
+        {"config": to_dict(cfg), "provenance": prov, "results": rows, "summary": summarise(rows)},
+    )
     log("\n" + table)
     return rows
 
@@ -117,5 +150,7 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
     try:
         return from_dict(yaml.safe_load(path.read_text()), f"{path}")
     except (OSError, yaml.YAMLError):
-        raise UserError(f"{run_dir} is not a resumable resnet-lab run (no readable config.yaml); pass the --out "
-                        "directory of an interrupted run") from None
+        raise UserError(
+            f"{run_dir} is not a resumable resnet-lab run (no readable config.yaml); pass the --out "
+            "directory of an interrupted run"
+        ) from None

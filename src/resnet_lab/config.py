@@ -20,52 +20,60 @@ from .errors import UserError
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "cifar10"          # cifar10 | imagefolder | synthetic
-    data_dir: str | None = None       # cifar10: folder with cifar-10-batches-py; imagefolder: folder or .tar.gz
-    cache_dir: str | None = None      # downloads + decoded image folders; default ~/.cache/resnet-lab
-    download: bool = True             # cifar10 only: try torchvision's download when no local copy
+    dataset: str = "cifar10"  # cifar10 | imagefolder | synthetic
+    data_dir: str | None = (
+        None  # cifar10: folder with cifar-10-batches-py; imagefolder: folder or .tar.gz
+    )
+    cache_dir: str | None = None  # downloads + decoded image folders; default ~/.cache/resnet-lab
+    download: bool = True  # cifar10 only: try torchvision's download when no local copy
     # Held out of the training set (the test set is for final numbers). None: min(5,000, 10 % of the
     # training set), i.e. 5,000 for CIFAR-10's 50,000 (He et al.'s 45k/5k split) and 10 % of a
     # small image folder, which 5,000 would leave with few or no training images.
     val_size: int | None = None
-    train_subset: int | None = None   # use only this many training images (after the split)
+    train_subset: int | None = None  # use only this many training images (after the split)
     # Final numbers on only this many test images (a fixed, seeded choice): for quick studies whose
     # many runs would otherwise spend more time on the test set than on training. None: all.
     test_subset: int | None = None
-    split_seed: int = 0               # fixed, so every training seed sees the same validation set
-    augment: bool = True              # pad-4 random crop + horizontal flip on training batches
+    split_seed: int = 0  # fixed, so every training seed sees the same validation set
+    augment: bool = True  # pad-4 random crop + horizontal flip on training batches
     # inmemory: decoded uint8 tensors on the training device, whole batches normalised and augmented
     # there (fast, the default). dataloader: the conventional way, torchvision's dataset with
     # per-image PIL transforms in a DataLoader with worker processes; kept as the benchmark's
     # baseline (`resnet-lab bench`) and for checking that both give the same numbers.
     pipeline: str = "inmemory"
-    workers: int = 2                  # DataLoader worker processes (dataloader pipeline only)
-    synthetic_train: int = 1200       # synthetic data set sizes (tests)
+    workers: int = 2  # DataLoader worker processes (dataloader pipeline only)
+    synthetic_train: int = 1200  # synthetic data set sizes (tests)
     synthetic_test: int = 200
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    width_mult: float = 1.0           # 1.0 = the seed's widths (64/128/256 in the deep nets)
-    init: str = "default"             # default (PyTorch's) | kaiming | xavier | orthogonal
-    norm: str = "none"                # none | batch  (the notebook net always uses BN)
-    shortcut: str = "A"               # CIFAR family: A = zero-padded identity (paper), B = 1x1 projection
+    width_mult: float = 1.0  # 1.0 = the seed's widths (64/128/256 in the deep nets)
+    init: str = "default"  # default (PyTorch's) | kaiming | xavier | orthogonal
+    norm: str = "none"  # none | batch  (the notebook net always uses BN)
+    shortcut: str = "A"  # CIFAR family: A = zero-padded identity (paper), B = 1x1 projection
     # Options only some models take; None leaves the model's own default (grid axes set them).
-    skip: bool | None = None          # residual additions on (True) or off (False): resnet_seed, cifar_net, ...
-    depth: int | None = None          # cifar_net: weight layers, 6n+2
+    skip: bool | None = (
+        None  # residual additions on (True) or off (False): resnet_seed, cifar_net, ...
+    )
+    depth: int | None = None  # cifar_net: weight layers, 6n+2
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "sgd"                 # sgd (with momentum) | adam
+    name: str = "sgd"  # sgd (with momentum) | adam
     lr: float = 0.01
-    momentum: float = 0.9             # sgd only
+    momentum: float = 0.9  # sgd only
     weight_decay: float = 0.0
-    milestones: tuple[int, ...] = ()  # optimiser steps at which the lr is multiplied by gamma (none: constant)
+    milestones: tuple[
+        int, ...
+    ] = ()  # optimiser steps at which the lr is multiplied by gamma (none: constant)
     gamma: float = 0.1
-    warmup_lr: float | None = None    # He et al.: lr 0.01 until training error < warmup_until_error ...
+    warmup_lr: float | None = (
+        None  # He et al.: lr 0.01 until training error < warmup_until_error ...
+    )
     warmup_until_error: float = 80.0  # ... percent
-    warmup_min_depth: int = 110       # ... only for nets this deep (main-path weight layers)
+    warmup_min_depth: int = 110  # ... only for nets this deep (main-path weight layers)
 
 
 @dataclass(frozen=True)
@@ -73,25 +81,27 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 128
     eval_batch_size: int = 1000
-    device: str = "auto"              # auto | cpu | cuda
+    device: str = "auto"  # auto | cpu | cuda
     seed: int = 0
-    channels_last: bool = True        # NHWC convs: measured 1.2-2x faster on the 2-core CPU (README)
+    channels_last: bool = True  # NHWC convs: measured 1.2-2x faster on the 2-core CPU (README)
     # bf16 autocast of forward pass and loss (weights, gradients and optimiser stay fp32).
     # auto: on for CUDA GPUs with bf16, off on CPUs, so CPU runs keep the seed's fp32 numerics;
     # bf16: also on a CPU (2.2-4.4x faster on one with AMX, docs/performance.md).
     amp: str = "auto"
-    compile: bool = False             # torch.compile the model for training steps (pays off on GPUs)
-    threads: int = 0                  # CPU threads for torch; 0 keeps torch's default (one per core)
+    compile: bool = False  # torch.compile the model for training steps (pays off on GPUs)
+    threads: int = 0  # CPU threads for torch; 0 keeps torch's default (one per core)
     tensorboard: bool = True
-    diagnostics: bool = True          # per-layer statistics during training (diagnostics.jsonl)
-    diag_every: int = 100             # record every N optimiser steps (overhead: docs/diagnostics.md)
-    max_steps: int | None = None      # stop after this many optimiser steps (the paper counts iterations)
-    checkpoint_every: int = 1         # write the resumable checkpoints/last.pt every N epochs
+    diagnostics: bool = True  # per-layer statistics during training (diagnostics.jsonl)
+    diag_every: int = 100  # record every N optimiser steps (overhead: docs/diagnostics.md)
+    max_steps: int | None = (
+        None  # stop after this many optimiser steps (the paper counts iterations)
+    )
+    checkpoint_every: int = 1  # write the resumable checkpoints/last.pt every N epochs
 
 
 @dataclass(frozen=True)
 class SweepConfig:
-    depths: tuple[int, ...] = (20, 32, 44, 56)      # 6n+2
+    depths: tuple[int, ...] = (20, 32, 44, 56)  # 6n+2
     families: tuple[str, ...] = ("plain", "resnet")
     seeds: tuple[int, ...] = (0,)
 
@@ -100,12 +110,12 @@ class SweepConfig:
 class GridConfig:
     """A study over any config axes (``resnet-lab grid``, grid.py): one run per cell and seed."""
 
-    model: str = "cifar_net"          # the registered model every cell builds (an axis may vary it)
+    model: str = "cifar_net"  # the registered model every cell builds (an axis may vary it)
     # "KEY=V1,V2,..." (dotted config key, values typed by that key's field), or a joint axis that
     # sets several keys together: "K1+K2=a+b,c+d". The grid is the product of the axes.
     axes: tuple[str, ...] = ()
     seeds: tuple[int, ...] = (0,)
-    threshold_acc: float = 20.0       # validation accuracy (%) at which a run counts as "passed"
+    threshold_acc: float = 20.0  # validation accuracy (%) at which a run counts as "passed"
 
 
 @dataclass(frozen=True)
@@ -125,29 +135,46 @@ class ExperimentConfig:
 
 
 # He et al. 2015, section 4.2, for the CIFAR family (used by `resnet-lab sweep`).
-_PAPER = {"model.init": "kaiming", "model.norm": "batch", "model.shortcut": "A",
-          "optim.lr": 0.1, "optim.momentum": 0.9, "optim.weight_decay": 1e-4, "train.batch_size": 128,
-          "data.val_size": 5000, "data.augment": True}
+_PAPER = {
+    "model.init": "kaiming",
+    "model.norm": "batch",
+    "model.shortcut": "A",
+    "optim.lr": 0.1,
+    "optim.momentum": 0.9,
+    "optim.weight_decay": 1e-4,
+    "train.batch_size": 128,
+    "data.val_size": 5000,
+    "data.augment": True,
+}
 
 # The trainability map (resnet-lab grid): one column per (skip, norm, init) setting.
-_SETTINGS_AXIS = ("model.skip+model.norm+model.init="
-                  "false+none+default,false+none+kaiming,false+none+delta_orthogonal,false+batch+default,"
-                  "false+batch+kaiming,true+none+default,true+none+kaiming,true+none+fixup,true+none+skipinit,"
-                  "true+batch+default,true+batch+kaiming")
+_SETTINGS_AXIS = (
+    "model.skip+model.norm+model.init="
+    "false+none+default,false+none+kaiming,false+none+delta_orthogonal,false+batch+default,"
+    "false+batch+kaiming,true+none+default,true+none+kaiming,true+none+fixup,true+none+skipinit,"
+    "true+batch+default,true+batch+kaiming"
+)
 _OPTIM_AXIS = "optim.name+optim.lr=sgd+0.01,adam+0.001"
-_TRAINABILITY = {"grid.model": "cifar_net", "model.shortcut": "A", "optim.momentum": 0.9, "data.augment": True}
+_TRAINABILITY = {
+    "grid.model": "cifar_net",
+    "model.shortcut": "A",
+    "optim.momentum": 0.9,
+    "data.augment": True,
+}
 
 # The seed experiment's controls (resnet-lab grid --preset seed-controls): one change at a time away
 # from the failing configuration (DeepCNN / the seed ResNet without skips, default init, SGD). A
 # joint axis lists the cells, because they are not a product: SimpleCNN as the baseline, DeepCNN
 # {default, kaiming} x {sgd, adam}, the seed ResNet {skips on, off} x {default, kaiming} under SGD.
 # "none": the net has no skip option (it has no skip connections).
-_SEED_CONTROLS_AXIS = ("grid.model+model.skip+model.init+optim.name+optim.lr="
-                       "simple_cnn+none+default+sgd+0.01,"
-                       "deep_cnn+none+default+sgd+0.01,deep_cnn+none+kaiming+sgd+0.01,"
-                       "deep_cnn+none+default+adam+0.001,deep_cnn+none+kaiming+adam+0.001,"
-                       "resnet_seed+false+default+sgd+0.01,resnet_seed+true+default+sgd+0.01,"
-                       "resnet_seed+false+kaiming+sgd+0.01,resnet_seed+true+kaiming+sgd+0.01")
+_SEED_CONTROLS_AXIS = (
+    "grid.model+model.skip+model.init+optim.name+optim.lr="
+    "simple_cnn+none+default+sgd+0.01,"
+    "deep_cnn+none+default+sgd+0.01,deep_cnn+none+kaiming+sgd+0.01,"
+    "deep_cnn+none+default+adam+0.001,deep_cnn+none+kaiming+adam+0.001,"
+    "resnet_seed+false+default+sgd+0.01,resnet_seed+true+default+sgd+0.01,"
+    "resnet_seed+false+kaiming+sgd+0.01,resnet_seed+true+kaiming+sgd+0.01"
+)
 
 # Presets are overrides of the defaults (which are the seed's settings).
 PRESETS: dict[str, dict[str, Any]] = {
@@ -158,42 +185,93 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Finishes in well under 20 minutes on a 2-core CPU (README for the measured time).
     "quick": {"model.width_mult": 0.25, "train.epochs": 8},
     # Seconds, synthetic data: for tests and a first look at the outputs.
-    "smoke": {"data.dataset": "synthetic", "data.val_size": 200, "model.width_mult": 0.125,
-              "train.epochs": 2, "train.batch_size": 64},
+    "smoke": {
+        "data.dataset": "synthetic",
+        "data.val_size": 200,
+        "model.width_mult": 0.125,
+        "train.epochs": 2,
+        "train.batch_size": 64,
+    },
     # The paper's recipe: lr 0.1, /10 at 32k and 48k iterations, stop at 64k (182 epochs of 352
     # steps), warm-up at 0.01 for depth >= 110. Needs a GPU (hours on a CPU).
-    "paper": {**_PAPER, "optim.milestones": (32000, 48000), "optim.warmup_lr": 0.01,
-              "train.max_steps": 64000, "train.epochs": 182, "sweep.depths": (20, 32, 44, 56, 110)},
+    "paper": {
+        **_PAPER,
+        "optim.milestones": (32000, 48000),
+        "optim.warmup_lr": 0.01,
+        "train.max_steps": 64000,
+        "train.epochs": 182,
+        "sweep.depths": (20, 32, 44, 56, 110),
+    },
     # The paper's recipe shortened for a 2-core CPU (docs/degradation.md: measured time and result).
-    "paper-quick": {**_PAPER, "data.train_subset": 11264, "optim.milestones": (176, 264),
-                    "train.max_steps": 352, "train.epochs": 4, "sweep.depths": (20, 56),
-                    "train.diag_every": 50},
+    "paper-quick": {
+        **_PAPER,
+        "data.train_subset": 11264,
+        "optim.milestones": (176, 264),
+        "train.max_steps": 352,
+        "train.epochs": 4,
+        "sweep.depths": (20, 56),
+        "train.diag_every": 50,
+    },
     # When does a deep net train? depth x (skip, norm, init) x optimiser on He et al.'s CIFAR family
     # (docs/trainability.md). The columns pair each init with the nets it is meant for: Fixup and
     # SkipInit need skip connections, delta-orthogonal is the plain-net init. The optimisers keep the
     # seed's settings: SGD lr 0.01 momentum 0.9, Adam lr 1e-3.
-    "trainability": {**_TRAINABILITY, "model.width_mult": 1.0, "train.epochs": 30, "train.batch_size": 128,
-                     "grid.axes": ("model.depth=8,20,32,56,110", _SETTINGS_AXIS, _OPTIM_AXIS),
-                     "grid.seeds": (0, 1, 2)},
+    "trainability": {
+        **_TRAINABILITY,
+        "model.width_mult": 1.0,
+        "train.epochs": 30,
+        "train.batch_size": 128,
+        "grid.axes": ("model.depth=8,20,32,56,110", _SETTINGS_AXIS, _OPTIM_AXIS),
+        "grid.seeds": (0, 1, 2),
+    },
     # The same map sized for a 2-core CPU, <= 30 min (docs/trainability.md: the measured sizing): a
     # half-width net, 240 steps of 64 images, 1,000 validation and 2,000 test images, one seed.
-    "trainability-quick": {**_TRAINABILITY, "model.width_mult": 0.5, "train.batch_size": 64,
-                           "data.train_subset": 5120, "train.epochs": 3, "data.val_size": 1000,
-                           "data.test_subset": 2000, "train.diagnostics": False, "train.tensorboard": False,
-                           "grid.axes": ("model.depth=8,20,32,56", _SETTINGS_AXIS, _OPTIM_AXIS)},
+    "trainability-quick": {
+        **_TRAINABILITY,
+        "model.width_mult": 0.5,
+        "train.batch_size": 64,
+        "data.train_subset": 5120,
+        "train.epochs": 3,
+        "data.val_size": 1000,
+        "data.test_subset": 2000,
+        "train.diagnostics": False,
+        "train.tensorboard": False,
+        "grid.axes": ("model.depth=8,20,32,56", _SETTINGS_AXIS, _OPTIM_AXIS),
+    },
     # The seed experiment, controlled (README, "Which change rescues the seed's failure"): the quick
     # preset's nets and data (quarter width, full 45k/5k split) over 3 seeds, with fewer epochs so
     # that the 27 runs fit in 90 minutes on a 2-core CPU.
-    "seed-controls": {"model.width_mult": 0.25, "train.epochs": 5, "train.tensorboard": False,
-                      "train.diagnostics": False, "grid.axes": (_SEED_CONTROLS_AXIS,), "grid.seeds": (0, 1, 2)},
+    "seed-controls": {
+        "model.width_mult": 0.25,
+        "train.epochs": 5,
+        "train.tensorboard": False,
+        "train.diagnostics": False,
+        "grid.axes": (_SEED_CONTROLS_AXIS,),
+        "grid.seeds": (0, 1, 2),
+    },
     # Seconds: a 2-cell grid (plain and residual 8-layer nets) on synthetic data, for tests.
-    "grid-smoke": {"data.dataset": "synthetic", "data.val_size": 200, "train.epochs": 2, "train.batch_size": 64,
-                   "model.width_mult": 0.25, "train.tensorboard": False, "grid.model": "cifar_net",
-                   "grid.axes": ("model.depth=8", "model.skip=false,true")},
+    "grid-smoke": {
+        "data.dataset": "synthetic",
+        "data.val_size": 200,
+        "train.epochs": 2,
+        "train.batch_size": 64,
+        "model.width_mult": 0.25,
+        "train.tensorboard": False,
+        "grid.model": "cifar_net",
+        "grid.axes": ("model.depth=8", "model.skip=false,true"),
+    },
     # Seconds: two tiny CIFAR-family nets on synthetic data, for tests.
-    "sweep-smoke": {**_PAPER, "data.dataset": "synthetic", "data.val_size": 200, "train.epochs": 2,
-                    "train.batch_size": 64, "model.width_mult": 0.25, "sweep.depths": (8,),
-                    "optim.milestones": (20,), "optim.lr": 0.05},
+    "sweep-smoke": {
+        **_PAPER,
+        "data.dataset": "synthetic",
+        "data.val_size": 200,
+        "train.epochs": 2,
+        "train.batch_size": 64,
+        "model.width_mult": 0.25,
+        "sweep.depths": (8,),
+        "optim.milestones": (20,),
+        "optim.lr": 0.05,
+    },
 }
 
 OPTIMIZERS = ("sgd", "adam")
@@ -205,10 +283,12 @@ AMP_MODES = ("auto", "bf16", "off")
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Nested plain dict (YAML/JSON/torch.load-safe: only str, int, float, bool, None, list, dict)."""
+
     def plain(v: Any) -> Any:
         if isinstance(v, dict):
             return {k: plain(x) for k, x in v.items()}
         return list(v) if isinstance(v, tuple) else v
+
     return plain(dataclasses.asdict(cfg))
 
 
@@ -249,15 +329,23 @@ def typed_value(key: str, value: Any, origin: str) -> Any:
     """``value`` (e.g. a string from the command line) as the type of setting ``key``."""
     types = field_types()
     if key not in types:
-        raise UserError(f"{origin}: unknown config key {key!r}; known keys: {', '.join(known_keys())}")
+        raise UserError(
+            f"{origin}: unknown config key {key!r}; known keys: {', '.join(known_keys())}"
+        )
     return _coerce(key, value, types[key], origin)
 
 
 def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
     args = typing.get_args(tp)
-    if type(None) in args and (value is None or (isinstance(value, str) and value.lower() in ("none", "null"))):
+    if type(None) in args and (
+        value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+    ):
         return None  # "none" on a command line or grid axis: unset, the model's own default
-    base = next((a for a in args if a is not type(None)), tp) if args and typing.get_origin(tp) is not tuple else tp
+    base = (
+        next((a for a in args if a is not type(None)), tp)
+        if args and typing.get_origin(tp) is not tuple
+        else tp
+    )
     try:
         if typing.get_origin(base) is tuple:
             items = value.split(",") if isinstance(value, str) else list(value)
@@ -292,13 +380,17 @@ def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
     raise UserError(f"{origin}: {key} must be {name}, got {value!r}; fix that value")
 
 
-def apply_overrides(cfg: ExperimentConfig, overrides: dict[str, Any], origin: str) -> ExperimentConfig:
+def apply_overrides(
+    cfg: ExperimentConfig, overrides: dict[str, Any], origin: str
+) -> ExperimentConfig:
     """A new config with dotted-key ``overrides`` applied (types checked and coerced)."""
     types = _fields(ExperimentConfig)
     values = flatten(to_dict(cfg))
     for key, value in overrides.items():
         if key not in types:
-            raise UserError(f"{origin}: unknown config key {key!r}; known keys: {', '.join(known_keys())}")
+            raise UserError(
+                f"{origin}: unknown config key {key!r}; known keys: {', '.join(known_keys())}"
+            )
         values[key] = _coerce(key, value, types[key], origin)
     return _build(ExperimentConfig, values)
 
@@ -336,7 +428,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise UserError(f"cannot read config file {path} ({exc.strerror}); check the path") from None
+        raise UserError(
+            f"cannot read config file {path} ({exc.strerror}); check the path"
+        ) from None
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -346,12 +440,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if loaded is None:
         return {}
     if not isinstance(loaded, dict):
-        raise UserError(f"config file {path} must hold a mapping of keys to values, e.g. 'train: {{epochs: 5}}'")
+        raise UserError(
+            f"config file {path} must hold a mapping of keys to values, e.g. 'train: {{epochs: 5}}'"
+        )
     return flatten(loaded)
 
 
-def resolve(preset: str | None = None, file: str | Path | None = None,
-            cli: dict[str, Any] | None = None) -> ExperimentConfig:
+def resolve(
+    preset: str | None = None, file: str | Path | None = None, cli: dict[str, Any] | None = None
+) -> ExperimentConfig:
     """defaults < preset < file < command line. The preset may also be named in the file."""
     file_overrides = load_yaml(file) if file else {}
     cli = dict(cli or {})
@@ -370,7 +467,9 @@ def check_seeds(seeds: tuple[int, ...], key: str = "seeds") -> None:
     """Training seeds must be distinct integers >= 0 (torch.manual_seed's range)."""
     negative = [s for s in seeds if s < 0]
     if negative:
-        raise UserError(f"{key}: seeds must be >= 0, got {', '.join(map(str, negative))}; pass e.g. 0,1,2")
+        raise UserError(
+            f"{key}: seeds must be >= 0, got {', '.join(map(str, negative))}; pass e.g. 0,1,2"
+        )
     dupes = sorted({s for s in seeds if seeds.count(s) > 1})
     if dupes:
         raise UserError(f"{key} lists {', '.join(map(str, dupes))} twice; list each seed once")
@@ -385,49 +484,84 @@ def validate(cfg: ExperimentConfig) -> None:
             raise UserError(f"{key} must be a positive number, got {value}; pass a value > 0")
 
     if not cfg.models:
-        raise UserError("no models selected; pass --models with one or more of: " + ", ".join(list_models()))
-    for name in cfg.models:  # an external pkg.module:factory is checked where it is imported (registry.py)
+        raise UserError(
+            "no models selected; pass --models with one or more of: " + ", ".join(list_models())
+        )
+    for (
+        name
+    ) in cfg.models:  # an external pkg.module:factory is checked where it is imported (registry.py)
         if ":" not in name and name not in list_models():
-            raise UserError(f"unknown model {name!r}; choose from: {', '.join(list_models())}, or give your own "
-                            "as pkg.module:factory or path/to/file.py:factory")
+            raise UserError(
+                f"unknown model {name!r}; choose from: {', '.join(list_models())}, or give your own "
+                "as pkg.module:factory or path/to/file.py:factory"
+            )
     if cfg.data.dataset not in DATASETS:
-        raise UserError(f"unknown dataset {cfg.data.dataset!r}; choose one of: {', '.join(DATASETS)}")
+        raise UserError(
+            f"unknown dataset {cfg.data.dataset!r}; choose one of: {', '.join(DATASETS)}"
+        )
     if cfg.data.pipeline not in PIPELINES:
-        raise UserError(f"unknown pipeline {cfg.data.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
+        raise UserError(
+            f"unknown pipeline {cfg.data.pipeline!r}; choose one of: {', '.join(PIPELINES)}"
+        )
     if cfg.train.amp not in AMP_MODES:
-        raise UserError(f"unknown amp mode {cfg.train.amp!r}; choose one of: {', '.join(AMP_MODES)}")
+        raise UserError(
+            f"unknown amp mode {cfg.train.amp!r}; choose one of: {', '.join(AMP_MODES)}"
+        )
     if cfg.data.workers < 0 or cfg.train.threads < 0:
-        raise UserError("workers and threads must be >= 0 (threads 0 = torch's default); fix those values")
+        raise UserError(
+            "workers and threads must be >= 0 (threads 0 = torch's default); fix those values"
+        )
     if cfg.optim.name not in OPTIMIZERS:
-        raise UserError(f"unknown optimizer {cfg.optim.name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+        raise UserError(
+            f"unknown optimizer {cfg.optim.name!r}; choose one of: {', '.join(OPTIMIZERS)}"
+        )
     if cfg.train.device not in DEVICES:
         raise UserError(f"unknown device {cfg.train.device!r}; choose one of: {', '.join(DEVICES)}")
-    for key, value in (("epochs", cfg.train.epochs), ("batch size", cfg.train.batch_size),
-                       ("eval batch size", cfg.train.eval_batch_size), ("learning rate", cfg.optim.lr),
-                       ("width", cfg.model.width_mult)):
+    for key, value in (
+        ("epochs", cfg.train.epochs),
+        ("batch size", cfg.train.batch_size),
+        ("eval batch size", cfg.train.eval_batch_size),
+        ("learning rate", cfg.optim.lr),
+        ("width", cfg.model.width_mult),
+    ):
         positive(key, value)
     if cfg.train.checkpoint_every < 1:
         raise UserError(f"checkpoint_every must be >= 1 epoch, got {cfg.train.checkpoint_every}")
     if cfg.train.diag_every < 1:
-        raise UserError(f"diag_every must be >= 1, got {cfg.train.diag_every}; use --no-diagnostics to turn "
-                        "recording off")
-    for key, seeds in (("seeds", cfg.seeds), ("sweep.seeds", cfg.sweep.seeds), ("grid.seeds", cfg.grid.seeds)):
+        raise UserError(
+            f"diag_every must be >= 1, got {cfg.train.diag_every}; use --no-diagnostics to turn "
+            "recording off"
+        )
+    for key, seeds in (
+        ("seeds", cfg.seeds),
+        ("sweep.seeds", cfg.sweep.seeds),
+        ("grid.seeds", cfg.grid.seeds),
+    ):
         check_seeds(seeds, key)
     if cfg.data.val_size is not None and cfg.data.val_size < 1:
-        raise UserError(f"val_size must be >= 1, got {cfg.data.val_size}; the validation split is "
-                        "how models are compared without touching the test set")
+        raise UserError(
+            f"val_size must be >= 1, got {cfg.data.val_size}; the validation split is "
+            "how models are compared without touching the test set"
+        )
     if cfg.data.train_subset is not None and cfg.data.train_subset < 1:
         raise UserError(f"train_subset must be >= 1, got {cfg.data.train_subset}")
     if cfg.data.test_subset is not None and cfg.data.test_subset < 1:
         raise UserError(f"test_subset must be >= 1, got {cfg.data.test_subset}")
     if cfg.optim.weight_decay < 0 or not 0 <= cfg.optim.momentum < 1:
         raise UserError("weight decay must be >= 0 and momentum in [0, 1); fix those values")
-    if cfg.data.dataset == "synthetic" and min(cfg.data.synthetic_train, cfg.data.synthetic_test) < 1:
+    if (
+        cfg.data.dataset == "synthetic"
+        and min(cfg.data.synthetic_train, cfg.data.synthetic_test) < 1
+    ):
         raise UserError("synthetic data set sizes must be >= 1")
     if cfg.train.max_steps is not None and cfg.train.max_steps < 1:
         raise UserError(f"max_steps must be >= 1, got {cfg.train.max_steps}")
-    if any(m < 1 for m in cfg.optim.milestones) or list(cfg.optim.milestones) != sorted(cfg.optim.milestones):
-        raise UserError(f"milestones must be increasing positive step numbers, got {list(cfg.optim.milestones)}")
+    if any(m < 1 for m in cfg.optim.milestones) or list(cfg.optim.milestones) != sorted(
+        cfg.optim.milestones
+    ):
+        raise UserError(
+            f"milestones must be increasing positive step numbers, got {list(cfg.optim.milestones)}"
+        )
     if cfg.optim.warmup_lr is not None and cfg.optim.warmup_lr <= 0:
         raise UserError("warmup_lr must be > 0 (or unset for no warm-up)")
     bad_depths = [d for d in cfg.sweep.depths if d < 8 or (d - 2) % 6]
@@ -435,10 +569,14 @@ def validate(cfg: ExperimentConfig) -> None:
         raise UserError(f"sweep depths must be 6n+2 (20, 32, 44, 56, 110, ...), got {bad_depths}")
     bad_families = [f for f in cfg.sweep.families if f not in ("plain", "resnet")]
     if bad_families or not cfg.sweep.families or not cfg.sweep.seeds:
-        raise UserError(f"sweep families must be plain and/or resnet and seeds non-empty, got "
-                        f"{list(cfg.sweep.families)} / {list(cfg.sweep.seeds)}")
+        raise UserError(
+            f"sweep families must be plain and/or resnet and seeds non-empty, got "
+            f"{list(cfg.sweep.families)} / {list(cfg.sweep.seeds)}"
+        )
     if cfg.model.shortcut not in ("A", "B"):
-        raise UserError(f"unknown shortcut {cfg.model.shortcut!r}; choose A (zero-padded identity) or B (projection)")
+        raise UserError(
+            f"unknown shortcut {cfg.model.shortcut!r}; choose A (zero-padded identity) or B (projection)"
+        )
     from .models.layers import INITS, NORMS
 
     if cfg.model.init not in INITS:

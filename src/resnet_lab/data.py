@@ -39,8 +39,18 @@ if TYPE_CHECKING:
     from .config import ExperimentConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
-CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
-                   "ship", "truck"]
+CIFAR10_CLASSES = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+]
 
 
 @dataclass
@@ -67,15 +77,17 @@ class DataSplits:
     # Positions of the train / validation images in the full training set as loaded, so that the
     # dataloader pipeline can pick the very same images from torchvision's per-image dataset.
     train_index: torch.Tensor | None = None
-    test_index: torch.Tensor | None = None     # the test images used when data.test_subset is set
+    test_index: torch.Tensor | None = None  # the test images used when data.test_subset is set
     val_index: torch.Tensor | None = None
-    val_rule: str = ""                         # how the validation size was chosen (for the data line)
+    val_rule: str = ""  # how the validation size was chosen (for the data line)
 
     def describe(self) -> str:
         """The data line every command prints: source and split sizes."""
         rule = f" ({self.val_rule})" if self.val_rule else ""
-        return (f"{self.source}; {len(self.train):,} train / {len(self.val):,} val{rule} / "
-                f"{len(self.test):,} test images")
+        return (
+            f"{self.source}; {len(self.train):,} train / {len(self.val):,} val{rule} / "
+            f"{len(self.test):,} test images"
+        )
 
     @property
     def num_classes(self) -> int:
@@ -98,20 +110,28 @@ def _cifar_root(data_dir: str | None, cache_dir: Path) -> Path:
     return root.parent if root.name == "cifar-10-batches-py" else root
 
 
-def load_cifar10(data_dir: str | None, cache_dir: Path, download: bool) -> tuple[ImageTensors, ImageTensors, list[str], str]:
+def load_cifar10(
+    data_dir: str | None, cache_dir: Path, download: bool
+) -> tuple[ImageTensors, ImageTensors, list[str], str]:
     from torchvision.datasets import CIFAR10
 
     root = _cifar_root(data_dir, cache_dir)
     have_local = (root / "cifar-10-batches-py").is_dir()
     if data_dir and not root.exists():
-        raise UserError(f"data directory {root} does not exist; pass --data-dir pointing to a folder "
-                        "that contains cifar-10-batches-py")
+        raise UserError(
+            f"data directory {root} does not exist; pass --data-dir pointing to a folder "
+            "that contains cifar-10-batches-py"
+        )
     if not have_local and not download:
-        raise UserError(f"no cifar-10-batches-py folder in {root}; pass --data-dir pointing to a "
-                        "folder that contains it, or allow downloading")
+        raise UserError(
+            f"no cifar-10-batches-py folder in {root}; pass --data-dir pointing to a "
+            "folder that contains it, or allow downloading"
+        )
     try:
-        splits = [CIFAR10(str(root), train=train, download=download and not have_local)
-                  for train in (True, False)]
+        splits = [
+            CIFAR10(str(root), train=train, download=download and not have_local)
+            for train in (True, False)
+        ]
     except (RuntimeError, OSError, ValueError, EOFError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
@@ -123,9 +143,19 @@ def load_cifar10(data_dir: str | None, cache_dir: Path, download: bool) -> tuple
             f"CIFAR-10 files in {root / 'cifar-10-batches-py'} are unreadable ({type(exc).__name__}: "
             f"{exc}); re-download them or point --data-dir at an intact copy"
         ) from None
-    tensors = [ImageTensors(torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(),
-                            torch.tensor(ds.targets, dtype=torch.int64)) for ds in splits]
-    return tensors[0], tensors[1], list(splits[0].classes), f"cifar10 (torchvision binaries) at {root}"
+    tensors = [
+        ImageTensors(
+            torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(),
+            torch.tensor(ds.targets, dtype=torch.int64),
+        )
+        for ds in splits
+    ]
+    return (
+        tensors[0],
+        tensors[1],
+        list(splits[0].classes),
+        f"cifar10 (torchvision binaries) at {root}",
+    )
 
 
 def _decode(data: bytes, name: str) -> torch.Tensor:
@@ -137,8 +167,9 @@ def _decode(data: bytes, name: str) -> torch.Tensor:
         with Image.open(io.BytesIO(data)) as img:
             array = np.asarray(img.convert("RGB"))
     except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise UserError(f"cannot decode image {name} ({type(exc).__name__}); remove or replace "
-                        "that file") from None
+        raise UserError(
+            f"cannot decode image {name} ({type(exc).__name__}); remove or replace that file"
+        ) from None
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
@@ -165,8 +196,10 @@ def _iter_archive(archive: Path) -> Iterator[tuple[str, str, str, bytes]]:
                         yield part, parts[i + 1], member.name, tf.extractfile(member).read()
                         break
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise UserError(f"cannot read archive {archive} ({exc}); check that it is a complete "
-                        ".tar or .tar.gz file") from None
+        raise UserError(
+            f"cannot read archive {archive} ({exc}); check that it is a complete "
+            ".tar or .tar.gz file"
+        ) from None
 
 
 def _folder_fingerprint(root: Path) -> str:
@@ -184,24 +217,36 @@ def _folder_fingerprint(root: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def load_imagefolder(data_dir: str | None, cache_dir: Path) -> tuple[ImageTensors, ImageTensors, list[str], str]:
+def load_imagefolder(
+    data_dir: str | None, cache_dir: Path
+) -> tuple[ImageTensors, ImageTensors, list[str], str]:
     if not data_dir:
-        raise UserError("--dataset imagefolder needs --data-dir: a folder (or .tar.gz) holding "
-                        "train/<class>/* and test/<class>/*")
+        raise UserError(
+            "--dataset imagefolder needs --data-dir: a folder (or .tar.gz) holding "
+            "train/<class>/* and test/<class>/*"
+        )
     root = Path(data_dir)
     if not root.exists():
-        raise UserError(f"data directory {root} does not exist; pass --data-dir pointing to a folder "
-                        "(or .tar.gz) holding train/<class>/* and test/<class>/*")
+        raise UserError(
+            f"data directory {root} does not exist; pass --data-dir pointing to a folder "
+            "(or .tar.gz) holding train/<class>/* and test/<class>/*"
+        )
     if root.is_dir() and not ((root / "train").is_dir() and (root / "test").is_dir()):
-        raise UserError(f"{root} has no train/ and test/ folders; an image folder needs "
-                        "train/<class>/*.jpg and test/<class>/*.jpg")
+        raise UserError(
+            f"{root} has no train/ and test/ folders; an image folder needs "
+            "train/<class>/*.jpg and test/<class>/*.jpg"
+        )
     is_jpeg = False
     cache = cache_dir / f"imagefolder-{_folder_fingerprint(root)}.pt"
     if cache.exists():
         try:
             blob = torch.load(cache, weights_only=True)
-            return (ImageTensors(blob["train_x"], blob["train_y"]),
-                    ImageTensors(blob["test_x"], blob["test_y"]), blob["classes"], blob["source"])
+            return (
+                ImageTensors(blob["train_x"], blob["train_y"]),
+                ImageTensors(blob["test_x"], blob["test_y"]),
+                blob["classes"],
+                blob["source"],
+            )
         except Exception:  # noqa: BLE001 - a damaged cache fails in many ways; it is rebuilt, never trusted
             cache.unlink(missing_ok=True)
 
@@ -214,31 +259,51 @@ def load_imagefolder(data_dir: str | None, cache_dir: Path) -> tuple[ImageTensor
         is_jpeg = is_jpeg or name.lower().endswith((".jpg", ".jpeg"))
     classes = sorted(set(names["train"]))
     if not classes or not names["test"]:
-        raise UserError(f"{root} holds no images under train/<class>/ and test/<class>/; "
-                        "an image folder needs both")
+        raise UserError(
+            f"{root} holds no images under train/<class>/ and test/<class>/; "
+            "an image folder needs both"
+        )
     if sorted(set(names["test"])) != classes:
         raise UserError(f"{root}: train/ and test/ have different class folders; make them match")
     shapes = {tuple(img.shape) for split in images.values() for img in split}
     if len(shapes) != 1:
-        raise UserError(f"{root}: images differ in size ({sorted(shapes)[:3]} ...); resize them to "
-                        "one size first")
+        raise UserError(
+            f"{root}: images differ in size ({sorted(shapes)[:3]} ...); resize them to "
+            "one size first"
+        )
     index = {c: i for i, c in enumerate(classes)}
     splits = []
     for split in ("train", "test"):
-        splits.append(ImageTensors(torch.stack(images[split]),
-                                   torch.tensor([index[c] for c in names[split]], dtype=torch.int64)))
+        splits.append(
+            ImageTensors(
+                torch.stack(images[split]),
+                torch.tensor([index[c] for c in names[split]], dtype=torch.int64),
+            )
+        )
     kind = "archive" if root.is_file() else "folder"
-    source = f"imagefolder {kind} {root.resolve()}" + (" (JPEG-compressed images)" if is_jpeg else "")
+    source = f"imagefolder {kind} {root.resolve()}" + (
+        " (JPEG-compressed images)" if is_jpeg else ""
+    )
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(".tmp")
-    torch.save({"train_x": splits[0].images, "train_y": splits[0].labels, "test_x": splits[1].images,
-                "test_y": splits[1].labels, "classes": classes, "source": source}, tmp)
+    torch.save(
+        {
+            "train_x": splits[0].images,
+            "train_y": splits[0].labels,
+            "test_x": splits[1].images,
+            "test_y": splits[1].labels,
+            "classes": classes,
+            "source": source,
+        },
+        tmp,
+    )
     os.replace(tmp, cache)
     return splits[0], splits[1], classes, source
 
 
-def make_synthetic(n_train: int, n_test: int, *, num_classes: int = 10, size: int = 32,
-                   seed: int = 0) -> tuple[ImageTensors, ImageTensors, list[str], str]:
+def make_synthetic(
+    n_train: int, n_test: int, *, num_classes: int = 10, size: int = 32, seed: int = 0
+) -> tuple[ImageTensors, ImageTensors, list[str], str]:
     """A learnable toy set: each class is a smooth random template; samples are shifted, noisy copies."""
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(num_classes, 3, 4, 4, generator=g)
@@ -249,7 +314,9 @@ def make_synthetic(n_train: int, n_test: int, *, num_classes: int = 10, size: in
         labels = labels[torch.randperm(n, generator=g)]
         shifts = torch.randint(-2, 3, (n, 2), generator=g)
         x = templates[labels]
-        x = torch.stack([torch.roll(img, (int(s[0]), int(s[1])), dims=(1, 2)) for img, s in zip(x, shifts)])
+        x = torch.stack(
+            [torch.roll(img, (int(s[0]), int(s[1])), dims=(1, 2)) for img, s in zip(x, shifts)]
+        )
         x = x + 0.15 * torch.randn(x.shape, generator=g)
         return ImageTensors((x.clamp(0, 1) * 255).round().to(torch.uint8), labels.to(torch.int64))
 
@@ -268,16 +335,22 @@ def load_data(cfg: DataConfig) -> DataSplits:
     elif cfg.dataset == "imagefolder":
         train, test, classes, source = load_imagefolder(cfg.data_dir, cache_dir)
     elif cfg.dataset == "synthetic":
-        train, test, classes, source = make_synthetic(cfg.synthetic_train, cfg.synthetic_test,
-                                                      seed=cfg.split_seed)
+        train, test, classes, source = make_synthetic(
+            cfg.synthetic_train, cfg.synthetic_test, seed=cfg.split_seed
+        )
     else:
         raise UserError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASETS)}")
     val_size, val_rule = cfg.val_size, "as set by val_size"
     if val_size is None:
-        val_size, val_rule = default_val_size(len(train)), "default: 10 % of the training set, at most 5,000"
+        val_size, val_rule = (
+            default_val_size(len(train)),
+            "default: 10 % of the training set, at most 5,000",
+        )
     if val_size >= len(train) or val_size < 1:
-        raise UserError(f"val_size {val_size} leaves no training or no validation images (the training set has "
-                        f"{len(train)}); choose a --val-size between 1 and {len(train) - 1}")
+        raise UserError(
+            f"val_size {val_size} leaves no training or no validation images (the training set has "
+            f"{len(train)}); choose a --val-size between 1 and {len(train) - 1}"
+        )
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.split_seed))
     val = train.subset(order[:val_size])
     rest = order[val_size:]
@@ -286,13 +359,26 @@ def load_data(cfg: DataConfig) -> DataSplits:
     train = train.subset(rest)
     test_index = None
     if cfg.test_subset and cfg.test_subset < len(test):
-        test_index = torch.randperm(len(test), generator=torch.Generator().manual_seed(cfg.split_seed))[: cfg.test_subset]
+        test_index = torch.randperm(
+            len(test), generator=torch.Generator().manual_seed(cfg.split_seed)
+        )[: cfg.test_subset]
         test = test.subset(test_index)
     pixels = train.images.float().div_(255)
     mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
     std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
-    return DataSplits(train, val, test, classes, mean, std, source, train_index=rest,
-                      val_index=order[:val_size], test_index=test_index, val_rule=val_rule)
+    return DataSplits(
+        train,
+        val,
+        test,
+        classes,
+        mean,
+        std,
+        source,
+        train_index=rest,
+        val_index=order[:val_size],
+        test_index=test_index,
+        val_rule=val_rule,
+    )
 
 
 def synthetic(n_train: int = 1200, n_test: int = 200, *, val_size: int | None = None) -> DataSplits:
@@ -300,8 +386,11 @@ def synthetic(n_train: int = 1200, n_test: int = 200, *, val_size: int | None = 
     look and for tests: ``resnet_lab.diagnose(model, resnet_lab.data.synthetic())``."""
     from .config import DataConfig
 
-    return load_data(DataConfig(dataset="synthetic", synthetic_train=n_train, synthetic_test=n_test,
-                                val_size=val_size))
+    return load_data(
+        DataConfig(
+            dataset="synthetic", synthetic_train=n_train, synthetic_test=n_test, val_size=val_size
+        )
+    )
 
 
 def default_val_size(n_train: int) -> int:
@@ -313,8 +402,9 @@ def default_val_size(n_train: int) -> int:
 # --------------------------------------------------------------------------- batches
 
 
-def random_crop_flip(x: torch.Tensor, generator: torch.Generator, *, padding: int = 4,
-                     flip: bool = True) -> torch.Tensor:
+def random_crop_flip(
+    x: torch.Tensor, generator: torch.Generator, *, padding: int = 4, flip: bool = True
+) -> torch.Tensor:
     """Per-image random crop (zero padding, like torchvision's RandomCrop) and horizontal flip,
     done for the whole uint8 batch at once with one gather instead of a Python loop per image."""
     n, c, h, w = x.shape
@@ -337,9 +427,20 @@ class Batches:
     ``(seed, epoch)`` (call :meth:`set_epoch`), so an epoch's batches are reproducible on their own.
     """
 
-    def __init__(self, data: ImageTensors, *, batch_size: int, mean, std, device: torch.device,
-                 shuffle: bool = False, augment: bool = False, seed: int = 0,
-                 channels_last: bool = False, drop_last: bool = False):
+    def __init__(
+        self,
+        data: ImageTensors,
+        *,
+        batch_size: int,
+        mean,
+        std,
+        device: torch.device,
+        shuffle: bool = False,
+        augment: bool = False,
+        seed: int = 0,
+        channels_last: bool = False,
+        drop_last: bool = False,
+    ):
         self.images = data.images.to(device)
         self.labels = data.labels.to(device)
         self.batch_size = batch_size
@@ -432,14 +533,18 @@ def torchvision_dataset(cfg: DataConfig, split: str, transform) -> torch.utils.d
 
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     if cfg.dataset == "cifar10":
-        return CIFAR10(str(_cifar_root(cfg.data_dir, cache_dir)), train=split == "train", transform=transform)
+        return CIFAR10(
+            str(_cifar_root(cfg.data_dir, cache_dir)), train=split == "train", transform=transform
+        )
     if cfg.dataset == "imagefolder":
         root = Path(cfg.data_dir)
         if root.is_dir():  # ImageFolder and load_imagefolder list files the same way (make_dataset)
             return ImageFolder(str(root / split), transform=transform, is_valid_file=_is_image)
         folder, order = extract_archive(root, cache_dir)
         ds = ImageFolder(str(folder / split), transform=transform)
-        position = {os.path.relpath(path, folder / split): i for i, (path, _) in enumerate(ds.samples)}
+        position = {
+            os.path.relpath(path, folder / split): i for i, (path, _) in enumerate(ds.samples)
+        }
         return torch.utils.data.Subset(ds, [position[rel] for rel in order[split]])
     train, test, _, _ = make_synthetic(cfg.synthetic_train, cfg.synthetic_test, seed=cfg.split_seed)
     return TensorImageDataset(train if split == "train" else test, transform)
@@ -457,9 +562,18 @@ class LoaderBatches:
     torchvision dataset, created per epoch (workers start again each epoch, as with a default
     DataLoader), shuffled by a generator seeded by ``(seed, epoch)``."""
 
-    def __init__(self, dataset: torch.utils.data.Dataset, *, batch_size: int, device: torch.device,
-                 shuffle: bool = False, seed: int = 0, channels_last: bool = False, workers: int = 2,
-                 drop_last: bool = False):
+    def __init__(
+        self,
+        dataset: torch.utils.data.Dataset,
+        *,
+        batch_size: int,
+        device: torch.device,
+        shuffle: bool = False,
+        seed: int = 0,
+        channels_last: bool = False,
+        workers: int = 2,
+        drop_last: bool = False,
+    ):
         self.dataset, self.batch_size, self.device = dataset, batch_size, device
         self.shuffle, self.seed, self.workers, self.drop_last = shuffle, seed, workers, drop_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -476,15 +590,25 @@ class LoaderBatches:
         from torch.utils.data import DataLoader
 
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-        loader = DataLoader(self.dataset, batch_size=self.batch_size, shuffle=self.shuffle, generator=g,
-                            num_workers=self.workers, pin_memory=self.device.type == "cuda",
-                            drop_last=self.drop_last)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            shuffle=self.shuffle,
+            generator=g,
+            num_workers=self.workers,
+            pin_memory=self.device.type == "cuda",
+            drop_last=self.drop_last,
+        )
         for x, y in loader:
-            yield (x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format),
-                   y.to(self.device, non_blocking=True))
+            yield (
+                x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format),
+                y.to(self.device, non_blocking=True),
+            )
 
 
-def make_batches(data: DataSplits, cfg: ExperimentConfig, device: torch.device) -> dict[str, Batches | LoaderBatches]:
+def make_batches(
+    data: DataSplits, cfg: ExperimentConfig, device: torch.device
+) -> dict[str, Batches | LoaderBatches]:
     """Train / val / test batch iterators of the configured pipeline (``cfg.data.pipeline``)."""
     t = cfg.train
     if cfg.data.pipeline == "dataloader":
@@ -492,19 +616,40 @@ def make_batches(data: DataSplits, cfg: ExperimentConfig, device: torch.device) 
         common = {"device": device, "channels_last": t.channels_last, "workers": cfg.data.workers}
 
         def loader(split: str, index, augment: bool, **kw) -> LoaderBatches:
-            ds = torchvision_dataset(cfg.data, split, torchvision_transform(data.mean, data.std, size, augment))
+            ds = torchvision_dataset(
+                cfg.data, split, torchvision_transform(data.mean, data.std, size, augment)
+            )
             if index is not None:
                 ds = torch.utils.data.Subset(ds, index.tolist())
             return LoaderBatches(ds, **common, **kw)
 
-        return {"train": loader("train", data.train_index, cfg.data.augment, batch_size=t.batch_size,
-                                shuffle=True, seed=t.seed),
-                "val": loader("train", data.val_index, False, batch_size=t.eval_batch_size),
-                "test": loader("test", data.test_index, False, batch_size=t.eval_batch_size)}
-    common = {"mean": data.mean, "std": data.std, "device": device, "channels_last": t.channels_last}
+        return {
+            "train": loader(
+                "train",
+                data.train_index,
+                cfg.data.augment,
+                batch_size=t.batch_size,
+                shuffle=True,
+                seed=t.seed,
+            ),
+            "val": loader("train", data.val_index, False, batch_size=t.eval_batch_size),
+            "test": loader("test", data.test_index, False, batch_size=t.eval_batch_size),
+        }
+    common = {
+        "mean": data.mean,
+        "std": data.std,
+        "device": device,
+        "channels_last": t.channels_last,
+    }
     return {
-        "train": Batches(data.train, batch_size=t.batch_size, shuffle=True, augment=cfg.data.augment,
-                         seed=t.seed, **common),
+        "train": Batches(
+            data.train,
+            batch_size=t.batch_size,
+            shuffle=True,
+            augment=cfg.data.augment,
+            seed=t.seed,
+            **common,
+        ),
         "val": Batches(data.val, batch_size=t.eval_batch_size, **common),
         "test": Batches(data.test, batch_size=t.eval_batch_size, **common),
     }

@@ -57,9 +57,9 @@ class Judgement:
     """How a run ended, by the rules above. ``reason`` is the rule that decided it (structured, so
     nobody has to parse ``problem`` back): diverged | stuck_at_ln_c | chance | overfitting | none."""
 
-    status: str          # learned | failed
+    status: str  # learned | failed
     reason: str
-    problem: str         # the same, as a sentence for the results table
+    problem: str  # the same, as a sentence for the results table
 
 
 class ResultRow(TypedDict, total=False):
@@ -67,11 +67,11 @@ class ResultRow(TypedDict, total=False):
 
     model: str
     params: int
-    status: str                  # learned | failed
-    reason: str                  # Judgement.reason
-    outcome_problem: str         # the judged problem alone ("none" when it learned cleanly)
-    problem: str                 # outcome_problem; diagnosis summary (the table's problem column)
-    left_ln: bool                # the training loss left ln C in some epoch
+    status: str  # learned | failed
+    reason: str  # Judgement.reason
+    outcome_problem: str  # the judged problem alone ("none" when it learned cleanly)
+    problem: str  # outcome_problem; diagnosis summary (the table's problem column)
+    left_ln: bool  # the training loss left ln C in some epoch
     diverged_at_step: int | None
     best_val_acc: float
     best_val_epoch: int
@@ -87,8 +87,8 @@ class ResultRow(TypedDict, total=False):
     verdict_final: str
     first_to_last_grad_init: float
     finding: str
-    seed: int                    # compare and grid: the training seed of this run
-    run: str                     # compare and grid: its run directory's name
+    seed: int  # compare and grid: the training seed of this run
+    run: str  # compare and grid: its run directory's name
 
 
 def stayed_at_ln_c(history: list[dict[str, Any]], num_classes: int) -> bool:
@@ -97,44 +97,72 @@ def stayed_at_ln_c(history: list[dict[str, Any]], num_classes: int) -> bool:
     return all(abs(e["train"]["loss"] - ln_c) <= STUCK_LOSS_TOLERANCE for e in history)
 
 
-def judge(history: list[dict[str, Any]], num_classes: int, diverged_at_step: int | None = None) -> Judgement:
+def judge(
+    history: list[dict[str, Any]], num_classes: int, diverged_at_step: int | None = None
+) -> Judgement:
     """Status and problem of a run from its per-epoch history. Status is "learned" or "failed"."""
     ln_c = math.log(num_classes)
     chance = 100.0 / num_classes
     if diverged_at_step is not None or any(not math.isfinite(e["train"]["loss"]) for e in history):
-        return Judgement("failed", "diverged", f"diverged: non-finite loss at step {diverged_at_step} (exploding)")
+        return Judgement(
+            "failed",
+            "diverged",
+            f"diverged: non-finite loss at step {diverged_at_step} (exploding)",
+        )
     best_val = max(e["val"]["acc"] for e in history)
     if stayed_at_ln_c(history, num_classes):
-        return Judgement("failed", "stuck_at_ln_c",
-                         f"loss stayed at ln {num_classes} = {ln_c:.4f} (within {STUCK_LOSS_TOLERANCE}) "
-                         f"for all {len(history)} epochs: no learning")
+        return Judgement(
+            "failed",
+            "stuck_at_ln_c",
+            f"loss stayed at ln {num_classes} = {ln_c:.4f} (within {STUCK_LOSS_TOLERANCE}) "
+            f"for all {len(history)} epochs: no learning",
+        )
     if best_val <= chance + CHANCE_MARGIN_POINTS:
-        return Judgement("failed", "chance", f"validation accuracy stayed at chance ({best_val:.2f}% vs {chance:.0f}%)")
+        return Judgement(
+            "failed",
+            "chance",
+            f"validation accuracy stayed at chance ({best_val:.2f}% vs {chance:.0f}%)",
+        )
     last = history[-1]
     gap = last["train"]["acc"] - last["val"]["acc"]
     if gap > OVERFIT_GAP_POINTS:
-        return Judgement("learned", "overfitting",
-                         f"overfitting: train {last['train']['acc']:.1f}% vs val {last['val']['acc']:.1f}%")
+        return Judgement(
+            "learned",
+            "overfitting",
+            f"overfitting: train {last['train']['acc']:.1f}% vs val {last['val']['acc']:.1f}%",
+        )
     return Judgement("learned", "none", "none")
 
 
-def builder_options(name: str, cfg: ExperimentConfig, data: DataSplits,
-                    extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def builder_options(
+    name: str, cfg: ExperimentConfig, data: DataSplits, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The options model ``name`` is built with: the shared ``cfg.model`` settings it accepts
     (unset ones, ``None``, leave the builder's default), ``extra`` ones, and the data's class
     count, channels and image size."""
     allowed = model_options(name)
     # An option only some models take (unset by default) must not be dropped silently: --skip off on
     # a model without skips would otherwise train something other than what was asked for.
-    refused = sorted(k for k, f in MODEL_FIELDS.items() if f.default is None and getattr(cfg.model, k) is not None
-                     and k not in allowed)
+    refused = sorted(
+        k
+        for k, f in MODEL_FIELDS.items()
+        if f.default is None and getattr(cfg.model, k) is not None and k not in allowed
+    )
     if refused:
-        raise UserError(f"model {name!r} has no {', '.join(refused)} option (it accepts: {', '.join(allowed)}); "
-                        f"unset model.{refused[0]} or choose models that take it")
+        raise UserError(
+            f"model {name!r} has no {', '.join(refused)} option (it accepts: {', '.join(allowed)}); "
+            f"unset model.{refused[0]} or choose models that take it"
+        )
     options = {k: v for k, v in vars(cfg.model).items() if k in allowed and v is not None}
     options.update(extra or {})
-    shape = {"num_classes": data.num_classes, "in_channels": data.image_shape[0], "input_size": data.image_shape[-1]}
-    options.update({k: v for k, v in shape.items() if k in allowed})  # a factory of your own may take none
+    shape = {
+        "num_classes": data.num_classes,
+        "in_channels": data.image_shape[0],
+        "input_size": data.image_shape[-1],
+    }
+    options.update(
+        {k: v for k, v in shape.items() if k in allowed}
+    )  # a factory of your own may take none
     return options
 
 
@@ -147,18 +175,27 @@ def check_model(name: str, model: torch.nn.Module, data: DataSplits) -> None:
             out = model.eval()(x)
     except Exception as exc:  # noqa: BLE001 - the model's own code: any failure becomes one line naming it
         lines = str(exc).strip().splitlines()
-        raise UserError(f"model {name!r} fails on the data's {tuple(data.image_shape)} images "
-                        f"({type(exc).__name__}: {lines[-1] if lines else ''}); make it accept that input") from None
+        raise UserError(
+            f"model {name!r} fails on the data's {tuple(data.image_shape)} images "
+            f"({type(exc).__name__}: {lines[-1] if lines else ''}); make it accept that input"
+        ) from None
     finally:
         model.train()
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, data.num_classes):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        raise UserError(f"model {name!r} returns {got} for a batch of 2 images; it must return (batch, "
-                        f"{data.num_classes}) logits for this data's {data.num_classes} classes")
+        raise UserError(
+            f"model {name!r} returns {got} for a batch of 2 images; it must return (batch, "
+            f"{data.num_classes}) logits for this data's {data.num_classes} classes"
+        )
 
 
-def build_state(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device,
-                extra: dict[str, Any] | None = None) -> tuple[TrainState, dict[str, Any], int]:
+def build_state(
+    name: str,
+    cfg: ExperimentConfig,
+    data: DataSplits,
+    device: torch.device,
+    extra: dict[str, Any] | None = None,
+) -> tuple[TrainState, dict[str, Any], int]:
     """A freshly initialised model on ``device`` with its optimiser: (state, builder options,
     parameter count). Seeded by ``cfg.train.seed`` so the same config always gives the same init."""
     options = builder_options(name, cfg, data, extra)
@@ -166,57 +203,109 @@ def build_state(name: str, cfg: ExperimentConfig, data: DataSplits, device: torc
     model = create_model(name, **options)
     params = sum(p.numel() for p in model.parameters())
     model, compiled = prepare_model(model, cfg.train, device)
-    state = TrainState(name=name, model=model, optimizer=build_optimizer(model, cfg.optim), config=cfg,
-                       num_classes=data.num_classes, amp=amp_enabled(cfg.train, device), compiled=compiled)
+    state = TrainState(
+        name=name,
+        model=model,
+        optimizer=build_optimizer(model, cfg.optim),
+        config=cfg,
+        num_classes=data.num_classes,
+        amp=amp_enabled(cfg.train, device),
+        compiled=compiled,
+    )
     return state, options, params
 
 
-def train_model(name: str, cfg: ExperimentConfig, data: DataSplits, device: torch.device,
-                run_dir: Path, extra: dict[str, Any], log: Callable[[str], None] = print, *,
-                model_extra: dict[str, Any] | None = None, resume: bool = False) -> ResultRow:
+def train_model(
+    name: str,
+    cfg: ExperimentConfig,
+    data: DataSplits,
+    device: torch.device,
+    run_dir: Path,
+    extra: dict[str, Any],
+    log: Callable[[str], None] = print,
+    *,
+    model_extra: dict[str, Any] | None = None,
+    resume: bool = False,
+) -> ResultRow:
     """Train one registered model in ``run_dir``; returns its results row.
 
     ``extra``: more fields for run.json (e.g. provenance). ``model_extra``: builder options beyond
     the shared ``cfg.model`` ones. ``resume``: continue from ``run_dir/checkpoints/last.pt``.
     """
     state, options, params = build_state(name, cfg, data, device, model_extra)
-    recorder = RunRecorder(run_dir, model_name=name, model_options=options, config=to_dict(cfg),
-                           extra={"params": params, "architecture": architecture(name, options),
-                                  "precision": "bf16" if state.amp else "fp32", **extra}, tensorboard=cfg.train.tensorboard,
-                           histogram_every=cfg.train.diag_every if cfg.train.diagnostics else 0)
+    recorder = RunRecorder(
+        run_dir,
+        model_name=name,
+        model_options=options,
+        config=to_dict(cfg),
+        extra={
+            "params": params,
+            "architecture": architecture(name, options),
+            "precision": "bf16" if state.amp else "fp32",
+            **extra,
+        },
+        tensorboard=cfg.train.tensorboard,
+        histogram_every=cfg.train.diag_every if cfg.train.diagnostics else 0,
+    )
     resumed = resume and resume_state(run_dir, state)
-    log(f"== {name}" + (f" (seed {cfg.train.seed})" if cfg.seeds else "") + f": {params:,} parameters" + (f", resumed at epoch {state.epoch} (step {state.step})" if resumed
-                                               else "") + " ==")
+    log(
+        f"== {name}"
+        + (f" (seed {cfg.train.seed})" if cfg.seeds else "")
+        + f": {params:,} parameters"
+        + (f", resumed at epoch {state.epoch} (step {state.step})" if resumed else "")
+        + " =="
+    )
     batches = make_batches(data, cfg, device)
     callbacks = [LRSchedule(cfg.optim), EpochPrinter(), recorder]
     if cfg.train.diagnostics:
-        callbacks.append(DiagnosticsCallback(run_dir / "diagnostics.jsonl", fixed_batch(data.train, data, device=device),
-                                             every=cfg.train.diag_every))
+        callbacks.append(
+            DiagnosticsCallback(
+                run_dir / "diagnostics.jsonl",
+                fixed_batch(data.train, data, device=device),
+                every=cfg.train.diag_every,
+            )
+        )
     start = time.perf_counter()
     fit(state, batches, callbacks)
     seconds = time.perf_counter() - start
     model = state.model
-    test = evaluate(model, batches["test"], state.amp)  # the final model; the test set is touched only here
+    test = evaluate(
+        model, batches["test"], state.amp
+    )  # the final model; the test set is touched only here
     judged = judge(state.history, data.num_classes, state.diverged_at_step)
     init_state = load_checkpoint(run_dir / "checkpoints" / "epoch0000.pt")["state_dict"]
-    diagnosis = diagnose(name, options, data, init_state=init_state,
-                         final_state={k: v.cpu() for k, v in model.state_dict().items()}, device=device)
+    diagnosis = diagnose(
+        name,
+        options,
+        data,
+        init_state=init_state,
+        final_state={k: v.cpu() for k, v in model.state_dict().items()},
+        device=device,
+    )
     write_json(run_dir / "diagnosis.json", diagnosis)
     # The judged outcome first (if any), then what the diagnostics say about why.
     why = problem_summary(diagnosis)
     best = max(state.history, key=lambda e: e["val"]["acc"])
     last = state.history[-1]
     row: ResultRow = {
-        "model": name, "params": params, "status": judged.status, "reason": judged.reason,
+        "model": name,
+        "params": params,
+        "status": judged.status,
+        "reason": judged.reason,
         "outcome_problem": judged.problem,
         "problem": why if judged.problem == "none" else f"{judged.problem}; {why}",
         "left_ln": not stayed_at_ln_c(state.history, data.num_classes),
         "diverged_at_step": state.diverged_at_step,
-        "best_val_acc": best["val"]["acc"], "best_val_epoch": best["epoch"],
-        "final_val_acc": last["val"]["acc"], "final_train_loss": last["train"]["loss"],
-        "final_train_acc": last["train"]["acc"], "steps": state.step,
-        "test_acc": test["acc"], "test_loss": test["loss"],
-        "epochs": state.epoch, "seconds": round(seconds, 1),
+        "best_val_acc": best["val"]["acc"],
+        "best_val_epoch": best["epoch"],
+        "final_val_acc": last["val"]["acc"],
+        "final_train_loss": last["train"]["loss"],
+        "final_train_acc": last["train"]["acc"],
+        "steps": state.step,
+        "test_acc": test["acc"],
+        "test_loss": test["loss"],
+        "epochs": state.epoch,
+        "seconds": round(seconds, 1),
         "verdict_init": diagnosis["verdict"]["init"]["verdict"],
         "verdict_final": diagnosis["verdict"]["final"]["verdict"],
         "first_to_last_grad_init": diagnosis["verdict"]["init"]["first_to_last"],
@@ -238,11 +327,16 @@ def finished_row(run_dir: Path) -> ResultRow | None:
 def history(run_dir: Path) -> list[dict[str, Any]]:
     """The per-epoch records of a run (metrics.jsonl), oldest first."""
     path = run_dir / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+    return (
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if path.is_file()
+        else []
+    )
 
 
-def train_or_resume(run_dir: Path, train: Callable[..., ResultRow], log: Callable[[str], None],
-                    label: str) -> ResultRow:
+def train_or_resume(
+    run_dir: Path, train: Callable[..., ResultRow], log: Callable[[str], None], label: str
+) -> ResultRow:
     """Skip a finished run, continue an interrupted one from its last epoch, restart one that never
     finished an epoch (``train(resume=True)`` does the continuing)."""
     row = finished_row(run_dir)

@@ -58,7 +58,7 @@ _NOT_AXES = ("train.seed", "grid.axes", "grid.seeds", "grid.threshold_acc", "pre
 @dataclass(frozen=True)
 class Axis:
     keys: tuple[str, ...]
-    values: tuple[tuple[Any, ...], ...]   # one tuple per value, aligned with keys
+    values: tuple[tuple[Any, ...], ...]  # one tuple per value, aligned with keys
 
 
 @dataclass(frozen=True)
@@ -66,9 +66,9 @@ class Run:
     """One cell at one seed."""
 
     cell: str
-    settings: dict[str, Any]              # dotted key -> typed value, for every axis key
+    settings: dict[str, Any]  # dotted key -> typed value, for every axis key
     seed: int
-    name: str                             # its run directory's name
+    name: str  # its run directory's name
 
 
 class GridRow(ResultRow, total=False):
@@ -76,8 +76,8 @@ class GridRow(ResultRow, total=False):
 
     cell: str
     settings: dict[str, Any]
-    outcome: str                 # learned | failed | diverged | error
-    threshold_step: int | None   # first step (at an epoch end) with val acc >= threshold
+    outcome: str  # learned | failed | diverged | error
+    threshold_step: int | None  # first step (at an epoch end) with val acc >= threshold
     error: str | None
 
 
@@ -91,22 +91,30 @@ def parse_axis(spec: str) -> Axis:
     types = field_types()
     for key in keys:
         if key not in types:
-            raise UserError(f"{origin}: unknown config key {key!r}; an axis is any of: "
-                            + ", ".join(k for k in sorted(types) if k not in _NOT_AXES))
+            raise UserError(
+                f"{origin}: unknown config key {key!r}; an axis is any of: "
+                + ", ".join(k for k in sorted(types) if k not in _NOT_AXES)
+            )
         if key in _NOT_AXES:
-            raise UserError(f"{origin}: {key} cannot be an axis"
-                            + ("; pass the seeds with --seeds" if key == "train.seed" else ""))
+            raise UserError(
+                f"{origin}: {key} cannot be an axis"
+                + ("; pass the seeds with --seeds" if key == "train.seed" else "")
+            )
     if len(set(keys)) != len(keys):
         raise UserError(f"{origin} names a key twice; name each key once")
     raw = [v.strip() for v in right.split(",")]
     if not right.strip() or any(not v for v in raw):
-        raise UserError(f"{origin} has an empty value list or an empty value; give values like {keys[0]}=A,B")
+        raise UserError(
+            f"{origin} has an empty value list or an empty value; give values like {keys[0]}=A,B"
+        )
     values = []
     for item in raw:
         parts = [p.strip() for p in item.split("+")] if len(keys) > 1 else [item]
         if len(parts) != len(keys):
-            raise UserError(f"{origin}: value {item!r} has {len(parts)} part(s) for {len(keys)} keys; "
-                            f"join one value per key with '+'")
+            raise UserError(
+                f"{origin}: value {item!r} has {len(parts)} part(s) for {len(keys)} keys; "
+                f"join one value per key with '+'"
+            )
         values.append(tuple(typed_value(k, p, origin) for k, p in zip(keys, parts)))
     dupes = sorted({str(v) for v in values if values.count(v) > 1})
     if dupes:
@@ -140,8 +148,11 @@ def default_run_name(settings: dict[str, Any], seed: int) -> str:
     return f"{cell_name(settings)}_seed{seed}"
 
 
-def expand(axes: list[Axis], seeds: tuple[int, ...],
-           run_name: Callable[[dict[str, Any], int], str] = default_run_name) -> list[Run]:
+def expand(
+    axes: list[Axis],
+    seeds: tuple[int, ...],
+    run_name: Callable[[dict[str, Any], int], str] = default_run_name,
+) -> list[Run]:
     """Every cell (product of the axes, first outermost) at every seed (innermost)."""
     keys = [k for a in axes for k in a.keys]
     if len(set(keys)) != len(keys):
@@ -152,7 +163,9 @@ def expand(axes: list[Axis], seeds: tuple[int, ...],
         runs += [Run(cell_name(settings), settings, s, run_name(settings, s)) for s in seeds]
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
-        raise UserError("two grid runs would share a run directory name; make the axis values distinct")
+        raise UserError(
+            "two grid runs would share a run directory name; make the axis values distinct"
+        )
     return runs
 
 
@@ -172,8 +185,10 @@ def check_run(cfg: ExperimentConfig, axis_keys: tuple[str, ...] = ()) -> None:
     wanted = {k: v for k, v in vars(cfg.model).items() if v is not None}
     for key in (k.split(".", 1)[1] for k in axis_keys if k.startswith("model.")):
         if key not in allowed and getattr(cfg.model, key) is not None:
-            raise UserError(f"model {name!r} has no option {key!r} (it accepts: {', '.join(allowed)}); "
-                            f"drop the model.{key} axis or choose a model that has it")
+            raise UserError(
+                f"model {name!r} has no option {key!r} (it accepts: {', '.join(allowed)}); "
+                f"drop the model.{key} axis or choose a model that has it"
+            )
     create_model(name, **{k: v for k, v in wanted.items() if k in allowed})
 
 
@@ -181,16 +196,25 @@ def _outcome(row: ResultRow) -> str:
     return "diverged" if row.get("reason") == "diverged" else row["status"]
 
 
-def grid_row(run: Run, run_dir: Path, row: ResultRow | None, threshold: float,
-             error: str | None = None) -> GridRow:
-    out: GridRow = {"cell": run.cell, "run": run.name, "seed": run.seed, "settings": run.settings,
-                    "error": error, "threshold_step": None}
+def grid_row(
+    run: Run, run_dir: Path, row: ResultRow | None, threshold: float, error: str | None = None
+) -> GridRow:
+    out: GridRow = {
+        "cell": run.cell,
+        "run": run.name,
+        "seed": run.seed,
+        "settings": run.settings,
+        "error": error,
+        "threshold_step": None,
+    }
     if row is None:
         out["outcome"] = "error"
         return out
     out.update(row)
     out["outcome"] = _outcome(row)
-    out["threshold_step"] = next((e["step"] for e in history(run_dir) if e["val"]["acc"] >= threshold), None)
+    out["threshold_step"] = next(
+        (e["step"] for e in history(run_dir) if e["val"]["acc"] >= threshold), None
+    )
     return out
 
 
@@ -202,26 +226,49 @@ def summarise(rows: list[GridRow]) -> list[dict[str, Any]]:
     out = []
     for cell, rs in cells.items():
         ok = [r for r in rs if r["outcome"] != "error"]
-        outcomes = {k: sum(r["outcome"] == k for r in rs) for k in ("learned", "failed", "diverged", "error")}
+        outcomes = {
+            k: sum(r["outcome"] == k for r in rs)
+            for k in ("learned", "failed", "diverged", "error")
+        }
         passed = [r["threshold_step"] for r in ok if r.get("threshold_step") is not None]
-        out.append({
-            "cell": cell, "settings": rs[0]["settings"], "seeds": [r["seed"] for r in rs],
-            "outcomes": outcomes,
-            "outcome": rs[0]["outcome"] if len({r["outcome"] for r in rs}) == 1 else "mixed",
-            "best_val_acc": mean_std([r["best_val_acc"] for r in ok]),
-            "test_acc": mean_std([r["test_acc"] for r in ok]),
-            "threshold_step": mean_std([float(s) for s in passed]), "passed": len(passed),
-            "verdicts_init": sorted({r["verdict_init"] for r in ok}),
-            "left_ln": sum(bool(r.get("left_ln")) for r in ok),
-        })
+        out.append(
+            {
+                "cell": cell,
+                "settings": rs[0]["settings"],
+                "seeds": [r["seed"] for r in rs],
+                "outcomes": outcomes,
+                "outcome": rs[0]["outcome"] if len({r["outcome"] for r in rs}) == 1 else "mixed",
+                "best_val_acc": mean_std([r["best_val_acc"] for r in ok]),
+                "test_acc": mean_std([r["test_acc"] for r in ok]),
+                "threshold_step": mean_std([float(s) for s in passed]),
+                "passed": len(passed),
+                "verdicts_init": sorted({r["verdict_init"] for r in ok}),
+                "left_ln": sum(bool(r.get("left_ln")) for r in ok),
+            }
+        )
     return out
 
 
-def execute(cfg: ExperimentConfig, run: Run, run_dir: Path, data: DataSplits, device, prov: dict[str, Any],
-            log: Callable[[str], None]) -> ResultRow:
+def execute(
+    cfg: ExperimentConfig,
+    run: Run,
+    run_dir: Path,
+    data: DataSplits,
+    device,
+    prov: dict[str, Any],
+    log: Callable[[str], None],
+) -> ResultRow:
     """Train (or resume, or skip) one run in ``run_dir``."""
-    train = partial(train_model, cfg.grid.model, cfg, data, device, run_dir,
-                    {"provenance": prov, "grid_cell": run.cell, "settings": run.settings}, log)
+    train = partial(
+        train_model,
+        cfg.grid.model,
+        cfg,
+        data,
+        device,
+        run_dir,
+        {"provenance": prov, "grid_cell": run.cell, "settings": run.settings},
+        log,
+    )
     return train_or_resume(run_dir, train, log, run.name)
 
 
@@ -238,20 +285,41 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
-def _inline(pending: list[tuple[Run, ExperimentConfig]], out: Path, data: DataSplits, base: ExperimentConfig,
-            prov: dict[str, Any], log: Callable[[str], None], total: int) -> dict[str, str]:
+def _inline(
+    pending: list[tuple[Run, ExperimentConfig]],
+    out: Path,
+    data: DataSplits,
+    base: ExperimentConfig,
+    prov: dict[str, Any],
+    log: Callable[[str], None],
+    total: int,
+) -> dict[str, str]:
     errors = {}
     # The study's data serve every run whose data settings are the study's; a data.* axis (e.g.
     # data.train_subset) changes what a run trains on, so such runs load their own.
     datasets = {base.data: data}
-    bar = tqdm(total=total, initial=total - len(pending), desc="grid", unit="run", disable=not sys.stderr.isatty())
+    bar = tqdm(
+        total=total,
+        initial=total - len(pending),
+        desc="grid",
+        unit="run",
+        disable=not sys.stderr.isatty(),
+    )
     for i, (run, cfg) in enumerate(pending, 1):
         log(f"[{i}/{len(pending)}] {run.name}")
         try:
             if cfg.data not in datasets:
                 datasets[cfg.data] = load_data(cfg.data)
             device = setup_runtime(cfg.train)
-            execute(cfg, run, out / run.name, datasets[cfg.data], device, {**prov, "device": str(device)}, log)
+            execute(
+                cfg,
+                run,
+                out / run.name,
+                datasets[cfg.data],
+                device,
+                {**prov, "device": str(device)},
+                log,
+            )
         except Exception as exc:  # noqa: BLE001 - one failing cell must not stop the study; it is recorded as such
             errors[run.name] = _one_line(exc)
             log(f"{run.name}: error: {errors[run.name]}")
@@ -263,7 +331,9 @@ def _inline(pending: list[tuple[Run, ExperimentConfig]], out: Path, data: DataSp
 @dataclass(frozen=True)
 class SubmititOptions:
     slurm_partition: str | None = None
-    gpus_per_job: int | None = None   # None: the executor's default (all GPUs visible to a local job)
+    gpus_per_job: int | None = (
+        None  # None: the executor's default (all GPUs visible to a local job)
+    )
     timeout_min: int = 60
     cpus_per_job: int | None = None
     # Runs at once: Slurm's array parallelism; without Slurm, jobs go in waves of this many
@@ -275,30 +345,46 @@ def submitit_module():
     try:
         import submitit
     except ImportError:
-        raise UserError("--launcher submitit needs the submitit package; pip install 'resnet-lab[cluster]'") from None
+        raise UserError(
+            "--launcher submitit needs the submitit package; pip install 'resnet-lab[cluster]'"
+        ) from None
     return submitit
 
 
-def _submitit(pending: list[tuple[Run, ExperimentConfig]], out: Path, prov: dict[str, Any],
-              opts: SubmititOptions, log: Callable[[str], None]) -> dict[str, str]:
+def _submitit(
+    pending: list[tuple[Run, ExperimentConfig]],
+    out: Path,
+    prov: dict[str, Any],
+    opts: SubmititOptions,
+    log: Callable[[str], None],
+) -> dict[str, str]:
     submitit = submitit_module()
     executor = submitit.AutoExecutor(folder=out / "submitit")
     on_slurm = executor.cluster == "slurm"
     params: dict[str, Any] = {"timeout_min": opts.timeout_min, "name": f"resnet-lab-{out.name}"}
-    optional = {"gpus_per_node": opts.gpus_per_job, "cpus_per_task": opts.cpus_per_job,
-                "slurm_partition": opts.slurm_partition,
-                "slurm_array_parallelism": opts.max_parallel if on_slurm else None}
+    optional = {
+        "gpus_per_node": opts.gpus_per_job,
+        "cpus_per_task": opts.cpus_per_job,
+        "slurm_partition": opts.slurm_partition,
+        "slurm_array_parallelism": opts.max_parallel if on_slurm else None,
+    }
     params.update({k: v for k, v in optional.items() if v is not None})
     executor.update_parameters(**params)
     wave = len(pending) if on_slurm else (opts.max_parallel or 1)
-    log(f"submitit ({executor.cluster}): {len(pending)} job(s)" + ("" if on_slurm else f", {wave} at a time")
-        + f"; logs in {out / 'submitit'}")
+    log(
+        f"submitit ({executor.cluster}): {len(pending)} job(s)"
+        + ("" if on_slurm else f", {wave} at a time")
+        + f"; logs in {out / 'submitit'}"
+    )
     errors = {}
     bar = tqdm(total=len(pending), desc="grid", unit="run", disable=not sys.stderr.isatty())
     for start in range(0, len(pending), max(wave, 1)):
-        chunk = pending[start:start + max(wave, 1)]
+        chunk = pending[start : start + max(wave, 1)]
         with executor.batch():  # on Slurm: one job array for the whole grid
-            jobs = [executor.submit(run_job, to_dict(cfg), run, str(out / run.name), prov) for run, cfg in chunk]
+            jobs = [
+                executor.submit(run_job, to_dict(cfg), run, str(out / run.name), prov)
+                for run, cfg in chunk
+            ]
         try:
             for (run, _), job in zip(chunk, jobs):
                 try:
@@ -329,17 +415,22 @@ def _prepare_out(out: Path, resolved: dict[str, Any]) -> None:
         except (OSError, yaml.YAMLError):
             same = False
         if not same:
-            raise UserError(f"{out} holds a study with a different config (other axes or settings); pass another "
-                            "--out, or the same axes and settings to resume it")
+            raise UserError(
+                f"{out} holds a study with a different config (other axes or settings); pass another "
+                "--out, or the same axes and settings to resume it"
+            )
     elif out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"{out} exists and is not a grid directory; choose another --out")
 
 
-def plan(cfg: ExperimentConfig, run_name: Callable[[dict[str, Any], int], str] = default_run_name
-         ) -> list[tuple[Run, ExperimentConfig]]:
+def plan(
+    cfg: ExperimentConfig, run_name: Callable[[dict[str, Any], int], str] = default_run_name
+) -> list[tuple[Run, ExperimentConfig]]:
     """Every run of the study with its resolved config, all checked (UserError before anything runs)."""
     if not cfg.grid.axes:
-        raise UserError("the grid has no axes; pass --axis KEY=V1,V2 (e.g. --axis model.depth=8,20) or a grid preset")
+        raise UserError(
+            "the grid has no axes; pass --axis KEY=V1,V2 (e.g. --axis model.depth=8,20) or a grid preset"
+        )
     if not cfg.grid.seeds:
         raise UserError("the grid has no seeds; pass --seeds 0 or more")
     dupes = sorted({s for s in cfg.grid.seeds if cfg.grid.seeds.count(s) > 1})
@@ -357,10 +448,15 @@ def plan(cfg: ExperimentConfig, run_name: Callable[[dict[str, Any], int], str] =
     return planned
 
 
-def run_grid(cfg: ExperimentConfig, out_dir: str | Path, *, launcher: str = "inline",
-             submitit_options: SubmititOptions | None = None,
-             run_name: Callable[[dict[str, Any], int], str] = default_run_name,
-             log: Callable[[str], None] = print) -> list[GridRow]:
+def run_grid(
+    cfg: ExperimentConfig,
+    out_dir: str | Path,
+    *,
+    launcher: str = "inline",
+    submitit_options: SubmititOptions | None = None,
+    run_name: Callable[[dict[str, Any], int], str] = default_run_name,
+    log: Callable[[str], None] = print,
+) -> list[GridRow]:
     """Run (or resume) the study ``cfg.grid`` in ``out_dir``; writes grid.json and returns the rows."""
     if launcher not in LAUNCHERS:
         raise UserError(f"unknown launcher {launcher!r}; choose one of: {', '.join(LAUNCHERS)}")
@@ -384,8 +480,10 @@ def run_grid(cfg: ExperimentConfig, out_dir: str | Path, *, launcher: str = "inl
             pending.append((r, c))
         else:
             log(f"{r.name}: finished earlier, skipped")
-    log(f"grid: {len(planned)} run(s) in {out} ({len(planned) - len(pending)} finished earlier); "
-        f"data {data.describe()}; device {prov['device']}")
+    log(
+        f"grid: {len(planned)} run(s) in {out} ({len(planned) - len(pending)} finished earlier); "
+        f"data {data.describe()}; device {prov['device']}"
+    )
     if launcher == "inline":
         errors = _inline(pending, out, data, cfg, prov, log, len(planned))
     else:
@@ -394,14 +492,30 @@ def run_grid(cfg: ExperimentConfig, out_dir: str | Path, *, launcher: str = "inl
     rows = []
     for r, _ in planned:
         row = finished_row(out / r.name)
-        rows.append(grid_row(r, out / r.name, row, threshold,
-                             errors.get(r.name) or (None if row else "did not finish")))
+        rows.append(
+            grid_row(
+                r,
+                out / r.name,
+                row,
+                threshold,
+                errors.get(r.name) or (None if row else "did not finish"),
+            )
+        )
     prov["finished"] = now()
     axes = [parse_axis(a) for a in cfg.grid.axes]
-    write_json(out / "grid.json", {
-        "config": resolved, "axes": [{"keys": list(a.keys), "values": [list(v) for v in a.values]} for a in axes],
-        "seeds": list(cfg.grid.seeds), "threshold_acc": threshold, "num_classes": data.num_classes,
-        "provenance": prov, "runs": rows, "summary": summarise(rows)})
+    write_json(
+        out / "grid.json",
+        {
+            "config": resolved,
+            "axes": [{"keys": list(a.keys), "values": [list(v) for v in a.values]} for a in axes],
+            "seeds": list(cfg.grid.seeds),
+            "threshold_acc": threshold,
+            "num_classes": data.num_classes,
+            "provenance": prov,
+            "runs": rows,
+            "summary": summarise(rows),
+        },
+    )
     return rows
 
 

@@ -33,11 +33,15 @@ def register_model(name: str, *, overwrite: bool = False) -> Callable[[Builder],
     """Decorator: register ``fn`` under ``name``; raises if the name is taken (unless ``overwrite``,
     for a notebook cell run twice)."""
     if ":" in name:
-        raise ValueError(f"model name {name!r} contains ':', which marks an external factory; choose another")
+        raise ValueError(
+            f"model name {name!r} contains ':', which marks an external factory; choose another"
+        )
 
     def wrap(fn: Builder) -> Builder:
         if name in _MODELS and not overwrite:
-            raise ValueError(f"model {name!r} is already registered (by {_MODELS[name].__module__})")
+            raise ValueError(
+                f"model {name!r} is already registered (by {_MODELS[name].__module__})"
+            )
         _MODELS[name] = fn
         return fn
 
@@ -65,7 +69,9 @@ def register_variant(name: str, base: Builder, **fixed: Any) -> Builder:
     def variant(**options: Any) -> nn.Module:
         return base(**options, **fixed)
 
-    variant.__signature__ = sig.replace(parameters=[p for n, p in sig.parameters.items() if n not in fixed])
+    variant.__signature__ = sig.replace(
+        parameters=[p for n, p in sig.parameters.items() if n not in fixed]
+    )
     variant.__doc__ = f"``{base_name}`` with {', '.join(f'{k}={v!r}' for k, v in fixed.items())} (fixed by the name)."
     register_model(name)(variant)
     _VARIANTS[name] = (base_name, dict(fixed))
@@ -79,8 +85,11 @@ def architecture(name: str, options: dict[str, Any]) -> dict[str, Any]:
     _ensure_loaded()
     base, fixed = _VARIANTS.get(name, (name, {}))
     sig = inspect.signature(get_builder(base))
-    full = {p.name: p.default for p in sig.parameters.values()
-            if p.kind in _OPTION_KINDS and p.default is not inspect.Parameter.empty}
+    full = {
+        p.name: p.default
+        for p in sig.parameters.values()
+        if p.kind in _OPTION_KINDS and p.default is not inspect.Parameter.empty
+    }
     full.update(options)
     full.update(fixed)
     return {"family": base, "options": full}
@@ -103,7 +112,9 @@ _OPTION_KINDS = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR
 def model_options(name: str) -> list[str]:
     """The options the builder of ``name`` accepts by keyword (keyword-only or ordinary parameters)."""
     builder = get_builder(name)
-    return [p.name for p in inspect.signature(builder).parameters.values() if p.kind in _OPTION_KINDS]
+    return [
+        p.name for p in inspect.signature(builder).parameters.values() if p.kind in _OPTION_KINDS
+    ]
 
 
 def is_external(name: str) -> bool:
@@ -134,30 +145,42 @@ def _load_external(name: str) -> Builder:
         return _EXTERNAL[name]
     target, _, attr = name.rpartition(":")
     if not target or not attr.isidentifier():
-        raise UserError(f"model {name!r}: write an external model as pkg.module:factory or path/to/file.py:factory")
+        raise UserError(
+            f"model {name!r}: write an external model as pkg.module:factory or path/to/file.py:factory"
+        )
     if target.endswith(".py") or "/" in target:
         path = Path(target)
         if not path.is_file():
-            raise UserError(f"model {name!r}: {path} does not exist; give the path of a .py file defining {attr}")
+            raise UserError(
+                f"model {name!r}: {path} does not exist; give the path of a .py file defining {attr}"
+            )
         key = "resnet_lab_external_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
         spec = importlib.util.spec_from_file_location(key, path)
         module = importlib.util.module_from_spec(spec)
         try:
             spec.loader.exec_module(module)
         except Exception as exc:  # noqa: BLE001 - the user's code: any error becomes one line naming it
-            raise UserError(f"model {name!r}: importing {path} failed ({_last_line(exc)}); fix that file") from None
+            raise UserError(
+                f"model {name!r}: importing {path} failed ({_last_line(exc)}); fix that file"
+            ) from None
     else:
         try:
             module = importlib.import_module(target)
         except Exception as exc:  # noqa: BLE001 - the user's module: any import error becomes one line
-            raise UserError(f"model {name!r}: cannot import {target} ({_last_line(exc)}); check the module path "
-                            "and that it is importable from here") from None
+            raise UserError(
+                f"model {name!r}: cannot import {target} ({_last_line(exc)}); check the module path "
+                "and that it is importable from here"
+            ) from None
     factory = getattr(module, attr, None)
     if factory is None:
-        raise UserError(f"model {name!r}: {target} defines no {attr!r}; name a function that returns an nn.Module")
+        raise UserError(
+            f"model {name!r}: {target} defines no {attr!r}; name a function that returns an nn.Module"
+        )
     if not callable(factory):
-        raise UserError(f"model {name!r}: {attr} is a {type(factory).__name__}, not a callable; name a function "
-                        "that returns an nn.Module")
+        raise UserError(
+            f"model {name!r}: {attr} is a {type(factory).__name__}, not a callable; name a function "
+            "that returns an nn.Module"
+        )
     _EXTERNAL[name] = factory
     return factory
 
@@ -193,5 +216,7 @@ def create_model(name: str, **options) -> nn.Module:
             raise
         raise UserError(f"model {name!r}: the factory raised {_last_line(exc)}") from None
     if not isinstance(model, nn.Module):
-        raise UserError(f"model {name!r} returned a {type(model).__name__}, not a torch.nn.Module; return the network")
+        raise UserError(
+            f"model {name!r} returned a {type(model).__name__}, not a torch.nn.Module; return the network"
+        )
     return model

@@ -52,8 +52,10 @@ def prepare_dir(path: str | Path, *, overwrite: bool = False) -> Path:
         raise UserError(f"output path {path} is a file; choose another --out")
     if path.is_dir() and any(path.iterdir()):
         if not overwrite:
-            raise UserError(f"output directory {path} already exists and is not empty; choose another "
-                            "--out or pass --overwrite to replace it")
+            raise UserError(
+                f"output directory {path} already exists and is not empty; choose another "
+                "--out or pass --overwrite to replace it"
+            )
         shutil.rmtree(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -61,7 +63,9 @@ def prepare_dir(path: str | Path, *, overwrite: bool = False) -> Path:
         probe.write_text("")
         probe.unlink()
     except OSError as exc:
-        raise UserError(f"cannot write to output directory {path} ({exc.strerror}); choose another --out") from None
+        raise UserError(
+            f"cannot write to output directory {path} ({exc.strerror}); choose another --out"
+        ) from None
     return path
 
 
@@ -85,15 +89,27 @@ def write_yaml(path: Path, obj: Any) -> None:
     atomic_write_bytes(path, lambda fh: fh.write(yaml.safe_dump(obj, sort_keys=False).encode()))
 
 
-def save_checkpoint(path: Path, state: TrainState, *, model_name: str, model_options: dict[str, Any],
-                    config: dict[str, Any]) -> None:
+def save_checkpoint(
+    path: Path,
+    state: TrainState,
+    *,
+    model_name: str,
+    model_options: dict[str, Any],
+    config: dict[str, Any],
+) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     blob = {
-        "format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
-        "model": model_name, "model_options": model_options,
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "model": model_name,
+        "model_options": model_options,
         "state_dict": {k: v.detach().cpu() for k, v in state.model.state_dict().items()},
-        "epoch": state.epoch, "step": state.step, "config": config, "history": state.history,
-        "optimizer": state.optimizer.state_dict(), "callback_state": state.callback_state,
+        "epoch": state.epoch,
+        "step": state.step,
+        "config": config,
+        "history": state.history,
+        "optimizer": state.optimizer.state_dict(),
+        "callback_state": state.callback_state,
     }
     atomic_write_bytes(path, lambda fh: torch.save(blob, fh))
 
@@ -102,13 +118,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and check a resnet-lab checkpoint; UserError names what is wrong with it."""
     path = Path(path)
     if not path.is_file():
-        raise UserError(f"checkpoint {path} does not exist; pass the path of a .pt file in a run's "
-                        "checkpoints/ folder")
+        raise UserError(
+            f"checkpoint {path} does not exist; pass the path of a .pt file in a run's "
+            "checkpoints/ folder"
+        )
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch.load fails in many ways on a bad file
-        raise UserError(f"checkpoint {path} is unreadable or truncated ({type(exc).__name__}); "
-                        "use another checkpoint or re-run training") from None
+        raise UserError(
+            f"checkpoint {path} is unreadable or truncated ({type(exc).__name__}); "
+            "use another checkpoint or re-run training"
+        ) from None
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
         raise UserError(f"{path} is not a resnet-lab checkpoint; pass one written by resnet-lab")
     from .registry import get_builder, is_external, list_models
@@ -120,11 +140,15 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         try:
             get_builder(name)
         except UserError as exc:
-            raise UserError(f"checkpoint {path} holds your model {name!r}, which cannot be rebuilt here: {exc}. "
-                            "Run from the directory it was trained in, or make that module importable") from None
+            raise UserError(
+                f"checkpoint {path} holds your model {name!r}, which cannot be rebuilt here: {exc}. "
+                "Run from the directory it was trained in, or make that module importable"
+            ) from None
     elif name not in list_models():
-        raise UserError(f"checkpoint {path} holds model {name!r}, which is not registered "
-                        f"here; known models: {', '.join(list_models())}")
+        raise UserError(
+            f"checkpoint {path} holds model {name!r}, which is not registered "
+            f"here; known models: {', '.join(list_models())}"
+        )
     return blob
 
 
@@ -141,7 +165,8 @@ def provenance(device: torch.device, data_source: str) -> dict[str, Any]:
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
         "numpy": numpy.__version__,
-        "device": str(device) + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "device": str(device)
+        + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "cpu_threads": torch.get_num_threads(),
         "data": data_source,
     }
@@ -164,16 +189,26 @@ def resume_state(run_dir: Path, state: TrainState) -> bool:
     state.callback_state = dict(blob.get("callback_state", {}))
     # metrics.jsonl may hold epochs written after last.pt; keep exactly the checkpointed history.
     metrics = run_dir / "metrics.jsonl"
-    atomic_write_bytes(metrics, lambda fh: fh.write("".join(json.dumps(r) + "\n" for r in state.history).encode()))
+    atomic_write_bytes(
+        metrics, lambda fh: fh.write("".join(json.dumps(r) + "\n" for r in state.history).encode())
+    )
     return True
 
 
 class RunRecorder(Callback):
     """Writes a model's run directory: run.json, config, metrics.jsonl, TensorBoard, checkpoints."""
 
-    def __init__(self, run_dir: Path, *, model_name: str, model_options: dict[str, Any],
-                 config: dict[str, Any], extra: dict[str, Any], tensorboard: bool = True,
-                 histogram_every: int = 0):
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        model_name: str,
+        model_options: dict[str, Any],
+        config: dict[str, Any],
+        extra: dict[str, Any],
+        tensorboard: bool = True,
+        histogram_every: int = 0,
+    ):
         self.dir = run_dir
         self.model_name, self.model_options, self.config = model_name, model_options, config
         self.extra = extra
@@ -182,12 +217,25 @@ class RunRecorder(Callback):
         self.writer = None
 
     def _ckpt(self, state: TrainState, name: str) -> None:
-        save_checkpoint(self.dir / "checkpoints" / name, state, model_name=self.model_name,
-                        model_options=self.model_options, config=self.config)
+        save_checkpoint(
+            self.dir / "checkpoints" / name,
+            state,
+            model_name=self.model_name,
+            model_options=self.model_options,
+            config=self.config,
+        )
 
     def _status(self, status: str, **more: Any) -> None:
-        write_json(self.dir / "run.json", {"model": self.model_name, "model_options": self.model_options,
-                                           "status": status, **self.extra, **more})
+        write_json(
+            self.dir / "run.json",
+            {
+                "model": self.model_name,
+                "model_options": self.model_options,
+                "status": status,
+                **self.extra,
+                **more,
+            },
+        )
 
     def on_fit_start(self, state: TrainState) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -204,7 +252,11 @@ class RunRecorder(Callback):
 
     def on_after_backward(self, state: TrainState) -> None:
         # Histograms of weights and their gradients, at the diagnostics' recording interval.
-        if self.writer is None or not self.histogram_every or (state.step + 1) % self.histogram_every:
+        if (
+            self.writer is None
+            or not self.histogram_every
+            or (state.step + 1) % self.histogram_every
+        ):
             return
         for name, p in state.model.named_parameters():
             self.writer.add_histogram(f"weights/{name}", p.detach().cpu(), state.step + 1)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-RULE = ("a difference is called real only when it exceeds the two sides' seed standard deviations added "
-        "(the mean ± std intervals do not overlap); otherwise 'not distinguishable'")
+RULE = (
+    "a difference is called real only when it exceeds the two sides' seed standard deviations added "
+    "(the mean ± std intervals do not overlap); otherwise 'not distinguishable'"
+)
 
 
 def mean_std(values: Sequence[float]) -> list[float | None] | None:

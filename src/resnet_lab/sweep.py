@@ -22,11 +22,21 @@ from .runs import write_json
 from .spread import mean_std
 
 # He et al. 2015, Table 6: ResNet test error (%), best of runs (110: 6.61 +- 0.16 over 5 runs).
-PAPER_TEST_ERROR = {("resnet", 20): 8.75, ("resnet", 32): 7.51, ("resnet", 44): 7.17, ("resnet", 56): 6.97,
-                    ("resnet", 110): 6.43}
+PAPER_TEST_ERROR = {
+    ("resnet", 20): 8.75,
+    ("resnet", 32): 7.51,
+    ("resnet", 44): 7.17,
+    ("resnet", 56): 6.97,
+    ("resnet", 110): 6.43,
+}
 # nabla0001/resnet: mean +- std of 5 runs with the paper's recipe.
-REPRO_TEST_ERROR = {("resnet", 20): (8.51, 0.22), ("resnet", 56): (7.40, 0.27), ("resnet", 110): (7.14, 0.20),
-                    ("plain", 20): (9.78, 0.13), ("plain", 56): (12.95, 0.22)}
+REPRO_TEST_ERROR = {
+    ("resnet", 20): (8.51, 0.22),
+    ("resnet", 56): (7.40, 0.27),
+    ("resnet", 110): (7.14, 0.20),
+    ("plain", 20): (9.78, 0.13),
+    ("plain", 56): (12.95, 0.22),
+}
 
 
 def run_name(settings: dict[str, Any], seed: int) -> str:
@@ -43,20 +53,36 @@ def as_grid(cfg: ExperimentConfig) -> ExperimentConfig:
     return with_grid(cfg, model="cifar_net", axes=axes, seeds=cfg.sweep.seeds)
 
 
-def run_sweep(cfg: ExperimentConfig, out_dir: str | Path, log: Callable[[str], None] = print) -> list[dict[str, Any]]:
+def run_sweep(
+    cfg: ExperimentConfig, out_dir: str | Path, log: Callable[[str], None] = print
+) -> list[dict[str, Any]]:
     """Run (or resume) the sweep on the grid engine; writes sweep.json next to grid.json."""
     out = Path(out_dir)
     grid_rows = run_grid(as_grid(cfg), out, run_name=run_name, log=log)
     rows = []
     for r in grid_rows:
         if r["outcome"] == "error":
-            raise UserError(f"sweep run {r['run']} failed ({r['error']}); fix the cause and run the same command "
-                            "again to resume")
-        rows.append({**r, "family": "resnet" if r["settings"]["model.skip"] else "plain",
-                     "depth": r["settings"]["model.depth"]})
+            raise UserError(
+                f"sweep run {r['run']} failed ({r['error']}); fix the cause and run the same command "
+                "again to resume"
+            )
+        rows.append(
+            {
+                **r,
+                "family": "resnet" if r["settings"]["model.skip"] else "plain",
+                "depth": r["settings"]["model.depth"],
+            }
+        )
     blob = json.loads((out / "grid.json").read_text())
-    write_json(out / "sweep.json", {"config": to_dict(cfg), "provenance": blob["provenance"], "runs": rows,
-                                    "summary": summarise(rows)})
+    write_json(
+        out / "sweep.json",
+        {
+            "config": to_dict(cfg),
+            "provenance": blob["provenance"],
+            "runs": rows,
+            "summary": summarise(rows),
+        },
+    )
     return rows
 
 
@@ -70,11 +96,17 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         train_err = [100 - r["final_train_acc"] for r in rs]
         val_err = [100 - r["final_val_acc"] for r in rs]
         test_err = [100 - r["test_acc"] for r in rs]
-        out.append({
-            "family": family, "depth": depth, "seeds": [r["seed"] for r in rs],
-            "train_error": mean_std(train_err), "val_error": mean_std(val_err), "test_error": mean_std(test_err),
-            "verdicts_final": sorted({r["verdict_final"] for r in rs}),
-            "paper_test_error": PAPER_TEST_ERROR.get((family, depth)),
-            "repro_test_error": REPRO_TEST_ERROR.get((family, depth)),
-        })
+        out.append(
+            {
+                "family": family,
+                "depth": depth,
+                "seeds": [r["seed"] for r in rs],
+                "train_error": mean_std(train_err),
+                "val_error": mean_std(val_err),
+                "test_error": mean_std(test_err),
+                "verdicts_final": sorted({r["verdict_final"] for r in rs}),
+                "paper_test_error": PAPER_TEST_ERROR.get((family, depth)),
+                "repro_test_error": REPRO_TEST_ERROR.get((family, depth)),
+            }
+        )
     return out

@@ -32,9 +32,9 @@ class Callback:
     """Override any of these; each receives the live :class:`TrainState`."""
 
     def on_fit_start(self, state: TrainState) -> None: ...
-    def on_batch_start(self, state: TrainState) -> None: ...      # before the forward pass
-    def on_after_backward(self, state: TrainState) -> None: ...   # gradients ready, before the step
-    def on_batch_end(self, state: TrainState) -> None: ...        # after the optimiser step
+    def on_batch_start(self, state: TrainState) -> None: ...  # before the forward pass
+    def on_after_backward(self, state: TrainState) -> None: ...  # gradients ready, before the step
+    def on_batch_end(self, state: TrainState) -> None: ...  # after the optimiser step
     def on_epoch_end(self, state: TrainState) -> None: ...
     def on_fit_end(self, state: TrainState) -> None: ...
 
@@ -46,17 +46,19 @@ class TrainState:
     optimizer: torch.optim.Optimizer
     config: ExperimentConfig
     num_classes: int
-    epoch: int = 0                    # epochs completed
-    step: int = 0                     # optimiser steps taken
-    batch_loss: float | torch.Tensor = math.nan  # latest batch's loss (a tensor: no sync unless read)
-    batch_correct: int | torch.Tensor = 0        # latest batch's correct predictions ...
-    batch_size: int = 0                          # ... out of this many
+    epoch: int = 0  # epochs completed
+    step: int = 0  # optimiser steps taken
+    batch_loss: float | torch.Tensor = (
+        math.nan
+    )  # latest batch's loss (a tensor: no sync unless read)
+    batch_correct: int | torch.Tensor = 0  # latest batch's correct predictions ...
+    batch_size: int = 0  # ... out of this many
     history: list[dict[str, Any]] = field(default_factory=list)
     diverged_at_step: int | None = None
     # Small per-callback state that must survive a resume (e.g. whether warm-up has ended);
     # saved in every checkpoint.
     callback_state: dict[str, Any] = field(default_factory=dict)
-    amp: bool = False                 # bf16 autocast of forward pass and loss
+    amp: bool = False  # bf16 autocast of forward pass and loss
     compiled: nn.Module | None = None  # torch.compile(model), used for steps nobody hooks into
     # Set by a callback in on_batch_start when it hooks into this step's modules (forward hooks):
     # the step then runs the plain model, because a compiled graph would not call the hooks.
@@ -72,7 +74,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto")
+        raise UserError(
+            "--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto"
+        )
     return torch.device(name)
 
 
@@ -96,10 +100,14 @@ def amp_enabled(cfg: TrainConfig, device: torch.device) -> bool:
 
 
 def autocast(enabled: bool, device: torch.device):
-    return torch.autocast(device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+    return (
+        torch.autocast(device.type, dtype=torch.bfloat16) if enabled else contextlib.nullcontext()
+    )
 
 
-def prepare_model(model: nn.Module, cfg: TrainConfig, device: torch.device) -> tuple[nn.Module, nn.Module | None]:
+def prepare_model(
+    model: nn.Module, cfg: TrainConfig, device: torch.device
+) -> tuple[nn.Module, nn.Module | None]:
     """(the model on ``device`` in the configured memory format, its compiled twin or None). The two
     share parameters; checkpoints and diagnostics always use the plain one."""
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -109,8 +117,9 @@ def prepare_model(model: nn.Module, cfg: TrainConfig, device: torch.device) -> t
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     if cfg.name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(
+            model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay
+        )
     if cfg.name == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     raise UserError(f"unknown optimizer {cfg.name!r}; choose sgd or adam")
@@ -118,12 +127,20 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
 
 def _progress(iterable, desc: str, total: int):
     # A bar inside the epoch for people at a terminal; silent in logs, CI and pipes.
-    return tqdm(iterable, desc=desc, total=total, leave=False, unit="batch",
-                disable=not sys.stderr.isatty(), dynamic_ncols=True)
+    return tqdm(
+        iterable,
+        desc=desc,
+        total=total,
+        leave=False,
+        unit="batch",
+        disable=not sys.stderr.isatty(),
+        dynamic_ncols=True,
+    )
 
 
-def train_step(state: TrainState, x: torch.Tensor, y: torch.Tensor,
-               callbacks: Sequence[Callback] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+def train_step(
+    state: TrainState, x: torch.Tensor, y: torch.Tensor, callbacks: Sequence[Callback] = ()
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward, backward (callbacks' on_after_backward) and optimiser step on one batch."""
     forward = state.model if state.compiled is None or state.eager_step else state.compiled
     with autocast(state.amp, x.device):
@@ -137,8 +154,9 @@ def train_step(state: TrainState, x: torch.Tensor, y: torch.Tensor,
     return logits, loss
 
 
-def callback_step(state: TrainState, x: torch.Tensor, y: torch.Tensor,
-                  callbacks: Sequence[Callback] = ()) -> torch.Tensor:
+def callback_step(
+    state: TrainState, x: torch.Tensor, y: torch.Tensor, callbacks: Sequence[Callback] = ()
+) -> torch.Tensor:
     """One optimiser step with its per-batch callback events, exactly as training runs it (also
     used by ``bench``); updates ``state.step`` and the ``batch_*`` fields and returns the loss."""
     state.eager_step = False
@@ -153,7 +171,9 @@ def callback_step(state: TrainState, x: torch.Tensor, y: torch.Tensor,
     return state.batch_loss
 
 
-def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Callback]) -> dict[str, float]:
+def train_one_epoch(
+    state: TrainState, batches: Batches, callbacks: Sequence[Callback]
+) -> dict[str, float]:
     """One pass over ``batches``; returns mean train loss and accuracy (%)."""
     state.model.train()
     loss_sum = torch.zeros((), device=batches.device, dtype=torch.float64)
@@ -177,7 +197,9 @@ def train_one_epoch(state: TrainState, batches: Batches, callbacks: Sequence[Cal
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], amp: bool = False) -> dict[str, float]:
+def evaluate(
+    model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], amp: bool = False
+) -> dict[str, float]:
     """Mean loss and accuracy (%) over ``batches`` in eval mode, without autograd."""
     model.eval()
     loss_sum, correct, seen = 0.0, 0, 0
@@ -192,8 +214,11 @@ def evaluate(model: nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tenso
 
 def main_path_depth(model: nn.Module) -> int:
     """Weight layers (convs + linears) on the main path, i.e. not in a shortcut: resnet110 -> 110."""
-    return sum(1 for name, m in model.named_modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear)) and not on_shortcut(name))
+    return sum(
+        1
+        for name, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and not on_shortcut(name)
+    )
 
 
 class LRSchedule(Callback):
@@ -210,7 +235,10 @@ class LRSchedule(Callback):
         return self.cfg.lr * self.cfg.gamma ** sum(step >= m for m in self.cfg.milestones)
 
     def on_fit_start(self, state: TrainState) -> None:
-        wanted = self.cfg.warmup_lr is not None and main_path_depth(state.model) >= self.cfg.warmup_min_depth
+        wanted = (
+            self.cfg.warmup_lr is not None
+            and main_path_depth(state.model) >= self.cfg.warmup_min_depth
+        )
         state.callback_state.setdefault("warming_up", wanted)
 
     def on_batch_start(self, state: TrainState) -> None:
@@ -224,18 +252,24 @@ class LRSchedule(Callback):
             return
         # The window lives in callback_state, which checkpoints save: a resume during the warm-up
         # continues with the same running error as the uninterrupted run.
-        recent = (state.callback_state.get("warmup_recent", [])
-                  + [100.0 * (1 - float(state.batch_correct) / state.batch_size)])[-self.WINDOW:]
+        recent = (
+            state.callback_state.get("warmup_recent", [])
+            + [100.0 * (1 - float(state.batch_correct) / state.batch_size)]
+        )[-self.WINDOW :]
         state.callback_state["warmup_recent"] = recent
         if len(recent) == self.WINDOW and sum(recent) / self.WINDOW < self.cfg.warmup_until_error:
             state.callback_state["warming_up"] = False
             state.callback_state["warmup_ended_at_step"] = state.step
 
 
-def format_epoch_line(epoch: int, train: dict[str, float], val: dict[str, float], width: int = 2) -> str:
+def format_epoch_line(
+    epoch: int, train: dict[str, float], val: dict[str, float], width: int = 2
+) -> str:
     """The seed's log line, e.g. ``[Epoch 01] train 2.3032/10.00% | val 2.3029/10.00%``."""
-    return (f"[Epoch {epoch:0{width}d}] train {train['loss']:.4f}/{train['acc']:.2f}% | "
-            f"val {val['loss']:.4f}/{val['acc']:.2f}%")
+    return (
+        f"[Epoch {epoch:0{width}d}] train {train['loss']:.4f}/{train['acc']:.2f}% | "
+        f"val {val['loss']:.4f}/{val['acc']:.2f}%"
+    )
 
 
 class EpochPrinter(Callback):
@@ -251,7 +285,9 @@ class EpochPrinter(Callback):
         print(line, file=self.stream or sys.stdout, flush=True)
 
 
-def fit(state: TrainState, batches: dict[str, Batches], callbacks: Sequence[Callback] = ()) -> list[dict[str, Any]]:
+def fit(
+    state: TrainState, batches: dict[str, Batches], callbacks: Sequence[Callback] = ()
+) -> list[dict[str, Any]]:
     """Train ``state.model`` for the configured epochs; returns the per-epoch history.
 
     A non-finite training loss stops the run (recorded in ``state.diverged_at_step``): the
@@ -265,9 +301,16 @@ def fit(state: TrainState, batches: dict[str, Batches], callbacks: Sequence[Call
         train = train_one_epoch(state, batches["train"], callbacks)
         val = evaluate(state.model, batches["val"], state.amp)
         state.epoch = epoch + 1
-        state.history.append({"epoch": state.epoch, "step": state.step, "train": train, "val": val,
-                              "lr": state.optimizer.param_groups[0]["lr"],
-                              "seconds": round(time.perf_counter() - start, 3)})
+        state.history.append(
+            {
+                "epoch": state.epoch,
+                "step": state.step,
+                "train": train,
+                "val": val,
+                "lr": state.optimizer.param_groups[0]["lr"],
+                "seconds": round(time.perf_counter() - start, 3),
+            }
+        )
         for cb in callbacks:
             cb.on_epoch_end(state)
         if state.diverged_at_step is not None:

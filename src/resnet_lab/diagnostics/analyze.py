@@ -20,47 +20,68 @@ from .hooks import probe, weight_change
 from .stats import Diagnosis, jsonable, softmax_summary, total_variation
 from .verdict import change_finding, gradient_verdict
 
-PROBE_SIZE = 256      # images in the fixed gradient-probe batch (training split) and prediction batch (test)
-PROBE_SEED = 0        # the same images for every model and every run
+PROBE_SIZE = (
+    256  # images in the fixed gradient-probe batch (training split) and prediction batch (test)
+)
+PROBE_SEED = 0  # the same images for every model and every run
 CPU = torch.device("cpu")
 
 
-def fixed_batch(split: ImageTensors, data: DataSplits, n: int = PROBE_SIZE, seed: int = PROBE_SEED,
-                device: torch.device = CPU) -> tuple[torch.Tensor, torch.Tensor]:
+def fixed_batch(
+    split: ImageTensors,
+    data: DataSplits,
+    n: int = PROBE_SIZE,
+    seed: int = PROBE_SEED,
+    device: torch.device = CPU,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A seeded, unaugmented, normalised batch of ``n`` images from ``split``."""
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(seed))[:n]
     batches = Batches(split.subset(idx), batch_size=n, mean=data.mean, std=data.std, device=device)
     return next(iter(batches))
 
 
-def _predictions(model: nn.Module, x: torch.Tensor, num_classes: int) -> tuple[torch.Tensor, dict[str, Any]]:
+def _predictions(
+    model: nn.Module, x: torch.Tensor, num_classes: int
+) -> tuple[torch.Tensor, dict[str, Any]]:
     was_training = model.training
     model.eval()
     with torch.inference_mode():
         logits = model(x).float()
     model.train(was_training)
     summary = softmax_summary(logits, num_classes)
-    summary.update(logits_head=logits[:2].tolist(), softmax_head=logits[:2].softmax(1).tolist(),
-                   pred_head=logits.argmax(1)[:16].tolist())
+    summary.update(
+        logits_head=logits[:2].tolist(),
+        softmax_head=logits[:2].softmax(1).tolist(),
+        pred_head=logits.argmax(1)[:16].tolist(),
+    )
     return logits, summary
 
 
-def build(name: str, options: dict[str, Any], state_dict: dict[str, torch.Tensor] | None = None) -> nn.Module:
+def build(
+    name: str, options: dict[str, Any], state_dict: dict[str, torch.Tensor] | None = None
+) -> nn.Module:
     model = create_model(name, **options)
     if state_dict is not None:
         try:
             model.load_state_dict(state_dict)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
-            raise UserError(f"the checkpoint's weights do not fit model {name!r} ({first}); "
-                            "pass a checkpoint of that model") from None
+            raise UserError(
+                f"the checkpoint's weights do not fit model {name!r} ({first}); "
+                "pass a checkpoint of that model"
+            ) from None
     return model
 
 
-def diagnose(name: str, options: dict[str, Any], data: DataSplits, *,
-             init_state: dict[str, torch.Tensor] | None = None,
-             final_state: dict[str, torch.Tensor] | None = None,
-             device: torch.device = CPU) -> Diagnosis:
+def diagnose(
+    name: str,
+    options: dict[str, Any],
+    data: DataSplits,
+    *,
+    init_state: dict[str, torch.Tensor] | None = None,
+    final_state: dict[str, torch.Tensor] | None = None,
+    device: torch.device = CPU,
+) -> Diagnosis:
     """Analyse model ``name`` at initialisation and, if ``final_state`` is given, after training.
 
     ``init_state`` None means a fresh model built now (seeded by the caller).
@@ -70,9 +91,15 @@ def diagnose(name: str, options: dict[str, Any], data: DataSplits, *,
     return analyse_models(init, final, data, device=device, name=name, options=options)
 
 
-def analyse_models(init: nn.Module, final: nn.Module | None, data: DataSplits, *,
-                   device: torch.device = CPU, name: str = "", options: dict[str, Any] | None = None
-                   ) -> Diagnosis:
+def analyse_models(
+    init: nn.Module,
+    final: nn.Module | None,
+    data: DataSplits,
+    *,
+    device: torch.device = CPU,
+    name: str = "",
+    options: dict[str, Any] | None = None,
+) -> Diagnosis:
     """The analysis of any module before (``init``) and, if given, after training (``final``), both
     already on ``device``; leaves their parameters, gradients, buffers and modes as they were."""
     x, y = fixed_batch(data.train, data, device=device)
@@ -81,11 +108,19 @@ def analyse_models(init: nn.Module, final: nn.Module | None, data: DataSplits, *
     if final is not None:
         phases["final"] = final
 
-    out: dict[str, Any] = {"model": name or type(init).__name__, "model_options": options or {},
-                           "params": sum(p.numel() for p in init.parameters()),
-                           "num_classes": data.num_classes, "classes": data.classes,
-                           "probe_images": len(y), "prediction_images": len(xt), "data": data.source,
-                           "probe": {}, "verdict": {}, "predictions": {}}
+    out: dict[str, Any] = {
+        "model": name or type(init).__name__,
+        "model_options": options or {},
+        "params": sum(p.numel() for p in init.parameters()),
+        "num_classes": data.num_classes,
+        "classes": data.classes,
+        "probe_images": len(y),
+        "prediction_images": len(xt),
+        "data": data.source,
+        "probe": {},
+        "verdict": {},
+        "predictions": {},
+    }
     logits = {}
     for phase, model in phases.items():
         p = probe(model, x, y)
@@ -93,11 +128,15 @@ def analyse_models(init: nn.Module, final: nn.Module | None, data: DataSplits, *
         out["verdict"][phase] = gradient_verdict(p["layers"], p["loss"], data.num_classes)
         logits[phase], out["predictions"][phase] = _predictions(model, xt, data.num_classes)
     layers = out["probe"]["init"]["layers"]
-    out["layer_response"] = {"names": [l["name"] for l in layers],
-                             **{ph: [l["act_std"] for l in out["probe"][ph]["layers"]] for ph in phases}}
+    out["layer_response"] = {
+        "names": [l["name"] for l in layers],
+        **{ph: [l["act_std"] for l in out["probe"][ph]["layers"]] for ph in phases},
+    }
     if "final" in phases:
         out["prediction_shift"] = total_variation(logits["init"], logits["final"])
-        out["weight_change"] = weight_change(init.state_dict(), phases["final"].state_dict(), layers)
+        out["weight_change"] = weight_change(
+            init.state_dict(), phases["final"].state_dict(), layers
+        )
         out["finding"] = change_finding(out["weight_change"], out["prediction_shift"])
     return jsonable(out)
 
@@ -130,8 +169,13 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
     """Text in the spirit of the seed's hand analysis."""
     labels = labels or {}
     classes = d["classes"]
-    lines = [(f"{d['model']}, {d['params']:,} parameters. Gradient probe: {d['probe_images']} fixed training images; "
-             f"predictions: {d['prediction_images']} fixed test images ({d['data']})"), ""]
+    lines = [
+        (
+            f"{d['model']}, {d['params']:,} parameters. Gradient probe: {d['probe_images']} fixed training images; "
+            f"predictions: {d['prediction_images']} fixed test images ({d['data']})"
+        ),
+        "",
+    ]
     titles = {"init": "At initialisation", "final": "After training"}
     for phase, pred in d["predictions"].items():
         hist = pred["pred_hist"]
@@ -145,22 +189,32 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
             f"  Most predicted class:  {top} ({classes[top]}) for {pred['top_class_share']:.0%} of the images",
         ]
     if "prediction_shift" in d:
-        lines.append(f"Prediction shift init -> trained: {_f4(d['prediction_shift'])} (mean total variation)")
+        lines.append(
+            f"Prediction shift init -> trained: {_f4(d['prediction_shift'])} (mean total variation)"
+        )
     phases = list(d["probe"])
     changes = {w["name"]: w["rel_change"] for w in d.get("weight_change", [])}
     # "std" is the layer's response (activation) std; "W std" its weights' (the seed's 0.11 -> 0.012
     # are weight stds, which every init lowers with fan-in; the response std is what shows a collapse).
-    head = f"{'layer':8s}" + f"{'W std init':>12s}" + "".join(f"{f'std {ph}':>12s}" for ph in phases) + \
-        "".join(f"{f'grad {ph}':>12s}" for ph in phases) + "".join(f"{f'g/w {ph}':>11s}" for ph in phases) + \
-        (f"{'W change':>10s}" if changes else "")
+    head = (
+        f"{'layer':8s}"
+        + f"{'W std init':>12s}"
+        + "".join(f"{f'std {ph}':>12s}" for ph in phases)
+        + "".join(f"{f'grad {ph}':>12s}" for ph in phases)
+        + "".join(f"{f'g/w {ph}':>11s}" for ph in phases)
+        + (f"{'W change':>10s}" if changes else "")
+    )
     lines += ["", head]
     for i, layer in enumerate(d["probe"]["init"]["layers"]):
         row = [d["probe"][ph]["layers"][i] for ph in phases]
-        lines.append(f"{layer['name']:8s}" + f"{_g(layer.get('weight_std')):>12s}"
-                     + "".join(f"{_g(r['act_std']):>12s}" for r in row)
-                     + "".join(f"{_g(r['grad_norm']):>12s}" for r in row)
-                     + "".join(f"{_g(r['grad_to_weight']):>11s}" for r in row)
-                     + (f"{_g(changes.get(layer['name'])):>10s}" if changes else ""))
+        lines.append(
+            f"{layer['name']:8s}"
+            + f"{_g(layer.get('weight_std')):>12s}"
+            + "".join(f"{_g(r['act_std']):>12s}" for r in row)
+            + "".join(f"{_g(r['grad_norm']):>12s}" for r in row)
+            + "".join(f"{_g(r['grad_to_weight']):>11s}" for r in row)
+            + (f"{_g(changes.get(layer['name'])):>10s}" if changes else "")
+        )
     lines.append("")
     for phase, v in d["verdict"].items():
         lines.append(f"Verdict {titles[phase].lower()}: {v['verdict']}")

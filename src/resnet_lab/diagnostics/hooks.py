@@ -38,7 +38,7 @@ class ResponseRecorder:
     def __init__(self, model: nn.Module):
         self.model = model
         self.handles: list[Any] = []
-        self.order: list[nn.Module] = []          # weight layers in the order they first ran
+        self.order: list[nn.Module] = []  # weight layers in the order they first ran
         self.stats: dict[nn.Module, ResponseStats] = {}
         self._last_weight: nn.Module | None = None
         self._last_leaf: nn.Module | None = None
@@ -89,8 +89,12 @@ def weight_norms(module: nn.Module) -> dict[str, float]:
     g = w.grad
     wn = w.detach().float().norm().item()
     gn = g.detach().float().norm().item() if g is not None else float("nan")
-    return {"weight_norm": wn, "weight_std": w.detach().float().std().item(), "grad_norm": gn,
-            "grad_to_weight": ratio(gn, wn)}
+    return {
+        "weight_norm": wn,
+        "weight_std": w.detach().float().std().item(),
+        "grad_norm": gn,
+        "grad_to_weight": ratio(gn, wn),
+    }
 
 
 def _buffers(model: nn.Module) -> dict[str, torch.Tensor]:
@@ -113,8 +117,10 @@ def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
         loss = F.cross_entropy(logits, y)
         loss.backward()
         names = layer_names(model, rec.order)
-        layers: list[LayerStats] = [{"name": names[m][0], "module": names[m][1], **rec.stats[m], **weight_norms(m)}
-                  for m in rec.order]
+        layers: list[LayerStats] = [
+            {"name": names[m][0], "module": names[m][1], **rec.stats[m], **weight_norms(m)}
+            for m in rec.order
+        ]
     finally:
         for p, g in saved_grads.items():
             p.grad = g
@@ -125,14 +131,21 @@ def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
     return {"loss": loss.item(), "logits": logits.detach(), "layers": layers}
 
 
-def weight_change(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor],
-                  layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def weight_change(
+    before: dict[str, torch.Tensor], after: dict[str, torch.Tensor], layers: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Relative change ||W_end - W_0|| / ||W_0|| of each named layer's weight."""
     from .stats import relative_change
 
-    return [{"name": l["name"], "rel_change": relative_change(before[l["module"] + ".weight"],
-                                                               after[l["module"] + ".weight"])}
-            for l in layers]
+    return [
+        {
+            "name": l["name"],
+            "rel_change": relative_change(
+                before[l["module"] + ".weight"], after[l["module"] + ".weight"]
+            ),
+        }
+        for l in layers
+    ]
 
 
 class DiagnosticsCallback(Callback):
@@ -145,7 +158,9 @@ class DiagnosticsCallback(Callback):
     fixed batch; ``train`` records use that step's own training batch.
     """
 
-    def __init__(self, path: Path, probe_batch: tuple[torch.Tensor, torch.Tensor], every: int = 100):
+    def __init__(
+        self, path: Path, probe_batch: tuple[torch.Tensor, torch.Tensor], every: int = 100
+    ):
         self.path = Path(path)
         self.x, self.y = probe_batch
         self.every = every
@@ -162,8 +177,15 @@ class DiagnosticsCallback(Callback):
 
     def _probe(self, state: TrainState, phase: str) -> None:
         result = probe(state.model, self.x, self.y)
-        self._write({"phase": phase, "step": state.step, "epoch": state.epoch, "loss": result["loss"],
-                     "layers": result["layers"]})
+        self._write(
+            {
+                "phase": phase,
+                "step": state.step,
+                "epoch": state.epoch,
+                "loss": result["loss"],
+                "layers": result["layers"],
+            }
+        )
 
     def on_fit_start(self, state: TrainState) -> None:
         if state.step == 0:  # a resumed run has its init record already
@@ -188,12 +210,28 @@ class DiagnosticsCallback(Callback):
         layers = []
         for m in rec.order:
             before = self._before[m]
-            update = ratio((m.weight.detach() - before).float().norm().item(), before.float().norm().item())
-            layers.append({"name": names[m][0], "module": names[m][1], **rec.stats[m], **self._grads[m],
-                           "update_to_weight": update})
+            update = ratio(
+                (m.weight.detach() - before).float().norm().item(), before.float().norm().item()
+            )
+            layers.append(
+                {
+                    "name": names[m][0],
+                    "module": names[m][1],
+                    **rec.stats[m],
+                    **self._grads[m],
+                    "update_to_weight": update,
+                }
+            )
         self._before, self._grads = {}, {}
-        self._write({"phase": "train", "step": state.step, "epoch": state.epoch,
-                     "loss": float(state.batch_loss), "layers": layers})
+        self._write(
+            {
+                "phase": "train",
+                "step": state.step,
+                "epoch": state.epoch,
+                "loss": float(state.batch_loss),
+                "layers": layers,
+            }
+        )
 
     def on_fit_end(self, state: TrainState) -> None:
         self._probe(state, "final")

@@ -14,14 +14,14 @@ from ..models.paths import is_shortcut_label
 class ResponseStats(TypedDict):
     act_mean: float
     act_std: float
-    dead_frac: float      # fraction of channels that are <= 0 everywhere in the batch
+    dead_frac: float  # fraction of channels that are <= 0 everywhere in the batch
 
 
 class LayerStats(ResponseStats):
     """One weight layer in one probe (diagnostics.jsonl, diagnosis.json ``probe.<phase>.layers``)."""
 
-    name: str             # conv1 ... / proj1 ... (shortcuts, models/paths.py) / fc
-    module: str           # qualified module name, e.g. features.3.conv2
+    name: str  # conv1 ... / proj1 ... (shortcuts, models/paths.py) / fc
+    module: str  # qualified module name, e.g. features.3.conv2
     weight_norm: float
     weight_std: float
     grad_norm: float
@@ -29,8 +29,8 @@ class LayerStats(ResponseStats):
 
 
 class Verdict(TypedDict):
-    verdict: str          # vanishing gradients | exploding gradients | dead units | healthy
-    evidence: list[str]   # sentences with the numbers that decided it
+    verdict: str  # vanishing gradients | exploding gradients | dead units | healthy
+    evidence: list[str]  # sentences with the numbers that decided it
     first_to_last: float  # first main-path layer's gradient norm / the largest of the last two
 
 
@@ -42,13 +42,13 @@ class Diagnosis(TypedDict, total=False):
     params: int
     num_classes: int
     classes: list[str]
-    probe: dict[str, dict[str, Any]]          # phase (init | final) -> {"loss", "layers": [LayerStats]}
-    verdict: dict[str, Verdict]               # phase -> verdict
-    predictions: dict[str, dict[str, Any]]    # phase -> softmax summary and predicted-class histogram
-    layer_response: dict[str, list[Any]]      # names, and per phase the response std per layer
-    prediction_shift: float                   # total variation between init and final predictions
-    weight_change: list[dict[str, Any]]       # [{"name", "rel_change"}]
-    finding: dict[str, Any]                   # {"finding", "text"}
+    probe: dict[str, dict[str, Any]]  # phase (init | final) -> {"loss", "layers": [LayerStats]}
+    verdict: dict[str, Verdict]  # phase -> verdict
+    predictions: dict[str, dict[str, Any]]  # phase -> softmax summary and predicted-class histogram
+    layer_response: dict[str, list[Any]]  # names, and per phase the response std per layer
+    prediction_shift: float  # total variation between init and final predictions
+    weight_change: list[dict[str, Any]]  # [{"name", "rel_change"}]
+    finding: dict[str, Any]  # {"finding", "text"}
 
 
 def response_stats(t: torch.Tensor) -> ResponseStats:
@@ -82,8 +82,10 @@ def softmax_summary(logits: torch.Tensor, num_classes: int) -> dict[str, Any]:
     pred = probs.argmax(dim=1)
     hist = torch.bincount(pred, minlength=num_classes).tolist()
     return {
-        "softmax_min": probs.min().item(), "softmax_max": probs.max().item(),
-        "pred_hist": hist, "top_class_share": max(hist) / len(pred),
+        "softmax_min": probs.min().item(),
+        "softmax_max": probs.max().item(),
+        "pred_hist": hist,
+        "top_class_share": max(hist) / len(pred),
     }
 
 
@@ -108,7 +110,9 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
-def first_to_last_ratio(layers: Sequence[dict[str, Any]], key: str = "grad_norm", last_k: int = 2) -> float:
+def first_to_last_ratio(
+    layers: Sequence[dict[str, Any]], key: str = "grad_norm", last_k: int = 2
+) -> float:
     """The first weight layer's ``key`` divided by the largest of the last ``last_k`` layers'.
 
     Compares where the gradient arrives last (the input side) with where it starts (the output side),

@@ -21,7 +21,9 @@ from torch import nn
 from ..errors import UserError
 from ..models.layers import ResidualBlock
 
-SUBSET_SEED = 1  # which validation images an analysis uses; fixed, so every model sees the same ones
+SUBSET_SEED = (
+    1  # which validation images an analysis uses; fixed, so every model sees the same ones
+)
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (outputs, targets) -> summed loss
 
 
@@ -30,9 +32,9 @@ class TrainedRun:
     """One model run, loaded and checked: its checkpoints and how to rebuild its model."""
 
     dir: Path
-    model: str                         # registry name
-    options: dict[str, Any]            # builder options recorded in the checkpoint
-    config: dict[str, Any]             # the run's resolved config (nested dict)
+    model: str  # registry name
+    options: dict[str, Any]  # builder options recorded in the checkpoint
+    config: dict[str, Any]  # the run's resolved config (nested dict)
     init_state: dict[str, torch.Tensor]
     final_state: dict[str, torch.Tensor]
     label: str = ""
@@ -59,7 +61,9 @@ def describe(model: nn.Module) -> dict[str, Any]:
 
 def by_depth(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Entries in the order a reader compares them: by depth, plain before residual."""
-    return sorted(entries, key=lambda e: (e.get("depth", 0), e.get("family", ""), e.get("label", "")))
+    return sorted(
+        entries, key=lambda e: (e.get("depth", 0), e.get("family", ""), e.get("label", ""))
+    )
 
 
 def paired(entries: list[dict[str, Any]]) -> dict[int, tuple[dict[str, Any], dict[str, Any]]]:
@@ -81,8 +85,10 @@ def model_runs(paths: list[str | Path]) -> dict[Path, bool]:
     found: list[tuple[Path, bool]] = []
     for p in map(Path, paths):
         if not p.is_dir():
-            raise UserError(f"{p} is not a directory; pass the --out directory of a compare, sweep or grid, "
-                            "or one model's run directory inside it")
+            raise UserError(
+                f"{p} is not a directory; pass the --out directory of a compare, sweep or grid, "
+                "or one model's run directory inside it"
+            )
         if (p / "checkpoints").is_dir():
             found.append((p, True))
             continue
@@ -90,8 +96,10 @@ def model_runs(paths: list[str | Path]) -> dict[Path, bool]:
         order = _compare_order(p)
         inside.sort(key=lambda d: order.index(d.name) if d.name in order else len(order))
         if not inside:
-            raise UserError(f"{p} holds no checkpoints (no checkpoints/ folder in it or its subfolders); pass "
-                            "a finished compare, sweep or grid directory or a model's run directory")
+            raise UserError(
+                f"{p} holds no checkpoints (no checkpoints/ folder in it or its subfolders); pass "
+                "a finished compare, sweep or grid directory or a model's run directory"
+            )
         found += [(d, False) for d in inside]
     runs: dict[Path, bool] = {}
     for d, named in found:
@@ -101,7 +109,10 @@ def model_runs(paths: list[str | Path]) -> dict[Path, bool]:
 
 def _compare_order(study: Path) -> list[str]:
     try:
-        return [r.get("run", r["model"]) for r in json.loads((study / "results.json").read_text())["results"]]
+        return [
+            r.get("run", r["model"])
+            for r in json.loads((study / "results.json").read_text())["results"]
+        ]
     except (OSError, ValueError, KeyError, TypeError):
         return []
 
@@ -112,31 +123,58 @@ def load_trained(run_dir: Path) -> TrainedRun:
 
     ckpts = run_dir / "checkpoints"
     if not (ckpts / "final.pt").is_file():
-        raise UserError(f"{run_dir} has no checkpoints/final.pt: the run is unfinished; finish it (rerun its "
-                        "command) or leave it out")
+        raise UserError(
+            f"{run_dir} has no checkpoints/final.pt: the run is unfinished; finish it (rerun its "
+            "command) or leave it out"
+        )
     if not (ckpts / "epoch0000.pt").is_file():
-        raise UserError(f"{run_dir} has no checkpoints/epoch0000.pt (the weights at initialisation); "
-                        "re-run it, or leave it out")
+        raise UserError(
+            f"{run_dir} has no checkpoints/epoch0000.pt (the weights at initialisation); "
+            "re-run it, or leave it out"
+        )
     final, init = load_checkpoint(ckpts / "final.pt"), load_checkpoint(ckpts / "epoch0000.pt")
     if final["model"] != init["model"]:
-        raise UserError(f"{run_dir}: epoch0000.pt holds {init['model']!r} but final.pt {final['model']!r}; "
-                        "the run directory is mixed up, re-run it")
-    bad = [k for k, v in final["state_dict"].items() if v.is_floating_point() and not torch.isfinite(v).all()]
+        raise UserError(
+            f"{run_dir}: epoch0000.pt holds {init['model']!r} but final.pt {final['model']!r}; "
+            "the run directory is mixed up, re-run it"
+        )
+    bad = [
+        k
+        for k, v in final["state_dict"].items()
+        if v.is_floating_point() and not torch.isfinite(v).all()
+    ]
     if bad:
-        raise UserError(f"{run_dir}: the final weights are not finite ({bad[0]}): the run diverged; leave it out")
-    return TrainedRun(run_dir, final["model"], dict(final["model_options"]), final["config"],
-                      init["state_dict"], final["state_dict"])
+        raise UserError(
+            f"{run_dir}: the final weights are not finite ({bad[0]}): the run diverged; leave it out"
+        )
+    return TrainedRun(
+        run_dir,
+        final["model"],
+        dict(final["model_options"]),
+        final["config"],
+        init["state_dict"],
+        final["state_dict"],
+    )
 
 
 def label_runs(runs: list[TrainedRun]) -> None:
     """Short labels: the model name, plus the options and settings that tell same-named runs apart
     (``cifar_net`` runs become ``plain-20`` / ``resnet-20`` when depth and skip tell them apart)."""
+
     def settings(r: TrainedRun) -> dict[str, Any]:
         from ..config import flatten
 
         flat = flatten(r.config)
-        return {**{k: v for k, v in r.options.items() if k not in ("num_classes", "in_channels", "input_size")},
-                "optim": flat.get("optim.name"), "lr": flat.get("optim.lr"), "seed": flat.get("train.seed")}
+        return {
+            **{
+                k: v
+                for k, v in r.options.items()
+                if k not in ("num_classes", "in_channels", "input_size")
+            },
+            "optim": flat.get("optim.name"),
+            "lr": flat.get("optim.lr"),
+            "seed": flat.get("train.seed"),
+        }
 
     known = {id(r): settings(r) for r in runs}
     for r in runs:
@@ -152,7 +190,9 @@ def label_runs(runs: list[TrainedRun]) -> None:
             differ = [k for k in differ if k not in ("depth", "skip")]
         r.label = base + (f" ({', '.join(f'{k}={mine[k]}' for k in differ)})" if differ else "")
     labels = [r.label for r in runs]
-    for r in runs:  # still ambiguous (the same run under two paths cannot happen): add the directory
+    for (
+        r
+    ) in runs:  # still ambiguous (the same run under two paths cannot happen): add the directory
         if labels.count(r.label) > 1:
             r.label = f"{r.label} [{r.dir.name}]"
 
@@ -169,14 +209,20 @@ def cross_entropy_sum(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 500,
-             loss_fn: LossFn = cross_entropy_sum) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int = 500,
+    loss_fn: LossFn = cross_entropy_sum,
+) -> tuple[float, float]:
     """Mean loss and accuracy (%) of ``model`` (in whatever train/eval mode the caller set) on the
     in-memory ``x, y``; accuracy is NaN for outputs that are not class scores."""
     loss, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
-        out = model(x[i:i + batch_size])
-        yb = y[i:i + batch_size]
+        out = model(x[i : i + batch_size])
+        yb = y[i : i + batch_size]
         loss += loss_fn(out, yb).item()
         if out.dim() == 2 and yb.dtype == torch.int64:
             correct += (out.argmax(1) == yb).sum().item()
@@ -201,7 +247,7 @@ def recalibrate_bn(model: nn.Module, x: torch.Tensor, batch_size: int = 500) -> 
     model.train()
     with torch.no_grad():
         for i in range(0, len(x), batch_size):
-            model(x[i:i + batch_size])
+            model(x[i : i + batch_size])
     for m, mom in zip(bns, saved):
         m.momentum = mom
     model.eval()

@@ -33,17 +33,21 @@ from .common import (
     validation_images,
 )
 
-STUDY_FILES = ("results.json", "sweep.json", "grid.json")  # a directory holding one of these is a study
+STUDY_FILES = (
+    "results.json",
+    "sweep.json",
+    "grid.json",
+)  # a directory holding one of these is a study
 
 
 @dataclass(frozen=True)
 class AnalysisOptions:
-    subset: int | None = None         # validation images (lines for shatter); None: the analysis' default
-    seed: int = 0                     # random draws (lesion) and directions (landscape)
-    draws: int = 5                    # lesion: draws per number of deleted units
-    resolution: int = 21              # landscape: 2-D grid points per axis
-    directions: str | None = None     # landscape: a saved directions file to reuse
-    data_dir: str | None = None       # where the runs' data set is now, if it moved
+    subset: int | None = None  # validation images (lines for shatter); None: the analysis' default
+    seed: int = 0  # random draws (lesion) and directions (landscape)
+    draws: int = 5  # lesion: draws per number of deleted units
+    resolution: int = 21  # landscape: 2-D grid points per axis
+    directions: str | None = None  # landscape: a saved directions file to reuse
+    data_dir: str | None = None  # where the runs' data set is now, if it moved
     device: str = "cpu"
 
     def validate(self) -> None:
@@ -52,11 +56,15 @@ class AnalysisOptions:
         if self.draws < 1:
             raise UserError(f"--draws must be >= 1, got {self.draws}")
         if self.resolution < 3 or self.resolution % 2 == 0:
-            raise UserError(f"--resolution must be an odd number >= 3 (the trained weights are the middle point), "
-                            f"got {self.resolution}")
+            raise UserError(
+                f"--resolution must be an odd number >= 3 (the trained weights are the middle point), "
+                f"got {self.resolution}"
+            )
         if self.directions is not None and not Path(self.directions).is_file():
-            raise UserError(f"directions file {self.directions} does not exist; pass a .pt file written by "
-                            "'resnet-lab analyze landscape' (in analysis/landscape-directions/)")
+            raise UserError(
+                f"directions file {self.directions} does not exist; pass a .pt file written by "
+                "'resnet-lab analyze landscape' (in analysis/landscape-directions/)"
+            )
 
 
 def default_out(paths: list[str | Path], runs: list[TrainedRun]) -> Path:
@@ -87,8 +95,13 @@ def _data_for(runs: list[TrainedRun], opts: AnalysisOptions) -> list[Any]:
     return out
 
 
-def run_analysis(name: str, paths: list[str | Path], out: str | Path | None = None,
-                 opts: AnalysisOptions = AnalysisOptions(), log=print) -> Path:
+def run_analysis(
+    name: str,
+    paths: list[str | Path],
+    out: str | Path | None = None,
+    opts: AnalysisOptions = AnalysisOptions(),
+    log=print,
+) -> Path:
     """Run analysis ``name`` on the model runs in ``paths``; returns the JSON file written."""
     if name not in ANALYSES:
         raise UserError(f"unknown analysis {name!r}; choose one of: {', '.join(ANALYSES)}")
@@ -114,8 +127,10 @@ def run_analysis(name: str, paths: list[str | Path], out: str | Path | None = No
         try:
             directions = torch.load(opts.directions, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 -- torch.load fails in many ways on a bad file
-            raise UserError(f"directions file {opts.directions} is unreadable ({type(exc).__name__}); pass one "
-                            "written by 'resnet-lab analyze landscape'") from None
+            raise UserError(
+                f"directions file {opts.directions} is unreadable ({type(exc).__name__}); pass one "
+                "written by 'resnet-lab analyze landscape'"
+            ) from None
     device = torch.device(opts.device)
     data = _data_for(runs, opts)
     subset = opts.subset or mod.DEFAULT_SUBSET
@@ -143,10 +158,20 @@ def run_analysis(name: str, paths: list[str | Path], out: str | Path | None = No
             start = time.perf_counter()
             result, attachments = mod.measure(r, x, y, opts, directions, bar=bar, device=device)
             model = r.build("final")
-            entry = {"run": str(r.dir), "label": r.label, "model": r.model, "options": r.options,
-                     **describe(model), "num_classes": d.num_classes, "chance": 100.0 / d.num_classes,
-                     "split": "validation", "images": len(x), "data": d.source,
-                     "seconds": round(time.perf_counter() - start, 1), **result}
+            entry = {
+                "run": str(r.dir),
+                "label": r.label,
+                "model": r.model,
+                "options": r.options,
+                **describe(model),
+                "num_classes": d.num_classes,
+                "chance": 100.0 / d.num_classes,
+                "split": "validation",
+                "images": len(x),
+                "data": d.source,
+                "seconds": round(time.perf_counter() - start, 1),
+                **result,
+            }
             for fname, blob in attachments.items():
                 files[fname] = blob
                 entry["directions_file"] = fname
@@ -157,7 +182,9 @@ def run_analysis(name: str, paths: list[str | Path], out: str | Path | None = No
     return _write(out_dir, name, mod, entries, files)
 
 
-def _write(out_dir: Path, name: str, mod, entries: list[dict[str, Any]], files: dict[str, Any]) -> Path:
+def _write(
+    out_dir: Path, name: str, mod, entries: list[dict[str, Any]], files: dict[str, Any]
+) -> Path:
     from ..reporting.analyses import read_entries
     from ..reporting.report import png
 
@@ -177,7 +204,8 @@ def _write(out_dir: Path, name: str, mod, entries: list[dict[str, Any]], files: 
         target = folder / fname
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, lambda fh, blob=blob: torch.save(blob, fh))
-    write_json(path, {"analysis": name, "title": mod.TITLE, "written": now(), "entries": all_entries})
+    write_json(
+        path, {"analysis": name, "title": mod.TITLE, "written": now(), "entries": all_entries}
+    )
     atomic_write_bytes(folder / f"{name}.png", lambda fh: fh.write(image))
     return path
-

@@ -27,20 +27,27 @@ from torch import nn
 from .common import LossFn, by_depth, cross_entropy_sum, evaluate, paired, recalibrate_bn
 
 TITLE = "Loss landscape (Li et al. 2018) and the path from initial to trained weights"
-DEFAULT_SUBSET = 500      # validation images per evaluation
-RESOLUTION = 21           # 2-D grid points per axis
-SLICE_POINTS = 41         # 1-D slice points
-INTERPOLATION = 31        # points of the init -> trained path, alpha in [-0.25, 1.25] (steps of 0.05)
+DEFAULT_SUBSET = 500  # validation images per evaluation
+RESOLUTION = 21  # 2-D grid points per axis
+SLICE_POINTS = 41  # 1-D slice points
+INTERPOLATION = 31  # points of the init -> trained path, alpha in [-0.25, 1.25] (steps of 0.05)
 DIRECTIONS_FORMAT = "resnet-lab-directions"
-CLIMB_TOLERANCE = 0.01   # a rise along the init -> trained path up to this (loss units) still counts as monotone
-MINIMUM_DEPTH = 1e-3      # loss units a grid point must lie below all 8 neighbours to count as a local minimum
+CLIMB_TOLERANCE = (
+    0.01  # a rise along the init -> trained path up to this (loss units) still counts as monotone
+)
+MINIMUM_DEPTH = (
+    1e-3  # loss units a grid point must lie below all 8 neighbours to count as a local minimum
+)
 
 Directions = dict[str, torch.Tensor]
 
 
 def gaussian(model: nn.Module, generator: torch.Generator) -> Directions:
     """A raw random direction: N(0, 1) for every parameter (what a directions file stores)."""
-    return {name: torch.randn(p.shape, generator=generator, dtype=torch.float32) for name, p in model.named_parameters()}
+    return {
+        name: torch.randn(p.shape, generator=generator, dtype=torch.float32)
+        for name, p in model.named_parameters()
+    }
 
 
 def filter_normalized(model: nn.Module, raw: Directions) -> Directions:
@@ -68,8 +75,10 @@ def check_directions(model: nn.Module, blob: dict[str, Any]) -> tuple[Directions
         got = {k: tuple(v.shape) for k, v in blob[key].items()}
         if got != shapes:
             diff = sorted(set(got) ^ set(shapes)) or [k for k in shapes if got[k] != shapes[k]]
-            raise ValueError(f"it was made for model {blob.get('model')!r} and does not fit this one "
-                             f"(parameter {diff[0]} differs)")
+            raise ValueError(
+                f"it was made for model {blob.get('model')!r} and does not fit this one "
+                f"(parameter {diff[0]} differs)"
+            )
     return blob["d1"], blob["d2"]
 
 
@@ -86,13 +95,22 @@ def _stats(surface: torch.Tensor, chance_loss: float | None) -> dict[str, Any]:
     s = torch.where(torch.isfinite(surface), surface, torch.full_like(surface, float("inf")))
     padded = nn.functional.pad(s[None, None], (1, 1, 1, 1), value=float("inf"))[0, 0]
     n = len(s)
-    neighbours = torch.stack([padded[1 + di:1 + di + n, 1 + dj:1 + dj + n]
-                              for di in (-1, 0, 1) for dj in (-1, 0, 1) if di or dj])
+    neighbours = torch.stack(
+        [
+            padded[1 + di : 1 + di + n, 1 + dj : 1 + dj + n]
+            for di in (-1, 0, 1)
+            for dj in (-1, 0, 1)
+            if di or dj
+        ]
+    )
     # A minimum must be lower than every neighbour by MINIMUM_DEPTH: a flat surface (a net that never
     # learned) would otherwise count its rounding noise as minima.
     minima = int((s < neighbours.min(0).values - MINIMUM_DEPTH)[1:-1, 1:-1].sum())
-    out: dict[str, Any] = {"local_minima": minima, "center_loss": s[n // 2, n // 2].item(),
-                           "max_loss": s[torch.isfinite(s)].max().item() if torch.isfinite(s).any() else None}
+    out: dict[str, Any] = {
+        "local_minima": minima,
+        "center_loss": s[n // 2, n // 2].item(),
+        "max_loss": s[torch.isfinite(s)].max().item() if torch.isfinite(s).any() else None,
+    }
     if chance_loss is not None:
         out["below_chance_fraction"] = (s < chance_loss).double().mean().item()
     return out
@@ -118,17 +136,29 @@ def work(resolution: int = RESOLUTION, interpolate: bool = True) -> int:
     return resolution * resolution + SLICE_POINTS + (INTERPOLATION if interpolate else 0)
 
 
-def landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, init_state: dict[str, torch.Tensor] | None = None,
-              directions: tuple[Directions, Directions] | None = None, seed: int = 0, resolution: int = RESOLUTION,
-              loss_fn: LossFn = cross_entropy_sum, chance_loss: float | None = None, batch_size: int = 500,
-              bar=None) -> tuple[dict[str, Any], tuple[Directions, Directions]]:
+def landscape(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    init_state: dict[str, torch.Tensor] | None = None,
+    directions: tuple[Directions, Directions] | None = None,
+    seed: int = 0,
+    resolution: int = RESOLUTION,
+    loss_fn: LossFn = cross_entropy_sum,
+    chance_loss: float | None = None,
+    batch_size: int = 500,
+    bar=None,
+) -> tuple[dict[str, Any], tuple[Directions, Directions]]:
     """The 1-D slice, the 2-D surface and (given ``init_state``, a state_dict of the same model) the
     interpolation from init to ``model``'s weights, on ``x, y``. ``loss_fn`` returns the summed loss;
     ``directions``: two raw directions (as :func:`gaussian` draws them, e.g. from a saved file), else
     drawn from ``seed``; either way filter-normalised to ``model``. Returns (result, the raw
     directions). The model's weights and buffers are restored afterwards."""
     if resolution < 3 or resolution % 2 == 0:
-        raise ValueError(f"resolution must be odd and >= 3 (the trained weights are the middle point), got {resolution}")
+        raise ValueError(
+            f"resolution must be odd and >= 3 (the trained weights are the middle point), got {resolution}"
+        )
     model.eval()
     theta = {k: p.detach().clone() for k, p in model.named_parameters()}
     buffers = {k: b.clone() for k, b in model.named_buffers()}
@@ -152,11 +182,22 @@ def landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, init_state:
         grid = [(2 * i - (resolution - 1)) / (resolution - 1) for i in range(resolution)]
         surface = [[point((a, d1), (b, d2)) for b in grid] for a in grid]
         result: dict[str, Any] = {
-            "slice": {"alphas": alphas, "loss": [v[0] for v in slice_], "acc": [v[1] for v in slice_]},
-            "surface": {"alphas": grid, "loss": [[v[0] for v in row] for row in surface],
-                        "acc": [[v[1] for v in row] for row in surface]},
-            "images": len(x), "seed": seed}
-        result["stats"] = _stats(torch.tensor(result["surface"]["loss"], dtype=torch.float64), chance_loss)
+            "slice": {
+                "alphas": alphas,
+                "loss": [v[0] for v in slice_],
+                "acc": [v[1] for v in slice_],
+            },
+            "surface": {
+                "alphas": grid,
+                "loss": [[v[0] for v in row] for row in surface],
+                "acc": [[v[1] for v in row] for row in surface],
+            },
+            "images": len(x),
+            "seed": seed,
+        }
+        result["stats"] = _stats(
+            torch.tensor(result["surface"]["loss"], dtype=torch.float64), chance_loss
+        )
         if init_state is not None:
             theta0 = {k: init_state[k].to(theta[k]) for k in theta}
             path = [(i - 5) / 20 for i in range(INTERPOLATION)]  # -0.25 .. 1.25 in steps of 0.05
@@ -169,7 +210,11 @@ def landscape(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, init_state:
                 values.append(evaluate(model, x, y, batch_size=batch_size, loss_fn=loss_fn))
                 if bar is not None:
                     bar.update(1)
-            result["interpolation"] = {"alphas": path, "loss": [v[0] for v in values], "acc": [v[1] for v in values]}
+            result["interpolation"] = {
+                "alphas": path,
+                "loss": [v[0] for v in values],
+                "acc": [v[1] for v in values],
+            }
     finally:
         _set(model, theta)
         with torch.no_grad():
@@ -185,17 +230,32 @@ def prepare(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None) -> int
     return work(opts.resolution)
 
 
-def measure(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None, *, bar=None,
-            device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
+def measure(
+    run, x: torch.Tensor, y: torch.Tensor, opts, directions=None, *, bar=None, device: torch.device
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """The landscape of ``run``'s trained model, and its directions as a file to save."""
     model = run.build("final").to(device)
     given = check_directions(model, directions) if directions is not None else None
     classes = run.options.get("num_classes")
-    result, (d1, d2) = landscape(model, x, y, init_state=run.init_state, directions=given, seed=opts.seed,
-                                 resolution=opts.resolution, chance_loss=math.log(classes) if classes else None,
-                                 bar=bar)
-    blob = {"format": DIRECTIONS_FORMAT, "model": run.model, "model_options": run.options, "seed": opts.seed,
-            "d1": {k: v.cpu() for k, v in d1.items()}, "d2": {k: v.cpu() for k, v in d2.items()}}
+    result, (d1, d2) = landscape(
+        model,
+        x,
+        y,
+        init_state=run.init_state,
+        directions=given,
+        seed=opts.seed,
+        resolution=opts.resolution,
+        chance_loss=math.log(classes) if classes else None,
+        bar=bar,
+    )
+    blob = {
+        "format": DIRECTIONS_FORMAT,
+        "model": run.model,
+        "model_options": run.options,
+        "seed": opts.seed,
+        "d1": {k: v.cpu() for k, v in d1.items()},
+        "d2": {k: v.cpu() for k, v in d2.items()},
+    }
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in run.label)
     return result, {f"landscape-directions/{safe}.pt": blob}
 
@@ -208,23 +268,33 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
     out = []
     for e in entries:
         st, grid = e["stats"], len(e["surface"]["alphas"])
-        s = (f"{e['label']} ({e['family']}, depth {e['depth']}): loss {st['center_loss']:.3f} at the trained weights; "
-             f"{_minima(st['local_minima'])} inside the {grid}x{grid} grid")
+        s = (
+            f"{e['label']} ({e['family']}, depth {e['depth']}): loss {st['center_loss']:.3f} at the trained weights; "
+            f"{_minima(st['local_minima'])} inside the {grid}x{grid} grid"
+        )
         if "below_chance_fraction" in st:
             s += f"; below ln {e['num_classes']} (uniform guessing) on {100 * st['below_chance_fraction']:.0f}% of it"
         out.append(s + ".")
         if "interpolation" in e:
             height, a, b = climb(e["interpolation"]["loss"], e["interpolation"]["alphas"])
-            text = ("is not finite at some points." if not math.isfinite(height) else
-                    f"never climbs by more than {CLIMB_TOLERANCE} (monotone at this resolution, steps of 0.05)."
-                    if height <= CLIMB_TOLERANCE else f"climbs by {height:.3f} from α = {a:.2f} to α = {b:.2f}.")
-            out.append(f"{e['label']}: on the straight path from the initial to the trained weights the loss {text}")
+            text = (
+                "is not finite at some points."
+                if not math.isfinite(height)
+                else f"never climbs by more than {CLIMB_TOLERANCE} (monotone at this resolution, steps of 0.05)."
+                if height <= CLIMB_TOLERANCE
+                else f"climbs by {height:.3f} from α = {a:.2f} to α = {b:.2f}."
+            )
+            out.append(
+                f"{e['label']}: on the straight path from the initial to the trained weights the loss {text}"
+            )
     for depth, (plain, res) in paired(entries).items():
         p, r = plain["stats"], res["stats"]
         if "below_chance_fraction" in p and "below_chance_fraction" in r:
-            out.append(f"At depth {depth}, {plain['label']}'s surface has {_minima(p['local_minima'])} and is below ln C "
-                       f"on {100 * p['below_chance_fraction']:.0f}% of the grid; {res['label']}'s has "
-                       f"{_minima(r['local_minima'])} and {100 * r['below_chance_fraction']:.0f}%.")
+            out.append(
+                f"At depth {depth}, {plain['label']}'s surface has {_minima(p['local_minima'])} and is below ln C "
+                f"on {100 * p['below_chance_fraction']:.0f}% of the grid; {res['label']}'s has "
+                f"{_minima(r['local_minima'])} and {100 * r['below_chance_fraction']:.0f}%."
+            )
     return out
 
 
@@ -240,10 +310,14 @@ def figure(entries: list[dict[str, Any]]):
     fig = plt.figure(figsize=(max(11, 3.6 * n), 7.6), layout="constrained")
     grid = fig.add_gridspec(2, max(n, 2))
     finite = [v for e in entries for row in e["surface"]["loss"] for v in row if math.isfinite(v)]
-    chance = max((math.log(e["num_classes"]) for e in entries if e.get("num_classes")), default=None)
+    chance = max(
+        (math.log(e["num_classes"]) for e in entries if e.get("num_classes")), default=None
+    )
     low = min(finite) if finite else 0.0
     high = min(max(finite) if finite else 1.0, 3 * chance if chance else float("inf"))
-    levels = torch.linspace(low, max(high, low + 1e-6), 16).tolist()  # one colour scale for every model
+    levels = torch.linspace(
+        low, max(high, low + 1e-6), 16
+    ).tolist()  # one colour scale for every model
     filled = None
     for i, e in enumerate(entries):
         ax = fig.add_subplot(grid[0, i])
@@ -252,25 +326,43 @@ def figure(entries: list[dict[str, Any]]):
         filled = ax.contourf(a, a, z.tolist(), levels=levels, cmap="viridis")
         ax.contour(a, a, z.tolist(), levels=levels, colors="white", linewidths=0.3)
         ax.plot(0, 0, "r+")
-        ax.set(title=e["label"], xlabel="α (direction 1)", ylabel="β (direction 2)" if i == 0 else None)
+        ax.set(
+            title=e["label"], xlabel="α (direction 1)", ylabel="β (direction 2)" if i == 0 else None
+        )
         if i:
             ax.tick_params(labelleft=False)
     if filled is not None:
-        fig.colorbar(filled, ax=[fig.axes[i] for i in range(len(entries))], label="validation loss (capped)")
+        fig.colorbar(
+            filled, ax=[fig.axes[i] for i in range(len(entries))], label="validation loss (capped)"
+        )
     ax_slice = fig.add_subplot(grid[1, : max(n, 2) // 2])
-    ax_path = fig.add_subplot(grid[1, max(n, 2) // 2:])
+    ax_path = fig.add_subplot(grid[1, max(n, 2) // 2 :])
     for i, e in enumerate(entries):
         ax_slice.plot(e["slice"]["alphas"], e["slice"]["loss"], color=_color(i), label=e["label"])
         if "interpolation" in e:
-            ax_path.plot(e["interpolation"]["alphas"], e["interpolation"]["loss"], "o-", ms=3, color=_color(i),
-                         label=e["label"])
+            ax_path.plot(
+                e["interpolation"]["alphas"],
+                e["interpolation"]["loss"],
+                "o-",
+                ms=3,
+                color=_color(i),
+                label=e["label"],
+            )
     if chance:
         for ax in (ax_slice, ax_path):
             ax.axhline(chance, color="grey", lw=1, ls="--", label="ln C (uniform guess)")
-    ax_slice.set(xlabel="α (filter-normalised direction 1)", ylabel="validation loss", yscale="log",
-                 title="1-D slice through the trained weights")
-    ax_path.set(xlabel="α: (1-α)·initial + α·trained", ylabel="validation loss", yscale="log",
-                title="Straight path from initial (0) to trained (1) weights")
+    ax_slice.set(
+        xlabel="α (filter-normalised direction 1)",
+        ylabel="validation loss",
+        yscale="log",
+        title="1-D slice through the trained weights",
+    )
+    ax_path.set(
+        xlabel="α: (1-α)·initial + α·trained",
+        ylabel="validation loss",
+        yscale="log",
+        title="Straight path from initial (0) to trained (1) weights",
+    )
     ax_slice.legend(fontsize=7)
     ax_path.legend(fontsize=7)
     return fig

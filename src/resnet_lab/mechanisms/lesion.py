@@ -27,26 +27,35 @@ from .common import by_depth, evaluate
 
 TITLE = "Lesion study (Veit et al. 2016)"
 DEFAULT_SUBSET = 1000  # validation images; 1.5 points of binomial standard error at 50 % accuracy
-DRAWS = 5              # random draws of k deleted units for each k (all subsets when there are fewer)
+DRAWS = 5  # random draws of k deleted units for each k (all subsets when there are fewer)
 
 
 def units_of(model: nn.Module) -> list[str]:
     """The deletable candidates of a resnet-lab net: its plain layers and (plain or residual) blocks."""
-    return [name for name, m in model.named_modules()
-            if isinstance(m, (ConvUnit, ResidualBlock)) and not _inside_block(name, model)]
+    return [
+        name
+        for name, m in model.named_modules()
+        if isinstance(m, (ConvUnit, ResidualBlock)) and not _inside_block(name, model)
+    ]
 
 
 def _inside_block(name: str, model: nn.Module) -> bool:
     parts = name.split(".")
-    return any(isinstance(model.get_submodule(".".join(parts[:i])), ResidualBlock) for i in range(1, len(parts)))
+    return any(
+        isinstance(model.get_submodule(".".join(parts[:i])), ResidualBlock)
+        for i in range(1, len(parts))
+    )
 
 
 def _shapes(model: nn.Module, names: list[str], x: torch.Tensor) -> dict[str, tuple[tuple, tuple]]:
     seen: dict[str, tuple[tuple, tuple]] = {}
 
     def record(name: str):
-        def hook(module, inputs, output) -> None:  # returns None: a forward hook's value would replace the output
+        def hook(
+            module, inputs, output
+        ) -> None:  # returns None: a forward hook's value would replace the output
             seen.setdefault(name, (tuple(inputs[0].shape[1:]), tuple(output.shape[1:])))
+
         return hook
 
     hooks = [model.get_submodule(n).register_forward_hook(record(n)) for n in names]
@@ -59,21 +68,28 @@ def _shapes(model: nn.Module, names: list[str], x: torch.Tensor) -> dict[str, tu
     return seen
 
 
-def replacement(module: nn.Module, shapes: tuple[tuple, tuple] | None) -> tuple[nn.Module | None, str]:
+def replacement(
+    module: nn.Module, shapes: tuple[tuple, tuple] | None
+) -> tuple[nn.Module | None, str]:
     """What stands in for a deleted unit, and how to say it; (None, why not) if it cannot be deleted."""
     if isinstance(module, ResidualBlock) and module.skip:
         # The block computes relu_out(shortcut(x) + branch(x)); deleting the branch leaves
         # relu_out(shortcut(x)). For an identity shortcut after a ReLU that is x itself; for a
         # projection (with its bias or BN) the ReLU matters.
         kind = {nn.Identity: "identity shortcut", PadShortcut: "zero-pad shortcut"}.get(
-            type(module.shortcut), "projection shortcut")
+            type(module.shortcut), "projection shortcut"
+        )
         return nn.Sequential(module.shortcut, module.relu_out), kind
     if shapes is None:
         return None, "not reached by the forward pass"
     (cin, *hw_in), (cout, *hw_out) = shapes
     if shapes[0] == shapes[1]:
         return nn.Identity(), "identity"
-    what = f"{cin}->{cout} channels" if cin != cout else f"{'x'.join(map(str, hw_in))}->{'x'.join(map(str, hw_out))} map"
+    what = (
+        f"{cin}->{cout} channels"
+        if cin != cout
+        else f"{'x'.join(map(str, hw_in))}->{'x'.join(map(str, hw_out))} map"
+    )
     return None, f"changes the shape ({what})"
 
 
@@ -102,15 +118,18 @@ def _draws(n: int, k: int, draws: int, gen: torch.Generator) -> list[tuple[int, 
     return sorted(picked)
 
 
-def plan(model: nn.Module, x: torch.Tensor, units: list[str] | None = None
-         ) -> tuple[list[dict[str, Any]], dict[str, nn.Module]]:
+def plan(
+    model: nn.Module, x: torch.Tensor, units: list[str] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, nn.Module]]:
     """Each candidate unit (label, kind, how it is deleted or why it cannot be), and the module that
     stands in for each deletable one."""
     names = units if units is not None else units_of(model)
     known = dict(model.named_modules())
     unknown = [n for n in names if n not in known]
     if unknown:
-        raise ValueError(f"the model has no submodule {unknown[0]!r}; name units as model.named_modules() does")
+        raise ValueError(
+            f"the model has no submodule {unknown[0]!r}; name units as model.named_modules() does"
+        )
     shapes = _shapes(model, names, x)
     table, swaps, counters = [], {}, {"block": 0, "layer": 0}
     for name in names:
@@ -121,24 +140,47 @@ def plan(model: nn.Module, x: torch.Tensor, units: list[str] | None = None
         new, how = replacement(module, shape)
         if new is not None:
             swaps[name] = new
-        table.append({"name": f"{kind}{counters[kind]}", "module": name, "kind": kind,
-                      "residual": isinstance(module, ResidualBlock) and module.skip,
-                      "changes_shape": shape is not None and shape[0] != shape[1],
-                      "deletable": new is not None, "deleted_as": how})
+        table.append(
+            {
+                "name": f"{kind}{counters[kind]}",
+                "module": name,
+                "kind": kind,
+                "residual": isinstance(module, ResidualBlock) and module.skip,
+                "changes_shape": shape is not None and shape[0] != shape[1],
+                "deletable": new is not None,
+                "deleted_as": how,
+            }
+        )
     return table, swaps
 
 
 def _why_not(table: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{u['name']} {u['deleted_as']}" for u in table) or "it has no layers or blocks to delete"
+    return (
+        "; ".join(f"{u['name']} {u['deleted_as']}" for u in table)
+        or "it has no layers or blocks to delete"
+    )
 
 
 def work(n_deletable: int, draws: int = DRAWS) -> int:
     """Evaluations a lesion study makes (for the progress bar)."""
-    return 1 + n_deletable + sum(min(math.comb(n_deletable, k), draws) for k in range(2, n_deletable + 1))
+    return (
+        1
+        + n_deletable
+        + sum(min(math.comb(n_deletable, k), draws) for k in range(2, n_deletable + 1))
+    )
 
 
-def lesion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, units: list[str] | None = None,
-           draws: int = DRAWS, seed: int = 0, batch_size: int = 500, bar=None) -> dict[str, Any]:
+def lesion(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    units: list[str] | None = None,
+    draws: int = DRAWS,
+    seed: int = 0,
+    batch_size: int = 500,
+    bar=None,
+) -> dict[str, Any]:
     """Accuracy of ``model`` (eval mode) on ``x, y`` intact, with each deletable unit deleted, and with k
     random units deleted together. ``units``: qualified module names (default: resnet-lab's layers and
     blocks). Returns ``{"full_acc", "units": [...], "random": [{"k", "accs", "mean", "std"}]}``.
@@ -168,8 +210,15 @@ def lesion(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, units: list[st
     for row in random_rows:
         t = torch.tensor(row["accs"], dtype=torch.float64)
         row.update(mean=t.mean().item(), std=t.std().item() if len(t) > 1 else 0.0, draws=len(t))
-    return {"full_acc": full, "units": table, "random": random_rows, "n_deletable": n, "draws": draws,
-            "seed": seed, "images": len(x)}
+    return {
+        "full_acc": full,
+        "units": table,
+        "random": random_rows,
+        "n_deletable": n,
+        "draws": draws,
+        "seed": seed,
+        "images": len(x),
+    }
 
 
 def prepare(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None) -> int:
@@ -181,8 +230,9 @@ def prepare(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None) -> int
     return work(n, opts.draws)
 
 
-def measure(run, x: torch.Tensor, y: torch.Tensor, opts, directions=None, *, bar=None,
-            device: torch.device) -> tuple[dict[str, Any], dict[str, Any]]:
+def measure(
+    run, x: torch.Tensor, y: torch.Tensor, opts, directions=None, *, bar=None, device: torch.device
+) -> tuple[dict[str, Any], dict[str, Any]]:
     model = run.build("final").to(device)
     return lesion(model, x, y, draws=opts.draws, seed=opts.seed, bar=bar), {}
 
@@ -201,8 +251,10 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
         kinds = {u["kind"] for u in deletable}
         what = kinds.pop() if len(kinds) == 1 else "layer or block"
         if full < chance + 5:
-            out.append(f"{e['label']}: {full:.1f}% intact on {e['images']} validation images, within 5 points of "
-                       f"chance ({chance:.0f}%): too close to chance for deletions to show anything.")
+            out.append(
+                f"{e['label']}: {full:.1f}% intact on {e['images']} validation images, within 5 points of "
+                f"chance ({chance:.0f}%): too close to chance for deletions to show anything."
+            )
             continue
         # Veit et al. report identity blocks and downsampling blocks apart: deleting the latter also
         # deletes the only place where the shape changes, and hurts more. Say which is which.
@@ -212,24 +264,35 @@ def sentences(entries: list[dict[str, Any]]) -> list[str]:
         s = f"{e['label']} ({e['family']}, {full:.1f}% intact on {e['images']} validation images): "
         if plain_swap:
             worst = max(plain_swap, key=lambda u: u["drop"])
-            s += (f"deleting any single shape-keeping {what} cost at most {worst['drop']:.1f} points "
-                  f"({worst['name']}; median {statistics.median([u['drop'] for u in plain_swap]):.1f} over {len(plain_swap)})")
+            s += (
+                f"deleting any single shape-keeping {what} cost at most {worst['drop']:.1f} points "
+                f"({worst['name']}; median {statistics.median([u['drop'] for u in plain_swap]):.1f} over {len(plain_swap)})"
+            )
         if reshaping:
             worst = max(reshaping, key=lambda u: u["drop"])
             s += ("; " if plain_swap else "") + (
                 f"deleting one of the {len(reshaping)} shape-changing blocks (kept: their {worst['deleted_as']}) cost up to "
-                f"{worst['drop']:.1f} points ({worst['name']})")
-        s += (f"; {len(at_chance)} of {len(deletable)} single deletions left it within 5 points of chance." if at_chance
-              else "; no single deletion brought it within 5 points of chance.")
+                f"{worst['drop']:.1f} points ({worst['name']})"
+            )
+        s += (
+            f"; {len(at_chance)} of {len(deletable)} single deletions left it within 5 points of chance."
+            if at_chance
+            else "; no single deletion brought it within 5 points of chance."
+        )
         out.append(s)
         half = next(r for r in e["random"] if r["k"] == max(1, len(deletable) // 2))
         last = e["random"][-1]
-        out.append(f"{e['label']}: deleting {half['k']} of {len(deletable)} at random left {half['mean']:.1f} ± "
-                   f"{half['std']:.1f}% ({half['draws']} draws); deleting all {last['k']} left {last['mean']:.1f}% "
-                   f"(chance {chance:.0f}%).")
+        out.append(
+            f"{e['label']}: deleting {half['k']} of {len(deletable)} at random left {half['mean']:.1f} ± "
+            f"{half['std']:.1f}% ({half['draws']} draws); deleting all {last['k']} left {last['mean']:.1f}% "
+            f"(chance {chance:.0f}%)."
+        )
         if kept:
-            out.append(f"{e['label']}: {len(kept)} unit(s) cannot be deleted: "
-                       + ", ".join(f"{u['name']} ({u['deleted_as']})" for u in kept) + ".")
+            out.append(
+                f"{e['label']}: {len(kept)} unit(s) cannot be deleted: "
+                + ", ".join(f"{u['name']} ({u['deleted_as']})" for u in kept)
+                + "."
+            )
     return out
 
 
@@ -240,22 +303,38 @@ def figure(entries: list[dict[str, Any]]):
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
     for i, e in enumerate(entries):
         deletable = [u for u in e["units"] if u["deletable"]]
-        ax1.plot(range(1, len(deletable) + 1), [u["acc"] for u in deletable], "-", color=_color(i), label=e["label"])
-        for j, u in enumerate(deletable, 1):  # squares: blocks that change shape, deleted down to their shortcut
+        ax1.plot(
+            range(1, len(deletable) + 1),
+            [u["acc"] for u in deletable],
+            "-",
+            color=_color(i),
+            label=e["label"],
+        )
+        for j, u in enumerate(
+            deletable, 1
+        ):  # squares: blocks that change shape, deleted down to their shortcut
             ax1.plot(j, u["acc"], "s" if u.get("changes_shape") else "o", color=_color(i))
         ax1.axhline(e["full_acc"], color=_color(i), lw=0.8, ls=":")
         ks = [r["k"] for r in e["random"]]
         mean = torch.tensor([r["mean"] for r in e["random"]])
         std = torch.tensor([r["std"] for r in e["random"]])
         ax2.plot([0] + ks, [e["full_acc"]] + mean.tolist(), "o-", color=_color(i), label=e["label"])
-        ax2.fill_between(ks, (mean - std).tolist(), (mean + std).tolist(), color=_color(i), alpha=0.15)
+        ax2.fill_between(
+            ks, (mean - std).tolist(), (mean + std).tolist(), color=_color(i), alpha=0.15
+        )
     if entries:
         for ax in (ax1, ax2):
             ax.axhline(entries[0]["chance"], color="grey", lw=1, ls="--", label="chance")
-    ax1.set(xlabel="deleted unit (deletable ones, input to output)", ylabel="validation accuracy (%)",
-            title="One unit deleted (dotted: intact; squares: shape-changing blocks)")
-    ax2.set(xlabel="units deleted at random (k)", ylabel="validation accuracy (%)",
-            title="k units deleted (mean ± std over draws)")
+    ax1.set(
+        xlabel="deleted unit (deletable ones, input to output)",
+        ylabel="validation accuracy (%)",
+        title="One unit deleted (dotted: intact; squares: shape-changing blocks)",
+    )
+    ax2.set(
+        xlabel="units deleted at random (k)",
+        ylabel="validation accuracy (%)",
+        title="k units deleted (mean ± std over draws)",
+    )
     ax1.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -36,15 +36,26 @@ PAPER_DEPTHS = (20, 32, 44, 56, 110)
 SHORTCUTS = {"A": "pad", "B": "when_needed"}
 
 
-def cifar_net(*, depth: int = 20, skip: bool = True, shortcut: str = "A", num_classes: int = 10,
-              in_channels: int = 3, input_size: int = 32, width_mult: float = 1.0, init: Init = "kaiming",
-              norm: str = "batch") -> ConvNet:
+def cifar_net(
+    *,
+    depth: int = 20,
+    skip: bool = True,
+    shortcut: str = "A",
+    num_classes: int = 10,
+    in_channels: int = 3,
+    input_size: int = 32,
+    width_mult: float = 1.0,
+    init: Init = "kaiming",
+    norm: str = "batch",
+) -> ConvNet:
     """A depth-(6n+2) CIFAR net: ``skip`` True for the ResNet, False for the plain net."""
     check_options(norm=norm, init=init, width_mult=width_mult, input_size=input_size)
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"depth must be 6n+2 with n >= 1 (20, 32, 44, 56, 110, ...), got {depth}")
     if shortcut not in SHORTCUTS:
-        raise ValueError(f"shortcut must be 'A' (zero-padded identity) or 'B' (1x1 projection), got {shortcut!r}")
+        raise ValueError(
+            f"shortcut must be 'A' (zero-padded identity) or 'B' (1x1 projection), got {shortcut!r}"
+        )
     n = (depth - 2) // 6
     widths = [scaled(c, width_mult) for c in (16, 32, 64)]
     layers: list[nn.Module] = [ConvUnit(in_channels, widths[0], norm=norm)]
@@ -52,12 +63,19 @@ def cifar_net(*, depth: int = 20, skip: bool = True, shortcut: str = "A", num_cl
     for stage, cout in enumerate(widths):
         for i in range(n):
             stride = 2 if stage > 0 and i == 0 else 1
-            layers.append(ResidualBlock(cin, cout, stride=stride, norm=norm, skip=skip,
-                                        projection=SHORTCUTS[shortcut]))
+            layers.append(
+                ResidualBlock(
+                    cin, cout, stride=stride, norm=norm, skip=skip, projection=SHORTCUTS[shortcut]
+                )
+            )
             cin = cout
     layers.append(nn.AdaptiveAvgPool2d(1))
-    net = ConvNet(nn.Sequential(*layers), feature_shape=(cin, 1, 1), num_classes=num_classes,
-                  input_size=input_size)
+    net = ConvNet(
+        nn.Sequential(*layers),
+        feature_shape=(cin, 1, 1),
+        num_classes=num_classes,
+        input_size=input_size,
+    )
     return init_weights(net, init)
 
 

@@ -14,7 +14,9 @@ import torch
 from torch import nn
 
 Norm = Literal["none", "batch"]
-Init = Literal["default", "kaiming", "xavier", "orthogonal", "delta_orthogonal", "fixup", "skipinit"]
+Init = Literal[
+    "default", "kaiming", "xavier", "orthogonal", "delta_orthogonal", "fixup", "skipinit"
+]
 NORMS = ("none", "batch")
 INITS = ("default", "kaiming", "xavier", "orthogonal", "delta_orthogonal", "fixup", "skipinit")
 
@@ -71,11 +73,22 @@ class ResidualBlock(nn.Module):
     ``init_weights(model, "skipinit")`` sets it, so other inits' models are unchanged.
     """
 
-    def __init__(self, cin: int, cout: int, *, stride: int = 1, norm: Norm = "none",
-                 skip: bool = True, projection: str = "when_needed", post_relu: bool = True):
+    def __init__(
+        self,
+        cin: int,
+        cout: int,
+        *,
+        stride: int = 1,
+        norm: Norm = "none",
+        skip: bool = True,
+        projection: str = "when_needed",
+        post_relu: bool = True,
+    ):
         super().__init__()
         if projection not in ("when_needed", "pad", "always"):
-            raise ValueError(f"projection must be 'when_needed', 'pad' or 'always', got {projection!r}")
+            raise ValueError(
+                f"projection must be 'when_needed', 'pad' or 'always', got {projection!r}"
+            )
         self.skip = skip
         self.post_relu = post_relu
         bias = norm == "none"
@@ -86,7 +99,9 @@ class ResidualBlock(nn.Module):
         self.bn2 = _norm(norm, cout)
         needs_projection = stride != 1 or cin != cout or projection == "always"
         if projection == "pad" and cout < cin:
-            raise ValueError("a zero-padding shortcut cannot reduce channels; use projection='when_needed'")
+            raise ValueError(
+                "a zero-padding shortcut cannot reduce channels; use projection='when_needed'"
+            )
         self.shortcut: nn.Module = nn.Identity()
         if skip and needs_projection and projection == "pad":
             self.shortcut = PadShortcut(cin, cout, stride)
@@ -115,8 +130,14 @@ class ConvNet(nn.Module):
     fixed by ``input_size``; a mismatched input is rejected with a clear message.
     """
 
-    def __init__(self, features: nn.Sequential, *, feature_shape: tuple[int, int, int],
-                 num_classes: int, input_size: int):
+    def __init__(
+        self,
+        features: nn.Sequential,
+        *,
+        feature_shape: tuple[int, int, int],
+        num_classes: int,
+        input_size: int,
+    ):
         super().__init__()
         self.features = features
         self.input_size = input_size
@@ -135,8 +156,10 @@ def _skip_blocks(model: nn.Module, scheme: str) -> list[ResidualBlock]:
     """The residual blocks with a skip connection; schemes that act on them need at least one."""
     blocks = [m for m in model.modules() if isinstance(m, ResidualBlock) and m.skip]
     if not blocks:
-        raise ValueError(f"init {scheme!r} needs residual blocks with skip connections (skip=True); "
-                         "use kaiming or delta_orthogonal for plain nets")
+        raise ValueError(
+            f"init {scheme!r} needs residual blocks with skip connections (skip=True); "
+            "use kaiming or delta_orthogonal for plain nets"
+        )
     return blocks
 
 

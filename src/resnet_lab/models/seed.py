@@ -42,8 +42,15 @@ from .layers import (
 
 
 @register_model("simple_cnn")
-def simple_cnn(*, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
-               width_mult: float = 1.0, norm: Norm = "none", init: Init = "default") -> ConvNet:
+def simple_cnn(
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    input_size: int = 32,
+    width_mult: float = 1.0,
+    norm: Norm = "none",
+    init: Init = "default",
+) -> ConvNet:
     """SimpleCNN_CIFAR10: Conv(3->32) ReLU Pool -> Conv(32->64) ReLU Pool -> Conv(64->128) ReLU -> FC.
 
     The shallow baseline (3 convs). Parameters: see the module docstring's table.
@@ -51,19 +58,29 @@ def simple_cnn(*, num_classes: int = 10, in_channels: int = 3, input_size: int =
     check_options(norm=norm, init=init, width_mult=width_mult, input_size=input_size)
     c1, c2, c3 = (scaled(c, width_mult) for c in (32, 64, 128))
     features = nn.Sequential(
-        ConvUnit(in_channels, c1, norm=norm), nn.MaxPool2d(2),
-        ConvUnit(c1, c2, norm=norm), nn.MaxPool2d(2),
+        ConvUnit(in_channels, c1, norm=norm),
+        nn.MaxPool2d(2),
+        ConvUnit(c1, c2, norm=norm),
+        nn.MaxPool2d(2),
         ConvUnit(c2, c3, norm=norm),
     )
     side = input_size // 4
-    net = ConvNet(features, feature_shape=(c3, side, side), num_classes=num_classes,
-                  input_size=input_size)
+    net = ConvNet(
+        features, feature_shape=(c3, side, side), num_classes=num_classes, input_size=input_size
+    )
     return init_weights(net, init)
 
 
 @register_model("deep_cnn")
-def deep_cnn(*, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
-             width_mult: float = 1.0, norm: Norm = "none", init: Init = "default") -> ConvNet:
+def deep_cnn(
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    input_size: int = 32,
+    width_mult: float = 1.0,
+    norm: Norm = "none",
+    init: Init = "default",
+) -> ConvNet:
     """DeepCNN_CIFAR10: 10 plain convs, no BatchNorm by default.
 
     Conv(3->64) ReLU -> 4x Conv(64->64) ReLU -> Pool -> 3x Conv(->128) ReLU -> Pool ->
@@ -78,15 +95,26 @@ def deep_cnn(*, num_classes: int = 10, in_channels: int = 3, input_size: int = 3
     layers += [ConvUnit(c2, c2, norm=norm) for _ in range(2)]
     layers += [nn.MaxPool2d(2), ConvUnit(c2, c3, norm=norm), ConvUnit(c3, c3, norm=norm)]
     side = input_size // 4
-    net = ConvNet(nn.Sequential(*layers), feature_shape=(c3, side, side),
-                  num_classes=num_classes, input_size=input_size)
+    net = ConvNet(
+        nn.Sequential(*layers),
+        feature_shape=(c3, side, side),
+        num_classes=num_classes,
+        input_size=input_size,
+    )
     return init_weights(net, init)
 
 
 @register_model("resnet_seed")
-def resnet_seed(*, num_classes: int = 10, in_channels: int = 3, input_size: int = 32,
-                width_mult: float = 1.0, norm: Norm = "none", init: Init = "default",
-                skip: bool = True) -> ConvNet:
+def resnet_seed(
+    *,
+    num_classes: int = 10,
+    in_channels: int = 3,
+    input_size: int = 32,
+    width_mult: float = 1.0,
+    norm: Norm = "none",
+    init: Init = "default",
+    skip: bool = True,
+) -> ConvNet:
     """ResNet_CIFAR10: Conv(3->64) -> 2x ResBlock(64) -> 2x ResBlock(->128) -> 2x ResBlock(->256) -> FC.
 
     No BatchNorm by default. ``skip=False`` removes the additions (and with them the projection
@@ -100,13 +128,17 @@ def resnet_seed(*, num_classes: int = 10, in_channels: int = 3, input_size: int 
 
     features = nn.Sequential(
         ConvUnit(in_channels, c1, norm=norm),
-        block(c1, c1), block(c1, c1),
-        block(c1, c2, 2), block(c2, c2),
-        block(c2, c3, 2), block(c3, c3),
+        block(c1, c1),
+        block(c1, c1),
+        block(c1, c2, 2),
+        block(c2, c2),
+        block(c2, c3, 2),
+        block(c3, c3),
     )
     side = input_size // 4
-    net = ConvNet(features, feature_shape=(c3, side, side), num_classes=num_classes,
-                  input_size=input_size)
+    net = ConvNet(
+        features, feature_shape=(c3, side, side), num_classes=num_classes, input_size=input_size
+    )
     return init_weights(net, init)
 
 

@@ -39,13 +39,19 @@ def analysis_sections(dirs: list[str | Path]) -> list[Section]:
         mod = analysis(name)
         values = list(entries.values())
         labels = [e.get("label") for e in values]
-        for e in values:  # the same model in two directions (e.g. an SGD and an Adam compare): say which
+        for e in (
+            values
+        ):  # the same model in two directions (e.g. an SGD and an Adam compare): say which
             if labels.count(e.get("label")) > 1:
                 e["label"] = f"{e.get('label')} ({e['study']})"
         try:
-            sections.append((f"analysis_{name}", mod.TITLE, png(mod.figure(values)), mod.sentences(values)))
+            sections.append(
+                (f"analysis_{name}", mod.TITLE, png(mod.figure(values)), mod.sentences(values))
+            )
         except (KeyError, TypeError, ValueError, IndexError) as exc:  # written by another version
-            why = (f"analysis/{name}.json could not be read ({type(exc).__name__}: {exc}); re-run "
-                   f"'resnet-lab analyze {name}' on these runs")
+            why = (
+                f"analysis/{name}.json could not be read ({type(exc).__name__}: {exc}); re-run "
+                f"'resnet-lab analyze {name}' on these runs"
+            )
             sections.append((f"analysis_{name}", mod.TITLE, b"", [why]))
     return sections

@@ -47,8 +47,16 @@ def conditions(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for (run, name), ms in groups.items():
         ms = sorted(ms, key=lambda m: m["seed"])
-        out.append({"run": run, "name": name, "label": ms[0]["label"], "entries": ms,
-                    "optimizer": ms[0]["optimizer"], "settings": ms[0].get("settings")})
+        out.append(
+            {
+                "run": run,
+                "name": name,
+                "label": ms[0]["label"],
+                "entries": ms,
+                "optimizer": ms[0]["optimizer"],
+                "settings": ms[0].get("settings"),
+            }
+        )
     return out
 
 
@@ -66,7 +74,13 @@ def outcome(c: dict[str, Any]) -> str:
     if n == 1:
         return c["entries"][0]["row"]["status"]
     k = learned(c)
-    return "learned in every seed" if k == n else "failed in every seed" if k == 0 else f"learned in {k}/{n} seeds"
+    return (
+        "learned in every seed"
+        if k == n
+        else "failed in every seed"
+        if k == 0
+        else f"learned in {k}/{n} seeds"
+    )
 
 
 def acc_text(c: dict[str, Any], key: str = "test_acc") -> str:
@@ -90,8 +104,10 @@ def compare_text(a: dict[str, Any], b: dict[str, Any]) -> str:
     sep = separated(accs(a), accs(b))
     n = min(len(a["entries"]), len(b["entries"]))
     if sep is None:
-        return (f"{a['label']} − {b['label']} = {diff:+.2f} points, from one seed: not tested against "
-                "seed-to-seed variation")
+        return (
+            f"{a['label']} − {b['label']} = {diff:+.2f} points, from one seed: not tested against "
+            "seed-to-seed variation"
+        )
     if not sep:
         return f"{a['label']} and {b['label']} are not distinguishable at {n} seeds ({diff:+.2f} points, within the spread)"
     return f"{a['label']} is {'higher' if diff > 0 else 'lower'} than {b['label']} by {abs(diff):.2f} points (beyond the spread)"
@@ -102,28 +118,49 @@ def model_sentences(c: dict[str, Any]) -> list[str]:
     if len(entries) == 1:
         r = entries[0]["row"]
         if r["status"] == "learned":
-            out = [(f"{c['label']} learned: best validation accuracy {_pct(r['best_val_acc'])} (epoch "
-                   f"{r['best_val_epoch']}), test accuracy {_pct(r['test_acc'])}.")]
+            out = [
+                (
+                    f"{c['label']} learned: best validation accuracy {_pct(r['best_val_acc'])} (epoch "
+                    f"{r['best_val_epoch']}), test accuracy {_pct(r['test_acc'])}."
+                )
+            ]
         else:
-            out = [f"{c['label']} failed (test accuracy {_pct(r['test_acc'])}): {_judged_problem(r)}."]
+            out = [
+                f"{c['label']} failed (test accuracy {_pct(r['test_acc'])}): {_judged_problem(r)}."
+            ]
     else:
         failed = [m for m in entries if m["row"]["status"] != "learned"]
-        out = [f"{c['label']} {outcome(c)} (seeds {', '.join(str(m['seed']) for m in entries)}): test accuracy "
-               f"{acc_text(c)}, best validation {acc_text(c, 'best_val_acc')}."
-               + (f" Failed: seed {', '.join(str(m['seed']) for m in failed)} ({_judged_problem(failed[0]['row'])})."
-                  if failed and len(failed) < len(entries) else
-                  f" Every seed: {_judged_problem(failed[0]['row'])}." if failed else "")]
+        out = [
+            f"{c['label']} {outcome(c)} (seeds {', '.join(str(m['seed']) for m in entries)}): test accuracy "
+            f"{acc_text(c)}, best validation {acc_text(c, 'best_val_acc')}."
+            + (
+                f" Failed: seed {', '.join(str(m['seed']) for m in failed)} ({_judged_problem(failed[0]['row'])})."
+                if failed and len(failed) < len(entries)
+                else f" Every seed: {_judged_problem(failed[0]['row'])}."
+                if failed
+                else ""
+            )
+        ]
     with_diag = [m for m in entries if m.get("diagnosis")]
     diags = [m["diagnosis"] for m in with_diag]
     if diags:  # the first seed's evidence stands for the condition; the verdicts of all are counted
         verdicts = [d["verdict"]["init"] for d in diags]
         kinds = sorted({v["verdict"] for v in verdicts})
         one = len(diags) == 1
-        where = "" if one else f" in {len(diags)}/{len(diags)} seeds" if len(kinds) == 1 else \
-            " (" + ", ".join(f"{sum(v['verdict'] == k for v in verdicts)}× {k}" for k in kinds) + ")"
+        where = (
+            ""
+            if one
+            else f" in {len(diags)}/{len(diags)} seeds"
+            if len(kinds) == 1
+            else " ("
+            + ", ".join(f"{sum(v['verdict'] == k for v in verdicts)}× {k}" for k in kinds)
+            + ")"
+        )
         tag = "" if one else f" (seed {with_diag[0]['seed']})"
-        out.append(f"{c['label']}'s gradients at initialisation: {kinds[0] if len(kinds) == 1 else 'mixed'}{where} "
-                   f"({verdicts[0]['evidence'][0]}{'' if one else ', seed ' + str(with_diag[0]['seed'])}).")
+        out.append(
+            f"{c['label']}'s gradients at initialisation: {kinds[0] if len(kinds) == 1 else 'mixed'}{where} "
+            f"({verdicts[0]['evidence'][0]}{'' if one else ', seed ' + str(with_diag[0]['seed'])})."
+        )
         collapse = signal_collapse(diags[0])
         if collapse:
             out.append(f"{c['label']}{tag}: {collapse}")
@@ -138,25 +175,39 @@ def signal_collapse(d: dict[str, Any]) -> str | None:
     both ways, which the gradient verdict alone calls "vanishing gradients"."""
     layers = [l for l in d["probe"]["init"]["layers"] if l["name"].startswith("conv")]
     values = [v for l in (layers[:1] + layers[-1:]) for v in (l.get("act_std"), l.get("grad_norm"))]
-    if len(layers) < 2 or not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values):
+    if len(layers) < 2 or not all(
+        isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in values
+    ):
         return None
     first, last = layers[0], layers[-1]
     g_first, g_last = first.get("grad_norm"), last.get("grad_norm")
-    if last["act_std"] >= COLLAPSE_FRACTION * first["act_std"] or not g_first or not g_last \
-            or g_first >= COLLAPSE_FRACTION * g_last:
-        return None  # e.g. a residual net: its main-path responses shrink, but gradients reach conv1
-    return (f"at initialisation the response std falls {first['act_std'] / last['act_std']:.0f}-fold forward from "
-            f"{first['name']} ({first['act_std']:.2g}) to {last['name']} ({last['act_std']:.2g}) and the weight-gradient "
-            f"norm {g_last / g_first:.0f}-fold backward from {last['name']} ({g_last:.2g}) to {first['name']} "
-            f"({g_first:.2g}): the signal collapses in both directions; 'vanishing gradients' names only the "
-            "backward half.")
+    if (
+        last["act_std"] >= COLLAPSE_FRACTION * first["act_std"]
+        or not g_first
+        or not g_last
+        or g_first >= COLLAPSE_FRACTION * g_last
+    ):
+        return (
+            None  # e.g. a residual net: its main-path responses shrink, but gradients reach conv1
+        )
+    return (
+        f"at initialisation the response std falls {first['act_std'] / last['act_std']:.0f}-fold forward from "
+        f"{first['name']} ({first['act_std']:.2g}) to {last['name']} ({last['act_std']:.2g}) and the weight-gradient "
+        f"norm {g_last / g_first:.0f}-fold backward from {last['name']} ({g_last:.2g}) to {first['name']} "
+        f"({g_first:.2g}): the signal collapses in both directions; 'vanishing gradients' names only the "
+        "backward half."
+    )
 
 
 def ranking_sentences(conds: list[dict[str, Any]]) -> list[str]:
     if len(conds) < 2:
         return []
     ranked = sorted(conds, key=lambda c: _mean(accs(c)), reverse=True)
-    out = ["Ranking by mean test accuracy: " + " > ".join(f"{c['label']} {acc_text(c)}" for c in ranked) + "."]
+    out = [
+        "Ranking by mean test accuracy: "
+        + " > ".join(f"{c['label']} {acc_text(c)}" for c in ranked)
+        + "."
+    ]
     for a, b in itertools.pairwise(ranked):
         out.append(compare_text(a, b) + ".")
     return out
@@ -174,13 +225,25 @@ def seed_sentences(conds: list[dict[str, Any]]) -> list[str]:
         return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN does not hold here ({numbers})."]
     seps = [separated(accs(a), accs(b)) for a, b in itertools.pairwise(cs)]
     if any(s is None for s in seps):
-        return [(f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in this single seed ({numbers}); "
-                "with one seed it is not tested against seed-to-seed variation.")]
-    close = [f"{a['name']} and {b['name']}" for (a, b), s in zip(itertools.pairwise(cs), seps) if not s]
+        return [
+            (
+                f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in this single seed ({numbers}); "
+                "with one seed it is not tested against seed-to-seed variation."
+            )
+        ]
+    close = [
+        f"{a['name']} and {b['name']}" for (a, b), s in zip(itertools.pairwise(cs), seps) if not s
+    ]
     if close:
-        return [(f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in the means ({numbers}), but "
-                f"{' and '.join(close)} are not distinguishable at {min(len(c['entries']) for c in cs)} seeds.")]
-    return [f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds here, every step beyond the seed spread ({numbers})."]
+        return [
+            (
+                f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds in the means ({numbers}), but "
+                f"{' and '.join(close)} are not distinguishable at {min(len(c['entries']) for c in cs)} seeds."
+            )
+        ]
+    return [
+        f"The seed's ordering ResNet > SimpleCNN > DeepCNN holds here, every step beyond the seed spread ({numbers})."
+    ]
 
 
 def _verdict_text(c: dict[str, Any]) -> str:
@@ -195,15 +258,23 @@ def factor_sentence(a: dict[str, Any], b: dict[str, Any], factor: str, diffs: li
     """Two conditions that differ in ``factor`` alone: what each did, and whether that differs."""
     if factor == "the skip connections" and a["settings"].get("model.skip") is False:
         a, b = b, a  # with the skips first
-    head = (f"{a['label']} and {b['label']} differ in {factor} alone ({describe(a['settings'], b['settings'], diffs)}): "
-            f"{a['label']} {outcome(a)} ({acc_text(a)}{_verdict_text(a)}), "
-            f"{b['label']} {outcome(b)} ({acc_text(b)}{_verdict_text(b)})")
+    head = (
+        f"{a['label']} and {b['label']} differ in {factor} alone ({describe(a['settings'], b['settings'], diffs)}): "
+        f"{a['label']} {outcome(a)} ({acc_text(a)}{_verdict_text(a)}), "
+        f"{b['label']} {outcome(b)} ({acc_text(b)}{_verdict_text(b)})"
+    )
     ka, kb, na, nb = learned(a), learned(b), len(a["entries"]), len(b["entries"])
     if (ka == na and kb == 0) or (kb == nb and ka == 0):
         winner = a if ka == na else b
-        tail = (f"so here {factor} decide{'' if factor.endswith('s') else 's'} whether the net learns "
-                f"({winner['label']} learns; {_seeds_text(na)} and {_seeds_text(nb)})"
-                + (": with one seed this is not tested against seed-to-seed variation" if min(na, nb) == 1 else ""))
+        tail = (
+            f"so here {factor} decide{'' if factor.endswith('s') else 's'} whether the net learns "
+            f"({winner['label']} learns; {_seeds_text(na)} and {_seeds_text(nb)})"
+            + (
+                ": with one seed this is not tested against seed-to-seed variation"
+                if min(na, nb) == 1
+                else ""
+            )
+        )
     elif ka == kb == 0:
         tail = f"so changing {factor} alone does not rescue it here"
     else:
@@ -223,27 +294,45 @@ def attribution_sentences(conds: list[dict[str, Any]]) -> list[str]:
             out.append(factor_sentence(a, b, factor, diffs))
             controlled_skip = controlled_skip or factor == "the skip connections"
         elif a["name"] == b["name"] and diffs:
-            out.append(f"{a['label']} and {b['label']} differ in more than one factor ({describe(a['settings'], b['settings'], diffs)}), "
-                       "so no difference between them is attributed to any one of them.")
+            out.append(
+                f"{a['label']} and {b['label']} differ in more than one factor ({describe(a['settings'], b['settings'], diffs)}), "
+                "so no difference between them is attributed to any one of them."
+            )
     for run in dict.fromkeys(c["run"] for c in conds):
         by = {c["name"]: c for c in conds if c["run"] == run}
-        if "deep_cnn" in by and "resnet_seed" in by and by["deep_cnn"].get("settings") and by["resnet_seed"].get("settings"):
+        if (
+            "deep_cnn" in by
+            and "resnet_seed" in by
+            and by["deep_cnn"].get("settings")
+            and by["resnet_seed"].get("settings")
+        ):
             p, r = by["deep_cnn"], by["resnet_seed"]
             diffs = differences(p["settings"], r["settings"])
-            out.append(f"{p['label']} ({outcome(p)}, {acc_text(p)}) and {r['label']} ({outcome(r)}, {acc_text(r)}) are "
-                       f"different networks ({describe(p['settings'], r['settings'], diffs)}), so this pair does not "
-                       "measure what the skip connections do" + (
-                           "; the controlled pair above does." if controlled_skip else
-                           "; compare resnet_seed with resnet_seed_plain (the same ResNet without skips) for that."))
+            out.append(
+                f"{p['label']} ({outcome(p)}, {acc_text(p)}) and {r['label']} ({outcome(r)}, {acc_text(r)}) are "
+                f"different networks ({describe(p['settings'], r['settings'], diffs)}), so this pair does not "
+                "measure what the skip connections do"
+                + (
+                    "; the controlled pair above does."
+                    if controlled_skip
+                    else "; compare resnet_seed with resnet_seed_plain (the same ResNet without skips) for that."
+                )
+            )
     return out
 
 
 def spread_sentence(models: list[dict[str, Any]]) -> list[str]:
     seeds = sorted({m["seed"] for m in models})
     if len(seeds) == 1:
-        return [(f"Every number comes from a single seed ({seeds[0]}): no spread over seeds was measured, so no "
-                "difference is called real or negligible; pass --seeds 0,1,2 to measure it.")]
-    return [f"Runs use {len(seeds)} seeds ({', '.join(map(str, seeds))}); ± is the standard deviation over seeds, and {RULE}."]
+        return [
+            (
+                f"Every number comes from a single seed ({seeds[0]}): no spread over seeds was measured, so no "
+                "difference is called real or negligible; pass --seeds 0,1,2 to measure it."
+            )
+        ]
+    return [
+        f"Runs use {len(seeds)} seeds ({', '.join(map(str, seeds))}); ± is the standard deviation over seeds, and {RULE}."
+    ]
 
 
 def conclusions(models: list[dict[str, Any]]) -> list[str]:
@@ -255,9 +344,14 @@ def conclusions(models: list[dict[str, Any]]) -> list[str]:
     for c in conds:
         groups.setdefault(c["run"], []).append(c)
     optimizers = {cs[0]["optimizer"] for cs in groups.values()}
-    prefix = {run: "" if len(groups) == 1 else
-              f"With {cs[0]['optimizer']}: " if len(optimizers) == len(groups) else f"In {run}: "
-              for run, cs in groups.items()}
+    prefix = {
+        run: ""
+        if len(groups) == 1
+        else f"With {cs[0]['optimizer']}: "
+        if len(optimizers) == len(groups)
+        else f"In {run}: "
+        for run, cs in groups.items()
+    }
     lower = lambda p, s: p + (s[0].lower() + s[1:] if p else s)
     out: list[str] = []
     for run, cs in groups.items():
@@ -287,36 +381,77 @@ def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, An
             a, b = by[(family, shallow)], by[(family, deep)]
             ea, eb = _err(a), _err(b)
             stds = [x for x in (a["train_error"][1], b["train_error"][1]) if x is not None]
-            noise = f" (seed std up to {max(stds):.2f})" if stds else " (one seed: no spread measured)"
+            noise = (
+                f" (seed std up to {max(stds):.2f})" if stds else " (one seed: no spread measured)"
+            )
             if eb > ea:
                 degraded = degraded or family == "plain"
-                kind = "degradation: the deeper net is worse on its own training data" if family == "plain" else \
-                    "the deeper residual net trains worse here"
-                out.append(f"{family}{deep}'s final training error {eb:.2f}% is higher than {family}{shallow}'s "
-                           f"{ea:.2f}%{noise} — {kind}.")
+                kind = (
+                    "degradation: the deeper net is worse on its own training data"
+                    if family == "plain"
+                    else "the deeper residual net trains worse here"
+                )
+                out.append(
+                    f"{family}{deep}'s final training error {eb:.2f}% is higher than {family}{shallow}'s "
+                    f"{ea:.2f}%{noise} — {kind}."
+                )
             else:
-                out.append(f"{family}{deep}'s final training error {eb:.2f}% is not higher than {family}{shallow}'s "
-                           f"{ea:.2f}%{noise}" + (": no degradation at this budget." if family == "plain" else "."))
+                out.append(
+                    f"{family}{deep}'s final training error {eb:.2f}% is not higher than {family}{shallow}'s "
+                    f"{ea:.2f}%{noise}"
+                    + (": no degradation at this budget." if family == "plain" else ".")
+                )
     for depth in sorted({d for _, d in by}):
         if ("plain", depth) in by and ("resnet", depth) in by:
             p, r = _err(by[("plain", depth)]), _err(by[("resnet", depth)])
             rel = "lower than" if r < p else "equal to" if r == p else "higher than"
-            out.append(f"At depth {depth} the residual net's final training error {r:.2f}% is {rel} the plain net's "
-                       f"{p:.2f}%; test error {_err(by[('resnet', depth)], 'test_error'):.2f}% vs "
-                       f"{_err(by[('plain', depth)], 'test_error'):.2f}%.")
+            out.append(
+                f"At depth {depth} the residual net's final training error {r:.2f}% is {rel} the plain net's "
+                f"{p:.2f}%; test error {_err(by[('resnet', depth)], 'test_error'):.2f}% vs "
+                f"{_err(by[('plain', depth)], 'test_error'):.2f}%."
+            )
     plain_rows = [r for r in rows if r["family"] == "plain"]
     if plain_rows:
-        healthy = [r for r in plain_rows if r["verdict_init"] == "healthy" and r["verdict_final"] == "healthy"]
-        ratios = [r["first_to_last_grad_init"] for r in plain_rows if r.get("first_to_last_grad_init") is not None]
-        span = f" (first/last-layer gradient ratio at init {min(ratios):.2g}-{max(ratios):.2g})" if ratios else ""
+        healthy = [
+            r
+            for r in plain_rows
+            if r["verdict_init"] == "healthy" and r["verdict_final"] == "healthy"
+        ]
+        ratios = [
+            r["first_to_last_grad_init"]
+            for r in plain_rows
+            if r.get("first_to_last_grad_init") is not None
+        ]
+        span = (
+            f" (first/last-layer gradient ratio at init {min(ratios):.2g}-{max(ratios):.2g})"
+            if ratios
+            else ""
+        )
         if len(healthy) == len(plain_rows):
-            out.append(f"Every plain run's gradients were judged healthy at initialisation and after training{span}"
-                       + (": the degradation seen here is not a vanishing-gradient failure." if degraded else "."))
+            out.append(
+                f"Every plain run's gradients were judged healthy at initialisation and after training{span}"
+                + (
+                    ": the degradation seen here is not a vanishing-gradient failure."
+                    if degraded
+                    else "."
+                )
+            )
         else:
-            bad = ", ".join(f"{r['run']}: {r['verdict_init']} / {r['verdict_final']}" for r in plain_rows
-                            if r not in healthy)
-            out.append(f"Not every plain run had healthy gradients ({bad}); read degradation claims with that in mind.")
+            bad = ", ".join(
+                f"{r['run']}: {r['verdict_init']} / {r['verdict_final']}"
+                for r in plain_rows
+                if r not in healthy
+            )
+            out.append(
+                f"Not every plain run had healthy gradients ({bad}); read degradation claims with that in mind."
+            )
     seeds = sorted({r["seed"] for r in rows})
-    out.append(f"Seeds: {', '.join(map(str, seeds))}" + ("; with one seed no spread is measured." if len(seeds) == 1
-                                                          else f"; ± is the standard deviation over {len(seeds)} seeds."))
+    out.append(
+        f"Seeds: {', '.join(map(str, seeds))}"
+        + (
+            "; with one seed no spread is measured."
+            if len(seeds) == 1
+            else f"; ± is the standard deviation over {len(seeds)} seeds."
+        )
+    )
     return out

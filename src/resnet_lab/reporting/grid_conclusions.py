@@ -10,9 +10,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-SEED_SETTING = {"model.skip": False, "model.norm": "none", "model.init": "default", "optim.name": "sgd"}
-_SHORT_VALUES = {("model.norm", "batch"): "BN", ("model.norm", "none"): "no norm",
-                 ("model.init", "default"): "default init"}
+SEED_SETTING = {
+    "model.skip": False,
+    "model.norm": "none",
+    "model.init": "default",
+    "optim.name": "sgd",
+}
+_SHORT_VALUES = {
+    ("model.norm", "batch"): "BN",
+    ("model.norm", "none"): "no norm",
+    ("model.init", "default"): "default init",
+}
 
 
 def setting_label(key: str, value: Any) -> str:
@@ -53,6 +61,7 @@ def grid_layout(axes: list[dict[str, Any]]) -> dict[str, Any]:
     """Which axis gives the panels (the one holding optim.name), the rows (the one holding
     model.depth, else the first other axis) and the columns (every combination of the rest).
     Each of ``panels``, ``rows``, ``columns`` is a list of partial settings dicts."""
+
     def holding(key):
         return next((i for i, a in enumerate(axes) if key in a["keys"]), None)
 
@@ -68,12 +77,14 @@ def grid_layout(axes: list[dict[str, Any]]) -> dict[str, Any]:
     columns: list[dict[str, Any]] = [{}]
     for i in rest:
         columns = [{**c, **v} for c in columns for v in values(i)]
-    return {"panel_keys": axes[panel_i]["keys"] if panel_i is not None else [],
-            "row_keys": axes[row_i]["keys"] if row_i is not None else [],
-            "column_keys": [k for i in rest for k in axes[i]["keys"]],
-            "panels": values(panel_i) if panel_i is not None else [{}],
-            "rows": values(row_i) if row_i is not None else [{}],
-            "columns": columns}
+    return {
+        "panel_keys": axes[panel_i]["keys"] if panel_i is not None else [],
+        "row_keys": axes[row_i]["keys"] if row_i is not None else [],
+        "column_keys": [k for i in rest for k in axes[i]["keys"]],
+        "panels": values(panel_i) if panel_i is not None else [{}],
+        "rows": values(row_i) if row_i is not None else [{}],
+        "columns": columns,
+    }
 
 
 def cell_class(s: dict[str, Any]) -> str:
@@ -125,32 +136,46 @@ def _depth_sentences(summary: list[dict[str, Any]], axes: list[dict[str, Any]]) 
             if not cells:
                 continue
             cells.sort(key=lambda c: c[0])
-            who = (settings_label(col) + (f" with {settings_label(panel)}" if panel else "") if col else
-                   f"With {settings_label(panel)}" if panel else "The net")
+            who = (
+                settings_label(col) + (f" with {settings_label(panel)}" if panel else "")
+                if col
+                else f"With {settings_label(panel)}"
+                if panel
+                else "The net"
+            )
             cls = {d: cell_class(s) for d, s in cells}
             learned = [(d, s) for d, s in cells if cls[d] == "learned"]
             failed = [(d, s) for d, s in cells if cls[d] == "failed"]
             tried = ", ".join(str(d) for d, _ in cells)
             if learned and len(learned) == len(cells):
-                text = f"{who}: learned at every depth tried ({tried}); best val " + \
-                       ", ".join(f"{_ms(s['best_val_acc'])} at {d}" for d, s in cells) + "."
+                text = (
+                    f"{who}: learned at every depth tried ({tried}); best val "
+                    + ", ".join(f"{_ms(s['best_val_acc'])} at {d}" for d, s in cells)
+                    + "."
+                )
             elif failed and len(failed) == len(cells):
                 text = f"{who}: failed at every depth tried ({tried})."
             else:
                 parts = []
                 if learned:
                     d, s = learned[-1]
-                    parts.append(f"deepest depth at which it learned in every seed: {d} (best val {_ms(s['best_val_acc'])})")
+                    parts.append(
+                        f"deepest depth at which it learned in every seed: {d} (best val {_ms(s['best_val_acc'])})"
+                    )
                 else:
                     parts.append("it learned in every seed at no depth tried")
                 if failed:
                     d, s = failed[0]
-                    parts.append(f"shallowest at which it failed: {d} (best val {_ms(s['best_val_acc'])})")
+                    parts.append(
+                        f"shallowest at which it failed: {d} (best val {_ms(s['best_val_acc'])})"
+                    )
                 else:
                     parts.append("it failed at no depth tried")
                 if learned and failed and learned[-1][0] > failed[0][0]:
                     parts.append("so the outcome is not monotone in depth")
-                other = [f"{outcome_text(s)} at {d}" for d, s in cells if cls[d] in ("mixed", "error")]
+                other = [
+                    f"{outcome_text(s)} at {d}" for d, s in cells if cls[d] in ("mixed", "error")
+                ]
                 if other:
                     parts.append("; ".join(other))
                 text = f"{who}: " + "; ".join(parts) + f" (depths tried: {tried})."
@@ -178,29 +203,45 @@ def _fixed_mismatch(config: dict[str, Any], keys: list[str]) -> list[str]:
     return out
 
 
-def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, Any]],
-                            config: dict[str, Any] | None = None) -> list[str]:
+def _seed_setting_sentences(
+    summary: list[dict[str, Any]], axes: list[dict[str, Any]], config: dict[str, Any] | None = None
+) -> list[str]:
     keys = axis_keys(axes)
     seed = {k: v for k, v in SEED_SETTING.items() if k in keys}
     if not seed:
         return []
     mismatch = _fixed_mismatch(config or {}, keys)
     if mismatch:
-        return [f"No cell of this grid has the seed's setting ({', '.join(mismatch)}), so nothing is said about it."]
+        return [
+            f"No cell of this grid has the seed's setting ({', '.join(mismatch)}), so nothing is said about it."
+        ]
     # A cell that leaves a key unset (None: the net has no such option, e.g. no skip option on a plain
     # net) matches the seed's setting on that key.
-    seed_cells = [s for s in summary if all(s["settings"].get(k) is None
-                                            or settings_key(s["settings"], [k]) == settings_key(seed, [k]) for k in seed)]
+    seed_cells = [
+        s
+        for s in summary
+        if all(
+            s["settings"].get(k) is None
+            or settings_key(s["settings"], [k]) == settings_key(seed, [k])
+            for k in seed
+        )
+    ]
     name = "the seed's setting (" + settings_label(seed) + ")"
     if not seed_cells:
         return [f"No cell of this grid has {name}, so nothing is said about it."]
     out = []
-    for s in sorted(seed_cells, key=lambda c: (c["settings"].get("model.depth") is None,
-                                                c["settings"].get("model.depth") or 0)):
+    for s in sorted(
+        seed_cells,
+        key=lambda c: (
+            c["settings"].get("model.depth") is None,
+            c["settings"].get("model.depth") or 0,
+        ),
+    ):
         depth = s["settings"].get("model.depth")
         extra = {k: v for k, v in s["settings"].items() if k not in seed and k != "model.depth"}
-        where = (f"At depth {depth}" if depth is not None else "In this grid") + \
-            (f" with {settings_label(extra)}" if extra else "")
+        where = (f"At depth {depth}" if depth is not None else "In this grid") + (
+            f" with {settings_label(extra)}" if extra else ""
+        )
         cls = cell_class(s)
         acc = _ms(s["best_val_acc"])
         if cls == "learned":
@@ -209,21 +250,34 @@ def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, 
         if cls != "failed":
             out.append(f"{where} {name} was {outcome_text(s)} (best val {acc}).")
             continue
-        neighbours = [(n, _differs(s["settings"], n["settings"], keys)[0]) for n in summary
-                      if len(_differs(s["settings"], n["settings"], keys)) == 1
-                      and "model.depth" not in _differs(s["settings"], n["settings"], keys)]
+        neighbours = [
+            (n, _differs(s["settings"], n["settings"], keys)[0])
+            for n in summary
+            if len(_differs(s["settings"], n["settings"], keys)) == 1
+            and "model.depth" not in _differs(s["settings"], n["settings"], keys)
+        ]
         text = f"{where} {name} failed (best val {acc})"
         if not neighbours:
-            out.append(text + "; no cell at this depth differs from it in exactly one setting, so no single "
-                              "change can be credited or blamed.")
+            out.append(
+                text
+                + "; no cell at this depth differs from it in exactly one setting, so no single "
+                "change can be credited or blamed."
+            )
             continue
 
         def change(n, k, s=s):
             if k == "optim.name":
+
                 def opt(c):
-                    extra = [f"{x.split('.', 1)[1]} {value_text(v)}" for x, v in c["settings"].items()
-                             if x.startswith("optim.") and x != "optim.name"]
-                    return value_text(c["settings"][k]) + (f" ({', '.join(extra)})" if extra else "")
+                    extra = [
+                        f"{x.split('.', 1)[1]} {value_text(v)}"
+                        for x, v in c["settings"].items()
+                        if x.startswith("optim.") and x != "optim.name"
+                    ]
+                    return value_text(c["settings"][k]) + (
+                        f" ({', '.join(extra)})" if extra else ""
+                    )
+
                 return f"changing only the optimiser from {opt(s)} to {opt(n)}"
             what = "the model" if k == "grid.model" else k
             return f"changing only {what} from {value_text(s['settings'][k])} to {value_text(n['settings'][k])}"
@@ -232,19 +286,33 @@ def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, 
         for n, k in neighbours:
             ncls = cell_class(n)
             if ncls == "learned" and _overlap(n["best_val_acc"], s["best_val_acc"]):
-                unclear.append(f"{change(n, k)} learned in every seed but is not distinguishable from it "
-                               f"(best val {_ms(n['best_val_acc'])} vs {acc}: the ranges overlap)")
+                unclear.append(
+                    f"{change(n, k)} learned in every seed but is not distinguishable from it "
+                    f"(best val {_ms(n['best_val_acc'])} vs {acc}: the ranges overlap)"
+                )
             elif ncls == "learned" and (n["best_val_acc"] or [0, None])[1] is None:
                 # One seed: the outcome flipped, but nothing says another seed would agree.
-                rescued.append(f"{change(n, k)} makes it learn (best val {_ms(n['best_val_acc'])} vs {acc}; one "
-                               "seed)")
+                rescued.append(
+                    f"{change(n, k)} makes it learn (best val {_ms(n['best_val_acc'])} vs {acc}; one "
+                    "seed)"
+                )
             elif ncls == "learned":
-                rescued.append(f"{change(n, k)} rescues it (best val {_ms(n['best_val_acc'])} vs {acc})")
+                rescued.append(
+                    f"{change(n, k)} rescues it (best val {_ms(n['best_val_acc'])} vs {acc})"
+                )
             elif ncls == "failed":
-                what = "the optimiser" if k == "optim.name" else "the model" if k == "grid.model" else k
+                what = (
+                    "the optimiser"
+                    if k == "optim.name"
+                    else "the model"
+                    if k == "grid.model"
+                    else k
+                )
                 still.append(f"{what} to {value_text(n['settings'][k])} ({_ms(n['best_val_acc'])})")
             else:
-                other.append(f"{change(n, k)} gives {outcome_text(n)} (best val {_ms(n['best_val_acc'])})")
+                other.append(
+                    f"{change(n, k)} gives {outcome_text(n)} (best val {_ms(n['best_val_acc'])})"
+                )
         parts = rescued + unclear + other
         if still:
             parts.append("changing only " + ", or only ".join(still) + " leaves it failing")
@@ -253,10 +321,18 @@ def _seed_setting_sentences(summary: list[dict[str, Any]], axes: list[dict[str, 
 
 
 def _verdict_sentences(rows: list[dict[str, Any]], max_names: int = 4) -> list[str]:
-    judged = [r for r in rows if r.get("verdict_init") and r.get("outcome") in ("learned", "failed", "diverged")]
+    judged = [
+        r
+        for r in rows
+        if r.get("verdict_init") and r.get("outcome") in ("learned", "failed", "diverged")
+    ]
     if not judged:
-        return [("No run has both a gradient verdict at initialisation and an outcome, so whether the verdict "
-                 "predicts the outcome cannot be said.")]
+        return [
+            (
+                "No run has both a gradient verdict at initialisation and an outcome, so whether the verdict "
+                "predicts the outcome cannot be said."
+            )
+        ]
     bad = ("failed", "diverged")
     flagged = lambda r: r["verdict_init"] != "healthy"
     predicted = [r for r in judged if flagged(r) and r["outcome"] in bad]
@@ -266,14 +342,25 @@ def _verdict_sentences(rows: list[dict[str, Any]], max_names: int = 4) -> list[s
     by_verdict: dict[str, int] = {}
     for r in predicted:
         by_verdict[r["verdict_init"]] = by_verdict.get(r["verdict_init"], 0) + 1
-    detail = ": " + ", ".join(f"{v} {k}" for k, v in sorted(by_verdict.items())) if by_verdict else ""
-    out = [f"Did the gradient verdict at initialisation predict the outcome? Of {len(judged)} runs with a verdict: "
-           f"{len(predicted)} flagged and then failed or diverged (predicted{detail}), {len(missed)} judged healthy "
-           f"but failed or diverged (missed), {len(alarms)} flagged but learned (false alarms), {len(fine)} healthy "
-           f"and learned." + (f" {len(rows) - len(judged)} runs had no verdict or raised an error." if len(rows) > len(judged) else "")]
+    detail = (
+        ": " + ", ".join(f"{v} {k}" for k, v in sorted(by_verdict.items())) if by_verdict else ""
+    )
+    out = [
+        f"Did the gradient verdict at initialisation predict the outcome? Of {len(judged)} runs with a verdict: "
+        f"{len(predicted)} flagged and then failed or diverged (predicted{detail}), {len(missed)} judged healthy "
+        f"but failed or diverged (missed), {len(alarms)} flagged but learned (false alarms), {len(fine)} healthy "
+        f"and learned."
+        + (
+            f" {len(rows) - len(judged)} runs had no verdict or raised an error."
+            if len(rows) > len(judged)
+            else ""
+        )
+    ]
 
     def names(rs):
-        shown = ", ".join(f"{r['run']} ({r['verdict_init']}, {r['outcome']})" for r in rs[:max_names])
+        shown = ", ".join(
+            f"{r['run']} ({r['verdict_init']}, {r['outcome']})" for r in rs[:max_names]
+        )
         return shown + (f" and {len(rs) - max_names} more" if len(rs) > max_names else "")
 
     if missed:
@@ -293,16 +380,22 @@ def grid_sentences(blob: dict[str, Any]) -> list[str]:
     seeds = blob.get("seeds") or sorted({r["seed"] for r in rows})
     thr = blob.get("threshold_acc")
     passed = sum(1 for r in rows if r.get("threshold_step") is not None)
-    out = [f"{len(summary)} cells × {len(seeds)} seed{'s' if len(seeds) != 1 else ''} = {len(rows)} runs: "
-           + ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-           + (f"; {passed} reached {thr:g}% validation accuracy." if thr is not None else ".")]
+    out = [
+        f"{len(summary)} cells × {len(seeds)} seed{'s' if len(seeds) != 1 else ''} = {len(rows)} runs: "
+        + ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+        + (f"; {passed} reached {thr:g}% validation accuracy." if thr is not None else ".")
+    ]
     out += _depth_sentences(summary, axes)
     out += _seed_setting_sentences(summary, axes, blob.get("config"))
     out += _verdict_sentences(rows)
     if len(seeds) == 1:
-        out.append(f"Every number comes from a single seed ({seeds[0]}): no spread was measured, so small "
-                   "differences in accuracy may be noise.")
+        out.append(
+            f"Every number comes from a single seed ({seeds[0]}): no spread was measured, so small "
+            "differences in accuracy may be noise."
+        )
     else:
-        out.append(f"± is the standard deviation over {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
-                   "where two cells' ranges overlap they are called not distinguishable.")
+        out.append(
+            f"± is the standard deviation over {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
+            "where two cells' ranges overlap they are called not distinguishable."
+        )
     return out

@@ -23,8 +23,10 @@ def load_grid(grid_dir: str | Path) -> dict[str, Any]:
     blob = read_study(grid_dir, "grid.json", "resnet-lab grid")
     missing = [k for k in REQUIRED if not isinstance(blob, dict) or k not in blob]
     if missing:
-        raise UserError(f"{grid_dir}/grid.json lacks {', '.join(missing)}: it is incomplete or from another "
-                        "version; re-run the grid") from None
+        raise UserError(
+            f"{grid_dir}/grid.json lacks {', '.join(missing)}: it is incomplete or from another "
+            "version; re-run the grid"
+        ) from None
     return blob
 
 
@@ -36,8 +38,17 @@ def _ms(ms, digits: int = 2) -> str:
 
 
 def _table(blob: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    header = ["cell", "settings", "seeds", "params", "outcome", "best val acc %",
-              f"passed {blob.get('threshold_acc', '?')}% at step (mean)", "verdict at init", "test acc %"]
+    header = [
+        "cell",
+        "settings",
+        "seeds",
+        "params",
+        "outcome",
+        "best val acc %",
+        f"passed {blob.get('threshold_acc', '?')}% at step (mean)",
+        "verdict at init",
+        "test acc %",
+    ]
     params = {}
     for r in blob["runs"]:
         if r.get("params") is not None:
@@ -48,10 +59,19 @@ def _table(blob: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         passed = s.get("passed", 0)
         step = s.get("threshold_step")
         passed_text = "never" if not passed else f"{passed}/{n} seeds, step {_ms(step, 0)}"
-        rows.append([s["cell"], settings_label(s["settings"]), ", ".join(map(str, s["seeds"])),
-                     f"{params[s['cell']]:,}" if s["cell"] in params else "-", outcome_text(s),
-                     _ms(s.get("best_val_acc")), passed_text, ", ".join(v for v in s.get("verdicts_init") or [] if v) or "-",
-                     _ms(s.get("test_acc"))])
+        rows.append(
+            [
+                s["cell"],
+                settings_label(s["settings"]),
+                ", ".join(map(str, s["seeds"])),
+                f"{params[s['cell']]:,}" if s["cell"] in params else "-",
+                outcome_text(s),
+                _ms(s.get("best_val_acc")),
+                passed_text,
+                ", ".join(v for v in s.get("verdicts_init") or [] if v) or "-",
+                _ms(s.get("test_acc")),
+            ]
+        )
     return header, rows
 
 
@@ -69,7 +89,9 @@ def _run_line(r: dict[str, Any]) -> str:
     if r.get("diverged_at_step") is not None:
         bits.append(f"diverged at step {r['diverged_at_step']}")
     if r.get("verdict_init") or r.get("verdict_final"):
-        bits.append(f"gradients at init: {r.get('verdict_init') or '-'}, after training: {r.get('verdict_final') or '-'}")
+        bits.append(
+            f"gradients at init: {r.get('verdict_init') or '-'}, after training: {r.get('verdict_final') or '-'}"
+        )
     if r.get("left_ln") is not None:
         bits.append("loss left ln C" if r["left_ln"] else "loss never left ln C")
     if r.get("seconds") is not None:
@@ -84,21 +106,33 @@ def _sections(blob: dict[str, Any]) -> list[tuple[str, list[str]]]:
     by_cell: dict[str, list[dict[str, Any]]] = {}
     for r in blob["runs"]:
         by_cell.setdefault(r["cell"], []).append(r)
-    return [(f"{s['cell']} ({settings_label(s['settings'])})",
-             ["; ".join(_run_line(r) for r in by_cell.get(s["cell"], [])) or "no runs recorded"])
-            for s in blob["summary"]]
+    return [
+        (
+            f"{s['cell']} ({settings_label(s['settings'])})",
+            ["; ".join(_run_line(r) for r in by_cell.get(s["cell"], [])) or "no runs recorded"],
+        )
+        for s in blob["summary"]
+    ]
 
 
 def _provenance(blob: dict[str, Any]) -> list[tuple[str, str]]:
     p, cfg = blob.get("provenance", {}), blob["config"]
     g = cfg.get("grid", {})
-    return [("command", p.get("command", "")), ("data", p.get("data", "")),
-            ("grid", f"model {g.get('model')}; axes {'; '.join(map(str, g.get('axes', [])))}"),
-            ("seeds / threshold", (f"{', '.join(map(str, blob.get('seeds', [])))} / "
-                                   f"{blob.get('threshold_acc')}% validation accuracy")),
-            ("device", f"{p.get('device')} ({p.get('cpu_threads')} CPU threads)"),
-            ("versions", f"torch {p.get('torch')}, torchvision {p.get('torchvision')}"),
-            ("started / finished", f"{p.get('started')} / {p.get('finished')}")]
+    return [
+        ("command", p.get("command", "")),
+        ("data", p.get("data", "")),
+        ("grid", f"model {g.get('model')}; axes {'; '.join(map(str, g.get('axes', [])))}"),
+        (
+            "seeds / threshold",
+            (
+                f"{', '.join(map(str, blob.get('seeds', [])))} / "
+                f"{blob.get('threshold_acc')}% validation accuracy"
+            ),
+        ),
+        ("device", f"{p.get('device')} ({p.get('cpu_threads')} CPU threads)"),
+        ("versions", f"torch {p.get('torch')}, torchvision {p.get('torchvision')}"),
+        ("started / finished", f"{p.get('started')} / {p.get('finished')}"),
+    ]
 
 
 def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
@@ -107,14 +141,30 @@ def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
     blob = load_grid(grid_dir)
     num_classes = blob.get("num_classes") or 10
     lay = grid_layout(blob["axes"])
-    title = "Phase diagram: mean best validation accuracy" + (
-        f" by {' / '.join(lay['row_keys'])}" if lay["row_keys"] else "") + (
-        f", one panel per {' / '.join(lay['panel_keys'])}" if lay["panel_keys"] else "")
-    figures = [("grid_heatmap", title, png(plots.grid_heatmap(blob["summary"], blob["axes"], num_classes)))]
+    title = (
+        "Phase diagram: mean best validation accuracy"
+        + (f" by {' / '.join(lay['row_keys'])}" if lay["row_keys"] else "")
+        + (f", one panel per {' / '.join(lay['panel_keys'])}" if lay["panel_keys"] else "")
+    )
+    figures = [
+        ("grid_heatmap", title, png(plots.grid_heatmap(blob["summary"], blob["axes"], num_classes)))
+    ]
     cfg, prov = blob["config"], blob.get("provenance", {})
     seeds = blob.get("seeds", [])
-    subtitle = (f"{grid_dir.name} · preset {cfg.get('preset')} · model {cfg.get('grid', {}).get('model')} · "
-                f"{prov.get('data', '')} · {len(blob['summary'])} cells × {len(seeds)} seed(s) · threshold "
-                f"{blob.get('threshold_acc')}% · report written {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    return write_pages(grid_dir, "resnet-lab grid", subtitle, grid_sentences(blob), _table(blob), figures,
-                       _sections(blob), _provenance(blob), [yaml.safe_dump(cfg, sort_keys=False)], stem="grid")
+    subtitle = (
+        f"{grid_dir.name} · preset {cfg.get('preset')} · model {cfg.get('grid', {}).get('model')} · "
+        f"{prov.get('data', '')} · {len(blob['summary'])} cells × {len(seeds)} seed(s) · threshold "
+        f"{blob.get('threshold_acc')}% · report written {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    )
+    return write_pages(
+        grid_dir,
+        "resnet-lab grid",
+        subtitle,
+        grid_sentences(blob),
+        _table(blob),
+        figures,
+        _sections(blob),
+        _provenance(blob),
+        [yaml.safe_dump(cfg, sort_keys=False)],
+        stem="grid",
+    )

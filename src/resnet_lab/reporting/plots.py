@@ -30,7 +30,10 @@ def _mean_band(histories: list[list[dict[str, Any]]], split: str, key: str):
     n = min(len(h) for h in histories)
     values = [[h[i][split][key] for h in histories] for i in range(n)]
     mean = [sum(v) / len(v) for v in values]
-    std = [math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0 for v, m in zip(values, mean)]
+    std = [
+        math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
+        for v, m in zip(values, mean)
+    ]
     return [histories[0][i]["epoch"] for i in range(n)], mean, std
 
 
@@ -46,27 +49,58 @@ def learning_curves(conds: list[dict[str, Any]], num_classes: int) -> Figure:
             continue
         n, shortest = len(histories), min(len(h) for h in histories)
         # A seed that stopped early (diverged) ends the mean there; the label says so.
-        tag = f" (n={n}" + (f", to epoch {shortest}" if shortest < max(len(h) for h in histories) else "") + ")" \
-            if n > 1 else ""
+        tag = (
+            f" (n={n}"
+            + (f", to epoch {shortest}" if shortest < max(len(h) for h in histories) else "")
+            + ")"
+            if n > 1
+            else ""
+        )
         banded = banded or n > 1
         for split, style in (("train", "--"), ("val", "-")):
             for ax, key in ((ax_loss, "loss"), (ax_acc, "acc")):
                 epochs, mean, std = _mean_band(histories, split, key)
-                ax.plot(epochs, mean, style, color=_color(i), marker=".",
-                        label=f"{c['label']}{tag}" if (split, key) == ("val", "acc") else None)
+                ax.plot(
+                    epochs,
+                    mean,
+                    style,
+                    color=_color(i),
+                    marker=".",
+                    label=f"{c['label']}{tag}" if (split, key) == ("val", "acc") else None,
+                )
                 if n > 1:
-                    ax.fill_between(epochs, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                                    color=_color(i), alpha=0.15, lw=0)
+                    ax.fill_between(
+                        epochs,
+                        [m - s for m, s in zip(mean, std)],
+                        [m + s for m, s in zip(mean, std)],
+                        color=_color(i),
+                        alpha=0.15,
+                        lw=0,
+                    )
     ax_loss.axhline(math.log(num_classes), color="grey", lw=1, ls=":")
-    ax_loss.annotate(f"ln {num_classes} = {math.log(num_classes):.4f}", (0.01, math.log(num_classes)),
-                     xycoords=("axes fraction", "data"), va="bottom", fontsize=8, color="grey")
+    ax_loss.annotate(
+        f"ln {num_classes} = {math.log(num_classes):.4f}",
+        (0.01, math.log(num_classes)),
+        xycoords=("axes fraction", "data"),
+        va="bottom",
+        fontsize=8,
+        color="grey",
+    )
     ax_acc.axhline(100 / num_classes, color="grey", lw=1, ls=":")
-    ax_acc.annotate(f"chance {100 / num_classes:.0f}%", (0.01, 100 / num_classes),
-                    xycoords=("axes fraction", "data"), va="bottom", fontsize=8, color="grey")
+    ax_acc.annotate(
+        f"chance {100 / num_classes:.0f}%",
+        (0.01, 100 / num_classes),
+        xycoords=("axes fraction", "data"),
+        va="bottom",
+        fontsize=8,
+        color="grey",
+    )
     ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="Loss")
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="Accuracy")
-    fig.suptitle("dashed: train, solid: validation" + ("; mean over seeds, band ± 1 std" if banded else ""),
-                 fontsize=10)
+    fig.suptitle(
+        "dashed: train, solid: validation" + ("; mean over seeds, band ± 1 std" if banded else ""),
+        fontsize=10,
+    )
     for ax in (ax_loss, ax_acc):
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -85,8 +119,15 @@ def _layer_plot(ax, models, key: str, phases=("init", "final"), log: bool = True
                 continue
             layers = [l for l in d["probe"][phase]["layers"] if not is_shortcut_label(l["name"])]
             values = [l[key] if l.get(key) is not None else float("nan") for l in layers]
-            ax.plot(range(1, len(values) + 1), values, style, color=_color(i), marker="o", ms=3,
-                    label=f"{m['label']} ({'init' if phase == 'init' else 'trained'})")
+            ax.plot(
+                range(1, len(values) + 1),
+                values,
+                style,
+                color=_color(i),
+                marker="o",
+                ms=3,
+                label=f"{m['label']} ({'init' if phase == 'init' else 'trained'})",
+            )
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("layer (forward order, projections omitted; last = fc)")
@@ -98,7 +139,10 @@ def gradient_flow(models: list[dict[str, Any]]) -> Figure:
     """Per-layer weight-gradient norm, log scale, at initialisation (dashed) and after training (solid)."""
     fig, ax = plt.subplots(figsize=(8, 4))
     _layer_plot(ax, models, "grad_norm")
-    ax.set(ylabel="weight-gradient norm", title="Gradient flow on a fixed batch (dashed: init, solid: trained)")
+    ax.set(
+        ylabel="weight-gradient norm",
+        title="Gradient flow on a fixed batch (dashed: init, solid: trained)",
+    )
     fig.tight_layout()
     return fig
 
@@ -109,18 +153,29 @@ def layer_responses(models: list[dict[str, Any]]) -> Figure:
     1/sqrt(3 fan_in)); the response stds are what shows the signal shrinking."""
     fig, (ax_std, ax_w, ax_dw) = plt.subplots(1, 3, figsize=(15, 4))
     _layer_plot(ax_std, models, "act_std")
-    ax_std.set(ylabel="std of layer response", title="Layer responses (dashed: init, solid: trained)")
+    ax_std.set(
+        ylabel="std of layer response", title="Layer responses (dashed: init, solid: trained)"
+    )
     _layer_plot(ax_w, models, "weight_std")
     ax_w.set(ylabel="std of layer weights", title="Weight std (dashed: init, solid: trained)")
     for i, m in enumerate(models):
         d = m.get("diagnosis") or {}
         changes = [w for w in d.get("weight_change", []) if not is_shortcut_label(w["name"])]
         if changes:
-            ax_dw.plot(range(1, len(changes) + 1), [w["rel_change"] or float("nan") for w in changes],
-                       color=_color(i), marker="o", ms=3, label=m["label"])
+            ax_dw.plot(
+                range(1, len(changes) + 1),
+                [w["rel_change"] or float("nan") for w in changes],
+                color=_color(i),
+                marker="o",
+                ms=3,
+                label=m["label"],
+            )
     ax_dw.set_yscale("log")
-    ax_dw.set(xlabel="layer (forward order; last = fc)", ylabel="||W_end - W_0|| / ||W_0||",
-              title="Relative weight change by training")
+    ax_dw.set(
+        xlabel="layer (forward order; last = fc)",
+        ylabel="||W_end - W_0|| / ||W_0||",
+        title="Relative weight change by training",
+    )
     ax_dw.grid(alpha=0.3, which="both")
     ax_dw.legend(fontsize=7)
     fig.tight_layout()
@@ -130,8 +185,9 @@ def layer_responses(models: list[dict[str, Any]]) -> Figure:
 def prediction_histograms(models: list[dict[str, Any]], classes: list[str]) -> Figure:
     """Predicted-class histogram on the fixed test batch, at init vs after training, one panel per model."""
     with_diag = [m for m in models if m.get("diagnosis")]
-    fig, axes = plt.subplots(1, max(1, len(with_diag)), figsize=(3.8 * max(1, len(with_diag)), 3.4),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        1, max(1, len(with_diag)), figsize=(3.8 * max(1, len(with_diag)), 3.4), squeeze=False
+    )
     for ax, m in zip(axes[0], with_diag):
         preds = m["diagnosis"]["predictions"]
         x = range(len(classes))
@@ -140,10 +196,18 @@ def prediction_histograms(models: list[dict[str, Any]], classes: list[str]) -> F
             if phase in preds:
                 p = preds[phase]
                 total = sum(p["pred_hist"])
-                lo, hi = (f"{v:.3f}" if v is not None else "nan" for v in (p["softmax_min"], p["softmax_max"]))
-                ax.bar([k + (j - 0.5) * width for k in x], [100 * h / total for h in p["pred_hist"]], width,
-                       label=f"{label}: softmax {lo}-{hi}",
-                       color=_color(j * 2), alpha=0.8)
+                lo, hi = (
+                    f"{v:.3f}" if v is not None else "nan"
+                    for v in (p["softmax_min"], p["softmax_max"])
+                )
+                ax.bar(
+                    [k + (j - 0.5) * width for k in x],
+                    [100 * h / total for h in p["pred_hist"]],
+                    width,
+                    label=f"{label}: softmax {lo}-{hi}",
+                    color=_color(j * 2),
+                    alpha=0.8,
+                )
         ax.set_xticks(list(x), [c[:5] for c in classes], rotation=60, fontsize=7)
         ax.set(title=m["label"], ylabel="% of predictions")
         ax.legend(fontsize=6)
@@ -157,19 +221,33 @@ def degradation_curves(runs: list[dict[str, Any]]) -> Figure:
     iterations, one panel per family, one colour per depth (every seed drawn)."""
     families = [f for f in ("plain", "resnet") if any(r["family"] == f for r in runs)]
     depths = sorted({r["depth"] for r in runs})
-    fig, axes = plt.subplots(1, len(families), figsize=(5.5 * len(families), 4), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, len(families), figsize=(5.5 * len(families), 4), squeeze=False, sharey=True
+    )
     for ax, family in zip(axes[0], families):
         for r in (r for r in runs if r["family"] == family):
             c = _color(depths.index(r["depth"]))
             steps = [e["step"] for e in r["history"]]
-            first_seed = r["seed"] == min(x["seed"] for x in runs if x["family"] == family and x["depth"] == r["depth"])
-            ax.plot(steps, [100 - e["train"]["acc"] for e in r["history"]], "--", color=c, alpha=0.9)
-            ax.plot(steps, [100 - e["val"]["acc"] for e in r["history"]], "-", color=c, alpha=0.9,
-                    label=f"{family}-{r['depth']}" if first_seed else None)
+            first_seed = r["seed"] == min(
+                x["seed"] for x in runs if x["family"] == family and x["depth"] == r["depth"]
+            )
+            ax.plot(
+                steps, [100 - e["train"]["acc"] for e in r["history"]], "--", color=c, alpha=0.9
+            )
+            ax.plot(
+                steps,
+                [100 - e["val"]["acc"] for e in r["history"]],
+                "-",
+                color=c,
+                alpha=0.9,
+                label=f"{family}-{r['depth']}" if first_seed else None,
+            )
         ax.set(title=f"{family} nets", xlabel="iterations", ylabel="error (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle("Training error (dashed) and validation error (solid), He et al. Fig. 6 style", fontsize=10)
+    fig.suptitle(
+        "Training error (dashed) and validation error (solid), He et al. Fig. 6 style", fontsize=10
+    )
     fig.tight_layout()
     return fig
 
@@ -187,11 +265,23 @@ def responses_by_depth(runs: list[dict[str, Any]]) -> Figure:
             continue
         seen.add(key)
         names = d["layer_response"]["names"]
-        stds = [s for n, s in zip(names, d["layer_response"]["final"]) if not is_shortcut_label(n) and not n.startswith("fc")]
-        ax.plot(range(1, len(stds) + 1), stds, "-" if r["family"] == "resnet" else "--",
-                color=_color(depths.index(r["depth"])), label=f"{r['family']}-{r['depth']}")
-    ax.set(xlabel="layer index (convs, forward order)", ylabel="std of layer response",
-           title="Layer responses of the trained nets (dashed: plain, solid: residual)")
+        stds = [
+            s
+            for n, s in zip(names, d["layer_response"]["final"])
+            if not is_shortcut_label(n) and not n.startswith("fc")
+        ]
+        ax.plot(
+            range(1, len(stds) + 1),
+            stds,
+            "-" if r["family"] == "resnet" else "--",
+            color=_color(depths.index(r["depth"])),
+            label=f"{r['family']}-{r['depth']}",
+        )
+    ax.set(
+        xlabel="layer index (convs, forward order)",
+        ylabel="std of layer response",
+        title="Layer responses of the trained nets (dashed: plain, solid: residual)",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -205,11 +295,15 @@ VERDICT_MARKS = {"vanishing gradients": "v", "exploding gradients": "^", "dead u
 def _cell_text(s: dict[str, Any]) -> str:
     acc = "" if s.get("best_val_acc") is None else f"{s['best_val_acc'][0]:.0f}"
     mark = OUTCOME_MARKS.get(s["outcome"], "")
-    verdicts = "".join(VERDICT_MARKS.get(v, "?") for v in s.get("verdicts_init") or [] if v and v != "healthy")
+    verdicts = "".join(
+        VERDICT_MARKS.get(v, "?") for v in s.get("verdicts_init") or [] if v and v != "healthy"
+    )
     return " ".join(p for p in (acc, mark, verdicts) if p)
 
 
-def grid_heatmap(summary: list[dict[str, Any]], axes: list[dict[str, Any]], num_classes: int = 10) -> Figure:
+def grid_heatmap(
+    summary: list[dict[str, Any]], axes: list[dict[str, Any]], num_classes: int = 10
+) -> Figure:
     """The grid's phase diagram: mean best validation accuracy per cell, one panel per optimiser
     (when optim.name is an axis key), rows = depth (else the first axis), columns = every combination
     of the remaining axes. Cells carry the accuracy, an outcome mark and an init-verdict mark."""
@@ -232,8 +326,12 @@ def grid_heatmap(summary: list[dict[str, Any]], axes: list[dict[str, Any]], num_
     label_w = 0.075 * max(len(l) for l in row_labels) + 0.6
     panel_w, panel_h = max(3.0, cell_w * n_c + label_w), max(1.6, cell_h * n_r + label_h + 0.5)
     grid = (n_p, 1) if stacked else (1, n_p)
-    fig, panels = plt.subplots(*grid, figsize=(panel_w * grid[1] + 1.4, panel_h * grid[0] + 1.0),
-                               squeeze=False, layout="constrained")
+    fig, panels = plt.subplots(
+        *grid,
+        figsize=(panel_w * grid[1] + 1.4, panel_h * grid[0] + 1.0),
+        squeeze=False,
+        layout="constrained",
+    )
     cmap = plt.get_cmap("viridis").with_extremes(bad="white")
     im = None
     for ax, panel in zip(panels.flat, lay["panels"]):
@@ -248,10 +346,22 @@ def grid_heatmap(summary: list[dict[str, Any]], axes: list[dict[str, Any]], num_
                 else:  # ran but has no accuracy (every seed raised): light grey, still marked
                     ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, color="#dddddd", zorder=2))
                 frac = 0.0 if np.isnan(values[i, j]) else (values[i, j] - chance) / (vmax - chance)
-                ax.text(j, i, _cell_text(s), ha="center", va="center", fontsize=7, zorder=3,
-                        color="black" if frac > 0.6 or np.isnan(values[i, j]) else "white")
-        im = ax.imshow(np.ma.masked_invalid(values), cmap=cmap, vmin=chance, vmax=vmax, aspect="auto")
-        ax.set_xticks(range(n_c), col_labels, rotation=40, ha="right", rotation_mode="anchor", fontsize=7)
+                ax.text(
+                    j,
+                    i,
+                    _cell_text(s),
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    zorder=3,
+                    color="black" if frac > 0.6 or np.isnan(values[i, j]) else "white",
+                )
+        im = ax.imshow(
+            np.ma.masked_invalid(values), cmap=cmap, vmin=chance, vmax=vmax, aspect="auto"
+        )
+        ax.set_xticks(
+            range(n_c), col_labels, rotation=40, ha="right", rotation_mode="anchor", fontsize=7
+        )
         ax.set_yticks(range(n_r), row_labels, fontsize=7)
         ax.set_xticks([x - 0.5 for x in range(1, n_c)], minor=True)
         ax.set_yticks([y - 0.5 for y in range(1, n_r)], minor=True)
@@ -263,8 +373,12 @@ def grid_heatmap(summary: list[dict[str, Any]], axes: list[dict[str, Any]], num_
     cb.set_label(f"mean best val acc (%), from chance {chance:g}", fontsize=8)
     cb.ax.tick_params(labelsize=7)
     fig.suptitle("Grid phase diagram: mean best validation accuracy per cell", fontsize=10)
-    fig.supxlabel("marks: " + ", ".join(f"{m} {o}" for o, m in OUTCOME_MARKS.items())
-                  + " (no mark: learned in every seed)\ngradients at init: "
-                  + ", ".join(f"{m} {v}" for v, m in VERDICT_MARKS.items())
-                  + " · grey: ran but no accuracy · blank: not run", fontsize=7)
+    fig.supxlabel(
+        "marks: "
+        + ", ".join(f"{m} {o}" for o, m in OUTCOME_MARKS.items())
+        + " (no mark: learned in every seed)\ngradients at init: "
+        + ", ".join(f"{m} {v}" for v, m in VERDICT_MARKS.items())
+        + " · grey: ran but no accuracy · blank: not run",
+        fontsize=7,
+    )
     return fig

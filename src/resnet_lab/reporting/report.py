@@ -36,8 +36,10 @@ def read_study(study_dir: Path, filename: str, command: str) -> Any:
     try:
         return json.loads((study_dir / filename).read_text())
     except (OSError, ValueError):
-        raise UserError(f"{study_dir} has no readable {filename}: pass the --out directory of a finished "
-                        f"'{command}'") from None
+        raise UserError(
+            f"{study_dir} has no readable {filename}: pass the --out directory of a finished "
+            f"'{command}'"
+        ) from None
 
 
 def load_run(run_dir: str | Path) -> dict[str, Any]:
@@ -45,14 +47,22 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
     run_dir = Path(run_dir)
     results = run_dir / "results.json"
     if not results.is_file():
-        raise UserError(f"{run_dir} has no results.json: it is not a finished resnet-lab compare run; "
-                        "pass the --out directory of a completed 'resnet-lab compare'")
+        raise UserError(
+            f"{run_dir} has no results.json: it is not a finished resnet-lab compare run; "
+            "pass the --out directory of a completed 'resnet-lab compare'"
+        )
     try:
         blob = json.loads(results.read_text())
         models = []
         for row in blob["results"]:
-            mdir = run_dir / row.get("run", row["model"])  # <model>/, or <model>_seed<s>/ with --seeds
-            history = [json.loads(l) for l in (mdir / "metrics.jsonl").read_text().splitlines() if l.strip()]
+            mdir = run_dir / row.get(
+                "run", row["model"]
+            )  # <model>/, or <model>_seed<s>/ with --seeds
+            history = [
+                json.loads(l)
+                for l in (mdir / "metrics.jsonl").read_text().splitlines()
+                if l.strip()
+            ]
             diag = mdir / "diagnosis.json"
             info = json.loads((mdir / "run.json").read_text())
             own = mdir / "config.yaml"  # the run's resolved config (its own seed)
@@ -61,15 +71,36 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
                 raise TypeError(f"{own} holds no settings")
             # Runs written before the network and precision were recorded cannot be compared factor by
             # factor: no settings, so no attribution sentence uses them.
-            settings = run_settings(config, info["architecture"], info["precision"], blob["provenance"].get("data"))\
-                if "architecture" in info and "precision" in info else None
-            models.append({"name": row["model"], "row": row, "history": history,
-                           "diagnosis": json.loads(diag.read_text()) if diag.is_file() else None,
-                           "optimizer": config["optim"]["name"], "seed": row.get("seed", config["train"]["seed"]),
-                           "run": run_dir.name, "run_id": str(run_dir.resolve()), "settings": settings})
+            settings = (
+                run_settings(
+                    config, info["architecture"], info["precision"], blob["provenance"].get("data")
+                )
+                if "architecture" in info and "precision" in info
+                else None
+            )
+            models.append(
+                {
+                    "name": row["model"],
+                    "row": row,
+                    "history": history,
+                    "diagnosis": json.loads(diag.read_text()) if diag.is_file() else None,
+                    "optimizer": config["optim"]["name"],
+                    "seed": row.get("seed", config["train"]["seed"]),
+                    "run": run_dir.name,
+                    "run_id": str(run_dir.resolve()),
+                    "settings": settings,
+                }
+            )
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError) as exc:
-        raise UserError(f"{run_dir} is incomplete or damaged ({type(exc).__name__}: {exc}); re-run the compare") from None
-    return {"dir": run_dir, "config": blob["config"], "provenance": blob["provenance"], "models": models}
+        raise UserError(
+            f"{run_dir} is incomplete or damaged ({type(exc).__name__}: {exc}); re-run the compare"
+        ) from None
+    return {
+        "dir": run_dir,
+        "config": blob["config"],
+        "provenance": blob["provenance"],
+        "models": models,
+    }
 
 
 def _label(runs: list[dict[str, Any]]) -> None:
@@ -91,37 +122,81 @@ def png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _figures(conds: list[dict[str, Any]], num_classes: int, classes: list[str]) -> list[tuple[str, str, bytes]]:
+def _figures(
+    conds: list[dict[str, Any]], num_classes: int, classes: list[str]
+) -> list[tuple[str, str, bytes]]:
     # Curves: every seed of a condition (mean and a ±std band); per-layer figures: its first seed.
-    firsts = [{**c["entries"][0], "label": c["label"] + (f" (seed {c['entries'][0]['seed']})"
-                                                         if len(c["entries"]) > 1 else "")} for c in conds]
+    firsts = [
+        {
+            **c["entries"][0],
+            "label": c["label"]
+            + (f" (seed {c['entries'][0]['seed']})" if len(c["entries"]) > 1 else ""),
+        }
+        for c in conds
+    ]
     makers = {
         "learning_curves": lambda: plots.learning_curves(conds, num_classes),
         "gradient_flow": lambda: plots.gradient_flow(firsts),
         "layer_responses": lambda: plots.layer_responses(firsts),
         "predictions": lambda: plots.prediction_histograms(firsts, classes),
     }
-    have_diag = any(m.get("diagnosis") for m in firsts)  # without diagnostics only the curves can be drawn
-    return [(stem, title, png(makers[stem]())) for stem, title in FIGURES
-            if stem == "learning_curves" or have_diag]
+    have_diag = any(
+        m.get("diagnosis") for m in firsts
+    )  # without diagnostics only the curves can be drawn
+    return [
+        (stem, title, png(makers[stem]()))
+        for stem, title in FIGURES
+        if stem == "learning_curves" or have_diag
+    ]
 
 
 def _table(conds: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     if all(len(c["entries"]) == 1 for c in conds):
         header = ["model", "params", "best val acc", "test acc", "status", "problem", "wall time"]
-        rows = [[c["label"], f"{m['row']['params']:,}", f"{m['row']['best_val_acc']:.2f}% (ep {m['row']['best_val_epoch']})",
-                 f"{m['row']['test_acc']:.2f}%", m["row"]["status"], m["row"]["problem"], f"{m['row']['seconds']:.0f} s"]
-                for c in conds for m in c["entries"]]
+        rows = [
+            [
+                c["label"],
+                f"{m['row']['params']:,}",
+                f"{m['row']['best_val_acc']:.2f}% (ep {m['row']['best_val_epoch']})",
+                f"{m['row']['test_acc']:.2f}%",
+                m["row"]["status"],
+                m["row"]["problem"],
+                f"{m['row']['seconds']:.0f} s",
+            ]
+            for c in conds
+            for m in c["entries"]
+        ]
         return header, rows
-    header = ["model", "params", "seeds", "status", "best val acc", "test acc", "problem (first seed)", "wall time per run"]
+    header = [
+        "model",
+        "params",
+        "seeds",
+        "status",
+        "best val acc",
+        "test acc",
+        "problem (first seed)",
+        "wall time per run",
+    ]
     rows = []
     for c in conds:
         first = c["entries"][0]["row"]
         status = outcome(c)
-        rows.append([c["label"], f"{first['params']:,}", ", ".join(str(m["seed"]) for m in c["entries"]),
-                     "learned" if status.startswith("learned in every") else "failed" if status.startswith("failed")
-                     else status, acc_text(c, "best_val_acc"), acc_text(c), first["problem"],
-                     fmt(mean_std([m["row"]["seconds"] for m in c["entries"]]), 0, " s")])
+        rows.append(
+            [
+                c["label"],
+                f"{first['params']:,}",
+                ", ".join(str(m["seed"]) for m in c["entries"]),
+                "learned"
+                if status.startswith("learned in every")
+                else "failed"
+                if status.startswith("failed")
+                else status,
+                acc_text(c, "best_val_acc"),
+                acc_text(c),
+                first["problem"],
+                fmt(mean_std([m["row"]["seconds"] for m in c["entries"]]), 0, " s"),
+            ]
+        )
     return header, rows
 
 
@@ -134,9 +209,17 @@ def provenance_items(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
             (f"{prefix}command", p.get("command", "")),
             (f"{prefix}data", p.get("data", "")),
             (f"{prefix}seed / split seed", f"{c['train']['seed']} / {c['data']['split_seed']}"),
-            (f"{prefix}device", f"{p.get('device')} ({p.get('cpu_threads')} CPU threads), host {p.get('host')}"),
-            (f"{prefix}versions", (f"python {p.get('python')}, torch {p.get('torch')}, torchvision "
-                                  f"{p.get('torchvision')}, numpy {p.get('numpy')}; {p.get('platform')}")),
+            (
+                f"{prefix}device",
+                f"{p.get('device')} ({p.get('cpu_threads')} CPU threads), host {p.get('host')}",
+            ),
+            (
+                f"{prefix}versions",
+                (
+                    f"python {p.get('python')}, torch {p.get('torch')}, torchvision "
+                    f"{p.get('torchvision')}, numpy {p.get('numpy')}; {p.get('platform')}"
+                ),
+            ),
             (f"{prefix}started / finished", f"{p.get('started')} / {p.get('finished')}"),
         ]
     return items
@@ -148,8 +231,10 @@ def diagnosis_lines(m: dict[str, Any]) -> list[str]:
         return ["no diagnostics recorded"]
     out = []
     for phase, v in d["verdict"].items():
-        out.append(f"{'at initialisation' if phase == 'init' else 'after training'}: {v['verdict']} — "
-                   + "; ".join(v["evidence"]))
+        out.append(
+            f"{'at initialisation' if phase == 'init' else 'after training'}: {v['verdict']} — "
+            + "; ".join(v["evidence"])
+        )
     if "finding" in d:
         out.append(d["finding"]["text"])
     return out
@@ -177,51 +262,96 @@ CHECK_IMAGES_JS = (
 
 
 STYLED_COLUMNS = ("status", "outcome")  # table columns whose cells are coloured by their value
-Figures = list[tuple[str, str, bytes]]          # (file stem, title, PNG bytes), in page order
-Sections = list[tuple[str, list[str]]]          # (heading, bullet lines)
-Analyses = list[tuple[str, str, bytes, list[str]]]  # (file stem, title, PNG or b"", sentences): reporting/analyses.py
+Figures = list[tuple[str, str, bytes]]  # (file stem, title, PNG bytes), in page order
+Sections = list[tuple[str, list[str]]]  # (heading, bullet lines)
+Analyses = list[
+    tuple[str, str, bytes, list[str]]
+]  # (file stem, title, PNG or b"", sentences): reporting/analyses.py
 
 
-def _html(title: str, subtitle: str, concl: list[str], table, figures: Figures, sections: Sections,
-          prov: list[tuple[str, str]], configs: list[str], analyses: Analyses) -> str:
+def _html(
+    title: str,
+    subtitle: str,
+    concl: list[str],
+    table,
+    figures: Figures,
+    sections: Sections,
+    prov: list[tuple[str, str]],
+    configs: list[str],
+    analyses: Analyses,
+) -> str:
     e = html.escape
     header, rows = table
-    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
-             "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-             # Self-contained by construction: the browser may load nothing but inline data.
-             ("<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
-             "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"),
-             f"<style>{CSS}</style><script>{CHECK_IMAGES_JS}</script></head><body>",
-             f"<h1>{e(title)}</h1><p class='sub'>{e(subtitle)}</p>",
-             "<h2>Conclusions</h2><ul class='concl'>" + "".join(f"<li>{e(s)}</li>" for s in concl) + "</ul>",
-             "<h2>Results</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>"]
+    parts = [
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{e(title)}</title>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        # Self-contained by construction: the browser may load nothing but inline data.
+        (
+            "<meta http-equiv='Content-Security-Policy' content=\"default-src 'none'; img-src data:; "
+            "style-src 'unsafe-inline'; script-src 'unsafe-inline'\">"
+        ),
+        f"<style>{CSS}</style><script>{CHECK_IMAGES_JS}</script></head><body>",
+        f"<h1>{e(title)}</h1><p class='sub'>{e(subtitle)}</p>",
+        "<h2>Conclusions</h2><ul class='concl'>"
+        + "".join(f"<li>{e(s)}</li>" for s in concl)
+        + "</ul>",
+        "<h2>Results</h2><table><tr>" + "".join(f"<th>{e(h)}</th>" for h in header) + "</tr>",
+    ]
     # The status column is coloured by its value (CSS classes learned / failed), found by name.
     styled = {i for i, h in enumerate(header) if h in STYLED_COLUMNS}
     for row in rows:
-        parts.append("<tr>" + "".join(f"<td class='{e(c)}'>{e(c)}</td>" if i in styled else f"<td>{e(c)}</td>"
-                                      for i, c in enumerate(row)) + "</tr>")
+        parts.append(
+            "<tr>"
+            + "".join(
+                f"<td class='{e(c)}'>{e(c)}</td>" if i in styled else f"<td>{e(c)}</td>"
+                for i, c in enumerate(row)
+            )
+            + "</tr>"
+        )
     parts.append(f"</table><p>{e(TEST_NOTE)}</p>")
     for _, fig_title, png in figures:
         data = base64.b64encode(png).decode()
-        parts.append(f"<h2>{e(fig_title)}</h2><img alt='{e(fig_title)}' src='data:image/png;base64,{data}'>")
+        parts.append(
+            f"<h2>{e(fig_title)}</h2><img alt='{e(fig_title)}' src='data:image/png;base64,{data}'>"
+        )
     for _, a_title, png, lines in analyses:
-        parts.append(f"<h2>{e(a_title)}</h2><ul class='concl'>" + "".join(f"<li>{e(s)}</li>" for s in lines) + "</ul>")
+        parts.append(
+            f"<h2>{e(a_title)}</h2><ul class='concl'>"
+            + "".join(f"<li>{e(s)}</li>" for s in lines)
+            + "</ul>"
+        )
         if png:
-            parts.append(f"<img alt='{e(a_title)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>")
+            parts.append(
+                f"<img alt='{e(a_title)}' src='data:image/png;base64,{base64.b64encode(png).decode()}'>"
+            )
     if sections:
         parts.append("<h2>Diagnosis per model</h2>")
     for heading, lines in sections:
-        parts.append(f"<h3>{e(heading)}</h3><ul>" + "".join(f"<li>{e(s)}</li>" for s in lines) + "</ul>")
-    parts.append("<h2>Provenance</h2><table>" + "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in prov)
-                 + "</table>")
+        parts.append(
+            f"<h3>{e(heading)}</h3><ul>" + "".join(f"<li>{e(s)}</li>" for s in lines) + "</ul>"
+        )
+    parts.append(
+        "<h2>Provenance</h2><table>"
+        + "".join(f"<tr><th>{e(k)}</th><td>{e(str(v))}</td></tr>" for k, v in prov)
+        + "</table>"
+    )
     for cfg in configs:
         parts.append(f"<pre>{e(cfg)}</pre>")
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
-def _markdown(title: str, subtitle: str, concl: list[str], table, figures: Figures, sections: Sections,
-              prov: list[tuple[str, str]], configs: list[str], analyses: Analyses) -> str:
+def _markdown(
+    title: str,
+    subtitle: str,
+    concl: list[str],
+    table,
+    figures: Figures,
+    sections: Sections,
+    prov: list[tuple[str, str]],
+    configs: list[str],
+    analyses: Analyses,
+) -> str:
     header, rows = table
     cell = lambda s: str(s).replace("|", "\\|")
     out = [f"# {title}", "", f"_{subtitle}_", "", "## Conclusions", ""] + [f"- {s}" for s in concl]
@@ -238,25 +368,41 @@ def _markdown(title: str, subtitle: str, concl: list[str], table, figures: Figur
         out += ["## Diagnosis per model", ""]
     for heading, lines in sections:
         out += [f"### {heading}", ""] + [f"- {s}" for s in lines] + [""]
-    out += ["## Provenance", "", "| item | value |", "|---|---|"] + [f"| {cell(k)} | {cell(v)} |" for k, v in prov]
+    out += ["## Provenance", "", "| item | value |", "|---|---|"] + [
+        f"| {cell(k)} | {cell(v)} |" for k, v in prov
+    ]
     for cfg in configs:
         out += ["", "```yaml", cfg.rstrip(), "```"]
     return "\n".join(out) + "\n"
 
 
-TEST_NOTE = ("Test accuracy is the final model's. The test set is used for that number and for the diagnostics' "
-             "fixed prediction batch only; no choice (epochs, settings) depends on it.")
+TEST_NOTE = (
+    "Test accuracy is the final model's. The test set is used for that number and for the diagnostics' "
+    "fixed prediction batch only; no choice (epochs, settings) depends on it."
+)
 
 
-def write_pages(out: Path, title: str, subtitle: str, concl: list[str], table, figures: Figures,
-                sections: Sections, prov: list[tuple[str, str]], configs: list[str], stem: str = "report",
-                analysis_dirs: list[str | Path] = ()) -> tuple[Path, Path]:
+def write_pages(
+    out: Path,
+    title: str,
+    subtitle: str,
+    concl: list[str],
+    table,
+    figures: Figures,
+    sections: Sections,
+    prov: list[tuple[str, str]],
+    configs: list[str],
+    stem: str = "report",
+    analysis_dirs: list[str | Path] = (),
+) -> tuple[Path, Path]:
     """Write ``<stem>.html`` (self-contained), ``<stem>.md`` and ``figures/*.png`` into ``out``, with a
     section for each ``resnet-lab analyze`` result found in ``analysis_dirs`` (default: ``out``)."""
     from .analyses import analysis_sections
 
     if out.exists() and not out.is_dir():
-        raise UserError(f"report output {out} is a file, not a directory; pass a directory to --out")
+        raise UserError(
+            f"report output {out} is a file, not a directory; pass a directory to --out"
+        )
     analyses = analysis_sections(list(analysis_dirs) or [out])
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for fig_stem, _, png in figures + [(a[0], a[1], a[2]) for a in analyses if a[2]]:
@@ -268,7 +414,9 @@ def write_pages(out: Path, title: str, subtitle: str, concl: list[str], table, f
     return html_path, md_path
 
 
-def write_report(run_dirs: list[str | Path], out_dir: str | Path | None = None) -> tuple[Path, Path]:
+def write_report(
+    run_dirs: list[str | Path], out_dir: str | Path | None = None
+) -> tuple[Path, Path]:
     """Write report.html, report.md and figures/*.png into ``out_dir`` (default: the first run)."""
     if not run_dirs:
         raise UserError("no run directory given; pass the --out directory of a finished compare")
@@ -291,11 +439,25 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path | None = None) 
     figures = _figures(conds, num_classes, classes)
     presets = sorted({r["config"]["preset"] for r in runs})
     title = "resnet-lab report: " + ", ".join(sorted({m["name"] for m in models}))
-    subtitle = (f"{' + '.join(r['dir'].name for r in runs)} · preset {', '.join(presets)} · "
-                f"{runs[0]['provenance'].get('data', '')} · report written "
-                f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    sections = [(m["label"] + (f" (seed {m['seed']})" if len(c["entries"]) > 1 else ""), diagnosis_lines(m))
-                for c in conds for m in c["entries"]]
-    return write_pages(out, title, subtitle, conclusions(models), _table(conds), figures, sections,
-                       provenance_items(runs), [yaml.safe_dump(r["config"], sort_keys=False) for r in runs],
-                       analysis_dirs=[r["dir"] for r in runs])
+    subtitle = (
+        f"{' + '.join(r['dir'].name for r in runs)} · preset {', '.join(presets)} · "
+        f"{runs[0]['provenance'].get('data', '')} · report written "
+        f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    )
+    sections = [
+        (m["label"] + (f" (seed {m['seed']})" if len(c["entries"]) > 1 else ""), diagnosis_lines(m))
+        for c in conds
+        for m in c["entries"]
+    ]
+    return write_pages(
+        out,
+        title,
+        subtitle,
+        conclusions(models),
+        _table(conds),
+        figures,
+        sections,
+        provenance_items(runs),
+        [yaml.safe_dump(r["config"], sort_keys=False) for r in runs],
+        analysis_dirs=[r["dir"] for r in runs],
+    )

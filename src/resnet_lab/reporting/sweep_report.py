@@ -24,33 +24,89 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
     runs = []
     for row in blob["runs"]:
         rd = sweep_dir / row["run"]
-        history = [json.loads(l) for l in (rd / "metrics.jsonl").read_text().splitlines() if l.strip()]
+        history = [
+            json.loads(l) for l in (rd / "metrics.jsonl").read_text().splitlines() if l.strip()
+        ]
         diag = rd / "diagnosis.json"
-        runs.append({**row, "history": history, "diagnosis": json.loads(diag.read_text()) if diag.is_file() else None})
-    figures = [("degradation_curves", "Training and validation error vs iterations (Figure 6 analogue)",
-                png(plots.degradation_curves(runs))),
-               ("layer_responses", "Layer responses (Figure 7 analogue)", png(plots.responses_by_depth(runs)))]
-    header = ["net", "seeds", "final train error %", "final val error %", "test error %", "He et al. test error %",
-              "nabla0001 test error % (5 runs)", "gradient verdict (trained)"]
+        runs.append(
+            {
+                **row,
+                "history": history,
+                "diagnosis": json.loads(diag.read_text()) if diag.is_file() else None,
+            }
+        )
+    figures = [
+        (
+            "degradation_curves",
+            "Training and validation error vs iterations (Figure 6 analogue)",
+            png(plots.degradation_curves(runs)),
+        ),
+        (
+            "layer_responses",
+            "Layer responses (Figure 7 analogue)",
+            png(plots.responses_by_depth(runs)),
+        ),
+    ]
+    header = [
+        "net",
+        "seeds",
+        "final train error %",
+        "final val error %",
+        "test error %",
+        "He et al. test error %",
+        "nabla0001 test error % (5 runs)",
+        "gradient verdict (trained)",
+    ]
     table_rows = []
     for s in blob["summary"]:
         repro = s["repro_test_error"]
-        table_rows.append([f"{s['family']}-{s['depth']}", ", ".join(map(str, s["seeds"])), _fmt(s["train_error"]),
-                           _fmt(s["val_error"]), _fmt(s["test_error"]),
-                           "-" if s["paper_test_error"] is None else f"{s['paper_test_error']:.2f}",
-                           "-" if repro is None else f"{repro[0]:.2f} ± {repro[1]:.2f}", ", ".join(s["verdicts_final"])])
+        table_rows.append(
+            [
+                f"{s['family']}-{s['depth']}",
+                ", ".join(map(str, s["seeds"])),
+                _fmt(s["train_error"]),
+                _fmt(s["val_error"]),
+                _fmt(s["test_error"]),
+                "-" if s["paper_test_error"] is None else f"{s['paper_test_error']:.2f}",
+                "-" if repro is None else f"{repro[0]:.2f} ± {repro[1]:.2f}",
+                ", ".join(s["verdicts_final"]),
+            ]
+        )
     prov = blob["provenance"]
     cfg = blob["config"]
-    subtitle = (f"{sweep_dir.name} · preset {cfg['preset']} · {prov.get('data', '')} · "
-                f"{cfg['train']['max_steps'] or 'all'} iterations, lr {cfg['optim']['lr']} with milestones "
-                f"{cfg['optim']['milestones']} · report written {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC")
-    prov_items = [("command", prov.get("command", "")), ("data", prov.get("data", "")),
-                  ("device", f"{prov.get('device')} ({prov.get('cpu_threads')} CPU threads)"),
-                  ("versions", f"torch {prov.get('torch')}, torchvision {prov.get('torchvision')}"),
-                  ("started / finished", f"{prov.get('started')} / {prov.get('finished')}")]
-    sections = [(r["run"], [(f"at initialisation: {r['verdict_init']}; after training: {r['verdict_final']}; "
-                            f"final train error {100 - r['final_train_acc']:.2f}%, test error {100 - r['test_acc']:.2f}%")])
-                for r in blob["runs"]]
-    return write_pages(sweep_dir, "resnet-lab degradation sweep", subtitle,
-                       degradation_sentences(blob["summary"], blob["runs"]), (header, table_rows), figures,
-                       sections, prov_items, [yaml.safe_dump(cfg, sort_keys=False)], stem="sweep")
+    subtitle = (
+        f"{sweep_dir.name} · preset {cfg['preset']} · {prov.get('data', '')} · "
+        f"{cfg['train']['max_steps'] or 'all'} iterations, lr {cfg['optim']['lr']} with milestones "
+        f"{cfg['optim']['milestones']} · report written {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+    )
+    prov_items = [
+        ("command", prov.get("command", "")),
+        ("data", prov.get("data", "")),
+        ("device", f"{prov.get('device')} ({prov.get('cpu_threads')} CPU threads)"),
+        ("versions", f"torch {prov.get('torch')}, torchvision {prov.get('torchvision')}"),
+        ("started / finished", f"{prov.get('started')} / {prov.get('finished')}"),
+    ]
+    sections = [
+        (
+            r["run"],
+            [
+                (
+                    f"at initialisation: {r['verdict_init']}; after training: {r['verdict_final']}; "
+                    f"final train error {100 - r['final_train_acc']:.2f}%, test error {100 - r['test_acc']:.2f}%"
+                )
+            ],
+        )
+        for r in blob["runs"]
+    ]
+    return write_pages(
+        sweep_dir,
+        "resnet-lab degradation sweep",
+        subtitle,
+        degradation_sentences(blob["summary"], blob["runs"]),
+        (header, table_rows),
+        figures,
+        sections,
+        prov_items,
+        [yaml.safe_dump(cfg, sort_keys=False)],
+        stem="sweep",
+    )
