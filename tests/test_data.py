@@ -13,9 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from resnet_lab import data as data_mod
 from resnet_lab.config import DataConfig
 from resnet_lab.data import Batches, ImageTensors, load_data, random_crop_flip
+from resnet_lab.data import sources as data_mod
 from resnet_lab.errors import UserError
 
 CLASSES = ["cat", "dog", "frog"]

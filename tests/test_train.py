@@ -159,3 +159,20 @@ def test_evaluate_uses_eval_mode_and_no_grad():
     model = create_model("deep_cnn", width_mult=0.125, norm="batch")
     res = evaluate(model, make_batches(data, cfg, torch.device("cpu"))["val"])
     assert not model.training and math.isclose(res["loss"], math.log(10), abs_tol=0.5)
+
+
+def test_channels_last_is_avoided_only_where_torch_crashes():
+    from torch import nn
+
+    from resnet_lab.train import channels_last_safe
+
+    cpu = torch.device("cpu")
+    risky = nn.Sequential(
+        nn.Conv2d(8, 16, 1, stride=2)
+    )  # segfaults in torch 2.14's CPU backward (README)
+    assert not channels_last_safe(risky, cpu)
+    assert channels_last_safe(
+        create_model("resnet_seed", width_mult=0.25), cpu
+    )  # 16 -> 32 and up: fine
+    assert not channels_last_safe(create_model("resnet_seed", width_mult=0.125), cpu)
+    assert channels_last_safe(risky, torch.device("cuda"))

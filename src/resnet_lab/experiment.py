@@ -36,6 +36,7 @@ from .train import (
     TrainState,
     amp_enabled,
     build_optimizer,
+    channels_last_safe,
     evaluate,
     fit,
     prepare_model,
@@ -202,6 +203,8 @@ def build_state(
     torch.manual_seed(cfg.train.seed)  # same seed -> same init for every model and every rerun
     model = create_model(name, **options)
     params = sum(p.numel() for p in model.parameters())
+    if cfg.train.channels_last and not channels_last_safe(model, device):
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, channels_last=False))
     model, compiled = prepare_model(model, cfg.train, device)
     state = TrainState(
         name=name,
@@ -255,7 +258,9 @@ def train_model(
         + (f", resumed at epoch {state.epoch} (step {state.step})" if resumed else "")
         + " =="
     )
-    batches = make_batches(data, cfg, device)
+    batches = make_batches(
+        data, state.config, device
+    )  # state.config: channels_last may be off (above)
     callbacks = [LRSchedule(cfg.optim), EpochPrinter(), recorder]
     if cfg.train.diagnostics:
         callbacks.append(

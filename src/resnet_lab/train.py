@@ -105,6 +105,20 @@ def autocast(enabled: bool, device: torch.device):
     )
 
 
+def channels_last_safe(model: nn.Module, device: torch.device) -> bool:
+    """False where torch's CPU kernels crash with channels_last: the backward of a 1x1 stride-2 conv
+    with fewer than 16 input channels segfaults with 2 threads in torch 2.14 (e.g. Conv2d(8, 16, 1,
+    stride=2) on a batch of 3; README, "Known problems"), which the projection shortcuts of the seed
+    ResNet have at width 0.125. Such runs use the default NCHW layout instead (same numbers, slower)."""
+    return device.type != "cpu" or not any(
+        isinstance(m, nn.Conv2d)
+        and m.kernel_size == (1, 1)
+        and m.stride != (1, 1)
+        and m.in_channels < 16
+        for m in model.modules()
+    )
+
+
 def prepare_model(
     model: nn.Module, cfg: TrainConfig, device: torch.device
 ) -> tuple[nn.Module, nn.Module | None]:
