@@ -115,7 +115,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         ),
         (["--pipeline", "pil"], "unknown pipeline 'pil'"),
         (["--amp", "fp16"], "unknown amp mode 'fp16'"),
-        (["--workers", "-1"], "workers and threads must be >= 0"),
+        (["--workers", "-1"], "workers must be >= 0"),
         (["--init", "fixup"], "init 'fixup' needs residual blocks"),  # simple_cnn has none
         (["--seeds", ""], "--seeds is empty"),
         (["--seeds=-1,0"], "seeds must be >= 0"),

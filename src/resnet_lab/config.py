@@ -274,12 +274,6 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 
-OPTIMIZERS = ("sgd", "adam")
-DEVICES = ("auto", "cpu", "cuda")
-DATASETS = ("cifar10", "imagefolder", "synthetic")
-PIPELINES = ("inmemory", "dataloader")
-AMP_MODES = ("auto", "bf16", "off")
-
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """Nested plain dict (YAML/JSON/torch.load-safe: only str, int, float, bool, None, list, dict)."""
@@ -476,110 +470,30 @@ def check_seeds(seeds: tuple[int, ...], key: str = "seeds") -> None:
 
 
 def validate(cfg: ExperimentConfig) -> None:
-    """Reject values that cannot work, with the fix in the message."""
-    from .registry import list_models
+    """Reject values that cannot work, with the fix in the message. This module keeps the structure
+    and the precedence; each section is checked by the module that uses it (imported here lazily,
+    so that importing the config imports nothing else)."""
+    from .data.splits import check_data_config
+    from .models.layers import check_model_config
+    from .registry import check_model_names
+    from .sweep import check_sweep_config
+    from .train import check_optim_config, check_train_config
 
-    def positive(key: str, value: float) -> None:
-        if not (value > 0 and math.isfinite(value)):
-            raise UserError(f"{key} must be a positive number, got {value}; pass a value > 0")
-
-    if not cfg.models:
-        raise UserError(
-            "no models selected; pass --models with one or more of: " + ", ".join(list_models())
-        )
-    for (
-        name
-    ) in cfg.models:  # an external pkg.module:factory is checked where it is imported (registry.py)
-        if ":" not in name and name not in list_models():
-            raise UserError(
-                f"unknown model {name!r}; choose from: {', '.join(list_models())}, or give your own "
-                "as pkg.module:factory or path/to/file.py:factory"
-            )
-    if cfg.data.dataset not in DATASETS:
-        raise UserError(
-            f"unknown dataset {cfg.data.dataset!r}; choose one of: {', '.join(DATASETS)}"
-        )
-    if cfg.data.pipeline not in PIPELINES:
-        raise UserError(
-            f"unknown pipeline {cfg.data.pipeline!r}; choose one of: {', '.join(PIPELINES)}"
-        )
-    if cfg.train.amp not in AMP_MODES:
-        raise UserError(
-            f"unknown amp mode {cfg.train.amp!r}; choose one of: {', '.join(AMP_MODES)}"
-        )
-    if cfg.data.workers < 0 or cfg.train.threads < 0:
-        raise UserError(
-            "workers and threads must be >= 0 (threads 0 = torch's default); fix those values"
-        )
-    if cfg.optim.name not in OPTIMIZERS:
-        raise UserError(
-            f"unknown optimizer {cfg.optim.name!r}; choose one of: {', '.join(OPTIMIZERS)}"
-        )
-    if cfg.train.device not in DEVICES:
-        raise UserError(f"unknown device {cfg.train.device!r}; choose one of: {', '.join(DEVICES)}")
-    for key, value in (
-        ("epochs", cfg.train.epochs),
-        ("batch size", cfg.train.batch_size),
-        ("eval batch size", cfg.train.eval_batch_size),
-        ("learning rate", cfg.optim.lr),
-        ("width", cfg.model.width_mult),
-    ):
-        positive(key, value)
-    if cfg.train.checkpoint_every < 1:
-        raise UserError(f"checkpoint_every must be >= 1 epoch, got {cfg.train.checkpoint_every}")
-    if cfg.train.diag_every < 1:
-        raise UserError(
-            f"diag_every must be >= 1, got {cfg.train.diag_every}; use --no-diagnostics to turn "
-            "recording off"
-        )
+    check_model_names(cfg.models)
+    check_data_config(cfg.data)
+    check_model_config(cfg.model)
+    check_optim_config(cfg.optim)
+    check_train_config(cfg.train)
+    check_sweep_config(cfg.sweep)
     for key, seeds in (
         ("seeds", cfg.seeds),
         ("sweep.seeds", cfg.sweep.seeds),
         ("grid.seeds", cfg.grid.seeds),
     ):
         check_seeds(seeds, key)
-    if cfg.data.val_size is not None and cfg.data.val_size < 1:
-        raise UserError(
-            f"val_size must be >= 1, got {cfg.data.val_size}; the validation split is "
-            "how models are compared without touching the test set"
-        )
-    if cfg.data.train_subset is not None and cfg.data.train_subset < 1:
-        raise UserError(f"train_subset must be >= 1, got {cfg.data.train_subset}")
-    if cfg.data.test_subset is not None and cfg.data.test_subset < 1:
-        raise UserError(f"test_subset must be >= 1, got {cfg.data.test_subset}")
-    if cfg.optim.weight_decay < 0 or not 0 <= cfg.optim.momentum < 1:
-        raise UserError("weight decay must be >= 0 and momentum in [0, 1); fix those values")
-    if (
-        cfg.data.dataset == "synthetic"
-        and min(cfg.data.synthetic_train, cfg.data.synthetic_test) < 1
-    ):
-        raise UserError("synthetic data set sizes must be >= 1")
-    if cfg.train.max_steps is not None and cfg.train.max_steps < 1:
-        raise UserError(f"max_steps must be >= 1, got {cfg.train.max_steps}")
-    if any(m < 1 for m in cfg.optim.milestones) or list(cfg.optim.milestones) != sorted(
-        cfg.optim.milestones
-    ):
-        raise UserError(
-            f"milestones must be increasing positive step numbers, got {list(cfg.optim.milestones)}"
-        )
-    if cfg.optim.warmup_lr is not None and cfg.optim.warmup_lr <= 0:
-        raise UserError("warmup_lr must be > 0 (or unset for no warm-up)")
-    bad_depths = [d for d in cfg.sweep.depths if d < 8 or (d - 2) % 6]
-    if bad_depths:
-        raise UserError(f"sweep depths must be 6n+2 (20, 32, 44, 56, 110, ...), got {bad_depths}")
-    bad_families = [f for f in cfg.sweep.families if f not in ("plain", "resnet")]
-    if bad_families or not cfg.sweep.families or not cfg.sweep.seeds:
-        raise UserError(
-            f"sweep families must be plain and/or resnet and seeds non-empty, got "
-            f"{list(cfg.sweep.families)} / {list(cfg.sweep.seeds)}"
-        )
-    if cfg.model.shortcut not in ("A", "B"):
-        raise UserError(
-            f"unknown shortcut {cfg.model.shortcut!r}; choose A (zero-padded identity) or B (projection)"
-        )
-    from .models.layers import INITS, NORMS
 
-    if cfg.model.init not in INITS:
-        raise UserError(f"unknown init {cfg.model.init!r}; choose one of: {', '.join(INITS)}")
-    if cfg.model.norm not in NORMS:
-        raise UserError(f"unknown norm {cfg.model.norm!r}; choose one of: {', '.join(NORMS)}")
+
+def positive(key: str, value: float) -> None:
+    """A UserError unless ``value`` is a finite number > 0 (shared by the section checks)."""
+    if not (value > 0 and math.isfinite(value)):
+        raise UserError(f"{key} must be a positive number, got {value}; pass a value > 0")

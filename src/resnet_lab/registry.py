@@ -101,6 +101,20 @@ def _ensure_loaded() -> None:
     from . import models  # noqa: F401
 
 
+def check_model_names(names: tuple[str, ...]) -> None:
+    """At least one model, each registered (an external ``module:factory`` is checked on import)."""
+    if not names:
+        raise UserError(
+            "no models selected; pass --models with one or more of: " + ", ".join(list_models())
+        )
+    for name in names:
+        if not is_external(name) and name not in list_models():
+            raise UserError(
+                f"unknown model {name!r}; choose from: {', '.join(list_models())}, or give your own "
+                "as pkg.module:factory or path/to/file.py:factory"
+            )
+
+
 def list_models() -> list[str]:
     _ensure_loaded()
     return sorted(_MODELS)

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import ExperimentConfig, to_dict
+from .config import ExperimentConfig, SweepConfig, to_dict
 from .errors import UserError
 from .grid import run_grid, with_grid
 from .runs import write_json
@@ -37,6 +37,19 @@ REPRO_TEST_ERROR = {
     ("plain", 20): (9.78, 0.13),
     ("plain", 56): (12.95, 0.22),
 }
+
+
+def check_sweep_config(cfg: SweepConfig) -> None:
+    """Depths 6n+2, families plain and/or resnet, at least one seed."""
+    bad_depths = [d for d in cfg.depths if d < 8 or (d - 2) % 6]
+    if bad_depths:
+        raise UserError(f"sweep depths must be 6n+2 (20, 32, 44, 56, 110, ...), got {bad_depths}")
+    bad_families = [f for f in cfg.families if f not in ("plain", "resnet")]
+    if bad_families or not cfg.families or not cfg.seeds:
+        raise UserError(
+            f"sweep families must be plain and/or resnet and seeds non-empty, got "
+            f"{list(cfg.families)} / {list(cfg.seeds)}"
+        )
 
 
 def run_name(settings: dict[str, Any], seed: int) -> str:

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .config import ExperimentConfig, OptimConfig, TrainConfig
+from .config import ExperimentConfig, OptimConfig, TrainConfig, positive
 from .data import Batches
 from .errors import UserError
 from .models.paths import on_shortcut
@@ -78,6 +78,50 @@ def resolve_device(name: str) -> torch.device:
             "--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto"
         )
     return torch.device(name)
+
+
+OPTIMIZERS = ("sgd", "adam")
+DEVICES = ("auto", "cpu", "cuda")
+AMP_MODES = ("auto", "bf16", "off")
+
+
+def check_optim_config(cfg: OptimConfig) -> None:
+    """The optimiser settings' values."""
+    if cfg.name not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer {cfg.name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    positive("learning rate", cfg.lr)
+    if cfg.weight_decay < 0 or not 0 <= cfg.momentum < 1:
+        raise UserError("weight decay must be >= 0 and momentum in [0, 1); fix those values")
+    if any(m < 1 for m in cfg.milestones) or list(cfg.milestones) != sorted(cfg.milestones):
+        raise UserError(
+            f"milestones must be increasing positive step numbers, got {list(cfg.milestones)}"
+        )
+    if cfg.warmup_lr is not None and cfg.warmup_lr <= 0:
+        raise UserError("warmup_lr must be > 0 (or unset for no warm-up)")
+
+
+def check_train_config(cfg: TrainConfig) -> None:
+    """The training settings' values."""
+    if cfg.amp not in AMP_MODES:
+        raise UserError(f"unknown amp mode {cfg.amp!r}; choose one of: {', '.join(AMP_MODES)}")
+    if cfg.device not in DEVICES:
+        raise UserError(f"unknown device {cfg.device!r}; choose one of: {', '.join(DEVICES)}")
+    if cfg.threads < 0:
+        raise UserError("threads must be >= 0 (0 = torch's default); fix that value")
+    for key, value in (
+        ("epochs", cfg.epochs),
+        ("batch size", cfg.batch_size),
+        ("eval batch size", cfg.eval_batch_size),
+    ):
+        positive(key, value)
+    if cfg.checkpoint_every < 1:
+        raise UserError(f"checkpoint_every must be >= 1 epoch, got {cfg.checkpoint_every}")
+    if cfg.diag_every < 1:
+        raise UserError(
+            f"diag_every must be >= 1, got {cfg.diag_every}; use --no-diagnostics to turn recording off"
+        )
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        raise UserError(f"max_steps must be >= 1, got {cfg.max_steps}")
 
 
 def setup_runtime(cfg: TrainConfig) -> torch.device:

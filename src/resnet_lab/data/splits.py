@@ -6,10 +6,33 @@ from pathlib import Path
 
 import torch
 
-from ..config import DATASETS, DataConfig
+from ..config import DataConfig, positive
 from ..errors import UserError
 from .sources import default_cache_dir, load_cifar10, load_imagefolder, make_synthetic
 from .tensors import DataSplits
+
+DATASETS = ("cifar10", "imagefolder", "synthetic")
+PIPELINES = ("inmemory", "dataloader")
+
+
+def check_data_config(cfg: DataConfig) -> None:
+    """The data settings' values (before anything is loaded)."""
+    if cfg.dataset not in DATASETS:
+        raise UserError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASETS)}")
+    if cfg.pipeline not in PIPELINES:
+        raise UserError(f"unknown pipeline {cfg.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
+    if cfg.workers < 0:
+        raise UserError("workers must be >= 0; fix that value")
+    if cfg.val_size is not None and cfg.val_size < 1:
+        raise UserError(
+            f"val_size must be >= 1, got {cfg.val_size}; the validation split is "
+            "how models are compared without touching the test set"
+        )
+    for key, value in (("train_subset", cfg.train_subset), ("test_subset", cfg.test_subset)):
+        if value is not None and value < 1:
+            raise UserError(f"{key} must be >= 1, got {value}")
+    if cfg.dataset == "synthetic":
+        positive("synthetic data set size", min(cfg.synthetic_train, cfg.synthetic_test))
 
 
 def load_data(cfg: DataConfig) -> DataSplits:

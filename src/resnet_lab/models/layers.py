@@ -8,10 +8,15 @@ flatten, and one linear ``fc`` layer. Families differ only in what their builder
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import nn
+
+from ..errors import UserError
+
+if TYPE_CHECKING:
+    from ..config import ModelConfig
 
 Norm = Literal["none", "batch"]
 Init = Literal[
@@ -247,3 +252,18 @@ def check_options(*, norm: str, init: str, width_mult: float, input_size: int) -
         raise ValueError(f"width_mult must be > 0, got {width_mult}")
     if input_size < 8 or input_size % 4:
         raise ValueError(f"input_size must be a multiple of 4 and >= 8, got {input_size}")
+
+
+def check_model_config(cfg: ModelConfig) -> None:
+    """The shared model settings' values (each builder checks the options it takes again)."""
+    from ..config import positive
+
+    positive("width", cfg.width_mult)
+    if cfg.shortcut not in ("A", "B"):
+        raise UserError(
+            f"unknown shortcut {cfg.shortcut!r}; choose A (zero-padded identity) or B (projection)"
+        )
+    if cfg.init not in INITS:
+        raise UserError(f"unknown init {cfg.init!r}; choose one of: {', '.join(INITS)}")
+    if cfg.norm not in NORMS:
+        raise UserError(f"unknown norm {cfg.norm!r}; choose one of: {', '.join(NORMS)}")
