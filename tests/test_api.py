@@ -78,3 +78,13 @@ def test_compare_from_python_with_a_factory_keeps_global_state():
         torch.equal(torch.rand(1), expected) and torch.get_num_threads() == threads
     )  # RNG and threads restored
     assert "mine" not in rl.list_models()  # registered for the call only
+
+
+def test_grid_from_python_returns_the_cells():
+    blob = rl.grid(
+        {"model.depth": [8], "model.skip": [False, True]},
+        {"preset": "grid-smoke", "train.epochs": 1},
+        log=lambda s: None,
+    )
+    assert [s["cell"] for s in blob["summary"]] == ["depth8_skip-off", "depth8_skip-on"]
+    assert all(r["outcome"] in ("learned", "failed") for r in blob["runs"])

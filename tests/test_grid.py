@@ -9,11 +9,11 @@ import sys
 import pytest
 
 from conftest import kill_when_written
-from resnet_lab import grid as grid_mod
+from resnet_lab import grid_engine as grid_mod
 from resnet_lab.cli import main
 from resnet_lab.config import _coerce, resolve
 from resnet_lab.errors import UserError
-from resnet_lab.grid import cell_name, parse_axis, plan, run_grid, summarise
+from resnet_lab.grid_engine import cell_name, parse_axis, plan, run_grid, summarise
 
 SMOKE = ["--preset", "grid-smoke", "--no-diagnostics"]
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,6 @@ def compare(
     ``{"preset": "quick", "train.epochs": 3}``) or an ``ExperimentConfig``. ``out=None`` trains in a
     temporary directory and keeps only what is returned (no checkpoints)."""
     from .comparison import run_compare
-    from .config import ExperimentConfig, resolve
 
     factories: dict[str, Callable[..., nn.Module]] = {}
     names = []
@@ -149,15 +148,7 @@ def compare(
                 f"model {name!r} is a {type(model).__name__}; give a name, a factory or an nn.Module"
             )
     with _registered(factories), _scoped_runtime():
-        if isinstance(config, ExperimentConfig):
-            import dataclasses
-
-            cfg = dataclasses.replace(config, models=tuple(names))
-        elif isinstance(config, str):
-            cfg = resolve(config, None, {"models": names})
-        else:
-            settings = dict(config or {})
-            cfg = resolve(settings.pop("preset", None), None, {**settings, "models": names})
+        cfg = _config(config, {"models": names})
         if out is not None:
             run_compare(cfg, out, log=log)
             return load_run(out)
@@ -166,3 +157,53 @@ def compare(
             run = load_run(Path(tmp) / "run")
         run["dir"] = None  # gone with the temporary directory
         return run
+
+
+def grid(
+    axes: Sequence[str] | Mapping[str, Sequence[Any]],
+    config: Any = "grid-smoke",
+    out: str | Path | None = None,
+    *,
+    seeds: Sequence[int] | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run a study over config axes, as ``resnet-lab grid`` does, and return its grid.json (every
+    run's row and the mean ± std per cell). ``axes``: axis specs (``"model.depth=8,20"``, joint
+    ``"optim.name+optim.lr=sgd+0.01,adam+0.001"``) or a mapping ``{"model.skip": [False, True]}``.
+    ``config`` as for :func:`compare` (``grid.model`` names the net every cell builds);
+    ``out=None`` runs in a temporary directory."""
+    import json
+
+    from .grid_engine import run_grid
+
+    if isinstance(axes, Mapping):
+        axes = [
+            f"{k}={','.join(str(v).lower() if isinstance(v, bool) else str(v) for v in vs)}"
+            for k, vs in axes.items()
+        ]
+    extra: dict[str, Any] = {"grid.axes": list(axes)}
+    if seeds is not None:
+        extra["grid.seeds"] = list(seeds)
+    with _scoped_runtime():
+        cfg = _config(config, extra)
+        if out is not None:
+            run_grid(cfg, out, log=log)
+            return json.loads((Path(out) / "grid.json").read_text())
+        with tempfile.TemporaryDirectory(prefix="resnet-lab-") as tmp:
+            run_grid(cfg, Path(tmp) / "grid", log=log)
+            return json.loads((Path(tmp) / "grid" / "grid.json").read_text())
+
+
+def _config(config: Any, overrides: dict[str, Any]) -> Any:
+    """An ExperimentConfig from a preset name, a dict of dotted settings (``"preset"`` allowed) or an
+    ExperimentConfig, with ``overrides`` applied on top."""
+    from .config import ExperimentConfig, apply_overrides, resolve, validate
+
+    if isinstance(config, ExperimentConfig):
+        cfg = apply_overrides(config, overrides, "rl call")
+        validate(cfg)
+        return cfg
+    if isinstance(config, str):
+        return resolve(config, None, overrides)
+    settings = dict(config or {})
+    return resolve(settings.pop("preset", None), None, {**settings, **overrides})

@@ -775,7 +775,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_grid(args: argparse.Namespace) -> int:
     from .config import resolve
-    from .grid import SubmititOptions, parse_axis, run_grid
+    from .grid_engine import SubmititOptions, parse_axis, run_grid
     from .reporting.grid_report import write_grid_report
 
     overrides = _overrides(args)

@@ -108,7 +108,7 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class GridConfig:
-    """A study over any config axes (``resnet-lab grid``, grid.py): one run per cell and seed."""
+    """A study over any config axes (``resnet-lab grid``, grid_engine.py): one run per cell and seed."""
 
     model: str = "cifar_net"  # the registered model every cell builds (an axis may vary it)
     # "KEY=V1,V2,..." (dotted config key, values typed by that key's field), or a joint axis that

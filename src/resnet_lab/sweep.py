@@ -1,6 +1,6 @@
 """``resnet-lab sweep``: the degradation experiment — depths x {plain, resnet} x seeds.
 
-A preset of ``grid`` (grid.py): the axes model.depth x model.skip on ``cifar_net``, one run
+A preset of ``grid`` (grid_engine.py): the axes model.depth x model.skip on ``cifar_net``, one run
 directory per combination (``<out>/<family><depth>-seed<seed>/``, the same layout as a compare
 model run). Resumable: a finished run (run.json status "completed") is skipped, an
 interrupted one continues from its last completed epoch, a run that never finished an epoch starts
@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import ExperimentConfig, SweepConfig, to_dict
 from .errors import UserError
-from .grid import run_grid, with_grid
+from .grid_engine import run_grid, with_grid
 from .runs import write_json
 from .spread import mean_std
 
