@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -448,8 +449,7 @@ def resolve(
     cli = dict(cli or {})
     name = preset or cli.pop("preset", None) or file_overrides.pop("preset", None) or "quick"
     file_overrides.pop("preset", None)
-    if name not in PRESETS:
-        raise UserError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+    one_of("preset", name, list(PRESETS))
     cfg = apply_overrides(ExperimentConfig(preset=name), PRESETS[name], f"preset {name}")
     cfg = apply_overrides(cfg, file_overrides, f"config file {file}")
     cfg = apply_overrides(cfg, cli, "command line")
@@ -491,6 +491,12 @@ def validate(cfg: ExperimentConfig) -> None:
         ("grid.seeds", cfg.grid.seeds),
     ):
         check_seeds(seeds, key)
+
+
+def one_of(what: str, value: Any, choices: Sequence[Any]) -> None:
+    """A UserError naming the choices unless ``value`` is one of them (shared by the section checks)."""
+    if value not in choices:
+        raise UserError(f"unknown {what} {value!r}; choose one of: {', '.join(map(str, choices))}")
 
 
 def positive(key: str, value: float) -> None:

@@ -28,7 +28,7 @@ from .data import DataSplits, make_batches
 from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
 from .errors import UserError
-from .registry import architecture, create_model, model_options
+from .registry import architecture, create_model, last_line, model_options
 from .runs import RunRecorder, load_checkpoint, resume_state, write_json
 from .train import (
     EpochPrinter,
@@ -175,10 +175,9 @@ def check_model(name: str, model: torch.nn.Module, data: DataSplits) -> None:
         with torch.no_grad():
             out = model.eval()(x)
     except Exception as exc:  # noqa: BLE001 - the model's own code: any failure becomes one line naming it
-        lines = str(exc).strip().splitlines()
         raise UserError(
             f"model {name!r} fails on the data's {tuple(data.image_shape)} images "
-            f"({type(exc).__name__}: {lines[-1] if lines else ''}); make it accept that input"
+            f"({last_line(exc)}); make it accept that input"
         ) from None
     finally:
         model.train()

@@ -148,7 +148,8 @@ def run_name(name: str) -> str:
 _EXTERNAL: dict[str, Builder] = {}
 
 
-def _last_line(exc: BaseException) -> str:
+def last_line(exc: BaseException) -> str:
+    """``Type: last line of the message``: what a one-line error quotes of an exception in user code."""
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[-1] if text else ''}"
 
@@ -175,14 +176,14 @@ def _load_external(name: str) -> Builder:
             spec.loader.exec_module(module)
         except Exception as exc:  # noqa: BLE001 - the user's code: any error becomes one line naming it
             raise UserError(
-                f"model {name!r}: importing {path} failed ({_last_line(exc)}); fix that file"
+                f"model {name!r}: importing {path} failed ({last_line(exc)}); fix that file"
             ) from None
     else:
         try:
             module = importlib.import_module(target)
         except Exception as exc:  # noqa: BLE001 - the user's module: any import error becomes one line
             raise UserError(
-                f"model {name!r}: cannot import {target} ({_last_line(exc)}); check the module path "
+                f"model {name!r}: cannot import {target} ({last_line(exc)}); check the module path "
                 "and that it is importable from here"
             ) from None
     factory = getattr(module, attr, None)
@@ -228,7 +229,7 @@ def create_model(name: str, **options) -> nn.Module:
     except Exception as exc:
         if not is_external(name):
             raise
-        raise UserError(f"model {name!r}: the factory raised {_last_line(exc)}") from None
+        raise UserError(f"model {name!r}: the factory raised {last_line(exc)}") from None
     if not isinstance(model, nn.Module):
         raise UserError(
             f"model {name!r} returned a {type(model).__name__}, not a torch.nn.Module; return the network"

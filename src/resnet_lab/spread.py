@@ -26,13 +26,19 @@ def mean_std(values: Sequence[float]) -> list[float | None] | None:
     return [statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else None]
 
 
+def overlap(a: Sequence[float | None] | None, b: Sequence[float | None] | None) -> bool | None:
+    """Whether two ``[mean, std]`` summaries' mean ± std intervals overlap; None when either has no
+    spread measured (one value, or none)."""
+    if a is None or b is None or a[1] is None or b[1] is None:
+        return None
+    return abs(a[0] - b[0]) <= a[1] + b[1]
+
+
 def separated(a: Sequence[float], b: Sequence[float]) -> bool | None:
     """True when ``a`` and ``b`` differ by the rule above, False when they do not, None when either side
     has a single value (no spread measured, so untested)."""
-    if len(a) < 2 or len(b) < 2:
-        return None
-    (ma, sa), (mb, sb) = mean_std(a), mean_std(b)
-    return abs(ma - mb) > sa + sb
+    both = overlap(mean_std(a), mean_std(b))
+    return None if both is None else not both
 
 
 def fmt(ms: Sequence[float | None] | None, digits: int = 2, unit: str = "") -> str:

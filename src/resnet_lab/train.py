@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .config import ExperimentConfig, OptimConfig, TrainConfig, positive
+from .config import ExperimentConfig, OptimConfig, TrainConfig, one_of, positive
 from .data import Batches
 from .errors import UserError
 from .models.paths import on_shortcut
@@ -87,8 +87,7 @@ AMP_MODES = ("auto", "bf16", "off")
 
 def check_optim_config(cfg: OptimConfig) -> None:
     """The optimiser settings' values."""
-    if cfg.name not in OPTIMIZERS:
-        raise UserError(f"unknown optimizer {cfg.name!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    one_of("optimizer", cfg.name, OPTIMIZERS)
     positive("learning rate", cfg.lr)
     if cfg.weight_decay < 0 or not 0 <= cfg.momentum < 1:
         raise UserError("weight decay must be >= 0 and momentum in [0, 1); fix those values")
@@ -102,10 +101,8 @@ def check_optim_config(cfg: OptimConfig) -> None:
 
 def check_train_config(cfg: TrainConfig) -> None:
     """The training settings' values."""
-    if cfg.amp not in AMP_MODES:
-        raise UserError(f"unknown amp mode {cfg.amp!r}; choose one of: {', '.join(AMP_MODES)}")
-    if cfg.device not in DEVICES:
-        raise UserError(f"unknown device {cfg.device!r}; choose one of: {', '.join(DEVICES)}")
+    one_of("amp mode", cfg.amp, AMP_MODES)
+    one_of("device", cfg.device, DEVICES)
     if cfg.threads < 0:
         raise UserError("threads must be >= 0 (0 = torch's default); fix that value")
     for key, value in (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from ..config import DataConfig, positive
+from ..config import DataConfig, one_of, positive
 from ..errors import UserError
 from .sources import default_cache_dir, load_cifar10, load_imagefolder, make_synthetic
 from .tensors import DataSplits
@@ -17,10 +17,8 @@ PIPELINES = ("inmemory", "dataloader")
 
 def check_data_config(cfg: DataConfig) -> None:
     """The data settings' values (before anything is loaded)."""
-    if cfg.dataset not in DATASETS:
-        raise UserError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASETS)}")
-    if cfg.pipeline not in PIPELINES:
-        raise UserError(f"unknown pipeline {cfg.pipeline!r}; choose one of: {', '.join(PIPELINES)}")
+    one_of("dataset", cfg.dataset, DATASETS)
+    one_of("pipeline", cfg.pipeline, PIPELINES)
     if cfg.workers < 0:
         raise UserError("workers must be >= 0; fix that value")
     if cfg.val_size is not None and cfg.val_size < 1:
@@ -37,24 +35,23 @@ def check_data_config(cfg: DataConfig) -> None:
 
 def load_data(cfg: DataConfig) -> DataSplits:
     """Load ``cfg.dataset`` and split off the validation set. Raises UserError on bad input."""
+    check_data_config(cfg)  # also when called without a resolved ExperimentConfig (the Python API)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     if cfg.dataset == "cifar10":
         train, test, classes, source = load_cifar10(cfg.data_dir, cache_dir, cfg.download)
     elif cfg.dataset == "imagefolder":
         train, test, classes, source = load_imagefolder(cfg.data_dir, cache_dir)
-    elif cfg.dataset == "synthetic":
+    else:  # synthetic: check_data_config admits no other
         train, test, classes, source = make_synthetic(
             cfg.synthetic_train, cfg.synthetic_test, seed=cfg.split_seed
         )
-    else:
-        raise UserError(f"unknown dataset {cfg.dataset!r}; choose one of: {', '.join(DATASETS)}")
     val_size, val_rule = cfg.val_size, "as set by val_size"
     if val_size is None:
         val_size, val_rule = (
             default_val_size(len(train)),
             "default: 10 % of the training set, at most 5,000",
         )
-    if val_size >= len(train) or val_size < 1:
+    if val_size >= len(train):
         raise UserError(
             f"val_size {val_size} leaves no training or no validation images (the training set has "
             f"{len(train)}); choose a --val-size between 1 and {len(train) - 1}"

@@ -85,13 +85,15 @@ def layer_names(model: nn.Module, order: list[nn.Module]) -> dict[nn.Module, tup
 
 
 def weight_norms(module: nn.Module) -> dict[str, float]:
-    w = module.weight
-    g = w.grad
-    wn = w.detach().float().norm().item()
+    w = (
+        module.weight.detach().float()
+    )  # one fp32 copy for both statistics (bf16 weights under autocast)
+    g = module.weight.grad
+    wn = w.norm().item()
     gn = g.detach().float().norm().item() if g is not None else float("nan")
     return {
         "weight_norm": wn,
-        "weight_std": w.detach().float().std().item(),
+        "weight_std": w.std().item(),
         "grad_norm": gn,
         "grad_to_weight": ratio(gn, wn),
     }

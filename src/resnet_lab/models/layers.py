@@ -256,14 +256,12 @@ def check_options(*, norm: str, init: str, width_mult: float, input_size: int) -
 
 def check_model_config(cfg: ModelConfig) -> None:
     """The shared model settings' values (each builder checks the options it takes again)."""
-    from ..config import positive
+    from ..config import one_of, positive
 
     positive("width", cfg.width_mult)
     if cfg.shortcut not in ("A", "B"):
         raise UserError(
             f"unknown shortcut {cfg.shortcut!r}; choose A (zero-padded identity) or B (projection)"
         )
-    if cfg.init not in INITS:
-        raise UserError(f"unknown init {cfg.init!r}; choose one of: {', '.join(INITS)}")
-    if cfg.norm not in NORMS:
-        raise UserError(f"unknown norm {cfg.norm!r}; choose one of: {', '.join(NORMS)}")
+    one_of("init", cfg.init, INITS)
+    one_of("norm", cfg.norm, NORMS)

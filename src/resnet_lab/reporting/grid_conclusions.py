@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..spread import overlap
+
 SEED_SETTING = {
     "model.skip": False,
     "model.norm": "none",
@@ -110,13 +112,6 @@ def _ms(ms, unit: str = "%") -> str:
         return "n/a"
     mean, std = ms
     return f"{mean:.1f}{unit}" if std is None else f"{mean:.1f} ± {std:.1f}{unit}"
-
-
-def _overlap(a, b) -> bool:
-    """Whether two (mean, std) ranges overlap; False when either has no spread measured."""
-    if a is None or b is None or a[1] is None or b[1] is None:
-        return False
-    return abs(a[0] - b[0]) <= a[1] + b[1]
 
 
 def _depth_sentences(summary: list[dict[str, Any]], axes: list[dict[str, Any]]) -> list[str]:
@@ -285,7 +280,7 @@ def _seed_setting_sentences(
         rescued, unclear, still, other = [], [], [], []
         for n, k in neighbours:
             ncls = cell_class(n)
-            if ncls == "learned" and _overlap(n["best_val_acc"], s["best_val_acc"]):
+            if ncls == "learned" and overlap(n["best_val_acc"], s["best_val_acc"]) is True:
                 unclear.append(
                     f"{change(n, k)} learned in every seed but is not distinguishable from it "
                     f"(best val {_ms(n['best_val_acc'])} vs {acc}: the ranges overlap)"

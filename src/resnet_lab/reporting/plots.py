@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..models.paths import is_shortcut_label
+from ..spread import mean_std
 
 COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
@@ -28,13 +29,12 @@ def _color(i: int) -> str:
 def _mean_band(histories: list[list[dict[str, Any]]], split: str, key: str):
     """Epochs every seed reached, the mean over seeds and its std (zeros for one seed)."""
     n = min(len(h) for h in histories)
-    values = [[h[i][split][key] for h in histories] for i in range(n)]
-    mean = [sum(v) / len(v) for v in values]
-    std = [
-        math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
-        for v, m in zip(values, mean)
-    ]
-    return [histories[0][i]["epoch"] for i in range(n)], mean, std
+    stats = [mean_std([h[i][split][key] for h in histories]) for i in range(n)]
+    return (
+        [histories[0][i]["epoch"] for i in range(n)],
+        [m for m, _ in stats],
+        [s or 0.0 for _, s in stats],
+    )
 
 
 def learning_curves(conds: list[dict[str, Any]], num_classes: int) -> Figure:
