@@ -11,7 +11,9 @@ from resnet_lab.errors import UserError
 
 def test_defaults_are_the_seed_settings():
     cfg = ExperimentConfig()
-    assert (cfg.model.norm, cfg.optim.weight_decay, cfg.train.epochs) == ("none", 0.0, 20)
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.train.epochs) == (0.01, 0.0, 20)
+    # Model options are unset: each model's own default applies (test_models: a name means that model).
+    assert (cfg.model.norm, cfg.model.init, cfg.model.shortcut) == (None, None, None)
     assert cfg.models == ("simple_cnn", "deep_cnn", "resnet_seed", "resnet_seed_plain")
 
 

@@ -178,3 +178,42 @@ def test_resnet_seed_plain_is_resnet_seed_without_skips_by_name():
         architecture("deep_cnn", {})["family"] == "deep_cnn"
         and "skip" not in architecture("deep_cnn", {})["options"]
     )
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_a_name_means_that_model(name):
+    """With no model flag, every registered model is built with its own defaults: the options a run
+    records (its architecture) equal the builder's signature defaults, whatever the global config."""
+    from resnet_lab.config import resolve
+    from resnet_lab.data import synthetic
+    from resnet_lab.experiment import builder_options
+    from resnet_lab.registry import architecture
+
+    data = synthetic(40, 10, val_size=10)
+    cfg = resolve("seed")  # full width: no option changed by the preset
+    recorded = architecture(name, builder_options(name, cfg, data))["options"]
+    assert recorded == architecture(name, {})["options"]  # the builder's defaults (and the name's)
+
+
+def test_he_et_al_nets_get_bn_and_he_init_by_default():
+    """`plain56` is He et al.'s plain-56 (BatchNorm, He init) and `deep_cnn` the seed's net (no BN,
+    PyTorch's init) under the same default config."""
+    from resnet_lab.config import resolve
+    from resnet_lab.data import synthetic
+    from resnet_lab.experiment import builder_options
+    from resnet_lab.registry import architecture
+
+    data = synthetic(40, 10, val_size=10)
+    cfg = resolve("quick")
+    plain = architecture("plain56", builder_options("plain56", cfg, data))["options"]
+    deep = architecture("deep_cnn", builder_options("deep_cnn", cfg, data))["options"]
+    assert (plain["norm"], plain["init"], plain["depth"]) == ("batch", "kaiming", 56)
+    assert (deep["norm"], deep["init"]) == ("none", "default")
+    net = create_model("plain56", **builder_options("plain56", cfg, data))
+    assert any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
+    # Set explicitly, an option still applies ("none" is a value of norm, not "unset").
+    from resnet_lab.config import apply_overrides
+
+    cfg2 = apply_overrides(cfg, {"model.norm": "none", "model.init": "default"}, "test")
+    plain2 = architecture("plain56", builder_options("plain56", cfg2, data))["options"]
+    assert (plain2["norm"], plain2["init"]) == ("none", "default")

@@ -2,7 +2,9 @@
 
 The public API (``resnet_lab.api``) is loaded on first use, so ``import resnet_lab`` stays cheap
 and does nothing else: ``rl.diagnose``, ``rl.probe``, ``rl.compare``, ``rl.load_run``, ``rl.report``,
-``rl.create_model``, ``rl.register_model``, ``rl.list_models`` and ``rl.data`` (``rl.data.synthetic()``).
+``rl.create_model``, ``rl.register_model``, ``rl.list_models`` and ``rl.data`` (``rl.data.synthetic()``),
+and the types ``rl.load_run`` and ``rl.compare`` return: ``rl.Run``, ``rl.ModelRun`` and
+``rl.ModelSummary`` (``resnet_lab.run_view``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 __all__ = [
+    "ModelRun",
+    "ModelSummary",
+    "Run",
     "compare",
     "create_model",
     "data",
@@ -35,6 +40,9 @@ _FROM = {
     "create_model": "registry",
     "register_model": "registry",
     "list_models": "registry",
+    "Run": "run_view",
+    "ModelRun": "run_view",
+    "ModelSummary": "run_view",
 }
 
 

@@ -35,6 +35,7 @@ from torch import nn
 
 from .data import DataSplits
 from .errors import UserError
+from .run_view import Run, from_report
 
 
 def diagnose(
@@ -70,20 +71,32 @@ def probe(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[st
     return _probe(model, x, y)
 
 
-def load_run(run_dir: str | Path) -> dict[str, Any]:
-    """A finished compare directory: config, provenance and, per model run, its results row, history
-    and diagnosis (what ``resnet-lab report`` reads)."""
+def load_run(run_dir: str | Path) -> Run:
+    """A finished compare directory (what ``resnet-lab report`` reads) as a :class:`Run`: config,
+    provenance, per model run a :class:`ModelRun` (its results row as typed fields, history and
+    diagnosis), per model the mean ± std over its seeds, and ``to_frame()`` (with pandas)."""
     from .reporting.report import load_run as _load_run
 
-    return _load_run(run_dir)
+    return from_report(_load_run(run_dir))
 
 
-def report(run_dirs: list[str | Path], out: str | Path | None = None) -> tuple[Path, Path]:
-    """Write report.html and report.md for one or more finished compares (into ``out``, default the
-    first); returns their paths."""
+def report(runs: Sequence[str | Path | Run], out: str | Path | None = None) -> tuple[Path, Path]:
+    """Write report.html and report.md for one or more finished compares, given as run directories
+    or :class:`Run` objects kept on disk (into ``out``, default the first); returns their paths."""
     from .reporting.report import write_report
 
-    return write_report(list(run_dirs), out)
+    dirs: list[str | Path] = []
+    for run in runs:
+        if isinstance(run, Run):
+            if run.dir is None:
+                raise UserError(
+                    "this Run was trained with out=None and kept nothing on disk to report; "
+                    "call rl.compare(..., out=<directory>) to report it"
+                )
+            dirs.append(run.dir)
+        else:
+            dirs.append(run)
+    return write_report(dirs, out)
 
 
 @contextlib.contextmanager
@@ -123,14 +136,16 @@ def compare(
     out: str | Path | None = None,
     *,
     log: Callable[[str], None] = print,
-) -> dict[str, Any]:
+) -> Run:
     """Train ``models`` under identical settings, as ``resnet-lab compare`` does, and return the run as
-    :func:`load_run` gives it. ``models`` maps a name to a registered name or ``file.py:factory``
-    spec (a string), a factory (called with the options it takes, e.g. ``num_classes``), or a module
-    (a copy of it is trained). ``config``: a preset name, a dict of dotted settings (e.g.
-    ``{"preset": "quick", "train.epochs": 3}``) or an ``ExperimentConfig``. ``out=None`` trains in a
-    temporary directory and keeps only what is returned (no checkpoints)."""
+    :func:`load_run` gives it (a :class:`Run`). ``models`` maps a name to a registered name or
+    ``file.py:factory`` spec (a string), a factory (called with the options it takes, e.g.
+    ``num_classes``), or a module (a copy of it is trained). ``config``: a preset name, a dict of
+    dotted settings (e.g. ``{"preset": "quick", "train.epochs": 3}``) or an ``ExperimentConfig``.
+    ``out=None`` trains in a temporary directory and keeps only what is returned (no checkpoints;
+    ``Run.dir`` and each ``ModelRun.dir`` are None)."""
     from .comparison import run_compare
+    from .reporting.report import load_run as read_run
 
     factories: dict[str, Callable[..., nn.Module]] = {}
     names = []
@@ -154,9 +169,8 @@ def compare(
             return load_run(out)
         with tempfile.TemporaryDirectory(prefix="resnet-lab-") as tmp:
             run_compare(cfg, Path(tmp) / "run", log=log)
-            run = load_run(Path(tmp) / "run")
-        run["dir"] = None  # gone with the temporary directory
-        return run
+            # no paths kept: they go with the temporary directory
+            return from_report(read_run(Path(tmp) / "run"), keep_dir=False)
 
 
 def grid(

@@ -55,12 +55,15 @@ def summarise(rows: list[ResultRow]) -> list[dict[str, Any]]:
 def settings_text(cfg: ExperimentConfig, amp: bool) -> str:
     o = cfg.optim
     seeds = f"seeds {', '.join(map(str, cfg.seeds))}" if cfg.seeds else f"seed {cfg.train.seed}"
+    # Unset model options are each model's own (a name means that model): say only what was set.
+    chosen = {"init": cfg.model.init, "norm": cfg.model.norm, "skip": cfg.model.skip}
+    model_text = ", ".join(f"{k} {v}" for k, v in chosen.items() if v is not None)
     return (
         f"{o.name} lr {o.lr}"
         + (f" momentum {o.momentum}" if o.name == "sgd" else "")
         + f", weight decay {o.weight_decay}, batch {cfg.train.batch_size}, {cfg.train.epochs} epochs, "
-        f"width x{cfg.model.width_mult}, init {cfg.model.init}, norm {cfg.model.norm}, "
-        f"augment {'on' if cfg.data.augment else 'off'}, {seeds}, "
+        f"width x{cfg.model.width_mult}, {model_text or 'each model its own init and norm'}, "
+        + f"augment {'on' if cfg.data.augment else 'off'}, {seeds}, "
         f"{cfg.data.pipeline} pipeline, {'bf16 autocast' if amp else 'fp32'}"
     )
 

@@ -1,9 +1,11 @@
 """Typed, frozen experiment configuration with one precedence: defaults < preset < file < command line.
 
 Configs are nested dataclasses; overrides are flat mappings of dotted keys (``"optim.lr": 0.1``),
-which is also what a YAML config file flattens to. The dataclass defaults are the seed experiment's
-"2015 technology level": no BatchNorm, no LR schedule, weight decay 0. The resolved config is saved
-with every run (``config.yaml``) and inside every checkpoint.
+which is also what a YAML config file flattens to. The training defaults are the seed experiment's
+"2015 technology level": no LR schedule, weight decay 0, SGD at lr 0.01. Model options (init, norm,
+shortcut, skip, depth) are unset by default, so every model is built with its own defaults (the
+seed's nets: no BN, PyTorch's init; He et al.'s plainN/resnetN: BN, He init). The resolved config is
+saved with every run (``config.yaml``) and inside every checkpoint.
 """
 
 from __future__ import annotations
@@ -49,14 +51,16 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    width_mult: float = 1.0  # 1.0 = the seed's widths (64/128/256 in the deep nets)
-    init: str = "default"  # default (PyTorch's) | kaiming | xavier | orthogonal
-    norm: str = "none"  # none | batch  (the notebook net always uses BN)
-    shortcut: str = "A"  # CIFAR family: A = zero-padded identity (paper), B = 1x1 projection
-    # Options only some models take; None leaves the model's own default (grid axes set them).
-    skip: bool | None = (
-        None  # residual additions on (True) or off (False): resnet_seed, cifar_net, ...
-    )
+    """Settings shared by the models of a run. ``None`` (the default of every option but the width)
+    leaves each model's own default: a name means that model, so ``plain56`` is He et al.'s net
+    (BatchNorm, He init) and ``deep_cnn`` the seed's (no BN, PyTorch's init) unless the user or a
+    preset sets the option. A model that lacks a set option refuses it (experiment.builder_options)."""
+
+    width_mult: float = 1.0  # 1.0 = each net's full width (64/128/256 in the seed's deep nets)
+    init: str | None = None  # default (PyTorch's) | kaiming | xavier | orthogonal | ...
+    norm: str | None = None  # none | batch
+    shortcut: str | None = None  # CIFAR family: A = zero-padded identity (paper), B = 1x1 projection
+    skip: bool | None = None  # residual additions on (True) or off (False): resnet_seed, cifar_net
     depth: int | None = None  # cifar_net: weight layers, 6n+2
 
 
@@ -332,10 +336,13 @@ def typed_value(key: str, value: Any, origin: str) -> Any:
 
 def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
     args = typing.get_args(tp)
+    # "null" (or, for a non-text option such as model.skip, "none") on a command line or grid axis:
+    # unset, the model's own default. For text options "none" is a value (model.norm: none).
+    unset = ("null",) if str in args else ("none", "null")
     if type(None) in args and (
-        value is None or (isinstance(value, str) and value.lower() in ("none", "null"))
+        value is None or (isinstance(value, str) and value.lower() in unset)
     ):
-        return None  # "none" on a command line or grid axis: unset, the model's own default
+        return None
     base = (
         next((a for a in args if a is not type(None)), tp)
         if args and typing.get_origin(tp) is not tuple

@@ -259,9 +259,11 @@ def check_model_config(cfg: ModelConfig) -> None:
     from ..config import one_of, positive
 
     positive("width", cfg.width_mult)
-    if cfg.shortcut not in ("A", "B"):
+    if cfg.shortcut not in (None, "A", "B"):
         raise UserError(
             f"unknown shortcut {cfg.shortcut!r}; choose A (zero-padded identity) or B (projection)"
         )
-    one_of("init", cfg.init, INITS)
-    one_of("norm", cfg.norm, NORMS)
+    if cfg.init is not None:
+        one_of("init", cfg.init, INITS)
+    if cfg.norm is not None:
+        one_of("norm", cfg.norm, NORMS)

@@ -100,6 +100,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
         "config": blob["config"],
         "provenance": blob["provenance"],
         "models": models,
+        "summary": blob.get("summary"),  # per model, mean +- std over seeds (not in old runs)
     }
 
 
