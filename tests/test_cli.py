@@ -351,3 +351,24 @@ def test_a_model_of_your_own_trains_next_to_a_registered_one(tmp_path):
     assert ckpt["model"].endswith("mynet.py:make") and ckpt["model_options"] == {"num_classes": 10}
     assert main(["diagnose", str(out / "mynet.make" / "checkpoints" / "final.pt")]) == 0
     assert (out / "report.html").is_file()
+
+
+def test_diagnose_a_checkpoint_whose_model_file_is_gone_says_what_it_needs(tmp_path):
+    own = tmp_path / "own"
+    own.mkdir()
+    source = own / "mynet.py"
+    source.write_text((FIXTURES / "mynet.py").read_text())
+    out = tmp_path / "run"
+    args = ["compare", "--preset", "smoke", "--epochs", "1", "--no-tensorboard", "--out", str(out)]
+    assert main([*args, "--models", f"{source}:make"]) == 0
+    ckpt = out / "mynet.make" / "checkpoints" / "final.pt"
+    blob = torch.load(ckpt, weights_only=True)  # how to rebuild the model: its spec and options
+    assert blob["model"] == f"{source}:make" and blob["model_options"] == {"num_classes": 10}
+    source.unlink()
+    # A fresh process: this one still holds the imported factory.
+    proc = run_cli("diagnose", str(ckpt))
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("resnet-lab: error: "), proc.stderr
+    assert f"the file {source} does not exist" in lines[0] and "put it back there" in lines[0]
+    assert "Traceback" not in proc.stderr

@@ -167,7 +167,8 @@ def _load_external(name: str) -> Builder:
         path = Path(target)
         if not path.is_file():
             raise UserError(
-                f"model {name!r}: {path} does not exist; give the path of a .py file defining {attr}"
+                f"model {name!r}: the file {path} does not exist; put it back there, or name an "
+                f"existing .py file that defines {attr}"
             )
         key = "resnet_lab_external_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
         spec = importlib.util.spec_from_file_location(key, path)
