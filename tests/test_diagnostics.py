@@ -16,7 +16,12 @@ from resnet_lab.data import load_data
 from resnet_lab.diagnostics import verdict as V
 from resnet_lab.diagnostics.analyze import diagnose
 from resnet_lab.diagnostics.hooks import ResponseRecorder, probe
-from resnet_lab.diagnostics.stats import first_to_last_ratio, response_stats, total_variation
+from resnet_lab.diagnostics.stats import (
+    first_to_last_ratio,
+    relu_stats,
+    response_stats,
+    total_variation,
+)
 from resnet_lab.models.layers import ConvNet, ConvUnit, ResidualBlock, init_weights
 from resnet_lab.registry import create_model
 
@@ -53,10 +58,10 @@ def verdict_of(model) -> dict:
 def test_deep_plain_default_init_net_is_vanishing():
     torch.manual_seed(0)
     v = verdict_of(plain_net())
-    assert v["verdict"] == "vanishing gradients" and v["first_to_last"] < V.VANISHING_RATIO
-    assert any("ln 10" in e for e in v["evidence"]) and any(
-        "response std falls" in e for e in v["evidence"]
-    )
+    assert v["verdict"] == "vanishing gradients"
+    assert v["backward"]["change"] < 1 / V.SIGNAL_CHANGE_LIMIT and v["backward"]["gain"] < 0.6
+    assert "shrinks" in v["evidence"][0] and any("ln 10" in e for e in v["evidence"])
+    assert v["forward"]["gain"] < 1 and any("ReLU output std" in e for e in v["evidence"])
 
 
 def test_same_net_with_weights_scaled_up_is_exploding():
@@ -66,16 +71,57 @@ def test_same_net_with_weights_scaled_up_is_exploding():
         for m in net.modules():
             if isinstance(m, nn.Conv2d):
                 m.weight.mul_(4.0)
-    assert verdict_of(net)["verdict"] == "exploding gradients"
+    v = verdict_of(net)
+    assert v["verdict"] == "exploding gradients" and v["backward"]["change"] > V.SIGNAL_CHANGE_LIMIT
+
+
+def test_deep_batchnorm_plain_net_is_exploding_though_forward_is_normalised():
+    """BN keeps every response at std 1 while the backward signal grows toward the input (Yang et
+    al. 2019): the rule reads the backward signal, not the forward one."""
+    torch.manual_seed(0)
+    v = verdict_of(plain_net(depth=60, norm="batch", init="kaiming"))
+    assert v["verdict"] == "exploding gradients" and "grows" in v["evidence"][0]
+    assert abs(v["forward"]["gain"] - 1) < 0.02 and v["backward"]["gain"] > 1.1
+    shallow = verdict_of(plain_net(depth=8, norm="batch", init="kaiming"))
+    assert shallow["verdict"] == "healthy"  # the same growth over 7 layers stays within the limit
+
+
+def test_backward_signal_does_not_depend_on_batch_size_or_layer_size():
+    torch.manual_seed(0)
+    net = plain_net(depth=4, init="kaiming")
+    x, y = batch(32)
+    once = probe(net, x, y)["layers"]
+    twice = probe(net, torch.cat([x, x]), torch.cat([y, y]))["layers"]
+    for a, b in zip(once, twice):
+        assert abs(a["back_signal"] - b["back_signal"]) < 1e-4 * a["back_signal"]
+    # A net whose output layer has 100x more weights than its first: healthy under He init, though
+    # the raw weight-gradient norms differ by far more than the old 100x rule allowed.
+    wide = ConvNet(
+        nn.Sequential(*[ConvUnit(3, 64), *[ConvUnit(64, 64) for _ in range(5)]]),
+        feature_shape=(64, 16, 16),
+        num_classes=10,
+        input_size=16,
+    )
+    v = verdict_of(init_weights(wide, "kaiming"))
+    assert v["verdict"] == "healthy"
 
 
 def test_non_finite_loss_is_exploding():
-    layers = [
-        {"name": "conv1", "grad_norm": 1.0, "act_std": 1, "dead_frac": 0},
-        {"name": "fc", "grad_norm": 1.0, "act_std": 1, "dead_frac": 0},
-    ]
+    layer = {"grad_norm": 1.0, "grad_to_weight": 0.1, "act_std": 1, "dead_frac": 0}
+    layers = [{"name": "conv1", **layer}, {"name": "fc", **layer}]
     assert V.gradient_verdict(layers, math.nan, 10)["verdict"] == "exploding gradients"
     assert V.gradient_verdict(layers, 2.0, 10)["verdict"] == "healthy"
+
+
+def test_large_first_step_is_flagged_not_judged():
+    torch.manual_seed(0)
+    p = probe(plain_net(depth=4, init="kaiming"), *batch())
+    worst = max(l["grad_to_weight"] for l in p["layers"])
+    flagged = V.gradient_verdict(p["layers"], p["loss"], 10, lr=2 / worst)
+    calm = V.gradient_verdict(p["layers"], p["loss"], 10, lr=0.5 / worst)
+    assert flagged["large_steps"] and not calm["large_steps"]
+    assert flagged["verdict"] == calm["verdict"] == "healthy"
+    assert any("first SGD step" in e for e in flagged["evidence"])
 
 
 @pytest.mark.parametrize(
@@ -104,11 +150,28 @@ def test_killed_channels_are_dead_units_but_a_few_dead_are_not():
     assert verdict_of(net)["verdict"] == "healthy"
 
 
-def test_response_stats_dead_fraction_counts_channels():
-    t = torch.randn(8, 4, 5, 5)
-    t[:, 1] = -t[:, 1].abs() - 0.1
-    s = response_stats(t)
-    assert s["dead_frac"] == 0.25 and abs(s["act_std"] - t.std().item()) < 1e-6
+def test_only_relu_outputs_count_as_units():
+    """Negative logits or projection shortcuts are not dead units: no ReLU follows them directly."""
+    torch.manual_seed(0)
+    net = plain_net(depth=4, init="kaiming")
+    with torch.no_grad():
+        net.fc.bias.fill_(-100.0)  # every logit negative
+    p = probe(net, *batch())
+    assert p["layers"][-1]["dead_frac"] is None
+    assert V.gradient_verdict(p["layers"], p["loss"], 10)["verdict"] != "dead units"
+    # The seed ResNet: 1x1 projections feed the addition, not a ReLU of their own.
+    layers = probe(create_model("resnet_seed", width_mult=0.125, input_size=16), *batch())["layers"]
+    projections = [l for l in layers if l["name"].startswith("proj")]
+    assert projections and all(l["dead_frac"] is None for l in projections)
+    assert all(l["dead_frac"] is not None for l in layers if l["name"].startswith("conv"))
+
+
+def test_relu_stats_dead_fraction_counts_channels():
+    t = torch.randn(8, 4, 5, 5).clamp(min=0)
+    t[:, 1] = 0
+    s = relu_stats(t)
+    assert s["dead_frac"] == 0.25 and abs(s["relu_std"] - t.std().item()) < 1e-6
+    assert set(response_stats(t)) == {"act_mean", "act_std"}
 
 
 def test_probe_leaves_model_unchanged_and_removes_hooks():
@@ -278,3 +341,30 @@ def test_truncated_real_checkpoint_is_named(tmp_path):
     ck.write_bytes(ck.read_bytes()[: ck.stat().st_size // 2])
     proc = run_cli("diagnose", str(ck))
     assert proc.returncode == 2 and "truncated" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "name, options, expected",
+    [
+        ("deep_cnn", {}, "vanishing gradients"),
+        ("resnet_seed_plain", {}, "vanishing gradients"),
+        ("deep_cnn", {"init": "kaiming"}, "healthy"),
+        ("resnet_seed", {}, "healthy"),
+        ("plain56", {}, "exploding gradients"),
+        ("plain110", {}, "exploding gradients"),
+        ("resnet20", {}, "healthy"),
+        ("resnet56", {}, "healthy"),
+        ("resnet110", {}, "healthy"),
+    ],
+)
+def test_real_families_at_init(name, options, expected):
+    """The registered nets, each with its own defaults (plainN/resnetN: BN + He init; the seed's:
+    no BN, PyTorch's init), at quarter width on a synthetic batch (docs/diagnostics.md has the same
+    table at full width on real CIFAR-10)."""
+    from resnet_lab.data import synthetic
+    from resnet_lab.diagnostics.analyze import fixed_batch
+
+    data = synthetic(256, 10, val_size=10)
+    torch.manual_seed(0)
+    p = probe(create_model(name, width_mult=0.25, **options), *fixed_batch(data.train, data, n=128))
+    assert V.gradient_verdict(p["layers"], p["loss"], 10)["verdict"] == expected

@@ -114,14 +114,19 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         "model.init",
         {
             "metavar": "{default,kaiming,xavier,orthogonal,delta_orthogonal,fixup,skipinit}",
-            "help": "weight init: PyTorch's default (as in the seed) or a named scheme; fixup and skipinit need "
-            "residual blocks (docs/trainability.md)",
+            "help": "weight init (default: the model's own, e.g. PyTorch's for the seed's nets, He for "
+            "plainN/resnetN): default = PyTorch's, or a named scheme; fixup and skipinit need residual "
+            "blocks (docs/trainability.md)",
         },
     ),
     (
         "--norm",
         "model.norm",
-        {"metavar": "{none,batch}", "help": "normalisation after each conv (default none)"},
+        {
+            "metavar": "{none,batch}",
+            "help": "normalisation after each conv (default: the model's own, none for the seed's nets, "
+            "batch for plainN/resnetN)",
+        },
     ),
     (
         "--skip",

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..models.paths import SHORTCUT_LABEL, on_shortcut
 from ..train import Callback, TrainState
-from .stats import LayerStats, ResponseStats, jsonable, ratio, response_stats
+from .stats import LayerStats, jsonable, ratio, relu_stats, response_stats
 
 if TYPE_CHECKING:
     from typing_extensions import (
@@ -33,24 +33,63 @@ NORM_TYPES = (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.LayerNorm)
 
 
 class ResponseRecorder:
-    """Context manager: per weight layer, the response statistics of every forward pass inside it."""
+    """Context manager: per weight layer, the statistics of every forward pass inside it.
+
+    * the layer's *response* (its output, or the output of the BatchNorm right after it): mean, std;
+    * the *ReLU output* that follows it (the next ``nn.ReLU`` module, attributed to the latest
+      main-path weight layer before it): its std (``relu_std``) and dead channels (``dead_frac``).
+      Layers no ReLU follows (the logits, projections, a residual branch's last conv when the ReLU
+      comes after the addition of both) get ``None``: they have no units that can die;
+    * the *backward signal* at the response, when a backward pass follows (``back_signal``, set by a
+      tensor hook): the RMS over the batch of each example's gradient norm ||dL_i/dh||, i.e.
+      sqrt(B) ||dL/dh|| for a mean-reduced loss, so it does not depend on the batch size.
+    """
 
     def __init__(self, model: nn.Module):
         self.model = model
         self.handles: list[Any] = []
         self.order: list[nn.Module] = []  # weight layers in the order they first ran
-        self.stats: dict[nn.Module, ResponseStats] = {}
+        self.stats: dict[nn.Module, dict[str, Any]] = {}
+        self._qualified = {m: n for n, m in model.named_modules()}
         self._last_weight: nn.Module | None = None
         self._last_leaf: nn.Module | None = None
+        self._awaiting_relu: list[nn.Module] = []
+        self._tensor_hooks: dict[nn.Module, Any] = {}
+
+    def _watch_gradient(self, module: nn.Module, output: torch.Tensor) -> None:
+        old = self._tensor_hooks.pop(module, None)
+        if old is not None:
+            old.remove()  # a BN right after the conv: its output is the response now
+        if not (isinstance(output, torch.Tensor) and output.requires_grad):
+            return
+        batch = output.shape[0]
+
+        def record(grad: torch.Tensor) -> None:
+            self.stats[module]["back_signal"] = (grad.detach().float().norm() * batch**0.5).item()
+
+        self._tensor_hooks[module] = output.register_hook(record)
 
     def _hook(self, module: nn.Module, inputs, output) -> None:
         if isinstance(module, WEIGHT_TYPES):
             if module not in self.stats:
                 self.order.append(module)
-            self.stats[module] = response_stats(output)
+            self.stats[module] = {
+                **response_stats(output),
+                "relu_std": None,
+                "dead_frac": None,
+                "back_signal": None,
+            }
+            self._watch_gradient(module, output)
             self._last_weight = module
+            self._awaiting_relu.append(module)
         elif isinstance(module, NORM_TYPES) and self._last_leaf is self._last_weight is not None:
-            self.stats[self._last_weight] = response_stats(output)  # BN right after a conv
+            self.stats[self._last_weight].update(response_stats(output))  # BN right after a conv
+            self._watch_gradient(self._last_weight, output)
+        elif isinstance(module, nn.ReLU):
+            main = [m for m in self._awaiting_relu if not on_shortcut(self._qualified.get(m, ""))]
+            if main:
+                self.stats[main[-1]].update(relu_stats(output))
+            self._awaiting_relu.clear()
         self._last_leaf = module
 
     def __enter__(self) -> Self:
@@ -60,9 +99,10 @@ class ResponseRecorder:
         return self
 
     def __exit__(self, *exc) -> None:
-        for h in self.handles:
+        for h in [*self.handles, *self._tensor_hooks.values()]:
             h.remove()
         self.handles.clear()
+        self._tensor_hooks.clear()
 
 
 def layer_names(model: nn.Module, order: list[nn.Module]) -> dict[nn.Module, tuple[str, str]]:
@@ -114,10 +154,10 @@ def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
         p.grad = None
     model.train()
     try:
-        with ResponseRecorder(model) as rec:
+        with ResponseRecorder(model) as rec:  # open through the backward: it records the signal
             logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        loss.backward()
+            loss = F.cross_entropy(logits, y)
+            loss.backward()
         names = layer_names(model, rec.order)
         layers: list[LayerStats] = [
             {"name": names[m][0], "module": names[m][1], **rec.stats[m], **weight_norms(m)}

@@ -12,9 +12,8 @@ from ..models.paths import is_shortcut_label
 
 
 class ResponseStats(TypedDict):
-    act_mean: float
+    act_mean: float  # the layer's response (pre-activation: after its BN, before the ReLU)
     act_std: float
-    dead_frac: float  # fraction of channels that are <= 0 everywhere in the batch
 
 
 class LayerStats(ResponseStats):
@@ -22,16 +21,31 @@ class LayerStats(ResponseStats):
 
     name: str  # conv1 ... / proj1 ... (shortcuts, models/paths.py) / fc
     module: str  # qualified module name, e.g. features.3.conv2
+    relu_std: float | None  # std of the ReLU output that follows (None: no ReLU follows)
+    dead_frac: float | None  # channels of that ReLU output that are 0 on the whole batch
+    back_signal: float | None  # RMS over the batch of each example's ||dL/d response||
     weight_norm: float
     weight_std: float
     grad_norm: float
     grad_to_weight: float
 
 
-class Verdict(TypedDict):
+class DepthFit(TypedDict):
+    """A signal fitted as exponential in depth over the main path's conv layers (verdict.py)."""
+
+    gain: float  # chi: the factor per layer, in the direction named by the caller
+    depth_scale: float  # xi = 1 / |ln chi| layers (inf for chi = 1): e-fold change per xi layers
+    change: float  # chi ** (layers - 1): the fitted change over the whole path
+    layers: int  # how many layers the fit used
+
+
+class Verdict(TypedDict, total=False):
     verdict: str  # vanishing gradients | exploding gradients | dead units | healthy
     evidence: list[str]  # sentences with the numbers that decided it
     first_to_last: float  # first main-path layer's gradient norm / the largest of the last two
+    backward: DepthFit | None  # the backward signal, per layer toward the input
+    forward: DepthFit | None  # the ReLU output std, per layer toward the output
+    large_steps: list[str]  # layers whose first SGD step lr*||grad W||/||W|| exceeds STEP_BOUND
 
 
 class Diagnosis(TypedDict, total=False):
@@ -52,16 +66,40 @@ class Diagnosis(TypedDict, total=False):
 
 
 def response_stats(t: torch.Tensor) -> ResponseStats:
-    """Mean, std and dead fraction of a layer's response (pre-ReLU output).
+    """Mean and std of a layer's response (its pre-activation)."""
+    t = t.detach().float()
+    return {"act_mean": t.mean().item(), "act_std": t.std().item()}
 
-    ``dead_frac`` is the fraction of channels (dim 1: conv channels or linear features) whose
-    response is <= 0 for every example and position in the batch: a ReLU after such a channel
-    outputs zero and passes no gradient, whatever the input.
-    """
+
+def relu_stats(t: torch.Tensor) -> dict[str, float]:
+    """Std and dead fraction of a ReLU's output: ``dead_frac`` is the fraction of channels (dim 1:
+    conv channels or linear features) that are 0 for every example and position in the batch, so
+    they pass no signal forward and no gradient back, whatever the input."""
     t = t.detach().float()
     channels = t.transpose(0, 1).reshape(t.shape[1], -1)  # (C, N*H*W)
     dead = (channels.amax(dim=1) <= 0).float().mean()
-    return {"act_mean": t.mean().item(), "act_std": t.std().item(), "dead_frac": dead.item()}
+    return {"relu_std": t.std().item(), "dead_frac": dead.item()}
+
+
+def depth_fit(values: Sequence[float]) -> DepthFit | None:
+    """Least-squares fit of log(value) against the position in ``values`` (in the direction the
+    caller ordered them): the gain per layer chi, the depth scale xi = 1/|ln chi| (Schoenholz et
+    al. 2017: a signal changes e-fold every xi layers) and the fitted change over all of them. None
+    with fewer than 3 finite positive values (a zero is handled by the caller: no signal at all)."""
+    ys = [math.log(v) for v in values if finite(v) and v > 0]
+    if len(ys) < 3 or len(ys) < len(values):
+        return None
+    n = len(ys)
+    mx, my = (n - 1) / 2, sum(ys) / n
+    slope = sum((i - mx) * (y - my) for i, y in enumerate(ys)) / sum(
+        (i - mx) ** 2 for i in range(n)
+    )
+    return {
+        "gain": math.exp(slope),
+        "depth_scale": math.inf if slope == 0 else 1 / abs(slope),
+        "change": math.exp(slope * (n - 1)),
+        "layers": n,
+    }
 
 
 def ratio(num: float, den: float) -> float:

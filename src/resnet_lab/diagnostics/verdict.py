@@ -1,16 +1,29 @@
-"""Verdicts by explicit rules with named thresholds (documented in docs/diagnostics.md).
+"""Verdicts by explicit rules with named thresholds (justified in docs/diagnostics.md).
 
-Rules are checked in this order on one probe (a forward + backward on a fixed batch); the first
-that fires is the verdict:
+The rules read the *signal* a probe (one forward + backward on a fixed batch) measures along the
+main path's weight layers but the output layer (the "path"; projections are off it): the backward
+signal ``back_signal`` (RMS over the batch of each example's ||dL/dh|| at a layer's response) and
+the forward ReLU output std ``relu_std``. Each is fitted as exponential in depth (``depth_fit``):
+a gain chi per layer and a depth scale xi = 1/|ln chi|. Both are free of the tensors' sizes: with
+He et al.'s fan-in init the backward signal keeps its norm through convs, strides and poolings of
+any width, so a healthy net has chi ~ 1 whatever its shape (raw weight-gradient norms do not: they
+grow with the number of weights). Checked in this order; the first that fires is the verdict:
 
-1. **exploding gradients**: the loss or any layer's gradient norm is not finite, or some layer's
-   weight-gradient norm exceeds ``EXPLODING_GRAD_NORM``.
-2. **vanishing gradients**: the first layer's weight-gradient norm is below ``VANISHING_RATIO``
-   times the largest of the last two layers' (two orders of magnitude or more).
-3. **dead units**: in some layer at least ``DEAD_FRACTION`` of the channels never respond
-   positively on the batch, so the ReLU after them passes no signal and no gradient.
-4. **healthy** otherwise.
+1. **exploding gradients**: the loss or a gradient is not finite.
+2. **vanishing gradients**: no backward signal reaches a layer of the path (exactly 0), or the
+   fitted backward signal shrinks toward the input by more than ``SIGNAL_CHANGE_LIMIT``;
+   **exploding gradients** when it grows by more than that. ``SIGNAL_CHANGE_LIMIT`` = e^6 ~ 403
+   is Schoenholz et al. 2017's trainability depth, L <~ 6 xi, written as the change it allows:
+   e^(L/xi) <= e^6. The evidence adds the forward ReLU output std's fitted change.
+3. **exploding gradients**: some layer's gradient is more than ``HUGE_GRAD_TO_WEIGHT`` times its
+   weight (norms): one step at any usual learning rate would replace the weight.
+4. **dead units**: at least ``DEAD_FRACTION`` of the channels of some ReLU's output are 0 on the
+   whole batch (only ReLU outputs count: logits, projections and pre-addition convs have no units
+   that can die).
+5. **healthy** otherwise.
 
+Not a verdict but a flag (``large_steps``): with the learning rate given, layers whose first plain
+SGD step lr * ||dL/dW|| / ||W|| exceeds ``STEP_BOUND`` (a step larger than the weight itself).
 Evidence sentences are built from the numbers; a loss within ``LOSS_PINNED_TOLERANCE`` of ln C is
 added as evidence (the output is uninformative: softmax nearly uniform).
 
@@ -27,11 +40,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..models.paths import is_shortcut_label
-from .stats import LayerStats, Verdict, finite, first_to_last_ratio
+from .stats import DepthFit, LayerStats, Verdict, depth_fit, finite, first_to_last_ratio
 
-VANISHING_RATIO = 1e-2
-EXPLODING_GRAD_NORM = 1e3
+SIGNAL_CHANGE_LIMIT = math.exp(6)
+HUGE_GRAD_TO_WEIGHT = 1e3
 DEAD_FRACTION = 0.5
+STEP_BOUND = 1.0
 LOSS_PINNED_TOLERANCE = 0.01
 WEIGHTS_UNCHANGED_REL = 0.05
 PREDICTIONS_UNCHANGED_TV = 0.05
@@ -41,69 +55,117 @@ def _fmt(x: float) -> str:
     return f"{x:.2g}" if finite(x) else str(x)
 
 
-def gradient_verdict(layers: Sequence[LayerStats], loss: float, num_classes: int) -> Verdict:
-    """{"verdict", "evidence": [sentences], "first_to_last": ratio} for one probe."""
-    ratio = first_to_last_ratio(layers)
-    main = [l for l in layers if not is_shortcut_label(l["name"])]
-    first = main[0] if main else None
-    late = main[-2:]
-    top = (
-        max(late, key=lambda l: l["grad_norm"] if finite(l["grad_norm"]) else math.inf)
-        if late
-        else None
+def signal_path(layers: Sequence[LayerStats]) -> list[LayerStats]:
+    """The main path's weight layers without the output layer, in forward order."""
+    return [l for l in layers if not is_shortcut_label(l["name"])][:-1]
+
+
+def signal_fits(layers: Sequence[LayerStats]) -> tuple[DepthFit | None, DepthFit | None]:
+    """(backward, forward): the backward signal per layer toward the input, the ReLU output std per
+    layer toward the output (over the path's layers a ReLU follows)."""
+    path = signal_path(layers)
+    back = [l.get("back_signal") for l in reversed(path)]
+    forward = [l["relu_std"] for l in path if l.get("relu_std") is not None]
+    return (
+        depth_fit(back) if None not in back else None,
+        depth_fit(forward),
     )
+
+
+def _fit_text(fit: DepthFit) -> str:
+    return f"fitted gain {fit['gain']:.3g} per layer, depth scale {fit['depth_scale']:.3g} layers"
+
+
+def gradient_verdict(
+    layers: Sequence[LayerStats], loss: float, num_classes: int, lr: float | None = None
+) -> Verdict:
+    """The verdict of one probe, its evidence and the fitted signals (``lr``: flag large steps)."""
+    ratio = first_to_last_ratio(layers)
+    back, forward = signal_fits(layers)
+    path = signal_path(layers)
+    out: Verdict = {"first_to_last": ratio, "backward": back, "forward": forward, "large_steps": []}
     evidence: list[str] = []
+    if lr is not None:
+        big = [l for l in layers if finite(l["grad_to_weight"]) and lr * l["grad_to_weight"] > STEP_BOUND]
+        out["large_steps"] = [l["name"] for l in big]
+        if big:
+            worst = max(big, key=lambda l: l["grad_to_weight"])
+            evidence.append(
+                f"first SGD step at lr {lr:g} would be {lr * worst['grad_to_weight']:.2g} x "
+                f"{worst['name']}'s weight norm (bound {STEP_BOUND:g}) in {len(big)} layer(s)"
+            )
     ln_c = math.log(num_classes)
     if finite(loss) and abs(loss - ln_c) <= LOSS_PINNED_TOLERANCE:
         evidence.append(
             f"loss {loss:.4f} is at ln {num_classes} = {ln_c:.4f}: the output is uninformative"
         )
 
-    grads = [l["grad_norm"] for l in layers]
-    if not finite(loss) or any(not finite(g) for g in grads):
+    def decide(verdict: str, reason: str) -> Verdict:
+        return {**out, "verdict": verdict, "evidence": [reason, *evidence]}
+
+    signals = [l.get("back_signal") for l in layers]
+    if not finite(loss) or any(not finite(l["grad_norm"]) for l in layers) or any(
+        s is not None and not finite(s) for s in signals
+    ):
         bad = [l["name"] for l in layers if not finite(l["grad_norm"])]
-        evidence.insert(
-            0,
+        return decide(
+            "exploding gradients",
             f"non-finite loss ({_fmt(loss)})"
             if not finite(loss)
-            else f"non-finite gradient norm in {', '.join(bad)}",
+            else f"non-finite gradient in {', '.join(bad) or 'the backward signal'}",
         )
-        return {"verdict": "exploding gradients", "evidence": evidence, "first_to_last": ratio}
-    biggest = max(layers, key=lambda l: l["grad_norm"])
-    if biggest["grad_norm"] > EXPLODING_GRAD_NORM:
-        evidence.insert(
-            0,
-            f"{biggest['name']} gradient norm {_fmt(biggest['grad_norm'])} exceeds "
-            f"{EXPLODING_GRAD_NORM:g}",
+    silent = [l for l in path if l.get("back_signal") == 0]
+    if silent and any((l.get("back_signal") or 0) > 0 for l in path):
+        return decide(
+            "vanishing gradients",
+            f"no gradient at all reaches {', '.join(l['name'] for l in silent[:3])}"
+            + (" ..." if len(silent) > 3 else ""),
         )
-        return {"verdict": "exploding gradients", "evidence": evidence, "first_to_last": ratio}
-    if finite(ratio) and ratio < VANISHING_RATIO:
-        evidence.insert(
-            0,
-            f"{first['name']} gradient norm {_fmt(first['grad_norm'])} is {_fmt(ratio)} x "
-            f"{top['name']}'s {_fmt(top['grad_norm'])} (threshold {VANISHING_RATIO:g})",
-        )
-        stds = [l["act_std"] for l in main]
-        if len(stds) > 2 and stds[-2] < stds[0]:
-            evidence.append(
-                f"response std falls from {_fmt(stds[0])} ({first['name']}) to "
-                f"{_fmt(stds[-2])} ({late[0]['name']})"
-            )
-        return {"verdict": "vanishing gradients", "evidence": evidence, "first_to_last": ratio}
-    dead = max(layers, key=lambda l: l["dead_frac"])
-    if dead["dead_frac"] >= DEAD_FRACTION:
-        evidence.insert(
-            0,
-            f"{dead['dead_frac']:.0%} of {dead['name']}'s channels never respond "
-            f"positively (threshold {DEAD_FRACTION:.0%})",
-        )
-        return {"verdict": "dead units", "evidence": evidence, "first_to_last": ratio}
-    evidence.insert(
-        0,
-        f"gradient norms {_fmt(min(grads))}-{_fmt(max(grads))} in every layer; "
-        f"{first['name']}/{top['name']} ratio {_fmt(ratio)}",
+    collapse = (
+        f"forward, the ReLU output std changes x{_fmt(forward['change'])} from {path[0]['name']} "
+        f"to the last ReLU ({_fit_text(forward)})"
+        if forward is not None
+        else None
     )
-    return {"verdict": "healthy", "evidence": evidence, "first_to_last": ratio}
+    if back is not None:
+        first, last = path[0]["name"], path[-1]["name"]
+        span = f"over {back['layers']} layers from {last} to {first}"
+        if back["change"] < 1 / SIGNAL_CHANGE_LIMIT or back["change"] > SIGNAL_CHANGE_LIMIT:
+            kind = "shrinks" if back["change"] < 1 else "grows"
+            if collapse:
+                evidence.insert(0, collapse)
+            return decide(
+                "vanishing gradients" if back["change"] < 1 else "exploding gradients",
+                f"the backward signal {kind} x{_fmt(back['change'])} toward the input {span} "
+                f"({_fit_text(back)}; limit: a change of x{_fmt(SIGNAL_CHANGE_LIMIT)} either way, "
+                "depth = 6 depth scales)",
+            )
+    huge = max(layers, key=lambda l: l["grad_to_weight"] if finite(l["grad_to_weight"]) else 0)
+    if finite(huge["grad_to_weight"]) and huge["grad_to_weight"] > HUGE_GRAD_TO_WEIGHT:
+        return decide(
+            "exploding gradients",
+            f"{huge['name']}'s gradient norm is {_fmt(huge['grad_to_weight'])} x its weight norm "
+            f"(bound {HUGE_GRAD_TO_WEIGHT:g})",
+        )
+    dead = max(
+        (l for l in layers if l.get("dead_frac") is not None),
+        key=lambda l: l["dead_frac"],
+        default=None,
+    )
+    if dead is not None and dead["dead_frac"] >= DEAD_FRACTION:
+        return decide(
+            "dead units",
+            f"{dead['dead_frac']:.0%} of the channels of the ReLU after {dead['name']} are 0 on the "
+            f"whole batch (threshold {DEAD_FRACTION:.0%})",
+        )
+    if back is not None:
+        reason = (
+            f"the backward signal changes x{_fmt(back['change'])} toward the input over "
+            f"{back['layers']} layers ({_fit_text(back)}), within x{_fmt(SIGNAL_CHANGE_LIMIT)}"
+        )
+    else:
+        reason = f"too few layers to fit the signal; first/last gradient-norm ratio {_fmt(ratio)}"
+    return decide("healthy", reason)
 
 
 def change_finding(
