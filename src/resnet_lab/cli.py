@@ -329,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     dg.add_argument(
         "--model", metavar="NAME", help="analyse a fresh model of this name instead of a checkpoint"
     )
+    dg.add_argument(
+        "--probe-images",
+        type=int,
+        default=256,
+        metavar="N",
+        help="training images in the fixed probe batch (default 256; at most the training split)",
+    )
     dg.add_argument("--json", action="store_true", help="print the analysis as JSON")
     _add_train_flags(dg)
 
@@ -670,10 +677,15 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
 
     from .config import apply_overrides, from_dict, resolve
     from .data import load_data
-    from .diagnostics.analyze import diagnose, find_initial_checkpoint, format_diagnosis
+    from .diagnostics.analyze import (
+        check_probe_images,
+        diagnose,
+        find_initial_checkpoint,
+        format_diagnosis,
+    )
     from .experiment import builder_options
     from .runs import load_checkpoint
-    from .train import resolve_device
+    from .train import resolve_device, sgd_lr
 
     overrides = _overrides(args)
     if bool(args.checkpoint) == bool(args.model):
@@ -684,8 +696,16 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         cfg = resolve(args.preset, args.config, {**overrides, "models": [args.model]})
         data = load_data(cfg.data)
         options = builder_options(args.model, cfg, data)
+        check_probe_images(args.probe_images, data)
         torch.manual_seed(cfg.train.seed)
-        result = diagnose(args.model, options, data, device=resolve_device(cfg.train.device))
+        result = diagnose(
+            args.model,
+            options,
+            data,
+            device=resolve_device(cfg.train.device),
+            lr=sgd_lr(cfg.optim),
+            probe_images=args.probe_images,
+        )
         labels = {"init": f" (fresh, seed {cfg.train.seed})"}
     else:
         final = load_checkpoint(args.checkpoint)
@@ -717,6 +737,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
             )
         cfg = apply_overrides(from_dict(final["config"]), data_keys, "command line")
         data = load_data(cfg.data)
+        check_probe_images(args.probe_images, data)
         device = resolve_device(args.__dict__.get("train.device") or "auto")  # as diagnose --model
         same = init is final or init["epoch"] == final["epoch"]
         result = diagnose(
@@ -726,6 +747,8 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
             init_state=init["state_dict"],
             final_state=None if same else final["state_dict"],
             device=device,
+            lr=sgd_lr(cfg.optim),
+            probe_images=args.probe_images,
         )
         labels = {
             "init": f" ({against.name if against else Path(args.checkpoint).name}, epoch {init['epoch']})",

@@ -59,7 +59,9 @@ class ModelConfig:
     width_mult: float = 1.0  # 1.0 = each net's full width (64/128/256 in the seed's deep nets)
     init: str | None = None  # default (PyTorch's) | kaiming | xavier | orthogonal | ...
     norm: str | None = None  # none | batch
-    shortcut: str | None = None  # CIFAR family: A = zero-padded identity (paper), B = 1x1 projection
+    shortcut: str | None = (
+        None  # CIFAR family: A = zero-padded identity (paper), B = 1x1 projection
+    )
     skip: bool | None = None  # residual additions on (True) or off (False): resnet_seed, cifar_net
     depth: int | None = None  # cifar_net: weight layers, 6n+2
 

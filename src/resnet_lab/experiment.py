@@ -40,6 +40,7 @@ from .train import (
     evaluate,
     fit,
     prepare_model,
+    sgd_lr,
 )
 
 # A run "stayed at ln C" when every epoch's mean training loss is within this of ln(num_classes):
@@ -285,6 +286,7 @@ def train_model(
         init_state=init_state,
         final_state={k: v.cpu() for k, v in model.state_dict().items()},
         device=device,
+        lr=sgd_lr(cfg.optim),
     )
     write_json(run_dir / "diagnosis.json", diagnosis)
     # The judged outcome first (if any), then what the diagnostics say about why.

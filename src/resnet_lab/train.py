@@ -170,6 +170,14 @@ def prepare_model(
     return model, (torch.compile(model) if cfg.compile else None)
 
 
+def sgd_lr(cfg: OptimConfig) -> float | None:
+    """The learning rate of plain SGD's first step (the warm-up's if any); None for Adam, whose step
+    size does not scale with the gradient (what the diagnostics' large-step flag compares)."""
+    if cfg.name != "sgd":
+        return None
+    return cfg.warmup_lr if cfg.warmup_lr is not None else cfg.lr
+
+
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     if cfg.name == "sgd":
         return torch.optim.SGD(

@@ -81,14 +81,37 @@ def diagnose(
     init_state: dict[str, torch.Tensor] | None = None,
     final_state: dict[str, torch.Tensor] | None = None,
     device: torch.device = CPU,
+    lr: float | None = None,
+    probe_images: int = PROBE_SIZE,
 ) -> Diagnosis:
     """Analyse model ``name`` at initialisation and, if ``final_state`` is given, after training.
 
-    ``init_state`` None means a fresh model built now (seeded by the caller).
+    ``init_state`` None means a fresh model built now (seeded by the caller). ``lr``: the SGD
+    learning rate, to flag layers whose first step would exceed their weight (verdict.py).
     """
     init = build(name, options, init_state).to(device)
     final = build(name, options, final_state).to(device) if final_state is not None else None
-    return analyse_models(init, final, data, device=device, name=name, options=options)
+    return analyse_models(
+        init,
+        final,
+        data,
+        device=device,
+        name=name,
+        options=options,
+        lr=lr,
+        probe_images=probe_images,
+    )
+
+
+def check_probe_images(n: int, data: DataSplits) -> None:
+    """The probe batch must be a positive number of images the training split has."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise UserError(f"--probe-images must be a positive whole number of images, got {n!r}")
+    if n > len(data.train):
+        raise UserError(
+            f"--probe-images {n} is more than the {len(data.train):,} training images; "
+            f"pass --probe-images {min(PROBE_SIZE, len(data.train))} or fewer"
+        )
 
 
 def analyse_models(
@@ -99,10 +122,12 @@ def analyse_models(
     device: torch.device = CPU,
     name: str = "",
     options: dict[str, Any] | None = None,
+    lr: float | None = None,
+    probe_images: int = PROBE_SIZE,
 ) -> Diagnosis:
     """The analysis of any module before (``init``) and, if given, after training (``final``), both
     already on ``device``; leaves their parameters, gradients, buffers and modes as they were."""
-    x, y = fixed_batch(data.train, data, device=device)
+    x, y = fixed_batch(data.train, data, n=probe_images, device=device)  # all, if fewer
     xt, _ = fixed_batch(data.test, data, device=device)
     phases: dict[str, nn.Module] = {"init": init}
     if final is not None:
@@ -125,12 +150,15 @@ def analyse_models(
     for phase, model in phases.items():
         p = probe(model, x, y)
         out["probe"][phase] = {"loss": p["loss"], "layers": p["layers"]}
-        out["verdict"][phase] = gradient_verdict(p["layers"], p["loss"], data.num_classes)
+        out["verdict"][phase] = gradient_verdict(p["layers"], p["loss"], data.num_classes, lr)
         logits[phase], out["predictions"][phase] = _predictions(model, xt, data.num_classes)
     layers = out["probe"]["init"]["layers"]
     out["layer_response"] = {
         "names": [l["name"] for l in layers],
         **{ph: [l["act_std"] for l in out["probe"][ph]["layers"]] for ph in phases},
+    }
+    out["backward_signal"] = {
+        ph: [l["back_signal"] for l in out["probe"][ph]["layers"]] for ph in phases
     }
     if "final" in phases:
         out["prediction_shift"] = total_variation(logits["init"], logits["final"])
@@ -196,12 +224,17 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
     changes = {w["name"]: w["rel_change"] for w in d.get("weight_change", [])}
     # "std" is the layer's response (activation) std; "W std" its weights' (the seed's 0.11 -> 0.012
     # are weight stds, which every init lowers with fan-in; the response std is what shows a collapse).
+    cols = [  # (heading, key): per phase
+        ("std", "act_std"),
+        ("ReLU std", "relu_std"),
+        ("signal", "back_signal"),
+        ("grad", "grad_norm"),
+        ("g/w", "grad_to_weight"),
+    ]
     head = (
         f"{'layer':8s}"
-        + f"{'W std init':>12s}"
-        + "".join(f"{f'std {ph}':>12s}" for ph in phases)
-        + "".join(f"{f'grad {ph}':>12s}" for ph in phases)
-        + "".join(f"{f'g/w {ph}':>11s}" for ph in phases)
+        + f"{'W std init':>11s}"
+        + "".join(f"{f'{h} {ph}':>{len(h) + 8}s}" for h, _ in cols for ph in phases)
         + (f"{'W change':>10s}" if changes else "")
     )
     lines += ["", head]
@@ -209,16 +242,25 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
         row = [d["probe"][ph]["layers"][i] for ph in phases]
         lines.append(
             f"{layer['name']:8s}"
-            + f"{_g(layer.get('weight_std')):>12s}"
-            + "".join(f"{_g(r['act_std']):>12s}" for r in row)
-            + "".join(f"{_g(r['grad_norm']):>12s}" for r in row)
-            + "".join(f"{_g(r['grad_to_weight']):>11s}" for r in row)
+            + f"{_g(layer.get('weight_std')):>11s}"
+            + "".join(f"{_g(r.get(k)):>{len(h) + 8}s}" for h, k in cols for r in row)
             + (f"{_g(changes.get(layer['name'])):>10s}" if changes else "")
         )
-    lines.append("")
+    lines += [
+        "(std: the layer's response before its ReLU; ReLU std: after it; signal: RMS over the batch "
+        "of each image's ||dL/d response||; grad: ||dL/dW||; g/w: ||dL/dW|| / ||W||)",
+        "",
+    ]
     for phase, v in d["verdict"].items():
         lines.append(f"Verdict {titles[phase].lower()}: {v['verdict']}")
         lines += [f"  - {e}" for e in v["evidence"]]
+        for what, fit in (("backward signal", v.get("backward")), ("ReLU std", v.get("forward"))):
+            if fit:
+                toward = "the input" if what.startswith("back") else "the output"
+                lines.append(
+                    f"  {what}: x{fit['gain']:.3g} per layer toward {toward}, depth scale "
+                    f"{fit['depth_scale']:.3g} layers, x{fit['change']:.3g} over {fit['layers']} layers"
+                )
     if "finding" in d:
         lines.append(f"Finding: {d['finding']['text']}")
     return "\n".join(lines)

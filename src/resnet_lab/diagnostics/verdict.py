@@ -86,7 +86,11 @@ def gradient_verdict(
     out: Verdict = {"first_to_last": ratio, "backward": back, "forward": forward, "large_steps": []}
     evidence: list[str] = []
     if lr is not None:
-        big = [l for l in layers if finite(l["grad_to_weight"]) and lr * l["grad_to_weight"] > STEP_BOUND]
+        big = [
+            l
+            for l in layers
+            if finite(l["grad_to_weight"]) and lr * l["grad_to_weight"] > STEP_BOUND
+        ]
         out["large_steps"] = [l["name"] for l in big]
         if big:
             worst = max(big, key=lambda l: l["grad_to_weight"])
@@ -104,8 +108,10 @@ def gradient_verdict(
         return {**out, "verdict": verdict, "evidence": [reason, *evidence]}
 
     signals = [l.get("back_signal") for l in layers]
-    if not finite(loss) or any(not finite(l["grad_norm"]) for l in layers) or any(
-        s is not None and not finite(s) for s in signals
+    if (
+        not finite(loss)
+        or any(not finite(l["grad_norm"]) for l in layers)
+        or any(s is not None and not finite(s) for s in signals)
     ):
         bad = [l["name"] for l in layers if not finite(l["grad_norm"])]
         return decide(

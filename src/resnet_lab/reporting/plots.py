@@ -136,12 +136,18 @@ def _layer_plot(ax, models, key: str, phases=("init", "final"), log: bool = True
 
 
 def gradient_flow(models: list[dict[str, Any]]) -> Figure:
-    """Per-layer weight-gradient norm, log scale, at initialisation (dashed) and after training (solid)."""
-    fig, ax = plt.subplots(figsize=(8, 4))
-    _layer_plot(ax, models, "grad_norm")
-    ax.set(
-        ylabel="weight-gradient norm",
-        title="Gradient flow on a fixed batch (dashed: init, solid: trained)",
+    """Per layer, log scale, at initialisation (dashed) and after training (solid): the backward
+    signal ||dL/dh|| the verdicts read (size-free: flat in a healthy net, docs/diagnostics.md) and
+    the weight-gradient norm ||dL/dW|| (which also grows with the layer's number of weights)."""
+    fig, (ax_sig, ax_w) = plt.subplots(1, 2, figsize=(14, 4))
+    _layer_plot(ax_sig, models, "back_signal")
+    ax_sig.set(
+        ylabel="backward signal (RMS of ||dL/dh|| per image)",
+        title="Backward signal at each layer's response",
+    )
+    _layer_plot(ax_w, models, "grad_norm")
+    ax_w.set(
+        ylabel="weight-gradient norm", title="Weight-gradient norm (dashed: init, solid: trained)"
     )
     fig.tight_layout()
     return fig
