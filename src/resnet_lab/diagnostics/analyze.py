@@ -246,11 +246,11 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
             + "".join(f"{_g(r.get(k)):>{len(h) + 8}s}" for h, k in cols for r in row)
             + (f"{_g(changes.get(layer['name'])):>10s}" if changes else "")
         )
-    lines += [
+    legend = (
         "(std: the layer's response before its ReLU; ReLU std: after it; signal: RMS over the batch "
-        "of each image's ||dL/d response||; grad: ||dL/dW||; g/w: ||dL/dW|| / ||W||)",
-        "",
-    ]
+        "of each image's ||dL/d response||; grad: ||dL/dW||; g/w: ||dL/dW|| / ||W||)"
+    )
+    lines += [legend, ""]
     for phase, v in d["verdict"].items():
         lines.append(f"Verdict {titles[phase].lower()}: {v['verdict']}")
         lines += [f"  - {e}" for e in v["evidence"]]
