@@ -226,3 +226,112 @@ def test_sweep_refuses_a_directory_made_with_other_settings(tmp_path):
         and "different config" in proc.stderr
         and "Traceback" not in proc.stderr
     )
+
+
+def _summary(errors: dict[tuple[str, int], tuple[float, float | None]], seeds=(0, 1, 2)):
+    return [
+        {
+            "family": f,
+            "depth": d,
+            "seeds": list(seeds),
+            "train_error": list(e),
+            "train_error_kind": "clean",
+        }
+        for (f, d), e in errors.items()
+    ]
+
+
+def _rows(verdict="exploding gradients", seeds=(0, 1, 2)):
+    return [
+        {
+            "family": f,
+            "depth": d,
+            "seed": s,
+            "run": f"{f}{d}-seed{s}",
+            "verdict_init": verdict if f == "plain" and d == 56 else "healthy",
+            "verdict_final": "healthy",
+            "backward_change_init": 1e4 if d == 56 else 20.0,
+        }
+        for f in ("plain", "resnet")
+        for d in (20, 56)
+        for s in seeds
+    ]
+
+
+def test_degradation_is_said_only_beyond_two_seed_stds_with_three_seeds():
+    from resnet_lab.reporting.conclusions import degradation_sentences
+
+    both = degradation_sentences(
+        _summary(
+            {
+                ("plain", 20): (10.0, 0.5),
+                ("plain", 56): (14.0, 0.8),
+                ("resnet", 20): (9.0, 0.4),
+                ("resnet", 56): (8.0, 0.5),
+            }
+        ),
+        _rows(),
+    )
+    text = " ".join(both)
+    assert "higher by 4.00 points, more than 2 seed stds: degradation" in text
+    assert "Both halves of He et al.'s result are shown" in text
+    assert "No plain run's gradients vanished" in text and "plain-56 exploding gradients" in text
+
+    # The same means with a spread that covers the difference: no degradation claimed.
+    noisy = " ".join(
+        degradation_sentences(
+            _summary(
+                {
+                    ("plain", 20): (10.0, 2.5),
+                    ("plain", 56): (14.0, 2.2),
+                    ("resnet", 20): (9.0, 0.4),
+                    ("resnet", 56): (8.0, 0.5),
+                }
+            ),
+            _rows(),
+        )
+    )
+    assert "degradation" not in noisy.replace("degradation problem", "")
+    assert "not distinguishable" in noisy and "Both halves" not in noisy
+
+    # One seed: the rule needs three; the report says so and claims nothing.
+    one = " ".join(
+        degradation_sentences(
+            _summary({("plain", 20): (10.0, None), ("plain", 56): (14.0, None)}, seeds=(0,)),
+            _rows(seeds=(0,)),
+        )
+    )
+    assert "with 1 seed the 2-std rule needs 3: no claim either way" in one
+    assert ": degradation" not in one
+
+
+def test_depth_slowing_both_families_is_not_called_degradation():
+    from resnet_lab.reporting.conclusions import degradation_sentences
+
+    text = " ".join(
+        degradation_sentences(
+            _summary(
+                {
+                    ("plain", 20): (10.0, 0.5),
+                    ("plain", 56): (20.0, 0.5),
+                    ("resnet", 20): (9.0, 0.4),
+                    ("resnet", 56): (15.0, 0.5),
+                }
+            ),
+            _rows(verdict="vanishing gradients"),
+        )
+    )
+    assert "Depth slowed training in both families" in text and "Both halves" not in text
+    assert "had vanishing gradients" in text and "No plain run's gradients vanished" not in text
+
+
+def test_plain_and_residual_nets_of_a_seed_start_from_the_same_weights():
+    """Option A: plain-N and resnet-N have the same parameters, so one seed gives both the same
+    initial weights (the sweep's pairs differ in the skips alone, from the first step)."""
+    from resnet_lab.registry import create_model
+
+    torch.manual_seed(3)
+    plain = create_model("plain20", width_mult=0.5).state_dict()
+    torch.manual_seed(3)
+    res = create_model("resnet20", width_mult=0.5).state_dict()
+    assert plain.keys() == res.keys() and all(torch.equal(plain[k], res[k]) for k in plain)

@@ -158,6 +158,16 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         },
     ),
     (
+        "--clean-train-images",
+        "train.clean_train_images",
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "after every epoch also evaluate N fixed training images in eval mode without "
+            "augmentation: the clean training error (He et al. Fig. 6); default 0 = off",
+        },
+    ),
+    (
         "--diag-every",
         "train.diag_every",
         {

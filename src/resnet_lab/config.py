@@ -104,6 +104,9 @@ class TrainConfig:
         None  # stop after this many optimiser steps (the paper counts iterations)
     )
     checkpoint_every: int = 1  # write the resumable checkpoints/last.pt every N epochs
+    # Also evaluate this many training images (a fixed sample, eval mode, no augmentation) after
+    # every epoch: the clean training error of He et al.'s Figure 6. 0: only the running error.
+    clean_train_images: int = 0
 
 
 @dataclass(frozen=True)
@@ -218,6 +221,24 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train.epochs": 4,
         "sweep.depths": (20, 56),
         "train.diag_every": 50,
+    },
+    # Degradation shown whole on a 2-core CPU, <= 90 min for 3 seeds (docs/degradation.md: design,
+    # measured step times and result): He et al.'s recipe on a half-width net (8/16/32 channels),
+    # depths 20 and 56, a 15k training subset, 2,000 iterations at lr 0.1 divided by 10 at 50 % and
+    # 75 %, the clean training error on a fixed 2,500-image sample after every epoch (118 steps).
+    "degradation-cpu": {
+        **_PAPER,
+        "model.width_mult": 0.5,
+        "data.train_subset": 15000,
+        "data.val_size": 2000,
+        "optim.milestones": (1000, 1500),
+        "train.max_steps": 2000,
+        "train.epochs": 17,
+        "train.clean_train_images": 2500,
+        "train.diag_every": 500,
+        "train.tensorboard": False,
+        "sweep.depths": (20, 56),
+        "sweep.seeds": (0, 1, 2),
     },
     # When does a deep net train? depth x (skip, norm, init) x optimiser on He et al.'s CIFAR family
     # (docs/trainability.md). The columns pair each init with the nets it is meant for: Fixup and

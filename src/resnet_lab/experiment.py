@@ -79,7 +79,8 @@ class ResultRow(TypedDict, total=False):
     best_val_epoch: int
     final_val_acc: float
     final_train_loss: float
-    final_train_acc: float
+    final_train_acc: float  # running: mean over the last epoch's augmented batches
+    final_train_clean_acc: float | None  # the fixed clean training sample (None: not measured)
     steps: int
     test_acc: float
     test_loss: float
@@ -88,6 +89,7 @@ class ResultRow(TypedDict, total=False):
     verdict_init: str
     verdict_final: str
     first_to_last_grad_init: float
+    backward_change_init: float | None  # fitted change of the backward signal toward the input
     finding: str
     seed: int  # compare and grid: the training seed of this run
     run: str  # compare and grid: its run directory's name
@@ -307,6 +309,7 @@ def train_model(
         "final_val_acc": last["val"]["acc"],
         "final_train_loss": last["train"]["loss"],
         "final_train_acc": last["train"]["acc"],
+        "final_train_clean_acc": last["train_clean"]["acc"] if "train_clean" in last else None,
         "steps": state.step,
         "test_acc": test["acc"],
         "test_loss": test["loss"],
@@ -315,6 +318,7 @@ def train_model(
         "verdict_init": diagnosis["verdict"]["init"]["verdict"],
         "verdict_final": diagnosis["verdict"]["final"]["verdict"],
         "first_to_last_grad_init": diagnosis["verdict"]["init"]["first_to_last"],
+        "backward_change_init": (diagnosis["verdict"]["init"].get("backward") or {}).get("change"),
         "finding": diagnosis["finding"]["finding"],
     }
     recorder.finish("diverged" if state.diverged_at_step is not None else "completed", results=row)

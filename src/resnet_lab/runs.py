@@ -268,8 +268,8 @@ class RunRecorder(Callback):
         with open(self.dir / "metrics.jsonl", "a") as fh:
             fh.write(json.dumps(rec) + "\n")
         if self.writer is not None:
-            for split in ("train", "val"):
-                for metric in ("loss", "acc"):
+            for split in ("train", "val", "train_clean"):
+                for metric in ("loss", "acc") if split in rec else ():
                     self.writer.add_scalar(f"{metric}/{split}", rec[split][metric], rec["epoch"])
             self.writer.add_scalar("lr", rec["lr"], rec["epoch"])
             self.writer.flush()

@@ -47,3 +47,17 @@ def fmt(ms: Sequence[float | None] | None, digits: int = 2, unit: str = "") -> s
         return "n/a"
     mean, std = ms
     return f"{mean:.{digits}f}{unit}" + (f" ± {std:.{digits}f}{unit}" if std is not None else "")
+
+
+MIN_SEEDS = 3  # fewer seeds measure no usable spread for a directional claim
+
+
+def larger_by(
+    a: Sequence[float | None] | None, b: Sequence[float | None] | None, n: int, sigmas: float
+) -> bool | None:
+    """Whether mean ``a`` exceeds mean ``b`` by more than ``sigmas`` times the larger of their seed
+    standard deviations (a directional claim such as "the deeper net is worse"); None when fewer
+    than ``MIN_SEEDS`` seeds (``n``) back either side."""
+    if a is None or b is None or n < MIN_SEEDS or a[1] is None or b[1] is None:
+        return None
+    return a[0] - b[0] > sigmas * max(a[1], b[1])

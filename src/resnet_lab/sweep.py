@@ -106,7 +106,12 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         groups.setdefault((r["family"], r["depth"]), []).append(r)
     out = []
     for (family, depth), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        train_err = [100 - r["final_train_acc"] for r in rs]
+        # The clean training error (fixed sample, eval mode, no augmentation) where it was measured,
+        # as in He et al.'s Figure 6; else the running error of the last epoch's augmented batches.
+        clean = all(r.get("final_train_clean_acc") is not None for r in rs)
+        train_err = [
+            100 - (r["final_train_clean_acc"] if clean else r["final_train_acc"]) for r in rs
+        ]
         val_err = [100 - r["final_val_acc"] for r in rs]
         test_err = [100 - r["test_acc"] for r in rs]
         out.append(
@@ -115,9 +120,15 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "depth": depth,
                 "seeds": [r["seed"] for r in rs],
                 "train_error": mean_std(train_err),
+                "train_error_kind": "clean" if clean else "running",
+                "running_train_error": mean_std([100 - r["final_train_acc"] for r in rs]),
                 "val_error": mean_std(val_err),
                 "test_error": mean_std(test_err),
+                "verdicts_init": sorted({r["verdict_init"] for r in rs}),
                 "verdicts_final": sorted({r["verdict_final"] for r in rs}),
+                "backward_change_init": mean_std(
+                    [r["backward_change_init"] for r in rs if r.get("backward_change_init")]
+                ),
                 "paper_test_error": PAPER_TEST_ERROR.get((family, depth)),
                 "repro_test_error": REPRO_TEST_ERROR.get((family, depth)),
             }

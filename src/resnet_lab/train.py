@@ -119,6 +119,10 @@ def check_train_config(cfg: TrainConfig) -> None:
         )
     if cfg.max_steps is not None and cfg.max_steps < 1:
         raise UserError(f"max_steps must be >= 1, got {cfg.max_steps}")
+    if cfg.clean_train_images < 0:
+        raise UserError(
+            f"clean_train_images must be >= 0 (0 = off), got {cfg.clean_train_images}; fix that value"
+        )
 
 
 def setup_runtime(cfg: TrainConfig) -> torch.device:
@@ -362,14 +366,19 @@ def fit(
         batches["train"].set_epoch(epoch)
         start = time.perf_counter()
         train = train_one_epoch(state, batches["train"], callbacks)
-        val = evaluate(state.model, batches["val"], state.amp)
+        # Every held-out split but the test set (val, and train_clean if configured) after each epoch.
+        evals = {
+            split: evaluate(state.model, b, state.amp)
+            for split, b in batches.items()
+            if split not in ("train", "test")
+        }
         state.epoch = epoch + 1
         state.history.append(
             {
                 "epoch": state.epoch,
                 "step": state.step,
                 "train": train,
-                "val": val,
+                **evals,
                 "lr": state.optimizer.param_groups[0]["lr"],
                 "seconds": round(time.perf_counter() - start, 3),
             }

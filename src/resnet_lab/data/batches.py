@@ -127,7 +127,7 @@ def make_batches(
                 ds = torch.utils.data.Subset(ds, index.tolist())
             return LoaderBatches(ds, **common, **kw)
 
-        return {
+        out = {
             "train": loader(
                 "train",
                 data.train_index,
@@ -139,13 +139,18 @@ def make_batches(
             "val": loader("train", data.val_index, False, batch_size=t.eval_batch_size),
             "test": loader("test", data.test_index, False, batch_size=t.eval_batch_size),
         }
+        if t.clean_train_images:
+            pick = clean_sample(len(data.train), t.clean_train_images)
+            index = data.train_index[pick] if data.train_index is not None else pick
+            out["train_clean"] = loader("train", index, False, batch_size=t.eval_batch_size)
+        return out
     common = {
         "mean": data.mean,
         "std": data.std,
         "device": device,
         "channels_last": t.channels_last,
     }
-    return {
+    out = {
         "train": Batches(
             data.train,
             batch_size=t.batch_size,
@@ -157,3 +162,19 @@ def make_batches(
         "val": Batches(data.val, batch_size=t.eval_batch_size, **common),
         "test": Batches(data.test, batch_size=t.eval_batch_size, **common),
     }
+    if t.clean_train_images:
+        sample = data.train.subset(clean_sample(len(data.train), t.clean_train_images))
+        out["train_clean"] = Batches(sample, batch_size=t.eval_batch_size, **common)
+    return out
+
+
+# The clean training sample is the same images for every run, model and seed of a data set.
+CLEAN_SAMPLE_SEED = 0
+
+
+def clean_sample(n_train: int, n: int) -> torch.Tensor:
+    """Indices of the fixed training sample whose error is measured clean (eval mode, no
+    augmentation) at every evaluation: what He et al.'s Figure 6 plots, as opposed to the running
+    error averaged over an epoch of augmented batches while the weights move."""
+    generator = torch.Generator().manual_seed(CLEAN_SAMPLE_SEED)
+    return torch.randperm(n_train, generator=generator)[: min(n, n_train)]

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import itertools
 import math
+import statistics
 from typing import Any
 
-from ..spread import RULE, fmt, mean_std, separated
+from ..spread import MIN_SEEDS, RULE, fmt, larger_by, mean_std, separated
 from .attribution import describe, differences, isolated_factor
 
 SEED_ORDER = ("resnet_seed", "simple_cnn", "deep_cnn")  # the seed's reported ranking, best first
@@ -369,82 +370,102 @@ def _err(summary_row: dict[str, Any], key: str = "train_error") -> float:
     return summary_row[key][0]
 
 
+# "Degradation" is said only when the deeper plain net's final training error exceeds the shallower
+# one's by more than this many seed standard deviations (the larger of the two), with >= MIN_SEEDS.
+DEGRADATION_SIGMAS = 2
+
+
 def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, Any]]) -> list[str]:
-    """Sweep conclusions: does training error grow with depth (degradation), per family, and were the
-    plain nets' gradients healthy while it did (so that it is not a vanishing-gradient failure)?"""
+    """Sweep conclusions, computed from the summary: per family, is the deeper net's final training
+    error higher than the shallower one's by more than the spread (He et al.'s degradation: the
+    plain nets get worse with depth, the residual nets do not)? And, kept apart, what the gradient
+    diagnostics said of the plain nets."""
     out: list[str] = []
-    degraded = False
     by = {(s["family"], s["depth"]): s for s in summary}
+    kind = {s["train_error_kind"] for s in summary if "train_error_kind" in s}
+    what = "clean training error" if kind == {"clean"} else "final training error (running)"
+    worse: dict[str, list[tuple[int, int, float, bool | None]]] = {"plain": [], "resnet": []}
     for family in ("plain", "resnet"):
         depths = sorted(d for f, d in by if f == family)
         for shallow, deep in itertools.pairwise(depths):
             a, b = by[(family, shallow)], by[(family, deep)]
-            ea, eb = _err(a), _err(b)
-            stds = [x for x in (a["train_error"][1], b["train_error"][1]) if x is not None]
-            noise = (
-                f" (seed std up to {max(stds):.2f})" if stds else " (one seed: no spread measured)"
+            n = min(len(a["seeds"]), len(b["seeds"]))
+            diff = b["train_error"][0] - a["train_error"][0]
+            beyond = larger_by(b["train_error"], a["train_error"], n, DEGRADATION_SIGMAS)
+            worse[family].append((shallow, deep, diff, beyond))
+            pair = (
+                f"{family}-{deep}'s {what} {fmt(b['train_error'])}% vs {family}-{shallow}'s "
+                f"{fmt(a['train_error'])}% (n = {n})"
             )
-            if eb > ea:
-                degraded = degraded or family == "plain"
-                kind = (
-                    "degradation: the deeper net is worse on its own training data"
-                    if family == "plain"
-                    else "the deeper residual net trains worse here"
+            if beyond is None:
+                judgement = (
+                    f"with {n} seed{'s' * (n != 1)} the {DEGRADATION_SIGMAS}-std rule needs "
+                    f"{MIN_SEEDS}: no claim either way"
                 )
-                out.append(
-                    f"{family}{deep}'s final training error {eb:.2f}% is higher than {family}{shallow}'s "
-                    f"{ea:.2f}%{noise} — {kind}."
+            elif beyond:
+                judgement = (
+                    f"higher by {diff:.2f} points, more than {DEGRADATION_SIGMAS} seed stds"
+                    + (": degradation" if family == "plain" else "")
+                )
+            elif diff > 0:
+                judgement = (
+                    f"higher by {diff:.2f} points, within {DEGRADATION_SIGMAS} seed stds: "
+                    "not distinguishable"
                 )
             else:
-                out.append(
-                    f"{family}{deep}'s final training error {eb:.2f}% is not higher than {family}{shallow}'s "
-                    f"{ea:.2f}%{noise}"
-                    + (": no degradation at this budget." if family == "plain" else ".")
-                )
-    for depth in sorted({d for _, d in by}):
-        if ("plain", depth) in by and ("resnet", depth) in by:
-            p, r = _err(by[("plain", depth)]), _err(by[("resnet", depth)])
-            rel = "lower than" if r < p else "equal to" if r == p else "higher than"
-            out.append(
-                f"At depth {depth} the residual net's final training error {r:.2f}% is {rel} the plain net's "
-                f"{p:.2f}%; test error {_err(by[('resnet', depth)], 'test_error'):.2f}% vs "
-                f"{_err(by[('plain', depth)], 'test_error'):.2f}%."
-            )
+                judgement = f"not higher ({diff:+.2f} points)"
+            out.append(f"{pair}: {judgement}.")
+    plain_deg = [w for w in worse["plain"] if w[3]]
+    res_worse = [w for w in worse["resnet"] if w[3]]
+    res_within = [w for w in worse["resnet"] if w[3] is False and w[2] > 0]
+    res_claimed = worse["resnet"] and all(w[3] is not None for w in worse["resnet"])
+    if plain_deg and res_claimed and not res_worse and not res_within:
+        out.append(
+            "Both halves of He et al.'s result are shown: the deeper plain net trains worse than the "
+            "shallower, and the deeper residual net does not."
+        )
+    elif plain_deg and res_claimed and not res_worse:
+        out.append(
+            "The plain nets degrade; the deeper residual net's higher error is within the spread, so the "
+            "second half (the deeper residual net no worse) is not distinguishable at this budget."
+        )
+    elif plain_deg and res_worse:
+        p, r = plain_deg[0], res_worse[0]
+        out.append(
+            f"Depth slowed training in both families at this budget (plain-{p[1]} vs plain-{p[0]}: "
+            f"{p[2]:+.2f} points; resnet-{r[1]} vs resnet-{r[0]}: {r[2]:+.2f} points): not yet the "
+            "degradation problem, whose residual half needs the deeper residual net to be no worse."
+        )
     plain_rows = [r for r in rows if r["family"] == "plain"]
     if plain_rows:
-        healthy = [
-            r
-            for r in plain_rows
-            if r["verdict_init"] == "healthy" and r["verdict_final"] == "healthy"
-        ]
-        ratios = [
-            r["first_to_last_grad_init"]
-            for r in plain_rows
-            if r.get("first_to_last_grad_init") is not None
-        ]
-        span = (
-            f" (first/last-layer gradient ratio at init {min(ratios):.2g}-{max(ratios):.2g})"
-            if ratios
-            else ""
-        )
-        if len(healthy) == len(plain_rows):
-            out.append(
-                f"Every plain run's gradients were judged healthy at initialisation and after training{span}"
+        # Kept apart from the degradation claim: what the gradient diagnostics said of the plain nets.
+        by_net: dict[int, list[dict[str, Any]]] = {}
+        for r in plain_rows:
+            by_net.setdefault(r["depth"], []).append(r)
+        parts = []
+        for depth, rs in sorted(by_net.items()):
+            changes = [r["backward_change_init"] for r in rs if r.get("backward_change_init")]
+            verdicts = sorted({r["verdict_init"] for r in rs})
+            parts.append(
+                f"plain-{depth} {'/'.join(verdicts)}"
                 + (
-                    ": the degradation seen here is not a vanishing-gradient failure."
-                    if degraded
-                    else "."
+                    f" (backward signal x{statistics.median(changes):.3g} toward the input)"
+                    if changes
+                    else ""
                 )
             )
-        else:
-            bad = ", ".join(
-                f"{r['run']}: {r['verdict_init']} / {r['verdict_final']}"
-                for r in plain_rows
-                if r not in healthy
+        vanished = [r for r in plain_rows if "vanishing" in r["verdict_init"] + r["verdict_final"]]
+        out.append(
+            "Gradients of the plain nets at initialisation: "
+            + "; ".join(parts)
+            + (
+                ". No plain run's gradients vanished, at initialisation or after training, so a "
+                "difference between them is not a vanishing-gradient failure."
+                if not vanished
+                else f". {len(vanished)} plain run(s) had vanishing gradients: a difference involving "
+                "them may be that failure rather than degradation."
             )
-            out.append(
-                f"Not every plain run had healthy gradients ({bad}); read degradation claims with that in mind."
-            )
+        )
     seeds = sorted({r["seed"] for r in rows})
     out.append(
         f"Seeds: {', '.join(map(str, seeds))}"

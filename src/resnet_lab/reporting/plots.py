@@ -223,36 +223,51 @@ def prediction_histograms(models: list[dict[str, Any]], classes: list[str]) -> F
 
 
 def degradation_curves(runs: list[dict[str, Any]]) -> Figure:
-    """He et al. Figure 6 analogue: training error (dashed) and validation error (solid) against
-    iterations, one panel per family, one colour per depth (every seed drawn)."""
+    """He et al. Figure 6 analogue: training error (solid; the clean error on the fixed training
+    sample where measured, else the running error) and validation error (dashed) against
+    iterations, one panel per family, one colour per depth, mean over seeds with a ±std band."""
     families = [f for f in ("plain", "resnet") if any(r["family"] == f for r in runs)]
     depths = sorted({r["depth"] for r in runs})
+    clean = all("train_clean" in e for r in runs for e in r["history"])
+    train_split = "train_clean" if clean else "train"
     fig, axes = plt.subplots(
         1, len(families), figsize=(5.5 * len(families), 4), squeeze=False, sharey=True
     )
     for ax, family in zip(axes[0], families):
-        for r in (r for r in runs if r["family"] == family):
-            c = _color(depths.index(r["depth"]))
-            steps = [e["step"] for e in r["history"]]
-            first_seed = r["seed"] == min(
-                x["seed"] for x in runs if x["family"] == family and x["depth"] == r["depth"]
-            )
-            ax.plot(
-                steps, [100 - e["train"]["acc"] for e in r["history"]], "--", color=c, alpha=0.9
-            )
-            ax.plot(
-                steps,
-                [100 - e["val"]["acc"] for e in r["history"]],
-                "-",
-                color=c,
-                alpha=0.9,
-                label=f"{family}-{r['depth']}" if first_seed else None,
-            )
+        for depth in depths:
+            hs = [r["history"] for r in runs if r["family"] == family and r["depth"] == depth]
+            if not hs or not all(hs):
+                continue
+            c = _color(depths.index(depth))
+            n = min(len(h) for h in hs)
+            steps = [hs[0][i]["step"] for i in range(n)]
+            for split, style in ((train_split, "-"), ("val", "--")):
+                _, mean, std = _mean_band(hs, split, "acc")
+                err = [100 - m for m in mean]
+                ax.plot(
+                    steps,
+                    err,
+                    style,
+                    color=c,
+                    lw=2 if style == "-" else 1,
+                    label=f"{family}-{depth} (n={len(hs)})" if style == "-" else None,
+                )
+                if len(hs) > 1:
+                    ax.fill_between(
+                        steps,
+                        [e - s for e, s in zip(err, std)],
+                        [e + s for e, s in zip(err, std)],
+                        color=c,
+                        alpha=0.15,
+                    )
         ax.set(title=f"{family} nets", xlabel="iterations", ylabel="error (%)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    what = "clean training error" if clean else "running training error"
     fig.suptitle(
-        "Training error (dashed) and validation error (solid), He et al. Fig. 6 style", fontsize=10
+        f"{what.capitalize()} (solid) and validation error (dashed), mean ± std over seeds; "
+        "He et al. Fig. 6 style",
+        fontsize=10,
     )
     fig.tight_layout()
     return fig

@@ -47,15 +47,17 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
             png(plots.responses_by_depth(runs)),
         ),
     ]
+    kinds = {s.get("train_error_kind", "running") for s in blob["summary"]}
     header = [
         "net",
         "seeds",
-        "final train error %",
+        "final clean train error %" if kinds == {"clean"} else "final running train error %",
         "final val error %",
         "test error %",
         "He et al. test error %",
         "nabla0001 test error % (5 runs)",
-        "gradient verdict (trained)",
+        "gradients at init (backward signal change)",
+        "gradients (trained)",
     ]
     table_rows = []
     for s in blob["summary"]:
@@ -69,6 +71,12 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
                 _fmt(s["test_error"]),
                 "-" if s["paper_test_error"] is None else f"{s['paper_test_error']:.2f}",
                 "-" if repro is None else f"{repro[0]:.2f} ± {repro[1]:.2f}",
+                ", ".join(s.get("verdicts_init", []))
+                + (
+                    f" (x{s['backward_change_init'][0]:.3g})"
+                    if s.get("backward_change_init")
+                    else ""
+                ),
                 ", ".join(s["verdicts_final"]),
             ]
         )
@@ -92,7 +100,13 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
             [
                 (
                     f"at initialisation: {r['verdict_init']}; after training: {r['verdict_final']}; "
-                    f"final train error {100 - r['final_train_acc']:.2f}%, test error {100 - r['test_acc']:.2f}%"
+                    f"final running train error {100 - r['final_train_acc']:.2f}%"
+                    + (
+                        f", clean {100 - r['final_train_clean_acc']:.2f}%"
+                        if r.get("final_train_clean_acc") is not None
+                        else ""
+                    )
+                    + f", test error {100 - r['test_acc']:.2f}%"
                 )
             ],
         )
