@@ -449,7 +449,7 @@ def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, An
             parts.append(
                 f"plain-{depth} {'/'.join(verdicts)}"
                 + (
-                    f" (backward signal x{statistics.median(changes):.3g} toward the input)"
+                    f" (backward signal x{statistics.fmean(changes):.3g} toward the input, mean over seeds)"
                     if changes
                     else ""
                 )
