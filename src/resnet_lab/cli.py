@@ -324,9 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="explain a model: predictions, per-layer statistics, verdict",
         description="Analyse a checkpoint against the run's initial checkpoint (found beside it, "
         "or --against): raw logits, softmax and predicted classes before and after training, "
-        "per-layer response std, gradient norms and relative weight change, and a verdict "
-        "(vanishing / exploding gradients, dead units, healthy) by the rules in "
-        "docs/diagnostics.md. Without a checkpoint, --model analyses a freshly initialised model.",
+        "per-layer response std, backward signal, gradient norms and relative weight change, and a "
+        "verdict (vanishing / exploding gradients, dead units, healthy) by the rules in "
+        "docs/diagnostics.md. Without a checkpoint, --model analyses a freshly initialised model, "
+        "at full width with its own defaults (preset 'seed': nothing changed) unless --preset or "
+        "flags say otherwise.",
     )
     dg.add_argument(
         "checkpoint", nargs="?", metavar="CHECKPOINT", help="a .pt file from a run's checkpoints/"
@@ -703,7 +705,8 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
             "give either a CHECKPOINT or --model NAME (see 'resnet-lab diagnose --help')"
         )
     if args.model:
-        cfg = resolve(args.preset, args.config, {**overrides, "models": [args.model]})
+        # One probe is cheap at any width: the model as its name means it, unless told otherwise.
+        cfg = resolve(args.preset or "seed", args.config, {**overrides, "models": [args.model]})
         data = load_data(cfg.data)
         options = builder_options(args.model, cfg, data)
         check_probe_images(args.probe_images, data)

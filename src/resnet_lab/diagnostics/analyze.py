@@ -15,7 +15,7 @@ from torch import nn
 
 from ..data import Batches, DataSplits, ImageTensors
 from ..errors import UserError
-from ..registry import create_model
+from ..registry import architecture, create_model
 from .hooks import probe, weight_change
 from .stats import Diagnosis, jsonable, softmax_summary, total_variation
 from .verdict import change_finding, gradient_verdict
@@ -97,7 +97,7 @@ def diagnose(
         data,
         device=device,
         name=name,
-        options=options,
+        options=architecture(name, options)["options"],  # every option, defaults filled in
         lr=lr,
         probe_images=probe_images,
     )
