@@ -35,7 +35,8 @@ from .comparison import run_compare
 from .config import ExperimentConfig, to_dict
 from .data import DataSplits, load_data, make_batches
 from .experiment import build_state
-from .runs import prepare_dir, provenance, write_json
+from .rundir import claim
+from .runs import provenance, write_json
 from .train import TrainState, amp_enabled, autocast, callback_step, setup_runtime, train_step
 
 
@@ -319,32 +320,34 @@ def run_bench(
 ) -> dict[str, Any]:
     data = load_data(cfg.data)
     device = setup_runtime(cfg.train)
-    out = prepare_dir(out_dir)
-    # Unpack / open the conventional pipeline's files before any timing, as a user would have them.
-    make_batches(data, conventional(cfg), device)
-    report: dict[str, Any] = {
-        "config": to_dict(cfg),
-        "provenance": provenance(device, data.source),
-        "conventional": "torchvision dataset, per-image RandomCrop/Flip/ToTensor/Normalize, "
-        f"DataLoader(num_workers={cfg.data.workers}), NCHW, fp32",
-    }
-    log(
-        f"data: {data.source}; device {report['provenance']['device']}, {torch.get_num_threads()} threads; "
-        f"batch {cfg.train.batch_size}; conventional = {report['conventional']}"
-    )
-    if mode in ("throughput", "all"):
-        report["throughput"] = throughput(
-            cfg, data, device, steps=steps, warmup=warmup, repeats=repeats, log=log
-        )
-    if mode in ("diagnostics", "all"):
-        report["diagnostics"] = diagnostics_overhead(
-            cfg, data, device, steps=diag_steps, repeats=repeats, log=log
-        )
-    if mode in ("end-to-end", "all"):
-        e2e = report["end_to_end"] = end_to_end(cfg, out, log=log)
+    out = Path(out_dir)
+    # bench has no --overwrite: a benchmark is cheap to rerun into a new --out.
+    with claim(out, "bench", to_dict(cfg), overwrite_flag=None):
+        # Unpack / open the conventional pipeline's files before any timing, as a user would have them.
+        make_batches(data, conventional(cfg), device)
+        report: dict[str, Any] = {
+            "config": to_dict(cfg),
+            "provenance": provenance(device, data.source),
+            "conventional": "torchvision dataset, per-image RandomCrop/Flip/ToTensor/Normalize, "
+            f"DataLoader(num_workers={cfg.data.workers}), NCHW, fp32",
+        }
         log(
-            f"\nend to end ({cfg.preset} preset): resnet-lab {e2e['resnet-lab']['seconds']:.0f} s, conventional "
-            f"{e2e['conventional']['seconds']:.0f} s, ratio {e2e['ratio']:.2f}x"
+            f"data: {data.source}; device {report['provenance']['device']}, {torch.get_num_threads()} threads; "
+            f"batch {cfg.train.batch_size}; conventional = {report['conventional']}"
         )
-    write_json(out / "bench.json", report)
+        if mode in ("throughput", "all"):
+            report["throughput"] = throughput(
+                cfg, data, device, steps=steps, warmup=warmup, repeats=repeats, log=log
+            )
+        if mode in ("diagnostics", "all"):
+            report["diagnostics"] = diagnostics_overhead(
+                cfg, data, device, steps=diag_steps, repeats=repeats, log=log
+            )
+        if mode in ("end-to-end", "all"):
+            e2e = report["end_to_end"] = end_to_end(cfg, out, log=log)
+            log(
+                f"\nend to end ({cfg.preset} preset): resnet-lab {e2e['resnet-lab']['seconds']:.0f} s, conventional "
+                f"{e2e['conventional']['seconds']:.0f} s, ratio {e2e['ratio']:.2f}x"
+            )
+        write_json(out / "bench.json", report)
     return report

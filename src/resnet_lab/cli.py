@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import errno
 import shlex
 import sys
 from collections.abc import Sequence
@@ -630,17 +631,59 @@ def _on_sigterm(signum, frame) -> None:
     raise _Terminated()
 
 
-def _interruptible(resume_hint: str, fn, *a, note: str | None = None, **kw):
-    """Run ``fn``; on Ctrl-C (exit 130) or SIGTERM (exit 143) say how to resume. Every completed epoch
-    is already in checkpoints/last.pt, so only the current epoch's steps are abandoned. ``note``
-    replaces that message for work that is not training (e.g. analyze)."""
+# Operating-system failures a user can fix (space, permissions): one line, exit 1, never a traceback.
+_FIXABLE_OS_ERRORS = {
+    errno.ENOSPC: "the disk is full; free space",
+    errno.EDQUOT: "the disk quota is exceeded; free space",
+    errno.EACCES: "permission denied; fix the permissions",
+    errno.EPERM: "operation not permitted; fix the permissions",
+    errno.EROFS: "the file system is read-only; write somewhere else",
+}
+
+
+def _os_error_line(exc: OSError) -> str:
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"cannot write{where}: {_FIXABLE_OS_ERRORS[exc.errno]}"
+
+
+_ARGV: list[str] = []  # this invocation's arguments (main sets them), for "run the same command"
+
+
+def _same_command() -> str:
+    return shlex.join(["resnet-lab", *_ARGV]) + " (the same command)"
+
+
+def _interruptible(resume_hint: str, fn, *a, out=None, note: str | None = None, **kw):
+    """Run ``fn``; on Ctrl-C (exit 130) or SIGTERM (exit 143) say how to resume, and on a full disk or
+    a permission error (exit 1) say what to fix and how to resume. Each model's completed epochs
+    are in its checkpoints/last.pt, so only the current epoch's steps are lost. ``out``: the
+    directory the run writes; no resume command is offered while it holds nothing. ``note``
+    replaces the resume sentence for work that is not training (e.g. analyze)."""
+    from pathlib import Path
+
+    from .rundir import is_run_dir
+
+    def resumable() -> bool:
+        return out is None or (Path(out).is_dir() and is_run_dir(Path(out)))
+
     try:
         return fn(*a, **kw)
     except (KeyboardInterrupt, _Terminated) as exc:
         code = 143 if isinstance(exc, _Terminated) else 130
-        note = note or f"completed epochs are saved. Resume with: {resume_hint}"
+        if note is None:
+            note = (
+                f"resume with: {resume_hint} (each model continues from its last checkpoint)"
+                if resumable()
+                else "stopped before anything was written; nothing to resume"
+            )
         print(f"\nresnet-lab: interrupted; {note}", file=sys.stderr)
         raise SystemExit(code) from None
+    except OSError as exc:
+        if exc.errno not in _FIXABLE_OS_ERRORS:
+            raise
+        then = f", then resume with: {resume_hint}" if note is None and resumable() else ""
+        print(f"resnet-lab: error: {_os_error_line(exc)}{then}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
@@ -673,6 +716,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         run_compare,
         cfg,
         out,
+        out=out,
         overwrite=args.overwrite,
         resume=bool(args.resume),
     )
@@ -696,6 +740,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         format_diagnosis,
     )
     from .experiment import builder_options
+    from .resources import check_model_fits
     from .runs import load_checkpoint
     from .train import resolve_device, sgd_lr
 
@@ -710,6 +755,13 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         data = load_data(cfg.data)
         options = builder_options(args.model, cfg, data)
         check_probe_images(args.probe_images, data)
+        check_model_fits(
+            args.model,
+            options,
+            data.image_shape,
+            args.probe_images,
+            resolve_device(cfg.train.device),
+        )
         torch.manual_seed(cfg.train.seed)
         result = diagnose(
             args.model,
@@ -783,9 +835,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         )
     cfg = resolve(args.preset or "paper-quick", args.config, overrides)
     out = args.out or f"runs/sweep-{cfg.preset}"
-    _interruptible(
-        shlex.join(["resnet-lab"] + sys.argv[1:]) + " (the same command)", run_sweep, cfg, out
-    )
+    _interruptible(_same_command(), run_sweep, cfg, out, out=out)
     html_path, md_path = write_sweep_report(out)
     print(f"\n{md_path.read_text().split('## Results')[0].strip()}\n\nreport: {html_path}")
     return 0
@@ -800,7 +850,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     cfg = resolve(args.preset, args.config, _overrides(args))
     out = args.out or f"runs/bench-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
     _interruptible(
-        "the same command (bench runs are short; end-to-end runs resume with 'compare --resume')",
+        "",
         run_bench,
         cfg,
         out,
@@ -809,6 +859,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         warmup=args.warmup,
         repeats=args.repeats,
         diag_steps=args.diag_steps,
+        note="a benchmark is not resumable (it is short): run it again with a new --out",
     )
     print(f"bench: {out}/bench.json")
     return 0
@@ -856,10 +907,11 @@ def _cmd_grid(args: argparse.Namespace) -> int:
         max_parallel=args.max_parallel,
     )
     rows = _interruptible(
-        shlex.join(["resnet-lab"] + sys.argv[1:]) + " (the same command)",
+        _same_command(),
         run_grid,
         cfg,
         out,
+        out=out,
         launcher=args.launcher,
         submitit_options=opts,
     )
@@ -954,6 +1006,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    _ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
         if args.command is None:
@@ -975,6 +1028,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("resnet-lab: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("resnet-lab: terminated", file=sys.stderr)
+        return 143
+    except OSError as exc:
+        if exc.errno not in _FIXABLE_OS_ERRORS:
+            raise
+        print(f"resnet-lab: error: {_os_error_line(exc)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

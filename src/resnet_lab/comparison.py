@@ -18,7 +18,9 @@ from .data import load_data
 from .errors import UserError
 from .experiment import ResultRow, builder_options, check_model, train_model, train_or_resume
 from .registry import create_model, run_name
-from .runs import now, prepare_dir, provenance, write_json, write_yaml
+from .resources import check_model_fits
+from .rundir import claim
+from .runs import now, provenance, write_json, write_text, write_yaml
 from .spread import fmt, mean_std
 from .train import amp_enabled, setup_runtime
 
@@ -118,29 +120,37 @@ def run_compare(
     """
     data = load_data(cfg.data)
     device = setup_runtime(cfg.train)
-    for name in (
-        cfg.models
-    ):  # a model that cannot be built or run on this data fails here, before anything is written
-        check_model(name, create_model(name, **builder_options(name, cfg, data)), data)
-    out = Path(out_dir) if resume else prepare_dir(out_dir, overwrite=overwrite)
-    prov = provenance(device, data.source)
-    write_yaml(out / "config.yaml", to_dict(cfg))
-    log(f"data: {data.describe()}; device {prov['device']}; output {out}")
-    rows = []
-    for name, seed, run in run_names(cfg):
-        run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
-        train = partial(
-            train_model, name, run_cfg, data, device, out / run, {"provenance": prov}, log
+    # A model that would not fit in memory, or cannot be built or run on this data, fails here,
+    # before anything is written (the estimate first: building it could itself exhaust memory).
+    for name in cfg.models:
+        options = builder_options(name, cfg, data)
+        check_model_fits(name, options, data.image_shape, cfg.train.batch_size, device)
+        check_model(name, create_model(name, **options), data)
+    out = Path(out_dir)
+    with claim(out, "compare", to_dict(cfg), overwrite=overwrite, resume=resume):
+        prov = provenance(device, data.source)
+        write_yaml(out / "config.yaml", to_dict(cfg))
+        log(f"data: {data.describe()}; device {prov['device']}; output {out}")
+        rows = []
+        for name, seed, run in run_names(cfg):
+            run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+            train = partial(
+                train_model, name, run_cfg, data, device, out / run, {"provenance": prov}, log
+            )
+            row = train_or_resume(out / run, train, log, run)
+            rows.append({**row, "seed": seed, "run": run})
+        table = results_markdown(rows, cfg, data.source, amp_enabled(cfg.train, device))
+        write_text(out / "results.md", table)
+        prov["finished"] = now()
+        write_json(
+            out / "results.json",
+            {
+                "config": to_dict(cfg),
+                "provenance": prov,
+                "results": rows,
+                "summary": summarise(rows),
+            },
         )
-        row = train_or_resume(out / run, train, log, run)
-        rows.append({**row, "seed": seed, "run": run})
-    table = results_markdown(rows, cfg, data.source, amp_enabled(cfg.train, device))
-    (out / "results.md").write_text(table)
-    prov["finished"] = now()
-    write_json(
-        out / "results.json",
-        {"config": to_dict(cfg), "provenance": prov, "results": rows, "summary": summarise(rows)},
-    )
     log("\n" + table)
     return rows
 
@@ -149,11 +159,24 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
     """The resolved config an interrupted run was started with (for ``--resume``)."""
     import yaml
 
-    path = Path(run_dir) / "config.yaml"
+    from .config import validate
+    from .rundir import kind_of
+
+    run_dir = Path(run_dir)
+    found = kind_of(run_dir) if run_dir.is_dir() else None
+    if found not in (None, "compare"):
+        raise UserError(
+            f"{run_dir} was written by 'resnet-lab {found}', not 'compare'; continue it with "
+            f"'resnet-lab {found}' (the same command that started it)"
+        )
+    path = run_dir / "config.yaml"
     try:
-        return from_dict(yaml.safe_load(path.read_text()), f"{path}")
-    except (OSError, yaml.YAMLError):
+        saved = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
         raise UserError(
             f"{run_dir} is not a resumable resnet-lab run (no readable config.yaml); pass the --out "
             "directory of an interrupted run"
         ) from None
+    cfg = from_dict(saved, f"{path}")
+    validate(cfg)  # a hand-edited config.yaml gets the messages fresh input would
+    return cfg

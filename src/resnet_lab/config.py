@@ -392,7 +392,12 @@ def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
         if base is float:
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)  # also parses YAML's "1e-3", which PyYAML leaves a string
+            number = float(value)  # also parses YAML's "1e-3", which PyYAML leaves a string
+            if not math.isfinite(number):
+                raise UserError(
+                    f"{origin}: {key} must be a finite number, got {value!r}; fix that value"
+                )
+            return number
         if base is str:
             if not isinstance(value, (str, int, float)) or isinstance(value, bool):
                 raise ValueError
@@ -451,10 +456,14 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(
             f"cannot read config file {path} ({exc.strerror}); check the path"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"config file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8"
         ) from None
     try:
         loaded = yaml.safe_load(text)
@@ -487,12 +496,18 @@ def resolve(
     return cfg
 
 
+# Seeds are mixed with the epoch (seed * 100003 + epoch) for the data order, which must stay within
+# torch's 64-bit seed range; 2**32 - 1 (NumPy's bound) leaves room and is more than enough seeds.
+MAX_SEED = 2**32 - 1
+
+
 def check_seeds(seeds: tuple[int, ...], key: str = "seeds") -> None:
-    """Training seeds must be distinct integers >= 0 (torch.manual_seed's range)."""
-    negative = [s for s in seeds if s < 0]
-    if negative:
+    """Training seeds must be distinct integers in 0..MAX_SEED."""
+    bad = [s for s in seeds if not 0 <= s <= MAX_SEED]
+    if bad:
         raise UserError(
-            f"{key}: seeds must be >= 0, got {', '.join(map(str, negative))}; pass e.g. 0,1,2"
+            f"{key}: seeds must be between 0 and {MAX_SEED}, got {', '.join(map(str, bad))}; "
+            "pass e.g. 0,1,2"
         )
     dupes = sorted({s for s in seeds if seeds.count(s) > 1})
     if dupes:
@@ -516,6 +531,8 @@ def validate(cfg: ExperimentConfig) -> None:
     check_train_config(cfg.train)
     check_sweep_config(cfg.sweep)
     for key, seeds in (
+        ("train.seed", (cfg.train.seed,)),
+        ("data.split_seed", (cfg.data.split_seed,)),
         ("seeds", cfg.seeds),
         ("sweep.seeds", cfg.sweep.seeds),
         ("grid.seeds", cfg.grid.seeds),

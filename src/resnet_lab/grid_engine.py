@@ -46,6 +46,8 @@ from .data import DataSplits, load_data
 from .errors import UserError
 from .experiment import ResultRow, finished_row, history, train_model, train_or_resume
 from .registry import create_model, model_options
+from .resources import CPU, check_model_fits
+from .rundir import claim, has_content
 from .runs import now, provenance, write_json, write_yaml
 from .spread import mean_std
 from .train import setup_runtime
@@ -189,7 +191,15 @@ def check_run(cfg: ExperimentConfig, axis_keys: tuple[str, ...] = ()) -> None:
                 f"model {name!r} has no option {key!r} (it accepts: {', '.join(allowed)}); "
                 f"drop the model.{key} axis or choose a model that has it"
             )
-    create_model(name, **{k: v for k, v in wanted.items() if k in allowed})
+    options = {k: v for k, v in wanted.items() if k in allowed}
+    # The data are not loaded yet: estimated at CIFAR's 3x32x32, the size of every grid preset.
+    shape = (
+        options.get("in_channels", 3),
+        options.get("input_size", 32),
+        options.get("input_size", 32),
+    )
+    check_model_fits(name, options, shape, cfg.train.batch_size, CPU)
+    create_model(name, **options)
 
 
 def _outcome(row: ResultRow) -> str:
@@ -419,7 +429,7 @@ def _prepare_out(out: Path, resolved: dict[str, Any]) -> None:
                 f"{out} holds a study with a different config (other axes or settings); pass another "
                 "--out, or the same axes and settings to resume it"
             )
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+    elif out.exists() and (not out.is_dir() or has_content(out)):
         raise UserError(f"{out} exists and is not a grid directory; choose another --out")
 
 
@@ -456,8 +466,10 @@ def run_grid(
     submitit_options: SubmititOptions | None = None,
     run_name: Callable[[dict[str, Any], int], str] = default_run_name,
     log: Callable[[str], None] = print,
+    kind: str = "grid",
 ) -> list[GridRow]:
-    """Run (or resume) the study ``cfg.grid`` in ``out_dir``; writes grid.json and returns the rows."""
+    """Run (or resume) the study ``cfg.grid`` in ``out_dir``; writes grid.json and returns the rows.
+    ``kind``: the command whose directory this is (``sweep`` runs on this engine too)."""
     if launcher not in LAUNCHERS:
         raise UserError(f"unknown launcher {launcher!r}; choose one of: {', '.join(LAUNCHERS)}")
     if launcher == "submitit":
@@ -468,10 +480,25 @@ def run_grid(
     _prepare_out(out, resolved)
     data = load_data(cfg.data)  # also checks the data before anything is written
     device = setup_runtime(cfg.train)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"cannot create {out} ({exc.strerror}); choose another --out") from None
+    # The same --out again continues the study (its config was checked above); one writer at a time.
+    resume = (out / "config.yaml").is_file()
+    with claim(out, kind, resolved, resume=resume, overwrite_flag=None):
+        return _run_claimed(
+            cfg, out, planned, data, device, resolved, launcher, submitit_options, log
+        )
+
+
+def _run_claimed(
+    cfg: ExperimentConfig,
+    out: Path,
+    planned: list[tuple[Run, ExperimentConfig]],
+    data: Any,
+    device: Any,
+    resolved: dict[str, Any],
+    launcher: str,
+    submitit_options: SubmititOptions | None,
+    log: Callable[[str], None],
+) -> list[GridRow]:
     write_yaml(out / "config.yaml", resolved)
     prov = provenance(device, data.source)
     pending = []

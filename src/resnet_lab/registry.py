@@ -107,6 +107,9 @@ def check_model_names(names: tuple[str, ...]) -> None:
         raise UserError(
             "no models selected; pass --models with one or more of: " + ", ".join(list_models())
         )
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise UserError(f"--models lists {', '.join(dupes)} twice; list each model once")
     for name in names:
         if not is_external(name) and name not in list_models():
             raise UserError(

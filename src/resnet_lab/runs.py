@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import platform
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,7 @@ from typing import Any
 import torch
 
 from .errors import UserError
+from .files import atomic_write_bytes, strict_json, write_json, write_text  # noqa: F401 - re-exported
 from .train import Callback, TrainState
 
 CHECKPOINT_FORMAT = "resnet-lab-checkpoint"
@@ -43,44 +42,6 @@ CHECKPOINT_VERSION = 1
 
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def prepare_dir(path: str | Path, *, overwrite: bool = False) -> Path:
-    """Create an output directory; refuse to reuse a non-empty one unless ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserError(f"output path {path} is a file; choose another --out")
-    if path.is_dir() and any(path.iterdir()):
-        if not overwrite:
-            raise UserError(
-                f"output directory {path} already exists and is not empty; choose another "
-                "--out or pass --overwrite to replace it"
-            )
-        shutil.rmtree(path)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".write-test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as exc:
-        raise UserError(
-            f"cannot write to output directory {path} ({exc.strerror}); choose another --out"
-        ) from None
-    return path
-
-
-def atomic_write_bytes(path: Path, write) -> None:
-    """Write via a temporary file + fsync + rename, so a crash never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as fh:
-        write(fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, lambda fh: fh.write((json.dumps(obj, indent=2) + "\n").encode()))
 
 
 def write_yaml(path: Path, obj: Any) -> None:
@@ -149,7 +110,25 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"checkpoint {path} holds model {name!r}, which is not registered "
             f"here; known models: {', '.join(list_models())}"
         )
+    wrong = [k for k, kind in CHECKPOINT_FIELDS.items() if not isinstance(blob.get(k), kind)]
+    if wrong:
+        raise UserError(
+            f"checkpoint {path} lacks or mistypes {', '.join(wrong)}; it is damaged or was not "
+            "written by resnet-lab: use another checkpoint or re-run training"
+        )
     return blob
+
+
+# What every reader of a checkpoint relies on (load_checkpoint checks each is there with its type).
+CHECKPOINT_FIELDS = {
+    "model_options": dict,
+    "state_dict": dict,
+    "epoch": int,
+    "step": int,
+    "config": dict,
+    "history": list,
+    "optimizer": dict,
+}
 
 
 def provenance(device: torch.device, data_source: str) -> dict[str, Any]:

@@ -41,9 +41,14 @@ REPRO_TEST_ERROR = {
 
 def check_sweep_config(cfg: SweepConfig) -> None:
     """Depths 6n+2, families plain and/or resnet, at least one seed."""
-    bad_depths = [d for d in cfg.depths if d < 8 or (d - 2) % 6]
+    from .models.cifar import MAX_DEPTH
+
+    bad_depths = [d for d in cfg.depths if d < 8 or (d - 2) % 6 or d > MAX_DEPTH]
     if bad_depths:
-        raise UserError(f"sweep depths must be 6n+2 (20, 32, 44, 56, 110, ...), got {bad_depths}")
+        raise UserError(
+            f"sweep depths must be 6n+2 between 8 and {MAX_DEPTH} (20, 32, 44, 56, 110, ...), "
+            f"got {bad_depths}"
+        )
     bad_families = [f for f in cfg.families if f not in ("plain", "resnet")]
     if bad_families or not cfg.families or not cfg.seeds:
         raise UserError(
@@ -71,7 +76,7 @@ def run_sweep(
 ) -> list[dict[str, Any]]:
     """Run (or resume) the sweep on the grid engine; writes sweep.json next to grid.json."""
     out = Path(out_dir)
-    grid_rows = run_grid(as_grid(cfg), out, run_name=run_name, log=log)
+    grid_rows = run_grid(as_grid(cfg), out, run_name=run_name, log=log, kind="sweep")
     rows = []
     for r in grid_rows:
         if r["outcome"] == "error":

@@ -230,8 +230,22 @@ class DiagnosticsCallback(Callback):
         )
 
     def on_fit_start(self, state: TrainState) -> None:
-        if state.step == 0:  # a resumed run has its init record already
+        if state.step == 0:
             self._probe(state, "init")
+            return
+        # A resumed run has its init record already, and maybe records of steps after its last
+        # checkpoint, which it will now make again: keep exactly those up to the checkpoint.
+        if self.path.is_file():
+            from ..files import write_text
+
+            kept = [
+                line
+                for line in self.path.read_text().splitlines()
+                if line.strip()
+                and json.loads(line).get("step", 0) <= state.step
+                and json.loads(line).get("phase") != "final"
+            ]
+            write_text(self.path, "".join(line + "\n" for line in kept))
 
     def on_batch_start(self, state: TrainState) -> None:
         if self.every > 0 and (state.step + 1) % self.every == 0:

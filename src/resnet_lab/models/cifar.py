@@ -33,6 +33,8 @@ from ..registry import register_model, register_variant
 from .layers import ConvNet, ConvUnit, Init, ResidualBlock, check_options, init_weights, scaled
 
 PAPER_DEPTHS = (20, 32, 44, 56, 110)
+# He et al.'s deepest CIFAR net; deeper ones take minutes just to build and gigabytes to train.
+MAX_DEPTH = 1202
 SHORTCUTS = {"A": "pad", "B": "when_needed"}
 
 
@@ -50,8 +52,10 @@ def cifar_net(
 ) -> ConvNet:
     """A depth-(6n+2) CIFAR net: ``skip`` True for the ResNet, False for the plain net."""
     check_options(norm=norm, init=init, width_mult=width_mult, input_size=input_size)
-    if depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"depth must be 6n+2 with n >= 1 (20, 32, 44, 56, 110, ...), got {depth}")
+    if depth < 8 or (depth - 2) % 6 or depth > MAX_DEPTH:
+        raise ValueError(
+            f"depth must be 6n+2 between 8 and {MAX_DEPTH} (20, 32, 44, 56, 110, ...), got {depth}"
+        )
     if shortcut not in SHORTCUTS:
         raise ValueError(
             f"shortcut must be 'A' (zero-padded identity) or 'B' (1x1 projection), got {shortcut!r}"

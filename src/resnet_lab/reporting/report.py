@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ..errors import UserError
+from ..files import atomic_write_bytes, write_text
 from ..spread import fmt, mean_std
 from . import plots
 from .attribution import run_settings
@@ -407,11 +408,11 @@ def write_pages(
     analyses = analysis_sections(list(analysis_dirs) or [out])
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for fig_stem, _, png in figures + [(a[0], a[1], a[2]) for a in analyses if a[2]]:
-        (out / "figures" / f"{fig_stem}.png").write_bytes(png)
+        atomic_write_bytes(out / "figures" / f"{fig_stem}.png", lambda fh, png=png: fh.write(png))
     args = (title, subtitle, concl, table, figures, sections, prov, configs, analyses)
     html_path, md_path = out / f"{stem}.html", out / f"{stem}.md"
-    html_path.write_text(_html(*args))
-    md_path.write_text(_markdown(*args))
+    write_text(html_path, _html(*args))
+    write_text(md_path, _markdown(*args))
     return html_path, md_path
 
 

@@ -1,0 +1,59 @@
+"""Files written whole or not at all, and JSON that is strict.
+
+Torch-free, so that the reporting code can use it too. Every file a run or report writes goes
+through :func:`atomic_write_bytes`: a temporary file, fsync, rename. A crash, a full disk or an
+interrupt leaves the previous file (or none), never half of one, and no temporary file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+
+def atomic_write_bytes(path: Path, write) -> None:
+    """Write via a temporary file + fsync + rename, so a crash never leaves half a file; on any
+    failure (a full disk, an interrupt) the temporary file is removed and the old file stays."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
+
+
+def strict_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by None and, for a dict, a ``"non_finite"``
+    field naming where and what they were (``{"results.0.test_loss": "nan"}``): JSON has no NaN."""
+    where: dict[str, str] = {}
+
+    def clean(v: Any, at: str) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            where[at.lstrip(".")] = str(v)
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x, f"{at}.{k}") for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x, f"{at}.{i}") for i, x in enumerate(v)]
+        return v
+
+    out = clean(obj, "")
+    if where and isinstance(out, dict):
+        out["non_finite"] = {**out.get("non_finite", {}), **where}
+    return out
+
+
+def write_json(path: Path, obj: Any) -> None:
+    text = json.dumps(strict_json(obj), indent=2, allow_nan=False) + "\n"
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
