@@ -28,6 +28,8 @@ def compare_cmd(out: Path, *extra: str) -> list[str]:
         "--epochs",
         "4",
         "--no-tensorboard",
+        "--diag-every",
+        "5",  # records within every epoch, so that a resume could repeat some
         "--models",
         "simple_cnn,resnet_seed",
         *extra,
@@ -84,6 +86,13 @@ def test_sigkill_mid_run_then_resume_gives_identical_metrics(reference, tmp_path
             assert got[model][key] == ref[model][key], (model, key)
         assert _metrics(out / model / "metrics.jsonl") == _metrics(
             reference / model / "metrics.jsonl"
+        )
+        # The diagnostics of steps after the last checkpoint are recorded once, not again on resume.
+        steps = lambda p: [
+            (r["phase"], r["step"]) for r in map(json.loads, p.read_text().splitlines())
+        ]
+        assert steps(out / model / "diagnostics.jsonl") == steps(
+            reference / model / "diagnostics.jsonl"
         )
 
 

@@ -672,7 +672,7 @@ def _interruptible(resume_hint: str, fn, *a, out=None, note: str | None = None, 
         code = 143 if isinstance(exc, _Terminated) else 130
         if note is None:
             note = (
-                f"resume with: {resume_hint} (each model continues from its last checkpoint)"
+                f"each model continues from its last checkpoint. Resume with: {resume_hint}"
                 if resumable()
                 else "stopped before anything was written; nothing to resume"
             )
@@ -681,7 +681,7 @@ def _interruptible(resume_hint: str, fn, *a, out=None, note: str | None = None, 
     except OSError as exc:
         if exc.errno not in _FIXABLE_OS_ERRORS:
             raise
-        then = f", then resume with: {resume_hint}" if note is None and resumable() else ""
+        then = f". Resume with: {resume_hint}" if note is None and resumable() else ""
         print(f"resnet-lab: error: {_os_error_line(exc)}{then}", file=sys.stderr)
         raise SystemExit(1) from None
 

@@ -1,0 +1,255 @@
+"""Never two writers, never a traceback: run directories, resume, overwrite, signals, full disks,
+sizes and messages (docs/reliability.md lists every case with its test)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from resnet_lab import cli
+from resnet_lab.cli import main
+from resnet_lab.files import atomic_write_bytes, write_json
+from resnet_lab.rundir import MARKER, DirLock, claim
+
+SMOKE = ["--preset", "smoke", "--epochs", "1", "--no-tensorboard", "--no-diagnostics"]
+
+
+def one_line(err: str) -> str:
+    lines = [l for l in err.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished one-model compare."""
+    out = tmp_path_factory.mktemp("done") / "run"
+    assert main(["compare", *SMOKE, "--models", "simple_cnn", "--out", str(out)]) == 0
+    return out
+
+
+def snapshot(path: Path) -> dict[str, float]:
+    """Every file's modification time, but the lock's (taking a lock writes its holder into it)."""
+    return {
+        str(p): p.stat().st_mtime_ns
+        for p in path.rglob("*")
+        if p.is_file() and p.name != ".resnet-lab.lock"
+    }
+
+
+def test_a_second_writer_is_refused_naming_the_holder(finished, capsys):
+    before = snapshot(finished)
+    with DirLock(finished, "resnet-lab compare (the test)").acquire():
+        assert main(["compare", "--resume", str(finished)]) == 2
+        line = one_line(capsys.readouterr().err)
+        assert "is being written by another resnet-lab process" in line
+        assert f"pid {os.getpid()}" in line
+        assert main(["compare", *SMOKE, "--out", str(finished), "--overwrite"]) == 2
+        one_line(capsys.readouterr().err)
+    assert snapshot(finished) == before  # nothing touched
+
+
+def test_lock_of_a_dead_process_is_not_stale(tmp_path):
+    """flock is dropped when its holder ends, whatever the lock file says."""
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / ".resnet-lab.lock").write_text("pid 999999: resnet-lab compare (killed long ago)")
+    DirLock(d, "now").acquire().release()
+
+
+def test_resume_refuses_a_directory_of_another_command(tmp_path, capsys):
+    sweep = tmp_path / "sweep"
+    sweep.mkdir()
+    (sweep / "config.yaml").write_text("preset: paper-quick\n")
+    (sweep / "sweep.json").write_text("{}")  # a finished sweep written before markers existed
+    assert main(["compare", "--resume", str(sweep)]) == 2
+    assert "written by 'resnet-lab sweep', not 'compare'" in one_line(capsys.readouterr().err)
+    assert sorted(p.name for p in sweep.iterdir()) == ["config.yaml", "sweep.json"]
+    grid = tmp_path / "grid"
+    grid.mkdir()
+    (grid / MARKER).write_text(json.dumps({"kind": "grid"}))
+    (grid / "config.yaml").write_text("preset: grid-smoke\n")
+    assert main(["compare", "--resume", str(grid)]) == 2
+    assert "'resnet-lab grid'" in one_line(capsys.readouterr().err)
+
+
+def test_resume_validates_a_hand_edited_config_like_fresh_input(finished, tmp_path, capsys):
+    run = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(finished, run)
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["train"]["batch_size"] = 0
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["compare", "--resume", str(run)]) == 2
+    assert "batch size" in one_line(capsys.readouterr().err)
+
+    cfg["train"]["batch_size"] = 64
+    cfg["train"]["epochs"] = 3  # the finished run trained 1 epoch
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    before = snapshot(run)
+    assert main(["compare", "--resume", str(run)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "differs from the settings the run was started with" in line
+    assert "train.epochs 1 -> 3" in line
+    assert snapshot(run) == before
+
+
+def test_overwrite_replaces_only_resnet_lab_directories_and_never_a_link(
+    finished, tmp_path, capsys
+):
+    mine = tmp_path / "my data"
+    mine.mkdir()
+    (mine / "precious.txt").write_text("keep me")
+    assert main(["compare", *SMOKE, "--out", str(mine), "--overwrite"]) == 2
+    assert "only replaces those" in one_line(capsys.readouterr().err)
+    assert (mine / "precious.txt").read_text() == "keep me"
+
+    link = tmp_path / "link"
+    link.symlink_to(finished)
+    before = snapshot(finished)
+    assert main(["compare", *SMOKE, "--out", str(link), "--overwrite"]) == 2
+    assert "symbolic link" in one_line(capsys.readouterr().err)
+    assert snapshot(finished) == before
+
+
+def test_overwrite_replaces_a_finished_run(finished, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    (run / "stale.txt").write_text("from the old run")
+    assert (
+        main(["compare", *SMOKE, "--models", "simple_cnn", "--out", str(run), "--overwrite"]) == 0
+    )
+    assert not (run / "stale.txt").exists() and (run / "results.json").is_file()
+
+
+def test_interrupt_before_anything_is_written_offers_no_resume(tmp_path, capsys, monkeypatch):
+    import resnet_lab.comparison as comparison
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(comparison, "load_data", interrupted)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", *SMOKE, "--out", str(out)])
+    assert exc.value.code == 130
+    assert "nothing to resume" in one_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_a_full_disk_gives_one_line_the_resume_command_and_no_temp_files(
+    tmp_path, capsys, monkeypatch
+):
+    import resnet_lab.runs as runs
+
+    real = runs.save_checkpoint
+    calls = {"n": 0}
+
+    def full_after_first(path, *a, **k):
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(runs, "save_checkpoint", full_after_first)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", *SMOKE, "--models", "simple_cnn", "--out", str(out)])
+    assert exc.value.code == 1
+    line = one_line(capsys.readouterr().err)
+    assert "the disk is full" in line and "Resume with: resnet-lab compare --resume" in line
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_sigterm_while_the_report_is_written_exits_143_in_one_line(tmp_path, capsys, monkeypatch):
+    import resnet_lab.reporting.report as report
+
+    def terminated(*a, **k):
+        raise cli._Terminated()
+
+    monkeypatch.setattr(report, "write_report", terminated)
+    assert main(["compare", *SMOKE, "--models", "simple_cnn", "--out", str(tmp_path / "r")]) == 143
+    assert one_line(capsys.readouterr().err) == "resnet-lab: terminated"
+
+
+def test_atomic_write_leaves_the_old_file_and_no_temp_file_on_failure(tmp_path):
+    target = tmp_path / "report.html"
+    target.write_text("old")
+
+    def half(fh):
+        fh.write(b"new, half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError):
+        atomic_write_bytes(target, half)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.html"]
+
+
+def test_json_is_strict_and_says_which_numbers_were_not_finite(tmp_path):
+    write_json(tmp_path / "r.json", {"results": [{"test_loss": math.nan, "acc": 10.0}]})
+    text = (tmp_path / "r.json").read_text()
+    assert "NaN" not in text
+    blob = json.loads(text)
+    assert blob["results"][0]["test_loss"] is None
+    assert blob["non_finite"] == {"results.0.test_loss": "nan"}
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--width", "1000"], "would need about"),
+        (["--seeds", "0,300000000000000"], "seeds must be between 0 and 4294967295"),
+        (["--seed", str(2**63)], "train.seed: seeds must be between 0"),
+        (["--weight-decay", "nan"], "must be a finite number"),
+        (["--lr", "inf"], "must be a finite number"),
+        (["--models", "simple_cnn,simple_cnn"], "lists simple_cnn twice"),
+    ],
+)
+def test_sizes_and_values_that_cannot_work_are_refused_before_anything_is_written(
+    tmp_path, capsys, args, needle
+):
+    out = tmp_path / "run"
+    assert main(["compare", *SMOKE, "--out", str(out), *args]) == 2
+    assert needle in one_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_absurd_depths_are_refused_by_validation(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["sweep", "--preset", "sweep-smoke", "--depths", "60002", "--out", str(out)]) == 2
+    assert "between 8 and 1202" in one_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_a_config_file_that_is_not_utf8(tmp_path, capsys):
+    bad = tmp_path / "c.yaml"
+    bad.write_bytes(b"train: {epochs: 2}\n# caf\xe9\n")
+    assert main(["compare", *SMOKE, "--config", str(bad), "--out", str(tmp_path / "o")]) == 2
+    assert "is not UTF-8 text" in one_line(capsys.readouterr().err)
+
+
+def test_a_checkpoint_missing_fields_is_named(finished, tmp_path, capsys):
+    import torch
+
+    blob = torch.load(finished / "simple_cnn" / "checkpoints" / "final.pt", weights_only=True)
+    del blob["optimizer"]
+    blob["epoch"] = "one"
+    torch.save(blob, tmp_path / "bad.pt")
+    assert main(["diagnose", str(tmp_path / "bad.pt"), "--against", str(tmp_path / "bad.pt")]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "lacks or mistypes epoch, optimizer" in line
+
+
+def test_claim_marks_the_directory_with_its_kind_and_config(tmp_path):
+    with claim(tmp_path / "new", "grid", {"a": 1}):
+        marker = json.loads((tmp_path / "new" / MARKER).read_text())
+    assert marker["kind"] == "grid" and marker["config"] == {"a": 1}
