@@ -132,7 +132,7 @@ def test_overwrite_replaces_a_finished_run(finished, tmp_path):
 
 
 def test_interrupt_before_anything_is_written_offers_no_resume(tmp_path, capsys, monkeypatch):
-    import resnet_lab.comparison as comparison
+    from resnet_lab import comparison
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt
@@ -149,7 +149,7 @@ def test_interrupt_before_anything_is_written_offers_no_resume(tmp_path, capsys,
 def test_a_full_disk_gives_one_line_the_resume_command_and_no_temp_files(
     tmp_path, capsys, monkeypatch
 ):
-    import resnet_lab.runs as runs
+    from resnet_lab import runs
 
     real = runs.save_checkpoint
     calls = {"n": 0}
@@ -171,7 +171,7 @@ def test_a_full_disk_gives_one_line_the_resume_command_and_no_temp_files(
 
 
 def test_sigterm_while_the_report_is_written_exits_143_in_one_line(tmp_path, capsys, monkeypatch):
-    import resnet_lab.reporting.report as report
+    from resnet_lab.reporting import report
 
     def terminated(*a, **k):
         raise cli._Terminated()
