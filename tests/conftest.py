@@ -44,3 +44,10 @@ def kill_when_written(cmd: list[str], path: Path, timeout: float = 300) -> None:
 
 def pytest_configure(config):
     os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def smoke_compare(out: Path, *args: str) -> int:
+    """``resnet-lab compare --preset smoke --out OUT ARGS`` in this process; its exit code."""
+    from resnet_lab.cli import main
+
+    return main(["compare", "--preset", "smoke", "--out", str(out), *args])

@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import smoke_compare
 from resnet_lab.cli import main
 from resnet_lab.runs import load_checkpoint
 
@@ -206,20 +207,7 @@ def test_output_path_that_cannot_be_written(tmp_path, capsys):
 def test_diagnose_refuses_checkpoints_of_different_models(tmp_path, capsys):
     out = tmp_path / "run"
     assert (
-        main(
-            [
-                "compare",
-                "--preset",
-                "smoke",
-                "--out",
-                str(out),
-                "--models",
-                "simple_cnn,deep_cnn",
-                "--epochs",
-                "1",
-                "--no-tensorboard",
-            ]
-        )
+        smoke_compare(out, "--models", "simple_cnn,deep_cnn", "--epochs", "1", "--no-tensorboard")
         == 0
     )
     capsys.readouterr()

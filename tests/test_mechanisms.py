@@ -13,6 +13,7 @@ import pytest
 import torch
 from torch import nn
 
+from conftest import smoke_compare
 from resnet_lab.cli import main
 from resnet_lab.mechanisms.landscape import (
     DIRECTIONS_FORMAT,
@@ -255,19 +256,7 @@ def test_directions_of_another_model_are_refused():
 def analysed(tmp_path_factory):
     out = tmp_path_factory.mktemp("mech") / "run"
     assert (
-        main(
-            [
-                "compare",
-                "--preset",
-                "smoke",
-                "--out",
-                str(out),
-                "--no-tensorboard",
-                "--models",
-                "simple_cnn,deep_cnn,resnet_seed",
-            ]
-        )
-        == 0
+        smoke_compare(out, "--no-tensorboard", "--models", "simple_cnn,deep_cnn,resnet_seed") == 0
     )
     assert main(["analyze", "lesion", str(out), "--subset", "60", "--draws", "2"]) == 0
     assert main(["analyze", "shatter", str(out), "--subset", "2"]) == 0

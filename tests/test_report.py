@@ -14,6 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
+from conftest import smoke_compare
 from resnet_lab.cli import main
 from resnet_lab.reporting.conclusions import conclusions
 
@@ -307,24 +308,7 @@ def test_report_out_that_is_a_file_is_one_line_and_the_file_is_kept(smoke_report
 
 def test_combined_report_of_two_runs_labels_models_by_optimizer(smoke_report, tmp_path):
     other = tmp_path / "adam"
-    assert (
-        main(
-            [
-                "compare",
-                "--preset",
-                "smoke",
-                "--out",
-                str(other),
-                "--optimizer",
-                "adam",
-                "--lr",
-                "0.001",
-                "--models",
-                "deep_cnn",
-            ]
-        )
-        == 0
-    )
+    assert smoke_compare(other, "--optimizer", "adam", "--lr", "0.001", "--models", "deep_cnn") == 0
     assert main(["report", str(smoke_report), str(other), "--out", str(tmp_path / "both")]) == 0
     md = (tmp_path / "both" / "report.md").read_text()
     assert "| deep_cnn (sgd) |" in md and "| deep_cnn (adam) |" in md

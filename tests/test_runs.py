@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import smoke_compare
 from resnet_lab.cli import main
 
 
@@ -125,21 +126,15 @@ def test_interrupt_exits_with_the_conventional_code_and_says_how_to_resume(tmp_p
 def test_a_diverging_model_is_recorded_and_the_comparison_completes(tmp_path, capsys):
     out = tmp_path / "run"
     assert (
-        main(
-            [
-                "compare",
-                "--preset",
-                "smoke",
-                "--out",
-                str(out),
-                "--lr",
-                "1e5",
-                "--init",
-                "kaiming",
-                "--models",
-                "simple_cnn,resnet_seed",
-                "--no-tensorboard",
-            ]
+        smoke_compare(
+            out,
+            "--lr",
+            "1e5",
+            "--init",
+            "kaiming",
+            "--models",
+            "simple_cnn,resnet_seed",
+            "--no-tensorboard",
         )
         == 0
     )

@@ -13,7 +13,7 @@ import html
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -271,17 +271,22 @@ Analyses = list[
 ]  # (file stem, title, PNG or b"", sentences): reporting/analyses.py
 
 
-def _html(
-    title: str,
-    subtitle: str,
-    concl: list[str],
-    table,
-    figures: Figures,
-    sections: Sections,
-    prov: list[tuple[str, str]],
-    configs: list[str],
-    analyses: Analyses,
-) -> str:
+class Page(NamedTuple):
+    """Everything one report page shows, rendered twice: as HTML and as Markdown."""
+
+    title: str
+    subtitle: str
+    conclusions: list[str]
+    table: tuple[list[str], list[list[Any]]]  # header, rows
+    figures: Figures
+    sections: Sections
+    provenance: list[tuple[str, str]]
+    configs: list[str]
+    analyses: Analyses
+
+
+def _html(page: Page) -> str:
+    title, subtitle, concl, table, figures, sections, prov, configs, analyses = page
     e = html.escape
     header, rows = table
     parts = [
@@ -343,17 +348,8 @@ def _html(
     return "\n".join(parts)
 
 
-def _markdown(
-    title: str,
-    subtitle: str,
-    concl: list[str],
-    table,
-    figures: Figures,
-    sections: Sections,
-    prov: list[tuple[str, str]],
-    configs: list[str],
-    analyses: Analyses,
-) -> str:
+def _markdown(page: Page) -> str:
+    title, subtitle, concl, table, figures, sections, prov, configs, analyses = page
     header, rows = table
     cell = lambda s: str(s).replace("|", "\\|")
     out = [f"# {title}", "", f"_{subtitle}_", "", "## Conclusions", ""] + [f"- {s}" for s in concl]
@@ -409,10 +405,10 @@ def write_pages(
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for fig_stem, _, png in figures + [(a[0], a[1], a[2]) for a in analyses if a[2]]:
         atomic_write_bytes(out / "figures" / f"{fig_stem}.png", lambda fh, png=png: fh.write(png))
-    args = (title, subtitle, concl, table, figures, sections, prov, configs, analyses)
+    page = Page(title, subtitle, concl, table, figures, sections, prov, configs, analyses)
     html_path, md_path = out / f"{stem}.html", out / f"{stem}.md"
-    write_text(html_path, _html(*args))
-    write_text(md_path, _markdown(*args))
+    write_text(html_path, _html(page))
+    write_text(md_path, _markdown(page))
     return html_path, md_path
 
 
