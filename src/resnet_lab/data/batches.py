@@ -121,7 +121,10 @@ def make_batches(
 
         def loader(split: str, index, augment: bool, **kw) -> LoaderBatches:
             ds = torchvision_dataset(
-                cfg.data, split, torchvision_transform(data.mean, data.std, size, augment)
+                cfg.data,
+                split,
+                torchvision_transform(data.mean, data.std, size, augment),
+                files=data.files,
             )
             if index is not None:
                 ds = torch.utils.data.Subset(ds, index.tolist())

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-import os
+import io
+import json
 import shutil
-from collections.abc import Iterator
+import tarfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from ..config import DataConfig
+from ..errors import UserError
+from . import cache
 from .batches import BatchSource
-from .sources import (
-    IMAGE_SUFFIXES,
-    _cifar_root,
-    _folder_fingerprint,
-    _iter_archive,
-    default_cache_dir,
-    make_synthetic,
-)
+from .cache import default_cache_dir
+from .files import extracted_name, list_archive, list_folder, open_archive
+from .sources import _cifar_root, make_synthetic
 from .tensors import ImageTensors
 
 # --------------------------------------------------------------------------- the conventional pipeline
@@ -46,38 +46,102 @@ class TensorImageDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), self.labels[i]
 
 
-def extract_archive(archive: Path, cache_dir: Path) -> tuple[Path, dict[str, list[str]]]:
-    """Unpack an image-folder archive once into the cache (torchvision's ImageFolder reads files);
-    returns the folder and, per split, the images' ``class/file`` paths in archive order, which is
-    the order :func:`load_imagefolder` stacked them in."""
-    import json
+class ListedImages(torch.utils.data.Dataset):
+    """ImageFolder's per-item work (torchvision's ``default_loader``, i.e. a PIL image converted to
+    RGB, then the transform) over a given ``(path, class index)`` list: the resolved list that
+    :func:`load_imagefolder` decoded, not a second walk of the folder that could see other files.
+    ``read`` replaces the loader for images held in memory (archive members)."""
 
-    folder = cache_dir / f"imagefolder-{_folder_fingerprint(archive)}-files"
-    order_file = folder / "order.json"
-    if order_file.is_file():
-        return folder, json.loads(order_file.read_text())
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    order: dict[str, list[str]] = {"train": [], "test": []}
-    for split, cls, name, blob in _iter_archive(archive):
-        rel = f"{cls}/{Path(name).name}"
-        (tmp / split / cls).mkdir(parents=True, exist_ok=True)
-        (tmp / split / rel).write_bytes(blob)
-        order[split].append(rel)
-    (tmp / "order.json").write_text(json.dumps(order))
-    shutil.rmtree(folder, ignore_errors=True)
-    os.replace(tmp, folder)
-    return folder, order
+    def __init__(self, samples: list[tuple[Any, int]], transform, read=None):
+        from torchvision.datasets.folder import default_loader
+
+        self.samples, self.transform, self.read = samples, transform, read or default_loader
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int):
+        item, label = self.samples[i]
+        return self.transform(self.read(item)), label
 
 
-def _is_image(path: str) -> bool:
-    return path.lower().endswith(IMAGE_SUFFIXES)
+def _pil_from_bytes(data: bytes):
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as img:
+        return img.convert("RGB")
 
 
-def torchvision_dataset(cfg: DataConfig, split: str, transform) -> torch.utils.data.Dataset:
+def _member_bytes(archive: Path, wanted: set[str]) -> Iterator[tuple[str, bytes]]:
+    try:
+        with open_archive(archive) as tf:
+            for member in tf:
+                if member.name in wanted and member.isfile():
+                    yield member.name, tf.extractfile(member).read()
+    except (tarfile.TarError, EOFError) as exc:
+        raise UserError(
+            f"cannot read archive {archive} ({type(exc).__name__}); check that it is a complete "
+            ".tar or .tar.gz file"
+        ) from None
+
+
+def extract_archive(
+    archive: Path, files: dict[str, list[tuple[str, int]]], cache_dir: Path
+) -> tuple[dict[str, list[tuple[Any, int]]], Callable | None]:
+    """The listed members of an image-folder archive as files ImageFolder-style loading can read:
+    unpacked once into the cache (at ``<split>/<class>/<file>``, never outside that folder), keyed
+    by the archive's bytes. Returns, per split, ``(path, class index)`` in ``files``' order and
+    None (read them with torchvision's loader); when the cache cannot be written, the members'
+    bytes held in memory and the reader for them instead (after one warning)."""
+    folder = cache_dir / f"imagefolder-{cache.archive_key(archive)}-files"
+    manifest = json.dumps({s: [name for name, _ in e] for s, e in sorted(files.items())})
+    wanted = {name for entries in files.values() for name, _ in entries}
+
+    def on_disk() -> dict[str, list[tuple[Any, int]]] | None:
+        done = folder / "members.json"
+        if not (done.is_file() and done.read_text() == manifest):
+            return None
+        return {s: [(str(folder / extracted_name(n)), y) for n, y in e] for s, e in files.items()}
+
+    if (found := on_disk()) is not None:
+        return found, None
+    slot = cache.folder_for(cache_dir, folder.name)
+    if slot is not None:
+        tmp = slot[0]
+        try:
+            for name, data in _member_bytes(archive, wanted):
+                target = tmp / extracted_name(name)
+                if not target.resolve().is_relative_to(tmp.resolve()):  # files.py refuses these
+                    raise UserError(f"archive {archive}: {name!r} would land outside {tmp}")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            (tmp / "members.json").write_text(manifest)
+        except OSError as exc:
+            cache.warn_once(cache_dir, exc)
+        else:
+            if folder.exists() and on_disk() is None:
+                shutil.rmtree(folder, ignore_errors=True)  # a stale or half-written copy
+            cache.publish(tmp, folder)
+            if (found := on_disk()) is not None:
+                return found, None
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already when it was published
+    blobs = dict(_member_bytes(archive, wanted))
+    return {s: [(blobs[n], y) for n, y in e] for s, e in files.items()}, _pil_from_bytes
+
+
+def torchvision_dataset(
+    cfg: DataConfig,
+    split: str,
+    transform,
+    *,
+    files: dict[str, list[tuple[str, int]]] | None = None,
+) -> torch.utils.data.Dataset:
     """torchvision's per-image dataset for ``cfg``'s source: the whole training set ('train', before
-    the validation split) or the test set, with images in the order :func:`load_data` loads them."""
-    from torchvision.datasets import CIFAR10, ImageFolder
+    the validation split) or the test set, with images in the order :func:`load_data` loads them.
+    ``files``: an image folder's resolved list as loaded (``DataSplits.files``); listed again when
+    not given."""
+    from torchvision.datasets import CIFAR10
 
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
     if cfg.dataset == "cifar10":
@@ -86,14 +150,10 @@ def torchvision_dataset(cfg: DataConfig, split: str, transform) -> torch.utils.d
         )
     if cfg.dataset == "imagefolder":
         root = Path(cfg.data_dir)
-        if root.is_dir():  # ImageFolder and load_imagefolder list files the same way (make_dataset)
-            return ImageFolder(str(root / split), transform=transform, is_valid_file=_is_image)
-        folder, order = extract_archive(root, cache_dir)
-        ds = ImageFolder(str(folder / split), transform=transform)
-        position = {
-            os.path.relpath(path, folder / split): i for i, (path, _) in enumerate(ds.samples)
-        }
-        return torch.utils.data.Subset(ds, [position[rel] for rel in order[split]])
+        if root.is_dir():
+            return ListedImages((files or list_folder(root).files)[split], transform)
+        samples, read = extract_archive(root, files or list_archive(root).files, cache_dir)
+        return ListedImages(samples[split], transform, read)
     train, test, _, _ = make_synthetic(cfg.synthetic_train, cfg.synthetic_test, seed=cfg.split_seed)
     return TensorImageDataset(train if split == "train" else test, transform)
 

@@ -1,23 +1,30 @@
 """Each data source decoded once into uint8 tensors: CIFAR-10 (torchvision), an image folder or its
-archive (cached after the first decode), synthetic data."""
+archive (its resolved file list from ``files.py``, cached after the first decode under the key of
+``cache.py``), synthetic data. Sizes are checked before the tensors are allocated (``memory.py``)."""
 
 from __future__ import annotations
 
-import hashlib
 import io
-import os
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import UserError
+from . import cache
+from .files import ImageList, list_archive, list_folder, open_archive
+from .memory import (
+    DECODED_BYTES_PER_ELEMENT,
+    SYNTHETIC_BYTES_PER_ELEMENT,
+    TRAIN_EXTRA_BYTES_PER_ELEMENT,
+    check_fits,
+)
 from .tensors import ImageTensors
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 CIFAR10_CLASSES = [
     "airplane",
     "automobile",
@@ -30,10 +37,6 @@ CIFAR10_CLASSES = [
     "ship",
     "truck",
 ]
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("RESNET_LAB_CACHE", Path.home() / ".cache" / "resnet-lab"))
 
 
 def _cifar_root(data_dir: str | None, cache_dir: Path) -> Path:
@@ -104,53 +107,94 @@ def _decode(data: bytes, name: str) -> torch.Tensor:
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
 
 
-def _iter_folder(root: Path) -> Iterator[tuple[str, str, str, bytes]]:
-    """(split, class, file name, bytes) for every image under root/{train,test}/<class>/."""
-    from torchvision.datasets.folder import find_classes, make_dataset
-
-    for split in ("train", "test"):
-        _classes, class_to_idx = find_classes(str(root / split))
-        for path, _ in make_dataset(str(root / split), class_to_idx, extensions=IMAGE_SUFFIXES):
-            yield split, Path(path).parent.name, path, Path(path).read_bytes()
-
-
-def _iter_archive(archive: Path) -> Iterator[tuple[str, str, str, bytes]]:
-    """The same for a tar archive; the train/ and test/ folders may sit one level down."""
+def _read(path: str) -> bytes:
     try:
-        with tarfile.open(archive) as tf:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise UserError(
+            f"cannot read image {path} ({exc.strerror or type(exc).__name__}); check that file"
+        ) from None
+
+
+def _read_images(root: Path, listing: ImageList) -> Iterator[tuple[str, int, str, bytes]]:
+    """(split, position in the split, name for messages, bytes) of every listed image, in one pass
+    over an archive (a .tar.gz cannot be read out of order cheaply)."""
+    if root.is_dir():
+        for split, entries in listing.files.items():
+            for i, (path, _) in enumerate(entries):
+                yield split, i, path, _read(path)
+        return
+    where = {
+        name: (split, i) for split, e in listing.files.items() for i, (name, _) in enumerate(e)
+    }
+    try:
+        with open_archive(root) as tf:
             for member in tf:
-                parts = Path(member.name).parts
-                if not member.isfile() or not member.name.lower().endswith(IMAGE_SUFFIXES):
-                    continue
-                for i, part in enumerate(parts[:-2]):
-                    if part in ("train", "test") and i + 3 == len(parts):
-                        yield part, parts[i + 1], member.name, tf.extractfile(member).read()
-                        break
+                if member.name in where and member.isfile():
+                    split, i = where[member.name]
+                    yield split, i, f"{root}:{member.name}", tf.extractfile(member).read()
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise UserError(
-            f"cannot read archive {archive} ({exc}); check that it is a complete "
+            f"cannot read archive {root} ({type(exc).__name__}); check that it is a complete "
             ".tar or .tar.gz file"
         ) from None
 
 
-def _folder_fingerprint(root: Path) -> str:
-    h = hashlib.sha1(str(root.resolve()).encode())
-    if root.is_file():
-        st = root.stat()
-        h.update(f"{st.st_size}:{st.st_mtime_ns}".encode())
-    else:
-        for split in ("train", "test"):
-            for dirpath, dirnames, filenames in sorted(os.walk(root / split)):
-                dirnames.sort()
-                for name in sorted(filenames):
-                    st = os.stat(os.path.join(dirpath, name))
-                    h.update(f"{dirpath}/{name}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+def _size(shape: tuple[int, ...] | torch.Size) -> str:
+    return f"{shape[-1]}x{shape[-2]}"
 
 
-def load_imagefolder(
-    data_dir: str | None, cache_dir: Path
-) -> tuple[ImageTensors, ImageTensors, list[str], str]:
+def _decode_all(root: Path, listing: ImageList) -> dict[str, torch.Tensor]:
+    """The listed images decoded into one uint8 tensor per split. The first image fixes the size
+    (square, or refused before anything else is decoded) and the memory check; every other image
+    must match it. The tensors are filled in place: no list of images next to their stack."""
+    counts = {split: len(entries) for split, entries in listing.files.items()}
+    out: dict[str, torch.Tensor] = {}
+    first: tuple[str, torch.Size] | None = None
+    for split, i, name, data in _read_images(root, listing):
+        img = _decode(data, name)
+        if first is None:
+            first = (name, img.shape)
+            if img.shape[-1] != img.shape[-2]:
+                raise UserError(
+                    f"{name} is {_size(img.shape)} pixels (width x height); the models take "
+                    "square images (every image the same size, e.g. 32x32 as CIFAR-10) - crop or "
+                    "resize the images to one square size"
+                )
+            per_image = img.numel()
+            needed = per_image * (
+                DECODED_BYTES_PER_ELEMENT * sum(counts.values())
+                + TRAIN_EXTRA_BYTES_PER_ELEMENT * counts["train"]
+            )
+            check_fits(
+                f"decoding {root} ({sum(counts.values()):,} images of {_size(img.shape)} pixels)",
+                needed,
+                "use fewer or smaller images (e.g. a folder with a subset of them, or images "
+                "resized to 32x32), or a machine with more memory",
+            )
+            out = {s: torch.empty((n, *img.shape), dtype=torch.uint8) for s, n in counts.items()}
+        elif img.shape != first[1]:
+            raise UserError(
+                f"{name} is {_size(img.shape)} pixels but {first[0]} is {_size(first[1])}; every "
+                "image must have the same square size (e.g. 32x32) - resize them to one size first"
+            )
+        out[split][i] = img
+    return out
+
+
+class FolderData(NamedTuple):
+    train: ImageTensors
+    test: ImageTensors
+    classes: list[str]
+    source: str
+    # per split, (file path or archive member, class index) of every image in load order: what
+    # the dataloader pipeline reads, so both pipelines see the same images with the same labels
+    files: dict[str, list[tuple[str, int]]]
+
+
+def load_imagefolder(data_dir: str | None, cache_dir: Path) -> FolderData:
+    """An image folder or archive decoded into uint8 tensors, from the cache when its key (the
+    resolved files and their bytes, see ``cache.py``) matches."""
     if not data_dir:
         raise UserError(
             "--dataset imagefolder needs --data-dir: a folder (or .tar.gz) holding "
@@ -167,75 +211,65 @@ def load_imagefolder(
             f"{root} has no train/ and test/ folders; an image folder needs "
             "train/<class>/*.jpg and test/<class>/*.jpg"
         )
-    is_jpeg = False
-    cache = cache_dir / f"imagefolder-{_folder_fingerprint(root)}.pt"
-    if cache.exists():
-        try:
-            blob = torch.load(cache, weights_only=True)
-            return (
-                ImageTensors(blob["train_x"], blob["train_y"]),
-                ImageTensors(blob["test_x"], blob["test_y"]),
-                blob["classes"],
-                blob["source"],
-            )
-        except Exception:  # noqa: BLE001 - a damaged cache fails in many ways; it is rebuilt, never trusted
-            cache.unlink(missing_ok=True)
-
-    images: dict[str, list[torch.Tensor]] = {"train": [], "test": []}
-    names: dict[str, list[str]] = {"train": [], "test": []}
-    items = _iter_archive(root) if root.is_file() else _iter_folder(root)
-    for split, cls, name, data in items:
-        images[split].append(_decode(data, name))
-        names[split].append(cls)
-        is_jpeg = is_jpeg or name.lower().endswith((".jpg", ".jpeg"))
-    classes = sorted(set(names["train"]))
-    if not classes or not names["test"]:
-        raise UserError(
-            f"{root} holds no images under train/<class>/ and test/<class>/; "
-            "an image folder needs both"
+    listing = list_folder(root) if root.is_dir() else None
+    key = cache.folder_key(root, listing) if listing else cache.archive_key(root)
+    blob = cache.read(cache_dir, key)
+    if blob is not None:
+        return FolderData(
+            ImageTensors(blob["train_x"], blob["train_y"]),
+            ImageTensors(blob["test_x"], blob["test_y"]),
+            blob["classes"],
+            blob["source"],
+            # a folder's paths as listed now (the data may be named from another working
+            # directory); an archive's member names as cached
+            listing.files
+            if listing
+            else {
+                split: [(name, label) for name, label in e] for split, e in blob["files"].items()
+            },
         )
-    if sorted(set(names["test"])) != classes:
-        raise UserError(f"{root}: train/ and test/ have different class folders; make them match")
-    shapes = {tuple(img.shape) for split in images.values() for img in split}
-    if len(shapes) != 1:
-        raise UserError(
-            f"{root}: images differ in size ({sorted(shapes)[:3]} ...); resize them to "
-            "one size first"
+    listing = listing or list_archive(root)
+    images = _decode_all(root, listing)
+    train, test = (
+        ImageTensors(
+            images[split],
+            torch.tensor([label for _, label in listing.files[split]], dtype=torch.int64),
         )
-    index = {c: i for i, c in enumerate(classes)}
-    splits = []
-    for split in ("train", "test"):
-        splits.append(
-            ImageTensors(
-                torch.stack(images[split]),
-                torch.tensor([index[c] for c in names[split]], dtype=torch.int64),
-            )
-        )
+        for split in ("train", "test")
+    )
+    is_jpeg = any(name.lower().endswith((".jpg", ".jpeg")) for name, _ in listing.files["train"])
     kind = "archive" if root.is_file() else "folder"
     source = f"imagefolder {kind} {root.resolve()}" + (
         " (JPEG-compressed images)" if is_jpeg else ""
     )
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    torch.save(
+    cache.write(
+        cache_dir,
+        key,
         {
-            "train_x": splits[0].images,
-            "train_y": splits[0].labels,
-            "test_x": splits[1].images,
-            "test_y": splits[1].labels,
-            "classes": classes,
+            "train_x": train.images,
+            "train_y": train.labels,
+            "test_x": test.images,
+            "test_y": test.labels,
+            "classes": listing.classes,
             "source": source,
+            "files": {
+                split: [list(e) for e in entries] for split, entries in listing.files.items()
+            },
         },
-        tmp,
     )
-    os.replace(tmp, cache)
-    return splits[0], splits[1], classes, source
+    return FolderData(train, test, listing.classes, source, listing.files)
 
 
 def make_synthetic(
     n_train: int, n_test: int, *, num_classes: int = 10, size: int = 32, seed: int = 0
 ) -> tuple[ImageTensors, ImageTensors, list[str], str]:
-    """A learnable toy set: each class is a smooth random template; samples are shifted, noisy copies."""
+    """A learnable toy set: each class is a smooth random template; samples are shifted, noisy
+    copies. Refused before anything is allocated when it cannot fit in memory."""
+    check_fits(
+        f"synthetic data of {n_train:,} + {n_test:,} images of 3x{size}x{size}",
+        SYNTHETIC_BYTES_PER_ELEMENT * (n_train + n_test) * 3 * size * size,
+        "lower data.synthetic_train / data.synthetic_test (defaults 1,200 and 200)",
+    )
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(num_classes, 3, 4, 4, generator=g)
     templates = F.interpolate(coarse, size=(size, size), mode="bilinear", align_corners=False)

@@ -8,7 +8,8 @@ import torch
 
 from ..config import DataConfig, one_of, positive
 from ..errors import UserError
-from .sources import default_cache_dir, load_cifar10, load_imagefolder, make_synthetic
+from .cache import default_cache_dir
+from .sources import load_cifar10, load_imagefolder, make_synthetic
 from .tensors import DataSplits
 
 DATASETS = ("cifar10", "imagefolder", "synthetic")
@@ -31,16 +32,23 @@ def check_data_config(cfg: DataConfig) -> None:
             raise UserError(f"{key} must be >= 1, got {value}")
     if cfg.dataset == "synthetic":
         positive("synthetic data set size", min(cfg.synthetic_train, cfg.synthetic_test))
+        if cfg.data_dir:
+            raise UserError(
+                f"--data-dir {cfg.data_dir} is given but --dataset synthetic generates its images "
+                "and reads no files; drop --data-dir, or pass --dataset imagefolder (or cifar10) "
+                "to train on the files there"
+            )
 
 
 def load_data(cfg: DataConfig) -> DataSplits:
     """Load ``cfg.dataset`` and split off the validation set. Raises UserError on bad input."""
     check_data_config(cfg)  # also when called without a resolved ExperimentConfig (the Python API)
     cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    files = None
     if cfg.dataset == "cifar10":
         train, test, classes, source = load_cifar10(cfg.data_dir, cache_dir, cfg.download)
     elif cfg.dataset == "imagefolder":
-        train, test, classes, source = load_imagefolder(cfg.data_dir, cache_dir)
+        train, test, classes, source, files = load_imagefolder(cfg.data_dir, cache_dir)
     else:  # synthetic: check_data_config admits no other
         train, test, classes, source = make_synthetic(
             cfg.synthetic_train, cfg.synthetic_test, seed=cfg.split_seed
@@ -83,6 +91,7 @@ def load_data(cfg: DataConfig) -> DataSplits:
         val_index=order[:val_size],
         test_index=test_index,
         val_rule=val_rule,
+        files=files,
     )
 
 

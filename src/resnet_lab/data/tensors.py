@@ -34,6 +34,10 @@ class DataSplits:
     test_index: torch.Tensor | None = None  # the test images used when data.test_subset is set
     val_index: torch.Tensor | None = None
     val_rule: str = ""  # how the validation size was chosen (for the data line)
+    # An image folder's resolved files per split ("train": the whole training set before the
+    # validation split, "test"), as (path or archive member, class index) in load order: the
+    # dataloader pipeline reads exactly these, never a second listing that could differ.
+    files: dict[str, list[tuple[str, int]]] | None = None
 
     def describe(self) -> str:
         """The data line every command prints: source and split sizes."""

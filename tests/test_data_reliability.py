@@ -1,0 +1,470 @@
+"""Issue 19, the data layer: never wrong data, a one-line error at every bad input, nothing lost.
+
+A cache that cannot lie (symlinked class folders, changed pixels with sizes and mtimes kept, the
+dataloader pipeline on the same files, symlink loops), cache failures that only cost speed, bad
+folders and archives refused in one line before anything is written, data sets that cannot fit in
+memory refused before they are allocated, and --data-dir with synthetic data refused.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from resnet_lab.cli import main
+from resnet_lab.config import DataConfig, resolve
+from resnet_lab.data import cache, load_data, make_batches, memory
+from resnet_lab.data import sources as data_mod
+from resnet_lab.errors import UserError
+
+CPU = torch.device("cpu")
+
+
+def write_images(folder: Path, n: int, *, value: int, size=(8, 8), fmt="png", start=0) -> None:
+    """``n`` images of ``size`` (width, height) whose pixels sit around ``value``."""
+    rng = np.random.default_rng(value * 1000 + start)
+    folder.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    for j in range(start, start + n):
+        arr = np.full((h, w, 3), value, dtype=np.uint8) + rng.integers(0, 9, (h, w, 3), np.uint8)
+        Image.fromarray(arr).save(folder / f"{j:03d}.{fmt}")
+
+
+def image_set(root: Path, classes=("a", "b"), train=5, test=2, **kw) -> Path:
+    for split, n in (("train", train), ("test", test)):
+        for i, cls in enumerate(classes):
+            write_images(root / split / cls, n, value=40 + 80 * i, **kw)
+    return root
+
+
+def cfg_for(data_dir: Path, tmp_path: Path, **kw) -> DataConfig:
+    return DataConfig(
+        dataset="imagefolder",
+        data_dir=str(data_dir),
+        val_size=2,
+        cache_dir=str(tmp_path / "cache"),
+        **kw,
+    )
+
+
+def n_train(d) -> int:
+    return len(d.train) + len(d.val)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (links not followed) with its bytes: what must not change."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+# ---------------------------------------------------------------- a cache that cannot lie
+
+
+def test_images_added_behind_a_symlinked_class_folder_are_seen(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    write_images(elsewhere / "train_b", 10, value=200)
+    write_images(elsewhere / "test_b", 2, value=200)
+    root = tmp_path / "set"
+    write_images(root / "train" / "a", 10, value=40)
+    write_images(root / "test" / "a", 2, value=40)
+    (root / "train" / "b").symlink_to(elsewhere / "train_b")
+    (root / "test" / "b").symlink_to(elsewhere / "test_b")
+    cfg = cfg_for(root, tmp_path)
+    assert n_train(load_data(cfg)) == 20
+    write_images(elsewhere / "train_b", 30, value=200, start=10)
+    d = load_data(cfg)
+    assert n_train(d) == 50
+    assert torch.bincount(torch.cat([d.train.labels, d.val.labels])).tolist() == [10, 40]
+
+
+def test_changed_pixels_with_sizes_and_mtimes_kept_are_decoded_again(tmp_path):
+    root = image_set(tmp_path / "set", fmt="bmp")  # BMP: same size in bytes whatever the pixels
+    cfg = cfg_for(root, tmp_path)
+    before = load_data(cfg).test.images.clone()
+    for path in sorted(root.rglob("*.bmp")):
+        st = path.stat()
+        with Image.open(path) as img:
+            inverted = 255 - np.asarray(img)
+        Image.fromarray(inverted).save(path)
+        assert path.stat().st_size == st.st_size
+        os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert path.stat().st_mtime_ns == st.st_mtime_ns
+    after = load_data(cfg).test.images
+    assert torch.equal(after, 255 - before)
+
+
+def test_a_symlink_loop_is_refused_in_one_line(tmp_path):
+    root = image_set(tmp_path / "set")
+    (root / "train" / "a" / "loop").symlink_to("..")
+    with pytest.raises(UserError) as err:
+        load_data(cfg_for(root, tmp_path))
+    msg = str(err.value)
+    assert "\n" not in msg and "train/a/loop is a symlink loop" in msg and "remove that link" in msg
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_folder_reached_twice_through_symlinks_is_refused(tmp_path):
+    root = image_set(tmp_path / "set")
+    (root / "train" / "c").symlink_to(root / "train" / "a")  # a's images would count twice
+    (root / "test" / "c").mkdir()
+    with pytest.raises(UserError, match=r"is the folder .*train/a again .*count twice"):
+        load_data(cfg_for(root, tmp_path))
+
+
+def test_dataloader_pipeline_reads_the_files_the_inmemory_pipeline_decoded(tmp_path):
+    """The tester's stale case: the dataloader pipeline re-listed the folder while load_data served
+    an old cache, so labels and images disagreed (24 images of class a, 100.00 %)."""
+    elsewhere = tmp_path / "elsewhere"
+    write_images(elsewhere, 4, value=200)
+    root = tmp_path / "set"
+    write_images(root / "train" / "a", 8, value=40)
+    (root / "train" / "b").symlink_to(elsewhere)
+    image_set(root, classes=("a", "b"), train=0, test=2)
+    overrides = {
+        "data.dataset": "imagefolder",
+        "data.data_dir": str(root),
+        "data.cache_dir": str(tmp_path / "cache"),
+        "data.val_size": 4,
+        "data.augment": False,
+        "data.pipeline": "dataloader",
+        "data.workers": 0,
+        "train.batch_size": 64,
+        "train.eval_batch_size": 64,
+    }
+    cfg = resolve("smoke", None, overrides)
+    load_data(cfg.data)
+    write_images(elsewhere, 12, value=200, start=4)  # behind the symlink: 8 + 16 now
+    data = load_data(cfg.data)
+    assert n_train(data) == 24 and data.files is not None
+    batches = make_batches(data, cfg, CPU)
+    for split, tensors in (("val", data.val), ("train", data.train), ("test", data.test)):
+        xs, ys = zip(*batches[split])
+        x, y = torch.cat(xs), torch.cat(ys)
+        mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+        std = torch.tensor(data.std).view(1, -1, 1, 1)
+        pixels = ((x * std + mean) * 255).round().to(torch.uint8)
+        if split == "train":  # shuffled: compare as sets of (label, image sum)
+            key = sorted(zip(y.tolist(), pixels.sum(dim=(1, 2, 3)).tolist()))
+            want = sorted(zip(tensors.labels.tolist(), tensors.images.sum(dim=(1, 2, 3)).tolist()))
+            assert key == want
+        else:
+            assert torch.equal(y, tensors.labels) and torch.equal(pixels, tensors.images), split
+    assert sorted(torch.cat([data.train.labels, data.val.labels]).bincount().tolist()) == [8, 16]
+
+
+def test_a_changed_archive_is_decoded_again(tmp_path):
+    root = image_set(tmp_path / "set")
+    archive = tmp_path / "set.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(root, arcname="set")
+    cfg = cfg_for(archive, tmp_path)
+    assert n_train(load_data(cfg)) == 10
+    st = archive.stat()
+    write_images(root / "train" / "b", 3, value=120, start=5)
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(root, arcname="set")
+    os.utime(archive, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert n_train(load_data(cfg)) == 13
+
+
+# ---------------------------------------------------------------- the cache is only a speed-up
+
+
+def one_warning(err: str) -> str:
+    lines = [line for line in err.splitlines() if line]
+    assert len(lines) == 1 and lines[0].startswith("resnet-lab: warning: "), err
+    return lines[0]
+
+
+def test_cache_dir_that_is_a_file_warns_once_and_loads_uncached(tmp_path, capsys):
+    root = image_set(tmp_path / "set")
+    blocker = tmp_path / "cache"
+    blocker.write_text("precious")
+    want = load_data(cfg_for(root, tmp_path / "elsewhere"))
+    capsys.readouterr()
+    for _ in range(2):
+        d = load_data(cfg_for(root, tmp_path))
+        assert torch.equal(d.test.images, want.test.images)
+    line = one_warning(capsys.readouterr().err)
+    assert str(blocker) in line and "continuing without the cache" in line
+    assert blocker.read_text() == "precious"
+
+
+def test_unwritable_cache_dir_warns_once_and_loads_uncached(tmp_path, capsys, monkeypatch):
+    root = image_set(tmp_path / "set")
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    cache_dir.chmod(0o555)
+
+    def refuse(*a, **k):  # root ignores the mode bits; the OS answer a user would get
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    if os.geteuid() == 0:
+        monkeypatch.setattr(cache.tempfile, "mkstemp", refuse)
+    d = load_data(cfg_for(root, tmp_path))
+    load_data(cfg_for(root, tmp_path))
+    cache_dir.chmod(0o755)
+    assert n_train(d) == 10
+    assert "Permission denied" in one_warning(capsys.readouterr().err)
+    assert list(cache_dir.iterdir()) == []
+
+
+def test_disk_full_while_writing_the_cache_leaves_no_partial_entry(tmp_path, capsys, monkeypatch):
+    root = image_set(tmp_path / "set")
+
+    def full(blob, f):
+        f.write(b"half a cache")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache, "_dump", full)
+    d = load_data(cfg_for(root, tmp_path))
+    assert n_train(d) == 10
+    assert "No space left on device" in one_warning(capsys.readouterr().err)
+    assert list((tmp_path / "cache").iterdir()) == []  # neither the entry nor its temporary file
+
+
+def test_archive_on_the_dataloader_pipeline_with_an_unusable_cache(tmp_path, capsys):
+    """Extraction needs the cache too; without it the members are read from memory, same images."""
+    root = image_set(tmp_path / "set")
+    archive = tmp_path / "set.tar"
+    with tarfile.open(archive, "w") as tf:
+        tf.add(root, arcname="set")
+    (tmp_path / "cache").write_text("not a folder")
+    cfg = resolve(
+        "smoke",
+        None,
+        {
+            "data.dataset": "imagefolder",
+            "data.data_dir": str(archive),
+            "data.cache_dir": str(tmp_path / "cache"),
+            "data.val_size": 2,
+            "data.augment": False,
+            "data.pipeline": "dataloader",
+            "data.workers": 0,
+        },
+    )
+    data = load_data(cfg.data)
+    xs, ys = zip(*make_batches(data, cfg, CPU)["test"])
+    assert torch.equal(torch.cat(ys), data.test.labels) and len(torch.cat(xs)) == 4
+    one_warning(capsys.readouterr().err)
+
+
+def test_archive_on_the_dataloader_pipeline_is_extracted_inside_the_cache_once(tmp_path):
+    root = image_set(tmp_path / "set")
+    archive = tmp_path / "set.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        for path in sorted(root.rglob("*.png"), reverse=True):  # not ImageFolder's order
+            tf.add(path, arcname=f"copy/{path.relative_to(root)}")
+    cfg = resolve(
+        "smoke",
+        None,
+        {
+            "data.dataset": "imagefolder",
+            "data.data_dir": str(archive),
+            "data.cache_dir": str(tmp_path / "cache"),
+            "data.val_size": 2,
+            "data.augment": False,
+            "data.pipeline": "dataloader",
+            "data.workers": 0,
+        },
+    )
+    data = load_data(cfg.data)
+    stamps = []
+    for _ in range(2):
+        xs, ys = zip(*make_batches(data, cfg, CPU)["test"])
+        stamps.append([p.stat().st_mtime_ns for p in (tmp_path / "cache").glob("*/members.json")])
+        mean = torch.tensor(data.mean).view(1, -1, 1, 1)
+        std = torch.tensor(data.std).view(1, -1, 1, 1)
+        pixels = ((torch.cat(xs) * std + mean) * 255).round().to(torch.uint8)
+        assert torch.equal(torch.cat(ys), data.test.labels)
+        assert torch.equal(pixels, data.test.images)
+    assert len(stamps[0]) == 1 and stamps[0] == stamps[1]  # extracted once, then reused
+    extracted = [p for p in (tmp_path / "cache").iterdir() if p.is_dir()]
+    assert len(extracted) == 1 and len(list(extracted[0].rglob("*.png"))) == 14
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "set", "set.tar.gz"]
+
+
+def test_empty_cache_variable_does_not_write_into_the_working_directory(tmp_path, monkeypatch):
+    root = image_set(tmp_path / "set")
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("RESNET_LAB_CACHE", "")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    load_data(DataConfig(dataset="imagefolder", data_dir=str(root), val_size=2))
+    assert list(work.iterdir()) == []
+    assert list((tmp_path / "home" / ".cache" / "resnet-lab").glob("imagefolder-*.pt"))
+
+
+# ---------------------------------------------------------------- bad folders, one line each
+
+
+def loose(root: Path) -> Path:
+    image_set(root)
+    write_images(root / "train", 1, value=40, start=50)
+    return root
+
+
+def empty_class(root: Path) -> Path:
+    image_set(root)
+    (root / "train" / "c").mkdir()
+    (root / "test" / "c").mkdir()
+    return root
+
+
+def dangling(root: Path) -> Path:
+    image_set(root)
+    (root / "train" / "a" / "gone.png").symlink_to(root / "nowhere.png")
+    return root
+
+
+def non_square(root: Path) -> Path:
+    return image_set(root, size=(48, 32))
+
+
+def mixed_sizes(root: Path) -> Path:
+    image_set(root)
+    write_images(root / "train" / "b", 1, value=120, size=(10, 10), start=20)
+    return root
+
+
+def one_class(root: Path) -> Path:
+    return image_set(root, classes=("a",))
+
+
+def traversal_archive(root: Path) -> Path:
+    image_set(root)
+    archive = root.with_suffix(".tar.gz")
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(root, arcname="set")
+        tf.add(root / "train" / "a" / "000.png", arcname="../../escaped/train/a/000.png")
+    return archive
+
+
+def not_an_archive(root: Path) -> Path:
+    root.mkdir()
+    path = root / "data.tar.gz"
+    path.write_bytes(b"this is a text file, not a tar archive\n" * 20)
+    return path
+
+
+def loose_in_archive(root: Path) -> Path:
+    image_set(root)
+    archive = root.with_suffix(".tar")
+    with tarfile.open(archive, "w") as tf:
+        tf.add(root, arcname="set")
+        tf.add(root / "train" / "a" / "000.png", arcname="set/train/stray.png")
+    return archive
+
+
+BAD = {
+    "empty_class_folder": (empty_class, "train/c holds no images", "add its images or remove"),
+    "images_directly_in_train": (loose, "train/050.png lies directly in", "move it into its class"),
+    "dangling_symlink": (dangling, "gone.png is a symlink to", "restore its target"),
+    "non_square_images": (non_square, "000.png is 48x32 pixels (width x height)", "square"),
+    "images_of_different_sizes": (mixed_sizes, "020.png is 10x10 pixels but", "one size"),
+    "one_class_only": (one_class, "has only the class 'a'", "at least two class folders"),
+    "path_traversal_archive": (traversal_archive, "'../../escaped/train/a/000.png'", "repack"),
+    "not_an_archive": (not_an_archive, "it is not a tar file", "complete .tar / .tar.gz"),
+    "loose_image_in_archive": (loose_in_archive, "set/train/stray.png lies directly", "repack"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_image_folder_gets_one_line_exit_2_and_leaves_nothing(case, tmp_path, capsys):
+    build, needle, fix = BAD[case]
+    data_dir = build(tmp_path / "set")
+    before = snapshot(tmp_path)
+    out = tmp_path / "out"
+    pipeline = ["--pipeline", "dataloader", "--workers", "0"] if "archive" in case else []
+    args = ["compare", "--preset", "smoke", "--models", "simple_cnn", "--epochs", "1"]
+    args += ["--no-tensorboard", "--dataset", "imagefolder", "--data-dir", str(data_dir)]
+    assert main([*args, "--val-size", "2", "--out", str(out), *pipeline]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("resnet-lab: error: "), err
+    assert needle in err[0] and fix in err[0], err[0]
+    assert not out.exists()  # no run directory, no epoch0000.pt
+    assert snapshot(tmp_path) == before  # nothing written (cache, extraction) and nothing lost
+    assert not (tmp_path.parent / "escaped").exists() and not (tmp_path / "escaped").exists()
+
+
+def test_broken_image_is_refused_before_the_tensors_are_built(tmp_path):
+    root = image_set(tmp_path / "set")
+    (root / "test" / "b" / "001.png").write_bytes(b"\x89PNG truncated")
+    with pytest.raises(UserError, match=r"cannot decode image .*test/b/001.png"):
+        load_data(cfg_for(root, tmp_path))
+    assert not (tmp_path / "cache").exists()
+
+
+# ---------------------------------------------------------------- fail fast on size
+
+
+def test_huge_synthetic_data_is_refused_before_allocating(tmp_path, capsys, monkeypatch):
+    def never(*a, **k):
+        raise AssertionError("allocated although it cannot fit")
+
+    monkeypatch.setattr(data_mod.torch, "rand", never)  # the first allocation of make_synthetic
+    (tmp_path / "huge.yaml").write_text("data:\n  synthetic_train: 1000000000\n")
+    out = tmp_path / "out"
+    args = ["compare", "--preset", "smoke", "--config", str(tmp_path / "huge.yaml")]
+    assert main([*args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("resnet-lab: error: synthetic data of 1,000,000,000")
+    assert "GiB of memory" in err[0] and "lower data.synthetic_train" in err[0]
+    assert not out.exists()
+
+
+def test_image_folder_too_big_for_memory_is_refused_after_one_decode(tmp_path, monkeypatch):
+    root = image_set(tmp_path / "set")
+    decoded = []
+    real = data_mod._decode
+    monkeypatch.setattr(
+        data_mod, "_decode", lambda data, name: decoded.append(name) or real(data, name)
+    )
+    monkeypatch.setattr(memory, "available_memory", lambda: 1000)
+    with pytest.raises(UserError) as err:
+        load_data(cfg_for(root, tmp_path))
+    msg = str(err.value)
+    # 14 images of 3x8x8: 14 * 192 bytes + 5 bytes per training element (10 images)
+    assert f"would need about 0.0 GiB of memory ({14 * 192 + 5 * 10 * 192:,} bytes)" in msg
+    assert "14 images of 8x8 pixels" in msg and "use fewer or smaller images" in msg
+    assert len(decoded) == 1 and not (tmp_path / "cache").exists()
+
+
+def test_available_memory_is_a_positive_byte_count():
+    avail = memory.available_memory()
+    assert 2**20 < avail <= os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+# ---------------------------------------------------------------- data config
+
+
+def test_data_dir_with_synthetic_data_is_refused(tmp_path, capsys):
+    out = tmp_path / "out"
+    args = ["compare", "--preset", "smoke", "--dataset", "synthetic"]
+    assert main([*args, "--data-dir", str(tmp_path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--dataset synthetic generates its images" in err[0]
+    assert "drop --data-dir" in err[0] and not out.exists()
+    with pytest.raises(UserError, match="drop --data-dir"):
+        load_data(DataConfig(dataset="synthetic", data_dir=str(tmp_path)))
+
+
+def test_pixels_round_trip_through_bytes():  # the helper the archive fallback relies on
+    from resnet_lab.data.loader import _pil_from_bytes
+
+    arr = np.arange(48, dtype=np.uint8).reshape(4, 4, 3)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    assert np.array_equal(np.asarray(_pil_from_bytes(buf.getvalue())), arr)
