@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import shutil
 import tarfile
 from pathlib import Path
 
@@ -368,6 +369,22 @@ def loose_in_archive(root: Path) -> Path:
     return archive
 
 
+def linked_test_set(root: Path) -> Path:
+    image_set(root)
+    shutil.rmtree(root / "test")
+    (root / "test").symlink_to("train")  # the test set would be the training set
+    return root
+
+
+def two_folders_in_archive(root: Path) -> Path:
+    image_set(root)
+    archive = root.with_suffix(".tar")
+    with tarfile.open(archive, "w") as tf:
+        tf.add(root, arcname="one")
+        tf.add(root, arcname="two")  # every image twice, under two roots
+    return archive
+
+
 BAD = {
     "empty_class_folder": (empty_class, "train/c holds no images", "add its images or remove"),
     "images_directly_in_train": (loose, "train/050.png lies directly in", "move it into its class"),
@@ -378,6 +395,12 @@ BAD = {
     "path_traversal_archive": (traversal_archive, "'../../escaped/train/a/000.png'", "repack"),
     "not_an_archive": (not_an_archive, "it is not a tar file", "complete .tar / .tar.gz"),
     "loose_image_in_archive": (loose_in_archive, "set/train/stray.png lies directly", "repack"),
+    "test_folder_is_the_train_folder": (linked_test_set, "set/test is the folder", "appear once"),
+    "two_image_folders_in_archive": (
+        two_folders_in_archive,
+        "holds test/a/000.png twice",
+        "keep one",
+    ),
 }
 
 
