@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .distributed import from_env, place
 from .errors import UserError
 
 
@@ -80,7 +81,12 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
     (
         "--batch-size",
         "train.batch_size",
-        {"type": int, "metavar": "N", "help": "training batch size (default 128)"},
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "training batch size (default 128); under torchrun the global batch, split "
+            "evenly over the processes",
+        },
     ),
     (
         "--optimizer",
@@ -228,6 +234,15 @@ _SWITCHES = [  # (flag, key, value, help)
         (
             "torch.compile the model for training steps (worth it on a GPU; "
             "the first steps are slow while it compiles)"
+        ),
+    ),
+    (
+        "--sync-bn",
+        "train.sync_bn",
+        True,
+        (
+            "under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only) "
+            "instead of each process's slice (DDP's default: cheaper, statistics of a smaller batch)"
         ),
     ),
 ]
@@ -646,6 +661,17 @@ def _os_error_line(exc: OSError) -> str:
     return f"cannot write{where}: {_FIXABLE_OS_ERRORS[exc.errno]}"
 
 
+def _say(line: str, own: bool = False) -> None:
+    """One line on stderr, once per run: under torchrun rank 0 says it for all (every rank meets
+    the same bad input and the same signal), except a failure of a rank's own after the ranks
+    joined (``own``), which that rank says, naming itself."""
+    here = place()
+    if here.is_main and from_env().is_main:
+        print(line, file=sys.stderr)
+    elif own and here.active:
+        print(f"[rank {here.rank}] {line}", file=sys.stderr)
+
+
 _ARGV: list[str] = []  # this invocation's arguments (main sets them), for "run the same command"
 
 
@@ -676,13 +702,13 @@ def _interruptible(resume_hint: str, fn, *a, out=None, note: str | None = None, 
                 if resumable()
                 else "stopped before anything was written; nothing to resume"
             )
-        print(f"\nresnet-lab: interrupted; {note}", file=sys.stderr)
+        _say(f"\nresnet-lab: interrupted; {note}")
         raise SystemExit(code) from None
     except OSError as exc:
         if exc.errno not in _FIXABLE_OS_ERRORS:
             raise
         then = f". Resume with: {resume_hint}" if note is None and resumable() else ""
-        print(f"resnet-lab: error: {_os_error_line(exc)}{then}", file=sys.stderr)
+        _say(f"resnet-lab: error: {_os_error_line(exc)}{then}")
         raise SystemExit(1) from None
 
 
@@ -720,6 +746,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         resume=bool(args.resume),
     )
+    if not place().is_main:
+        return 0  # under torchrun: rank 0 writes the report and prints
     html_path, _ = write_report([out])
     print(f"results: {out}/results.md\nreport:  {html_path}")
     return 0 if rows else 1
@@ -1023,18 +1051,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "models": _cmd_models,
         }[args.command](args)
     except UserError as exc:
-        print(f"resnet-lab: error: {exc}", file=sys.stderr)
+        _say(f"resnet-lab: error: {exc}", own=True)
         return 2
     except KeyboardInterrupt:
-        print("resnet-lab: interrupted", file=sys.stderr)
+        _say("resnet-lab: interrupted")
         return 130
     except _Terminated:
-        print("resnet-lab: terminated", file=sys.stderr)
+        _say("resnet-lab: terminated")
         return 143
     except OSError as exc:
         if exc.errno not in _FIXABLE_OS_ERRORS:
             raise
-        print(f"resnet-lab: error: {_os_error_line(exc)}", file=sys.stderr)
+        _say(f"resnet-lab: error: {_os_error_line(exc)}", own=True)
         return 1
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from .config import ExperimentConfig, from_dict, to_dict
 from .data import load_data
+from .distributed import barrier, place
 from .errors import UserError
 from .experiment import ResultRow, builder_options, check_model, train_model, train_or_resume
 from .registry import create_model, run_name
@@ -127,18 +128,14 @@ def run_compare(
         check_model_fits(name, options, data.image_shape, cfg.train.batch_size, device)
         check_model(name, create_model(name, **options), data)
     out = Path(out_dir)
+    if not place().is_main:  # under torchrun: train along, rank 0 owns the directory
+        return _train_all(cfg, data, device, out, {}, lambda s: None)
     with claim(out, "compare", to_dict(cfg), overwrite=overwrite, resume=resume):
         prov = provenance(device, data.source)
         write_yaml(out / "config.yaml", to_dict(cfg))
         log(f"data: {data.describe()}; device {prov['device']}; output {out}")
-        rows = []
-        for name, seed, run in run_names(cfg):
-            run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
-            train = partial(
-                train_model, name, run_cfg, data, device, out / run, {"provenance": prov}, log
-            )
-            row = train_or_resume(out / run, train, log, run)
-            rows.append({**row, "seed": seed, "run": run})
+        barrier()  # the directory is ready: the other ranks may start (and read it on a resume)
+        rows = _train_all(cfg, data, device, out, prov, log)
         table = results_markdown(rows, cfg, data.source, amp_enabled(cfg.train, device))
         write_text(out / "results.md", table)
         prov["finished"] = now()
@@ -152,6 +149,28 @@ def run_compare(
             },
         )
     log("\n" + table)
+    return rows
+
+
+def _train_all(
+    cfg: ExperimentConfig,
+    data: Any,
+    device: Any,
+    out: Path,
+    prov: dict[str, Any],
+    log: Callable[[str], None],
+) -> list[ResultRow]:
+    """Train (or resume, or skip when finished) every model run of the compare, in order."""
+    if not place().is_main:
+        barrier()  # wait for rank 0 to claim the directory
+    rows = []
+    for name, seed, run in run_names(cfg):
+        run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+        train = partial(
+            train_model, name, run_cfg, data, device, out / run, {"provenance": prov}, log
+        )
+        row = train_or_resume(out / run, train, log, run)
+        rows.append({**row, "seed": seed, "run": run})
     return rows
 
 

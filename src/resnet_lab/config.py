@@ -96,6 +96,9 @@ class TrainConfig:
     # bf16: also on a CPU (2.2-4.4x faster on one with AMX, docs/performance.md).
     amp: str = "auto"
     compile: bool = False  # torch.compile the model for training steps (pays off on GPUs)
+    # Under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm) instead of each
+    # rank's slice (DDP's default: cheaper, but the statistics of a smaller batch).
+    sync_bn: bool = False
     threads: int = 0  # CPU threads for torch; 0 keeps torch's default (one per core)
     tensorboard: bool = True
     diagnostics: bool = True  # per-layer statistics during training (diagnostics.jsonl)

@@ -27,10 +27,12 @@ from .config import ExperimentConfig, ModelConfig, to_dict
 from .data import DataSplits, make_batches
 from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
+from .distributed import barrier, place, wrap
 from .errors import UserError
 from .registry import architecture, create_model, last_line, model_options
 from .runs import RunRecorder, load_checkpoint, resume_state, write_json
 from .train import (
+    Callback,
     EpochPrinter,
     LRSchedule,
     TrainState,
@@ -208,6 +210,9 @@ def build_state(
     if cfg.train.channels_last and not channels_last_safe(model, device):
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, channels_last=False))
     model, compiled = prepare_model(model, cfg.train, device)
+    parallel = wrap(model, device, cfg.train.sync_bn)  # None in one process
+    if parallel is not None and cfg.train.compile:
+        compiled = torch.compile(parallel)
     state = TrainState(
         name=name,
         model=model,
@@ -216,6 +221,7 @@ def build_state(
         num_classes=data.num_classes,
         amp=amp_enabled(cfg.train, device),
         compiled=compiled,
+        parallel=parallel,
     )
     return state, options, params
 
@@ -238,6 +244,7 @@ def train_model(
     the shared ``cfg.model`` ones. ``resume``: continue from ``run_dir/checkpoints/last.pt``.
     """
     state, options, params = build_state(name, cfg, data, device, model_extra)
+    main = place().is_main  # under torchrun only rank 0 prints and writes; every rank trains
     recorder = RunRecorder(
         run_dir,
         model_name=name,
@@ -252,6 +259,14 @@ def train_model(
         tensorboard=cfg.train.tensorboard,
         histogram_every=cfg.train.diag_every if cfg.train.diagnostics else 0,
     )
+    if (
+        state.parallel is not None
+        and cfg.train.sync_bn
+        and not any(
+            isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in state.model.modules()
+        )
+    ):
+        log(f"note: --sync-bn changes nothing for {name}: it has no BatchNorm")
     resumed = resume and resume_state(run_dir, state)
     log(
         f"== {name}"
@@ -263,8 +278,10 @@ def train_model(
     batches = make_batches(
         data, state.config, device
     )  # state.config: channels_last may be off (above)
-    callbacks = [LRSchedule(cfg.optim), EpochPrinter(), recorder]
-    if cfg.train.diagnostics:
+    callbacks: list[Callback] = [LRSchedule(cfg.optim)]
+    if main:
+        callbacks += [EpochPrinter(), recorder]
+    if main and cfg.train.diagnostics:
         callbacks.append(
             DiagnosticsCallback(
                 run_dir / "diagnostics.jsonl",
@@ -280,6 +297,9 @@ def train_model(
         model, batches["test"], state.amp
     )  # the final model; the test set is touched only here
     judged = judge(state.history, data.num_classes, state.diverged_at_step)
+    if not main:
+        barrier()  # rank 0 writes the diagnosis and run.json; the next model starts together
+        return {"model": name, "status": judged.status}  # type: ignore[typeddict-item]
     init_state = load_checkpoint(run_dir / "checkpoints" / "epoch0000.pt")["state_dict"]
     diagnosis = diagnose(
         name,
@@ -322,6 +342,7 @@ def train_model(
         "finding": diagnosis["finding"]["finding"],
     }
     recorder.finish("diverged" if state.diverged_at_step is not None else "completed", results=row)
+    barrier()
     return row
 
 
@@ -353,6 +374,7 @@ def train_or_resume(
     if row is not None:
         log(f"{label}: finished earlier, skipped")
         return row
-    if run_dir.exists() and not (run_dir / "checkpoints" / "last.pt").is_file():
+    if place().is_main and run_dir.exists() and not (run_dir / "checkpoints" / "last.pt").is_file():
         shutil.rmtree(run_dir)  # interrupted before its first epoch ended: nothing worth keeping
+    barrier()  # every rank sees the same directory before it reads last.pt
     return train(resume=True)

@@ -43,6 +43,7 @@ from .config import (
     validate,
 )
 from .data import DataSplits, load_data
+from .distributed import from_env
 from .errors import UserError
 from .experiment import ResultRow, finished_row, history, train_model, train_or_resume
 from .registry import create_model, model_options
@@ -470,6 +471,12 @@ def run_grid(
 ) -> list[GridRow]:
     """Run (or resume) the study ``cfg.grid`` in ``out_dir``; writes grid.json and returns the rows.
     ``kind``: the command whose directory this is (``sweep`` runs on this engine too)."""
+    if from_env().active:
+        raise UserError(
+            "grid and sweep do not run under torchrun yet (each cell would have to fail or finish on "
+            "every rank alike); run the study without torchrun, with --launcher submitit for many "
+            "machines, or one data-parallel run with 'torchrun ... resnet-lab compare'"
+        )
     if launcher not in LAUNCHERS:
         raise UserError(f"unknown launcher {launcher!r}; choose one of: {', '.join(LAUNCHERS)}")
     if launcher == "submitit":

@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from .distributed import place
 from .errors import UserError
 from .files import atomic_write_bytes, strict_json, write_json, write_text  # noqa: F401 - re-exported
 from .train import Callback, TrainState
@@ -166,11 +167,14 @@ def resume_state(run_dir: Path, state: TrainState) -> bool:
     state.epoch, state.step = blob["epoch"], blob["step"]
     state.history = list(blob["history"])
     state.callback_state = dict(blob.get("callback_state", {}))
-    # metrics.jsonl may hold epochs written after last.pt; keep exactly the checkpointed history.
-    metrics = run_dir / "metrics.jsonl"
-    atomic_write_bytes(
-        metrics, lambda fh: fh.write("".join(json.dumps(r) + "\n" for r in state.history).encode())
-    )
+    # metrics.jsonl may hold epochs written after last.pt; keep exactly the checkpointed history
+    # (rank 0 alone under torchrun: every rank read the same checkpoint, one writes).
+    if place().is_main:
+        metrics = run_dir / "metrics.jsonl"
+        atomic_write_bytes(
+            metrics,
+            lambda fh: fh.write("".join(json.dumps(r) + "\n" for r in state.history).encode()),
+        )
     return True
 
 

@@ -24,6 +24,8 @@ from tqdm.auto import tqdm
 
 from .config import ExperimentConfig, OptimConfig, TrainConfig, one_of, positive
 from .data import Batches
+from .distributed import all_sum, check_batch, from_env, place
+from .distributed import setup as setup_distributed
 from .errors import UserError
 from .models.paths import on_shortcut
 
@@ -60,6 +62,9 @@ class TrainState:
     callback_state: dict[str, Any] = field(default_factory=dict)
     amp: bool = False  # bf16 autocast of forward pass and loss
     compiled: nn.Module | None = None  # torch.compile(model), used for steps nobody hooks into
+    # Under torchrun: DistributedDataParallel(model), the forward of every step (it averages the
+    # gradients over the ranks); ``compiled`` is then its compiled twin.
+    parallel: nn.Module | None = None
     # Set by a callback in on_batch_start when it hooks into this step's modules (forward hooks):
     # the step then runs the plain model, because a compiled graph would not call the hooks.
     eager_step: bool = False
@@ -130,6 +135,14 @@ def setup_runtime(cfg: TrainConfig) -> torch.device:
     device = resolve_device(cfg.device)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    # Under torchrun: join the process group (one GPU per local rank); a no-op otherwise.
+    check_batch(cfg.batch_size, from_env().world)
+    here, device = setup_distributed(device)
+    if cfg.sync_bn and here.active and device.type != "cuda":
+        raise UserError(
+            "--sync-bn needs CUDA (SyncBatchNorm has no CPU kernels); drop it on CPUs, where each "
+            "process normalises its own slice of the batch"
+        )
     if device.type == "cuda":
         # Picks the fastest conv algorithm per shape; the choice can vary between runs, which is one
         # reason CUDA runs are not bit-reproducible (README).
@@ -209,7 +222,8 @@ def train_step(
     state: TrainState, x: torch.Tensor, y: torch.Tensor, callbacks: Sequence[Callback] = ()
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward, backward (callbacks' on_after_backward) and optimiser step on one batch."""
-    forward = state.model if state.compiled is None or state.eager_step else state.compiled
+    eager = state.parallel if state.parallel is not None else state.model
+    forward = eager if state.compiled is None or state.eager_step else state.compiled
     with autocast(state.amp, x.device):
         logits = forward(x)
         loss = F.cross_entropy(logits, y)  # autocast computes it in fp32
@@ -260,7 +274,11 @@ def train_one_epoch(
             break
     if first_bad.item() >= 0 and state.diverged_at_step is None:
         state.diverged_at_step = int(first_bad.item())
-    return {"loss": loss_sum.item() / seen, "acc": 100.0 * correct.item() / seen}
+    # Under torchrun each rank saw its slice of every batch: the epoch's numbers are over all of them.
+    loss_sum, correct, total = all_sum(
+        loss_sum, correct, torch.tensor(seen, device=loss_sum.device)
+    )
+    return {"loss": loss_sum.item() / total.item(), "acc": 100.0 * correct.item() / total.item()}
 
 
 @torch.inference_mode()
@@ -276,6 +294,10 @@ def evaluate(
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
+    if place().active:  # each rank evaluated its slice of the split
+        loss_sum, correct, seen = (
+            t.item() for t in all_sum(*map(torch.tensor, (loss_sum, correct, seen)))
+        )
     return {"loss": loss_sum / seen, "acc": 100.0 * correct / seen}
 
 
@@ -318,10 +340,15 @@ class LRSchedule(Callback):
         if not state.callback_state.get("warming_up"):
             return
         # The window lives in callback_state, which checkpoints save: a resume during the warm-up
-        # continues with the same running error as the uninterrupted run.
+        # continues with the same running error as the uninterrupted run. Under torchrun the
+        # error is the global batch's, so that every rank ends the warm-up at the same step.
+        correct, size = all_sum(
+            torch.as_tensor(state.batch_correct, dtype=torch.float64),
+            torch.tensor(float(state.batch_size), dtype=torch.float64),
+        )
         recent = (
             state.callback_state.get("warmup_recent", [])
-            + [100.0 * (1 - float(state.batch_correct) / state.batch_size)]
+            + [100.0 * (1 - float(correct) / float(size))]
         )[-self.WINDOW :]
         state.callback_state["warmup_recent"] = recent
         if len(recent) == self.WINDOW and sum(recent) / self.WINDOW < self.cfg.warmup_until_error:

@@ -79,6 +79,7 @@ class Batches(BatchSource):
         seed: int = 0,
         channels_last: bool = False,
         drop_last: bool = False,
+        shard: tuple[int, int] = (0, 1),
     ):
         self.images = data.images.to(device)
         self.labels = data.labels.to(device)
@@ -90,6 +91,10 @@ class Batches(BatchSource):
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.drop_last = drop_last
         self.epoch = 0
+        # Under torchrun: (this rank, ranks). Every rank draws the whole global batch and its
+        # augmentation from the same generator and keeps its slice, so the ranks together see
+        # exactly the images one process would (distributed.py).
+        self.rank, self.world = shard
 
     def items(self) -> int:
         return len(self.labels)
@@ -104,6 +109,8 @@ class Batches(BatchSource):
             x, y = self.images[sel], self.labels[sel]
             if self.augment:
                 x = random_crop_flip(x, g)
+            if self.world > 1:
+                x, y = x.tensor_split(self.world)[self.rank], y.tensor_split(self.world)[self.rank]
             x = ((x.float() - self.mean) / self.std).contiguous(memory_format=self.memory_format)
             yield x, y
 
@@ -112,7 +119,16 @@ def make_batches(
     data: DataSplits, cfg: ExperimentConfig, device: torch.device
 ) -> dict[str, Batches | LoaderBatches]:
     """Train / val / test batch iterators of the configured pipeline (``cfg.data.pipeline``)."""
+    from ..distributed import place
+
     t = cfg.train
+    here = place()
+    if here.active and cfg.data.pipeline == "dataloader":
+        from ..errors import UserError
+
+        raise UserError(
+            "under torchrun the data are split by the in-memory pipeline; drop --pipeline dataloader"
+        )
     if cfg.data.pipeline == "dataloader":
         from .loader import LoaderBatches, torchvision_dataset, torchvision_transform
 
@@ -152,6 +168,7 @@ def make_batches(
         "std": data.std,
         "device": device,
         "channels_last": t.channels_last,
+        "shard": (here.rank, here.world),
     }
     out = {
         "train": Batches(

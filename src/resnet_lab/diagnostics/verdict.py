@@ -73,7 +73,7 @@ def signal_fits(layers: Sequence[LayerStats]) -> tuple[DepthFit | None, DepthFit
 
 
 def _fit_text(fit: DepthFit) -> str:
-    return f"fitted gain {fit['gain']:.3g} per layer, depth scale {fit['depth_scale']:.3g} layers"
+    return f"gain {fit['gain']:.3g}/layer, depth scale {fit['depth_scale']:.3g} layers"
 
 
 def gradient_verdict(
@@ -143,8 +143,7 @@ def gradient_verdict(
             return decide(
                 "vanishing gradients" if back["change"] < 1 else "exploding gradients",
                 f"the backward signal {kind} x{_fmt(back['change'])} toward the input {span} "
-                f"({_fit_text(back)}; limit: a change of x{_fmt(SIGNAL_CHANGE_LIMIT)} either way, "
-                "depth = 6 depth scales)",
+                f"({_fit_text(back)}; limit x{SIGNAL_CHANGE_LIMIT:.0f} either way = 6 depth scales)",
             )
     huge = max(layers, key=lambda l: l["grad_to_weight"] if finite(l["grad_to_weight"]) else 0)
     if finite(huge["grad_to_weight"]) and huge["grad_to_weight"] > HUGE_GRAD_TO_WEIGHT:
@@ -166,8 +165,8 @@ def gradient_verdict(
         )
     if back is not None:
         reason = (
-            f"the backward signal changes x{_fmt(back['change'])} toward the input over "
-            f"{back['layers']} layers ({_fit_text(back)}), within x{_fmt(SIGNAL_CHANGE_LIMIT)}"
+            f"backward signal x{_fmt(back['change'])} toward the input over {back['layers']} "
+            f"layers (gain {back['gain']:.3g}/layer), within the x{SIGNAL_CHANGE_LIMIT:.0f} limit"
         )
     else:
         reason = f"too few layers to fit the signal; first/last gradient-norm ratio {_fmt(ratio)}"

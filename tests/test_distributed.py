@@ -1,0 +1,164 @@
+"""Data-parallel training under torchrun, on CPU with Gloo: two processes train like one.
+
+Each test starts ``python -m torch.distributed.run --standalone --nproc-per-node 2`` on the smoke
+data (torchrun gives every process one thread). Tolerance of "the same metrics": two processes
+average the two halves' mean gradients where one process takes the mean of the whole batch, the
+same number up to floating-point rounding in a different summation order (~1e-7 relative per
+step); over the 32 SGD steps of these runs that stays below 1e-4 in every loss, and every accuracy
+agrees to 0.5 percentage points (one or two of the 200 validation images near a decision
+boundary). simple_cnn has no BatchNorm, whose per-process batch statistics would be a real
+difference (``--sync-bn`` on GPUs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import smoke_compare
+
+ARGS = ["--models", "simple_cnn", "--no-tensorboard", "--epochs", "2", "--diag-every", "5"]
+
+
+def torchrun(*args: str, nproc: int = 2, **kw) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(nproc),
+        "-m",
+        "resnet_lab.cli",
+        *args,
+    ]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kw
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out, err
+
+
+def history(run: Path) -> list[dict]:
+    return [json.loads(l) for l in (run / "simple_cnn" / "metrics.jsonl").read_text().splitlines()]
+
+
+def close(a: list[dict], b: list[dict]) -> None:
+    assert len(a) == len(b)
+    for ea, eb in zip(a, b):
+        for split in ("train", "val"):
+            assert abs(ea[split]["loss"] - eb[split]["loss"]) < 1e-4 * max(1, eb[split]["loss"])
+            assert abs(ea[split]["acc"] - eb[split]["acc"]) <= 0.5
+
+
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("one") / "run"
+    assert smoke_compare(out, *ARGS) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("two") / "run"
+    code, stdout, err = finish(torchrun("compare", "--preset", "smoke", "--out", str(out), *ARGS))
+    assert code == 0, err
+    return out, stdout
+
+
+def test_two_processes_train_like_one_with_the_same_global_batch(one_process, two_processes):
+    out, _ = two_processes
+    close(history(out), history(one_process))
+    a = json.loads((out / "results.json").read_text())["results"][0]
+    b = json.loads((one_process / "results.json").read_text())["results"][0]
+    assert a["steps"] == b["steps"] and abs(a["test_acc"] - b["test_acc"]) <= 0.5
+
+
+def test_only_rank_zero_prints_and_writes(two_processes):
+    out, stdout = two_processes
+    assert stdout.count("[Epoch 01]") == 1 and stdout.count("[Epoch 02]") == 1
+    assert stdout.count("report:") == 1
+    names = sorted(p.name for p in out.iterdir())
+    assert "results.json" in names and "report.html" in names
+    assert len(history(out)) == 2  # one writer: no line twice
+    records = [
+        (r["phase"], r["step"])
+        for r in map(
+            json.loads, (out / "simple_cnn" / "diagnostics.jsonl").read_text().splitlines()
+        )
+    ]
+    assert len(records) == len(set(records)) and ("init", 0) in records  # each probe once
+
+
+@pytest.mark.slow
+def test_a_killed_two_process_run_resumes_to_the_uninterrupted_numbers(two_processes, tmp_path):
+    ref, _ = two_processes
+    out = tmp_path / "run"
+    proc = torchrun(
+        "compare", "--preset", "smoke", "--out", str(out), *ARGS, start_new_session=True
+    )
+    last = out / "simple_cnn" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers, no chance to clean up
+    proc.wait()
+    assert not (out / "results.json").exists()
+    code, _, err = finish(torchrun("compare", "--resume", str(out)))
+    assert code == 0, err
+    close(history(out), history(ref))
+
+
+def test_a_global_batch_that_does_not_split_is_refused_with_the_nearest_sizes(tmp_path):
+    code, _, err = finish(
+        torchrun("compare", "--preset", "smoke", "--batch-size", "63", "--out", str(tmp_path / "r"))
+    )
+    assert code != 0
+    ours = [l for l in err.splitlines() if l.startswith("resnet-lab: error:")]
+    assert len(ours) == 1 and "use 62 or 64" in ours[0]
+    assert "Traceback" not in err.split("resnet-lab: error:")[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_rank_that_fails_stops_the_run_with_its_error_once(tmp_path):
+    factory = tmp_path / "flaky.py"
+    factory.write_text(
+        "import os\n"
+        "from resnet_lab.registry import create_model\n"
+        "def make(**options):\n"
+        "    if os.environ.get('RANK') == '1':\n"
+        "        raise RuntimeError('rank one cannot build this')\n"
+        "    return create_model('simple_cnn', **options)\n"
+    )
+    code, _, err = finish(
+        torchrun(
+            "compare",
+            "--preset",
+            "smoke",
+            "--models",
+            f"{factory}:make",
+            "--out",
+            str(tmp_path / "r"),
+        )
+    )
+    assert code != 0
+    assert err.count("rank one cannot build this") == 1
+    assert "[rank 1] resnet-lab: error:" in err
+
+
+def test_grid_under_torchrun_is_refused_in_one_line(tmp_path):
+    code, _, err = finish(torchrun("grid", "--preset", "grid-smoke", "--out", str(tmp_path / "g")))
+    assert code != 0
+    ours = [l for l in err.splitlines() if l.startswith("resnet-lab: error:")]
+    assert len(ours) == 1 and "do not run under torchrun" in ours[0]
