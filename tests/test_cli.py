@@ -158,10 +158,11 @@ def test_bad_input_gets_one_line_exit_2_and_leaves_no_run_dir(tmp_path, args, ne
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.yaml").write_text("train: {epochs: [1,\n")
     (tmp_path / "unknown.yaml").write_text("train: {epoch: 3}\n")
-    broken = tmp_path / "imgs" / "train" / "cat"
-    broken.mkdir(parents=True)
-    (broken / "0.png").write_bytes(b"not a png")
-    (tmp_path / "imgs" / "test" / "cat").mkdir(parents=True)
+    for split in ("train", "test"):  # a valid layout with one image that does not decode
+        for cls in ("cat", "dog"):
+            (tmp_path / "imgs" / split / cls).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(tmp_path / "imgs" / split / cls / "1.png")
+    (tmp_path / "imgs" / "train" / "cat" / "0.png").write_bytes(b"not a png")
     cifar = tmp_path / "c10" / "cifar-10-batches-py"
     cifar.mkdir(parents=True)
     for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch", "batches.meta"]:

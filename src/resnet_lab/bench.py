@@ -36,7 +36,7 @@ from .config import ExperimentConfig, to_dict
 from .data import DataSplits, load_data, make_batches
 from .experiment import build_state
 from .rundir import claim
-from .runs import provenance, write_json
+from .runs import peak_memory, provenance, write_json
 from .train import TrainState, amp_enabled, autocast, callback_step, setup_runtime, train_step
 
 
@@ -349,5 +349,7 @@ def run_bench(
                 f"\nend to end ({cfg.preset} preset): resnet-lab {e2e['resnet-lab']['seconds']:.0f} s, conventional "
                 f"{e2e['conventional']['seconds']:.0f} s, ratio {e2e['ratio']:.2f}x"
             )
+        report["memory"] = peak_memory(device)  # the whole bench process's peak
+        log(f"peak memory: {report['memory']}")
         write_json(out / "bench.json", report)
     return report

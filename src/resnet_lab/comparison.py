@@ -21,7 +21,7 @@ from .experiment import ResultRow, builder_options, check_model, train_model, tr
 from .registry import create_model, run_name
 from .resources import check_model_fits
 from .rundir import claim
-from .runs import now, provenance, write_json, write_text, write_yaml
+from .runs import now, peak_memory, provenance, write_json, write_text, write_yaml
 from .spread import fmt, mean_std
 from .train import amp_enabled, setup_runtime
 
@@ -139,6 +139,7 @@ def run_compare(
         table = results_markdown(rows, cfg, data.source, amp_enabled(cfg.train, device))
         write_text(out / "results.md", table)
         prov["finished"] = now()
+        prov.update(peak_memory(device))  # of this process: data, models and training together
         write_json(
             out / "results.json",
             {

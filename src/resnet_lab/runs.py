@@ -132,6 +132,18 @@ CHECKPOINT_FIELDS = {
 }
 
 
+def peak_memory(device: torch.device | None = None) -> dict[str, float]:
+    """Peak resident memory of this process so far (MiB; Linux reports ru_maxrss in KiB, macOS in
+    bytes) and, on a GPU, the peak memory PyTorch allocated there."""
+    import resource
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out = {"peak_rss_mib": round(rss / (2**20 if sys.platform == "darwin" else 2**10), 1)}
+    if device is not None and device.type == "cuda":
+        out["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return out
+
+
 def provenance(device: torch.device, data_source: str) -> dict[str, Any]:
     import numpy
     import torchvision

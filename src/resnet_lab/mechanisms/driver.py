@@ -86,7 +86,7 @@ def _data_for(runs: list[TrainedRun], opts: AnalysisOptions) -> list[Any]:
     out = []
     for r in runs:
         cfg = from_dict(r.config, f"{r.dir}/checkpoints/final.pt config").data
-        if opts.data_dir:
+        if opts.data_dir and cfg.dataset != "synthetic":  # synthetic data have no folder
             cfg = dataclasses.replace(cfg, data_dir=opts.data_dir)
         key = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
         if key not in loaded:
