@@ -368,3 +368,30 @@ def test_real_families_at_init(name, options, expected):
     torch.manual_seed(0)
     p = probe(create_model(name, width_mult=0.25, **options), *fixed_batch(data.train, data, n=128))
     assert V.gradient_verdict(p["layers"], p["loss"], 10)["verdict"] == expected
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--probe-images", "5000"], "is more than the 1,000 training images; pass --probe-images"),
+        (["--probe-images", "0"], "must be a positive whole number"),
+        (["--probe-images", "many"], "invalid int value: 'many'"),
+    ],
+)
+def test_bad_probe_options_get_one_line(args, needle, capsys):
+    from resnet_lab.cli import main
+
+    code = main(["diagnose", "--model", "simple_cnn", "--preset", "smoke", *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and needle in err[0]
+
+
+def test_diagnose_model_name_means_the_model_at_full_width(capsys):
+    from resnet_lab.cli import main
+
+    assert main(["diagnose", "--model", "plain20", "--dataset", "synthetic", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["model_options"]["norm"] == "batch" and d["model_options"]["init"] == "kaiming"
+    assert (
+        d["model_options"]["width_mult"] == 1.0 and d["verdict"]["init"]["backward"]["layers"] == 19
+    )

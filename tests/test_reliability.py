@@ -253,3 +253,14 @@ def test_claim_marks_the_directory_with_its_kind_and_config(tmp_path):
     with claim(tmp_path / "new", "grid", {"a": 1}):
         marker = json.loads((tmp_path / "new" / MARKER).read_text())
     assert marker["kind"] == "grid" and marker["config"] == {"a": 1}
+
+
+def test_bench_does_not_suggest_an_option_it_lacks(tmp_path):
+    from resnet_lab.errors import UserError
+
+    d = tmp_path / "bench"
+    d.mkdir()
+    (d / "mine.txt").write_text("x")
+    with pytest.raises(UserError) as exc:
+        claim(d, "bench", {}, overwrite_flag=None)
+    assert "--overwrite" not in str(exc.value) and "choose another --out" in str(exc.value)
