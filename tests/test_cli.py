@@ -119,7 +119,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
         (["--workers", "-1"], "workers must be >= 0"),
         (["--init", "fixup"], "init 'fixup' needs residual blocks"),  # simple_cnn has none
         (["--seeds", ""], "--seeds is empty"),
-        (["--seeds=-1,0"], "seeds must be >= 0"),
+        (["--seeds=-1,0"], "seeds must be between 0 and 4294967295"),
         (["--seeds", "0,1,0"], "lists 0 twice"),
         (["--seeds", "a,b"], "seeds must be int"),
         (["--seeds", "0,1", "--seed", "3"], "--seed and --seeds both given"),

@@ -157,8 +157,18 @@ def test_a_rank_that_fails_stops_the_run_with_its_error_once(tmp_path):
     assert "[rank 1] resnet-lab: error:" in err
 
 
-def test_grid_under_torchrun_is_refused_in_one_line(tmp_path):
-    code, _, err = finish(torchrun("grid", "--preset", "grid-smoke", "--out", str(tmp_path / "g")))
-    assert code != 0
-    ours = [l for l in err.splitlines() if l.startswith("resnet-lab: error:")]
-    assert len(ours) == 1 and "do not run under torchrun" in ours[0]
+def test_a_grid_under_torchrun_trains_each_cell_data_parallel_like_one_process(tmp_path):
+    """Every cell in turn on both processes; rank 0 alone writes grid.json. No BatchNorm (--norm
+    none), whose per-process statistics would differ from one process's."""
+    args = ["grid", "--preset", "grid-smoke", "--norm", "none", "--epochs", "1"]
+    code, stdout, err = finish(torchrun(*args, "--out", str(tmp_path / "two")))
+    assert code == 0, err
+    from resnet_lab.cli import main
+
+    assert main([*args, "--out", str(tmp_path / "one")]) == 0
+    rows = lambda d: json.loads((tmp_path / d / "grid.json").read_text())["runs"]
+    two, one = rows("two"), rows("one")
+    assert [r["run"] for r in two] == [r["run"] for r in one]
+    for a, b in zip(two, one):
+        assert abs(a["best_val_acc"] - b["best_val_acc"]) <= 0.5 and a["steps"] == b["steps"]
+    assert stdout.count("grid: 2 run(s) in") == 1 and stdout.count("[Epoch 01]") == 2

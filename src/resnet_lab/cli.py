@@ -864,6 +864,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     cfg = resolve(args.preset or "paper-quick", args.config, overrides)
     out = args.out or f"runs/sweep-{cfg.preset}"
     _interruptible(_same_command(), run_sweep, cfg, out, out=out)
+    if not place().is_main:
+        return 0  # under torchrun: rank 0 writes the report and prints
     html_path, md_path = write_sweep_report(out)
     print(f"\n{md_path.read_text().split('## Results')[0].strip()}\n\nreport: {html_path}")
     return 0
@@ -943,6 +945,8 @@ def _cmd_grid(args: argparse.Namespace) -> int:
         launcher=args.launcher,
         submitit_options=opts,
     )
+    if not place().is_main:
+        return 0  # under torchrun: rank 0 writes the report and prints
     html_path, md_path = write_grid_report(out)
     errors = sum(r["outcome"] == "error" for r in rows)
     print(

@@ -43,7 +43,7 @@ from .config import (
     validate,
 )
 from .data import DataSplits, load_data
-from .distributed import from_env
+from .distributed import barrier, from_env, place
 from .errors import UserError
 from .experiment import ResultRow, finished_row, history, train_model, train_or_resume
 from .registry import create_model, model_options
@@ -331,7 +331,11 @@ def _inline(
                 {**prov, "device": str(device)},
                 log,
             )
-        except Exception as exc:  # noqa: BLE001 - one failing cell must not stop the study; it is recorded as such
+        except Exception as exc:
+            if place().active:
+                # Under torchrun the other ranks may be inside this cell's collectives: going on
+                # would pair them with the next cell's. Stop the study (rerun to resume it).
+                raise
             errors[run.name] = _one_line(exc)
             log(f"{run.name}: error: {errors[run.name]}")
         bar.update()
@@ -471,11 +475,10 @@ def run_grid(
 ) -> list[GridRow]:
     """Run (or resume) the study ``cfg.grid`` in ``out_dir``; writes grid.json and returns the rows.
     ``kind``: the command whose directory this is (``sweep`` runs on this engine too)."""
-    if from_env().active:
+    if from_env().active and launcher != "inline":
         raise UserError(
-            "grid and sweep do not run under torchrun yet (each cell would have to fail or finish on "
-            "every rank alike); run the study without torchrun, with --launcher submitit for many "
-            "machines, or one data-parallel run with 'torchrun ... resnet-lab compare'"
+            "under torchrun every cell trains data-parallel in turn (--launcher inline); submitit "
+            "starts its own processes, so run it without torchrun"
         )
     if launcher not in LAUNCHERS:
         raise UserError(f"unknown launcher {launcher!r}; choose one of: {', '.join(LAUNCHERS)}")
@@ -487,6 +490,11 @@ def run_grid(
     _prepare_out(out, resolved)
     data = load_data(cfg.data)  # also checks the data before anything is written
     device = setup_runtime(cfg.train)
+    if not place().is_main:  # under torchrun: train every cell along; rank 0 owns the directory
+        barrier()
+        pending = [(r, c) for r, c in planned if finished_row(out / r.name) is None]
+        _inline(pending, out, data, cfg, {}, lambda s: None, len(planned))
+        return []
     # The same --out again continues the study (its config was checked above); one writer at a time.
     resume = (out / "config.yaml").is_file()
     with claim(out, kind, resolved, resume=resume, overwrite_flag=None):
@@ -507,6 +515,7 @@ def _run_claimed(
     log: Callable[[str], None],
 ) -> list[GridRow]:
     write_yaml(out / "config.yaml", resolved)
+    barrier()  # under torchrun: the directory is ready, the other ranks start with rank 0
     prov = provenance(device, data.source)
     pending = []
     for r, c in planned:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ExperimentConfig, SweepConfig, to_dict
+from .distributed import place
 from .errors import UserError
 from .grid_engine import run_grid, with_grid
 from .runs import write_json
@@ -77,6 +78,8 @@ def run_sweep(
     """Run (or resume) the sweep on the grid engine; writes sweep.json next to grid.json."""
     out = Path(out_dir)
     grid_rows = run_grid(as_grid(cfg), out, run_name=run_name, log=log, kind="sweep")
+    if not place().is_main:
+        return []  # under torchrun rank 0 writes sweep.json
     rows = []
     for r in grid_rows:
         if r["outcome"] == "error":
