@@ -172,3 +172,38 @@ def test_a_grid_under_torchrun_trains_each_cell_data_parallel_like_one_process(t
     for a, b in zip(two, one):
         assert abs(a["best_val_acc"] - b["best_val_acc"]) <= 0.5 and a["steps"] == b["steps"]
     assert stdout.count("grid: 2 run(s) in") == 1 and stdout.count("[Epoch 01]") == 2
+
+
+def test_a_rank_that_cannot_reach_the_rendezvous_says_so_in_one_line(tmp_path):
+    """Rank 1 of 2 with nobody listening at the address: after RESNET_LAB_DIST_TIMEOUT seconds, one
+    line of ours (torch's C++ layer also logs its socket errors; those are not ours to silence)."""
+    env = {
+        **os.environ,
+        "RANK": "1",
+        "WORLD_SIZE": "2",
+        "LOCAL_RANK": "1",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": "29581",
+        "RESNET_LAB_DIST_TIMEOUT": "3",
+        "OMP_NUM_THREADS": "1",
+    }
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "resnet_lab.cli",
+            "compare",
+            "--preset",
+            "smoke",
+            "--out",
+            str(tmp_path / "r"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    ours = [l for l in proc.stderr.splitlines() if "resnet-lab: error:" in l]
+    assert proc.returncode == 2 and len(ours) == 1
+    assert "cannot join the torchrun process group" in ours[0] and "Traceback" not in proc.stderr
+    assert not (tmp_path / "r").exists()

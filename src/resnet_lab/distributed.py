@@ -96,9 +96,13 @@ def setup(device: torch.device, backend: str | None = None) -> tuple[Place, torc
         torch.cuda.set_device(here.local)
         device = torch.device("cuda", here.local)
     if not dist.is_initialized():
+        # How long to wait for the other ranks (and, later, for any collective): 10 minutes, or
+        # RESNET_LAB_DIST_TIMEOUT seconds.
+        seconds = float(os.environ.get("RESNET_LAB_DIST_TIMEOUT", "600"))
         try:
-            dist.init_process_group(backend, timeout=datetime.timedelta(minutes=10))
+            dist.init_process_group(backend, timeout=datetime.timedelta(seconds=seconds))
         except Exception as exc:  # noqa: BLE001 - rendezvous failures come as many types
+            _PLACE = here  # so that this rank says its own failure (cli._say)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(
                 f"cannot join the torchrun process group ({first}); check --rdzv-endpoint / "
