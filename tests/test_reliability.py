@@ -264,3 +264,30 @@ def test_bench_does_not_suggest_an_option_it_lacks(tmp_path):
     with pytest.raises(UserError) as exc:
         claim(d, "bench", {}, overwrite_flag=None)
     assert "--overwrite" not in str(exc.value) and "choose another --out" in str(exc.value)
+
+
+def test_an_empty_depth_list_is_refused_not_replaced_by_the_preset(tmp_path, capsys):
+    assert (
+        main(["sweep", "--preset", "sweep-smoke", "--depths", "", "--out", str(tmp_path / "s")])
+        == 2
+    )
+    assert "--depths is empty" in one_line(capsys.readouterr().err)
+    assert not (tmp_path / "s").exists()
+
+
+def test_an_out_path_that_is_not_utf8_is_refused(tmp_path, capsys):
+    bad = str(tmp_path) + "/run-\udcff"  # how Python hands over a non-UTF-8 byte in argv
+    assert main(["compare", *SMOKE, "--models", "simple_cnn", "--out", bad]) == 2
+    assert "is not valid UTF-8 text" in one_line(capsys.readouterr().err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_during_diagnose_exits_143_in_one_line(capsys, monkeypatch):
+    from resnet_lab.diagnostics import analyze
+
+    def terminated(*a, **k):
+        raise cli._Terminated()
+
+    monkeypatch.setattr(analyze, "diagnose", terminated)
+    assert main(["diagnose", "--model", "simple_cnn", "--preset", "smoke"]) == 143
+    assert one_line(capsys.readouterr().err) == "resnet-lab: terminated"
