@@ -235,6 +235,23 @@ def test_disk_full_while_writing_the_cache_leaves_no_partial_entry(tmp_path, cap
     assert list((tmp_path / "cache").iterdir()) == []  # neither the entry nor its temporary file
 
 
+def loader_config(archive, cache):
+    """The smoke preset reading ``archive`` through the DataLoader pipeline, no augmentation."""
+    return resolve(
+        "smoke",
+        None,
+        {
+            "data.dataset": "imagefolder",
+            "data.data_dir": str(archive),
+            "data.cache_dir": str(cache),
+            "data.val_size": 2,
+            "data.augment": False,
+            "data.pipeline": "dataloader",
+            "data.workers": 0,
+        },
+    )
+
+
 def test_archive_on_the_dataloader_pipeline_with_an_unusable_cache(tmp_path, capsys):
     """Extraction needs the cache too; without it the members are read from memory, same images."""
     root = image_set(tmp_path / "set")
@@ -242,19 +259,7 @@ def test_archive_on_the_dataloader_pipeline_with_an_unusable_cache(tmp_path, cap
     with tarfile.open(archive, "w") as tf:
         tf.add(root, arcname="set")
     (tmp_path / "cache").write_text("not a folder")
-    cfg = resolve(
-        "smoke",
-        None,
-        {
-            "data.dataset": "imagefolder",
-            "data.data_dir": str(archive),
-            "data.cache_dir": str(tmp_path / "cache"),
-            "data.val_size": 2,
-            "data.augment": False,
-            "data.pipeline": "dataloader",
-            "data.workers": 0,
-        },
-    )
+    cfg = loader_config(archive, tmp_path / "cache")
     data = load_data(cfg.data)
     xs, ys = zip(*make_batches(data, cfg, CPU)["test"])
     assert torch.equal(torch.cat(ys), data.test.labels) and len(torch.cat(xs)) == 4
@@ -267,19 +272,7 @@ def test_archive_on_the_dataloader_pipeline_is_extracted_inside_the_cache_once(t
     with tarfile.open(archive, "w:gz") as tf:
         for path in sorted(root.rglob("*.png"), reverse=True):  # not ImageFolder's order
             tf.add(path, arcname=f"copy/{path.relative_to(root)}")
-    cfg = resolve(
-        "smoke",
-        None,
-        {
-            "data.dataset": "imagefolder",
-            "data.data_dir": str(archive),
-            "data.cache_dir": str(tmp_path / "cache"),
-            "data.val_size": 2,
-            "data.augment": False,
-            "data.pipeline": "dataloader",
-            "data.workers": 0,
-        },
-    )
+    cfg = loader_config(archive, tmp_path / "cache")
     data = load_data(cfg.data)
     stamps = []
     for _ in range(2):

@@ -187,17 +187,9 @@ def test_a_rank_that_cannot_reach_the_rendezvous_says_so_in_one_line(tmp_path):
         "RESNET_LAB_DIST_TIMEOUT": "3",
         "OMP_NUM_THREADS": "1",
     }
+    cli = [sys.executable, "-m", "resnet_lab.cli", *["compare", "--preset", "smoke", "--out"]]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "resnet_lab.cli",
-            "compare",
-            "--preset",
-            "smoke",
-            "--out",
-            str(tmp_path / "r"),
-        ],
+        [*cli, str(tmp_path / "r")],
         env=env,
         capture_output=True,
         text=True,
