@@ -335,3 +335,28 @@ def test_plain_and_residual_nets_of_a_seed_start_from_the_same_weights():
     torch.manual_seed(3)
     res = create_model("resnet20", width_mult=0.5).state_dict()
     assert plain.keys() == res.keys() and all(torch.equal(plain[k], res[k]) for k in plain)
+
+
+def test_a_diverged_deeper_plain_net_is_not_called_degradation():
+    from resnet_lab.reporting.conclusions import degradation_sentences
+
+    rows = _rows()
+    for r in rows:
+        if r["family"] == "plain" and r["depth"] == 56 and r["seed"] == 1:
+            r["outcome"] = "diverged"
+    text = " ".join(
+        degradation_sentences(
+            _summary(
+                {
+                    ("plain", 20): (10.0, 0.5),
+                    ("plain", 56): (40.0, 0.8),
+                    ("resnet", 20): (9.0, 0.4),
+                    ("resnet", 56): (8.0, 0.5),
+                }
+            ),
+            rows,
+        )
+    )
+    assert "plain56-seed1 diverged: no claim from this pair" in text
+    assert ": degradation" not in text and "Both halves" not in text
+    assert "exploding gradients" in text

@@ -395,3 +395,19 @@ def test_diagnose_model_name_means_the_model_at_full_width(capsys):
     assert (
         d["model_options"]["width_mult"] == 1.0 and d["verdict"]["init"]["backward"]["layers"] == 19
     )
+
+
+def test_no_signal_at_all_is_vanishing_unless_the_output_layer_is_zero():
+    """Fixup zero-initialises the classifier: no signal reaches the path at step 0, by design."""
+    torch.manual_seed(0)
+    net = plain_net(depth=6, init="kaiming")
+    with torch.no_grad():
+        net.fc.weight.zero_()
+    v = verdict_of(net)
+    assert v["verdict"] == "healthy" and "zero-initialised" in v["evidence"][0]
+    net = plain_net(depth=6, init="kaiming")
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                m.bias.fill_(-100.0)  # every ReLU dead: nothing flows anywhere
+    assert verdict_of(net)["verdict"] == "vanishing gradients"

@@ -34,6 +34,8 @@ import torch.nn.functional as F
 from .comparison import run_compare
 from .config import ExperimentConfig, to_dict
 from .data import DataSplits, load_data, make_batches
+from .distributed import from_env
+from .errors import UserError
 from .experiment import build_state
 from .rundir import claim
 from .runs import peak_memory, provenance, write_json
@@ -318,6 +320,11 @@ def run_bench(
     diag_steps: int = 300,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
+    if from_env().active:
+        raise UserError(
+            "bench measures one process; run it without torchrun (data-parallel speed: "
+            "docs/performance.md, 'Beyond one process')"
+        )
     data = load_data(cfg.data)
     device = setup_runtime(cfg.train)
     out = Path(out_dir)

@@ -125,7 +125,8 @@ def run_compare(
     # before anything is written (the estimate first: building it could itself exhaust memory).
     for name in cfg.models:
         options = builder_options(name, cfg, data)
-        check_model_fits(name, options, data.image_shape, cfg.train.batch_size, device)
+        per_process = max(1, cfg.train.batch_size // place().world)  # torchrun: each its slice
+        check_model_fits(name, options, data.image_shape, per_process, device)
         check_model(name, create_model(name, **options), data)
     out = Path(out_dir)
     if not place().is_main:  # under torchrun: train along, rank 0 owns the directory

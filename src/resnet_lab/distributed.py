@@ -119,11 +119,34 @@ def all_sum(*values: torch.Tensor) -> list[torch.Tensor]:
     import torch
     import torch.distributed as dist
 
-    packed = torch.stack([v.to(torch.float64) for v in values])
+    packed = torch.stack([v.to(device=values[0].device, dtype=torch.float64) for v in values])
     if dist.get_backend() == "nccl":
         packed = packed.cuda()
     dist.all_reduce(packed)
     return list(packed.to(values[0].device).unbind())
+
+
+def all_min(value: torch.Tensor) -> torch.Tensor:
+    """The minimum of ``value`` over all ranks (itself in one process)."""
+    if not _PLACE.active:
+        return value
+    import torch.distributed as dist
+
+    out = value.clone()
+    dist.all_reduce(out, op=dist.ReduceOp.MIN)
+    return out
+
+
+def broadcast_buffers(model: torch.nn.Module) -> None:
+    """Give every rank rank 0's buffers (BatchNorm running statistics drift apart after the last
+    step: DDP broadcasts them only at the start of a training forward), so that the ranks evaluate
+    together exactly the model rank 0 saves."""
+    if not _PLACE.active:
+        return
+    import torch.distributed as dist
+
+    for buffer in model.buffers():
+        dist.broadcast(buffer, src=0)
 
 
 def barrier() -> None:

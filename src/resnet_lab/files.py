@@ -1,8 +1,11 @@
 """Files written whole or not at all, and JSON that is strict.
 
-Torch-free, so that the reporting code can use it too. Every file a run or report writes goes
-through :func:`atomic_write_bytes`: a temporary file, fsync, rename. A crash, a full disk or an
-interrupt leaves the previous file (or none), never half of one, and no temporary file behind.
+Torch-free, so that the reporting code can use it too. Every file a run or report writes whole
+(checkpoints, run.json, config, results, reports, figures) goes through
+:func:`atomic_write_bytes`: a temporary file, fsync, rename. A crash, a full disk or an interrupt
+leaves the previous file (or none), never half of one, and no temporary file behind. The logs that
+grow line by line (metrics.jsonl, diagnostics.jsonl, TensorBoard) are appended; a resume rewrites
+them whole to what its checkpoint holds.
 """
 
 from __future__ import annotations

@@ -149,8 +149,8 @@ def claim(
     _encodable(path)
     if path.is_symlink() and (overwrite or not path.exists()):
         raise UserError(
-            f"{path} is a symbolic link; resnet-lab never writes through or replaces a link, "
-            "so give the real directory as --out"
+            f"{path} is a symbolic link; resnet-lab never replaces a link or creates a run "
+            "through one, so give the real directory as --out"
         )
     if path.exists() and not path.is_dir():
         raise UserError(f"output path {path} is a file; choose another --out")

@@ -110,13 +110,15 @@ def run_sweep(
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per (family, depth): final training error, validation and test error, mean +- std over seeds."""
     groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    # The clean training error where every run measured it, else the running one: one kind for the
+    # whole sweep, so that no two nets are compared on different kinds.
+    clean = all(r.get("final_train_clean_acc") is not None for r in rows)
     for r in rows:
         groups.setdefault((r["family"], r["depth"]), []).append(r)
     out = []
     for (family, depth), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        # The clean training error (fixed sample, eval mode, no augmentation) where it was measured,
-        # as in He et al.'s Figure 6; else the running error of the last epoch's augmented batches.
-        clean = all(r.get("final_train_clean_acc") is not None for r in rs)
+        # The clean error: a fixed sample, eval mode, no augmentation (He et al.'s Figure 6); the
+        # running one: the last epoch's augmented batches while the weights moved.
         train_err = [
             100 - (r["final_train_clean_acc"] if clean else r["final_train_acc"]) for r in rs
         ]

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from .config import ExperimentConfig, OptimConfig, TrainConfig, one_of, positive
 from .data import Batches
-from .distributed import all_sum, check_batch, from_env, place
+from .distributed import all_min, all_sum, broadcast_buffers, check_batch, from_env, place
 from .distributed import setup as setup_distributed
 from .errors import UserError
 from .models.paths import on_shortcut
@@ -65,6 +65,7 @@ class TrainState:
     # Under torchrun: DistributedDataParallel(model), the forward of every step (it averages the
     # gradients over the ranks); ``compiled`` is then its compiled twin.
     parallel: nn.Module | None = None
+    global_batch: int = 0  # under torchrun: images in this step's whole batch, over all ranks
     # Set by a callback in on_batch_start when it hooks into this step's modules (forward hooks):
     # the step then runs the plain model, because a compiled graph would not call the hooks.
     eager_step: bool = False
@@ -136,13 +137,14 @@ def setup_runtime(cfg: TrainConfig) -> torch.device:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     # Under torchrun: join the process group (one GPU per local rank); a no-op otherwise.
+    # Checked before the processes join, so that rank 0 alone says it (every rank finds the same).
     check_batch(cfg.batch_size, from_env().world)
-    here, device = setup_distributed(device)
-    if cfg.sync_bn and here.active and device.type != "cuda":
+    if cfg.sync_bn and from_env().active and device.type != "cuda":
         raise UserError(
             "--sync-bn needs CUDA (SyncBatchNorm has no CPU kernels); drop it on CPUs, where each "
             "process normalises its own slice of the batch"
         )
+    _, device = setup_distributed(device)
     if device.type == "cuda":
         # Picks the fastest conv algorithm per shape; the choice can vary between runs, which is one
         # reason CUDA runs are not bit-reproducible (README).
@@ -227,8 +229,16 @@ def train_step(
     with autocast(state.amp, x.device):
         logits = forward(x)
         loss = F.cross_entropy(logits, y)  # autocast computes it in fp32
+    objective = loss
+    if state.parallel is not None:
+        # DDP averages the ranks' gradients with equal weights. Each rank's summed loss scaled by
+        # ranks / global batch makes that average the gradient of the global batch's mean loss,
+        # also when the last batch splits unevenly.
+        objective = F.cross_entropy(logits.float(), y, reduction="sum") * (
+            place().world / state.global_batch
+        )
     state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    objective.backward()
     for cb in callbacks:
         cb.on_after_backward(state)
     state.optimizer.step()
@@ -252,6 +262,9 @@ def callback_step(
     return state.batch_loss
 
 
+NO_STEP = 2**62  # "no bad step" in the all-ranks minimum
+
+
 def train_one_epoch(
     state: TrainState, batches: Batches, callbacks: Sequence[Callback]
 ) -> dict[str, float]:
@@ -264,6 +277,7 @@ def train_one_epoch(
     seen = 0
     desc = f"{state.name} epoch {state.epoch + 1}/{state.config.train.epochs}"
     for x, y in _progress(batches, desc, len(batches)):
+        state.global_batch = batches.last_global_size or len(y)
         loss = callback_step(state, x, y, callbacks)
         bad = ~torch.isfinite(loss)
         first_bad = torch.where(bad & (first_bad < 0), state.step, first_bad)
@@ -272,7 +286,9 @@ def train_one_epoch(
         seen += len(y)
         if state.done:
             break
-    if first_bad.item() >= 0 and state.diverged_at_step is None:
+    # Under torchrun the earliest bad step of any rank, so that every rank stops together.
+    first_bad = all_min(torch.where(first_bad < 0, NO_STEP, first_bad))
+    if first_bad.item() < NO_STEP and state.diverged_at_step is None:
         state.diverged_at_step = int(first_bad.item())
     # Under torchrun each rank saw its slice of every batch: the epoch's numbers are over all of them.
     loss_sum, correct, total = all_sum(
@@ -393,6 +409,7 @@ def fit(
         batches["train"].set_epoch(epoch)
         start = time.perf_counter()
         train = train_one_epoch(state, batches["train"], callbacks)
+        broadcast_buffers(state.model)  # under torchrun: evaluate rank 0's model on every rank
         # Every held-out split but the test set (val, and train_clean if configured) after each epoch.
         evals = {
             split: evaluate(state.model, b, state.amp)

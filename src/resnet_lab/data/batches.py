@@ -44,6 +44,8 @@ class BatchSource:
     drop_last: bool
     seed: int
     epoch: int = 0
+    # Images in the batch just yielded, over all ranks (under torchrun each rank gets a slice).
+    last_global_size: int | None = None
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -110,6 +112,7 @@ class Batches(BatchSource):
             if self.augment:
                 x = random_crop_flip(x, g)
             if self.world > 1:
+                self.last_global_size = len(y)
                 x, y = x.tensor_split(self.world)[self.rank], y.tensor_split(self.world)[self.rank]
             x = ((x.float() - self.mean) / self.std).contiguous(memory_format=self.memory_format)
             yield x, y
@@ -128,6 +131,15 @@ def make_batches(
 
         raise UserError(
             "under torchrun the data are split by the in-memory pipeline; drop --pipeline dataloader"
+        )
+    last = len(data.train) % t.batch_size
+    if here.active and 0 < last < here.world:
+        from ..errors import UserError
+
+        raise UserError(
+            f"the last training batch of {last} image(s) cannot give each of {here.world} processes "
+            f"one; change --batch-size or data.train_subset so that {len(data.train):,} images "
+            "end in a batch of at least that many"
         )
     if cfg.data.pipeline == "dataloader":
         from .loader import LoaderBatches, torchvision_dataset, torchvision_transform

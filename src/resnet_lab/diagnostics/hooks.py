@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     )
 
 WEIGHT_TYPES = (nn.Conv2d, nn.Linear)
-NORM_TYPES = (nn.BatchNorm2d, nn.BatchNorm1d, nn.GroupNorm, nn.LayerNorm)
+NORM_TYPES = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm)  # incl. SyncBatchNorm
 
 
 class ResponseRecorder:
@@ -38,8 +38,9 @@ class ResponseRecorder:
     * the layer's *response* (its output, or the output of the BatchNorm right after it): mean, std;
     * the *ReLU output* that follows it (the next ``nn.ReLU`` module, attributed to the latest
       main-path weight layer before it): its std (``relu_std``) and dead channels (``dead_frac``).
-      Layers no ReLU follows (the logits, projections, a residual branch's last conv when the ReLU
-      comes after the addition of both) get ``None``: they have no units that can die;
+      A residual branch's last conv gets the ReLU after the addition (the block's output units);
+      layers no ReLU of their own follows (the logits, projections, a branch's last conv when the
+      block has no ReLU after its addition) get ``None``: they have no units that can die;
     * the *backward signal* at the response, when a backward pass follows (``back_signal``, set by a
       tensor hook): the RMS over the batch of each example's gradient norm ||dL_i/dh||, i.e.
       sqrt(B) ||dL/dh|| for a mean-reduced loss, so it does not depend on the batch size.
@@ -190,6 +191,23 @@ def weight_change(
     ]
 
 
+def without_sync_bn(model: nn.Module) -> nn.Module:
+    """``model``, or, when it holds SyncBatchNorm (torchrun --sync-bn), a copy with plain
+    BatchNorm: a SyncBatchNorm forward in training mode is a collective, and only rank 0 probes."""
+    if not any(isinstance(m, nn.SyncBatchNorm) for m in model.modules()):
+        return model
+    import copy
+
+    plain = copy.deepcopy(model)
+    for name, m in list(plain.named_modules()):
+        if isinstance(m, nn.SyncBatchNorm):
+            bn = nn.BatchNorm2d(m.num_features, m.eps, m.momentum, m.affine, m.track_running_stats)
+            bn.load_state_dict(m.state_dict())
+            parent, _, attr = name.rpartition(".")
+            setattr(plain.get_submodule(parent) if parent else plain, attr, bn.to(m.weight.device))
+    return plain
+
+
 class DiagnosticsCallback(Callback):
     """Records layer statistics at initialisation, every ``every`` optimiser steps, and at the end.
 
@@ -218,7 +236,7 @@ class DiagnosticsCallback(Callback):
             fh.write(json.dumps(jsonable(record)) + "\n")
 
     def _probe(self, state: TrainState, phase: str) -> None:
-        result = probe(state.model, self.x, self.y)
+        result = probe(without_sync_bn(state.model), self.x, self.y)
         self._write(
             {
                 "phase": phase,
@@ -238,13 +256,14 @@ class DiagnosticsCallback(Callback):
         if self.path.is_file():
             from ..files import write_text
 
-            kept = [
-                line
-                for line in self.path.read_text().splitlines()
-                if line.strip()
-                and json.loads(line).get("step", 0) <= state.step
-                and json.loads(line).get("phase") != "final"
-            ]
+            kept = []
+            for line in self.path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by a full disk or a kill: made again below
+                if record.get("step", 0) <= state.step and record.get("phase") != "final":
+                    kept.append(line)
             write_text(self.path, "".join(line + "\n" for line in kept))
 
     def on_batch_start(self, state: TrainState) -> None:

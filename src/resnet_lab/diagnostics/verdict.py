@@ -10,7 +10,8 @@ any width, so a healthy net has chi ~ 1 whatever its shape (raw weight-gradient 
 grow with the number of weights). Checked in this order; the first that fires is the verdict:
 
 1. **exploding gradients**: the loss or a gradient is not finite.
-2. **vanishing gradients**: no backward signal reaches a layer of the path (exactly 0), or the
+2. **vanishing gradients**: no backward signal reaches some layer of the path (exactly 0; all of
+   them with a zero-initialised output layer, as Fixup's, is healthy: that layer learns first), or the
    fitted backward signal shrinks toward the input by more than ``SIGNAL_CHANGE_LIMIT``;
    **exploding gradients** when it grows by more than that. ``SIGNAL_CHANGE_LIMIT`` = e^6 ~ 403
    is Schoenholz et al. 2017's trainability depth, L <~ 6 xi, written as the change it allows:
@@ -126,6 +127,19 @@ def gradient_verdict(
             "vanishing gradients",
             f"no gradient at all reaches {', '.join(l['name'] for l in silent[:3])}"
             + (" ..." if len(silent) > 3 else ""),
+        )
+    if path and len(silent) == len(path):
+        head = [l for l in layers if not is_shortcut_label(l["name"])][-1]
+        if (
+            head["weight_norm"] == 0
+        ):  # zero-initialised output layer: it learns first, then the rest
+            return decide(
+                "healthy",
+                f"no backward signal reaches the layers below {head['name']} yet: its weights are "
+                "all zero (zero-initialised, as Fixup does), so the first step trains it alone",
+            )
+        return decide(
+            "vanishing gradients", "no gradient at all reaches any layer below the output"
         )
     collapse = (
         f"forward, the ReLU output std changes x{_fmt(forward['change'])} from {path[0]['name']} "

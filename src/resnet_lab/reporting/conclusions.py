@@ -392,12 +392,24 @@ def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, An
             n = min(len(a["seeds"]), len(b["seeds"]))
             diff = b["train_error"][0] - a["train_error"][0]
             beyond = larger_by(b["train_error"], a["train_error"], n, DEGRADATION_SIGMAS)
+            # A diverged run's error is that of meaningless weights, not of a net that trains worse.
+            diverged = [
+                r["run"]
+                for r in rows
+                if r["family"] == family
+                and r["depth"] in (shallow, deep)
+                and r.get("outcome") == "diverged"
+            ]
+            if diverged:
+                beyond = None
             worse[family].append((shallow, deep, diff, beyond))
             pair = (
                 f"{family}-{deep}'s {what} {fmt(b['train_error'])}% vs {family}-{shallow}'s "
                 f"{fmt(a['train_error'])}% (n = {n})"
             )
-            if beyond is None:
+            if diverged:
+                judgement = f"{', '.join(diverged)} diverged: no claim from this pair"
+            elif beyond is None:
                 judgement = (
                     f"with {n} seed{'s' * (n != 1)} the {DEGRADATION_SIGMAS}-std rule needs "
                     f"{MIN_SEEDS}: no claim either way"
@@ -455,15 +467,23 @@ def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, An
                 )
             )
         vanished = [r for r in plain_rows if "vanishing" in r["verdict_init"] + r["verdict_final"]]
+        exploded = [r for r in plain_rows if "exploding" in r["verdict_init"] + r["verdict_final"]]
         out.append(
             "Gradients of the plain nets at initialisation: "
             + "; ".join(parts)
             + (
                 ". No plain run's gradients vanished, at initialisation or after training, so a "
-                "difference between them is not a vanishing-gradient failure."
+                "difference between them is not a vanishing-gradient failure"
                 if not vanished
                 else f". {len(vanished)} plain run(s) had vanishing gradients: a difference involving "
-                "them may be that failure rather than degradation."
+                "them may be that failure rather than degradation"
+            )
+            + (
+                f"; {len(exploded)} plain run(s) were judged to have exploding gradients (the "
+                "backward signal grows toward the input, as BatchNorm makes it in deep plain nets), "
+                "which the training-error comparison above does not separate out."
+                if exploded
+                else "."
             )
         )
     seeds = sorted({r["seed"] for r in rows})
