@@ -200,3 +200,31 @@ def test_a_rank_that_cannot_reach_the_rendezvous_says_so_in_one_line(tmp_path):
     assert proc.returncode == 2 and len(ours) == 1
     assert "cannot join the torchrun process group" in ours[0] and "Traceback" not in proc.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_an_uneven_last_batch_still_trains_like_one_process(tmp_path):
+    """999 training images in batches of 64: the last batch of 39 splits 20 + 19. Each rank's
+    summed loss scaled by ranks / global batch keeps DDP's average the global batch's gradient."""
+    args = [*ARGS, "--epochs", "1", "--train-subset", "999"]
+    code, _, err = finish(
+        torchrun("compare", "--preset", "smoke", "--out", str(tmp_path / "two"), *args)
+    )
+    assert code == 0, err
+    assert smoke_compare(tmp_path / "one", *args) == 0
+    close(history(tmp_path / "two"), history(tmp_path / "one"))
+    # 961 = 15 x 64 + 1: the last batch cannot give each process an image.
+    code, _, err = finish(
+        torchrun(
+            "compare",
+            "--preset",
+            "smoke",
+            "--out",
+            str(tmp_path / "bad"),
+            *ARGS,
+            "--train-subset",
+            "961",
+        )
+    )
+    ours = [l for l in err.splitlines() if "resnet-lab: error:" in l]
+    assert code != 0 and len(ours) == 1 and "cannot give each of 2 processes" in ours[0]
+    assert not (tmp_path / "bad").exists()

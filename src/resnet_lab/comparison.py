@@ -15,7 +15,7 @@ from typing import Any
 
 from .config import ExperimentConfig, from_dict, to_dict
 from .data import load_data
-from .distributed import barrier, place
+from .distributed import barrier, check_last_batch, from_env, place
 from .errors import UserError
 from .experiment import ResultRow, builder_options, check_model, train_model, train_or_resume
 from .registry import create_model, run_name
@@ -120,6 +120,8 @@ def run_compare(
     ``resume``: ``out_dir`` is an interrupted compare; finished runs are kept, the rest continue.
     """
     data = load_data(cfg.data)
+    # Before the processes join (torchrun), so that rank 0 alone says it: every rank finds the same.
+    check_last_batch(len(data.train), cfg.train.batch_size, from_env().world)
     device = setup_runtime(cfg.train)
     # A model that would not fit in memory, or cannot be built or run on this data, fails here,
     # before anything is written (the estimate first: building it could itself exhaust memory).

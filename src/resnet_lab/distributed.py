@@ -76,6 +76,17 @@ def check_batch(global_batch: int, world: int) -> None:
         )
 
 
+def check_last_batch(n_train: int, global_batch: int, world: int) -> None:
+    """Every process must get at least one image of the last (partial) batch of an epoch."""
+    last = n_train % global_batch
+    if world > 1 and 0 < last < world:
+        raise UserError(
+            f"the last training batch of {last} image(s) cannot give each of {world} processes one; "
+            f"change --batch-size or data.train_subset so that {n_train:,} images end in a batch "
+            "of at least that many"
+        )
+
+
 def setup(device: torch.device, backend: str | None = None) -> tuple[Place, torch.device]:
     """Join torchrun's process group (if any); returns this process's place and its device (under
     torchrun on CUDA: the GPU of its local rank)."""

@@ -122,7 +122,7 @@ def make_batches(
     data: DataSplits, cfg: ExperimentConfig, device: torch.device
 ) -> dict[str, Batches | LoaderBatches]:
     """Train / val / test batch iterators of the configured pipeline (``cfg.data.pipeline``)."""
-    from ..distributed import place
+    from ..distributed import check_last_batch, place
 
     t = cfg.train
     here = place()
@@ -132,15 +132,7 @@ def make_batches(
         raise UserError(
             "under torchrun the data are split by the in-memory pipeline; drop --pipeline dataloader"
         )
-    last = len(data.train) % t.batch_size
-    if here.active and 0 < last < here.world:
-        from ..errors import UserError
-
-        raise UserError(
-            f"the last training batch of {last} image(s) cannot give each of {here.world} processes "
-            f"one; change --batch-size or data.train_subset so that {len(data.train):,} images "
-            "end in a batch of at least that many"
-        )
+    check_last_batch(len(data.train), t.batch_size, here.world)
     if cfg.data.pipeline == "dataloader":
         from .loader import LoaderBatches, torchvision_dataset, torchvision_transform
 
