@@ -217,3 +217,24 @@ def test_he_et_al_nets_get_bn_and_he_init_by_default():
     cfg2 = apply_overrides(cfg, {"model.norm": "none", "model.init": "default"}, "test")
     plain2 = architecture("plain56", builder_options("plain56", cfg2, data))["options"]
     assert (plain2["norm"], plain2["init"]) == ("none", "default")
+
+
+def test_a_config_saved_before_model_options_were_unset_still_builds_its_models():
+    """Saved configs used to hold init: default, norm: none, shortcut: A for every model; resuming
+    one builds the same nets, while a shortcut chosen now for a net without one is refused."""
+    from resnet_lab.config import apply_overrides, resolve
+    from resnet_lab.data import synthetic
+    from resnet_lab.errors import UserError
+    from resnet_lab.experiment import builder_options
+
+    data = synthetic(40, 10, val_size=10)
+    old = apply_overrides(
+        resolve("quick"),
+        {"model.init": "default", "model.norm": "none", "model.shortcut": "A"},
+        "t",
+    )
+    assert builder_options("simple_cnn", old, data)["norm"] == "none"
+    assert "norm" not in builder_options("notebook_resnet", old, data)
+    new = apply_overrides(resolve("quick"), {"model.shortcut": "B"}, "t")
+    with pytest.raises(UserError, match="has no shortcut option"):
+        builder_options("simple_cnn", new, data)

@@ -140,6 +140,12 @@ def judge(
     return Judgement("learned", "none", "none")
 
 
+# The shared model settings every saved config held before they became "each model's own" (unset):
+# a run written then names them without its user having chosen them, so a model without such an
+# option drops it instead of refusing the run's config (its model is built exactly as then).
+LEGACY_MODEL_DEFAULTS = {"init": "default", "norm": "none", "shortcut": "A"}
+
+
 def builder_options(
     name: str, cfg: ExperimentConfig, data: DataSplits, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -152,7 +158,9 @@ def builder_options(
     refused = sorted(
         k
         for k, f in MODEL_FIELDS.items()
-        if f.default is None and getattr(cfg.model, k) is not None and k not in allowed
+        if f.default is None
+        and getattr(cfg.model, k) not in (None, LEGACY_MODEL_DEFAULTS.get(k))
+        and k not in allowed
     )
     if refused:
         raise UserError(
