@@ -143,7 +143,7 @@ def gradient_flow(models: list[dict[str, Any]]) -> Figure:
     _layer_plot(ax_sig, models, "back_signal")
     ax_sig.set(
         ylabel="backward signal (RMS of ||dL/dh|| per image)",
-        title="Backward signal at each layer's response",
+        title="Backward signal at each layer (dashed: init, solid: trained)",
     )
     _layer_plot(ax_w, models, "grad_norm")
     ax_w.set(
