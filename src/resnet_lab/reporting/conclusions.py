@@ -204,11 +204,12 @@ def ranking_sentences(conds: list[dict[str, Any]]) -> list[str]:
     if len(conds) < 2:
         return []
     ranked = sorted(conds, key=lambda c: _mean(accs(c)), reverse=True)
-    out = [
-        "Ranking by mean test accuracy: "
-        + " > ".join(f"{c['label']} {acc_text(c)}" for c in ranked)
-        + "."
-    ]
+    text = f"{ranked[0]['label']} {acc_text(ranked[0])}"
+    for a, b in itertools.pairwise(ranked):  # equal means are tied, not ranked
+        text += (
+            " > " if _mean(accs(a)) > _mean(accs(b)) else " = "
+        ) + f"{b['label']} {acc_text(b)}"
+    out = [f"Ranking by mean test accuracy: {text}."]
     for a, b in itertools.pairwise(ranked):
         out.append(compare_text(a, b) + ".")
     return out
