@@ -427,3 +427,15 @@ def test_signal_collapse_is_stated_only_when_both_directions_shrink():
     assert (
         signal_collapse(_probe([0.5, 0.4, 0.3], [4e-5, 1e-3, 0.017])) is None
     )  # responses hold up
+
+
+def test_equal_means_are_tied_in_the_ranking_not_ordered():
+    s = conclusions(
+        [
+            _model("resnet_seed", 69.0),
+            _model("deep_cnn", 10.0, "failed", STUCK),
+            _model("resnet_seed_plain", 10.0, "failed", STUCK),
+        ]
+    )
+    ranking = next(x for x in s if x.startswith("Ranking"))
+    assert "resnet_seed 69.00% > deep_cnn 10.00% = resnet_seed_plain 10.00%" in ranking
