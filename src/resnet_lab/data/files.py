@@ -74,15 +74,13 @@ def _scan(folder: Path) -> list[os.DirEntry]:
         ) from None
 
 
-def _dangling(entry: os.DirEntry) -> bool:
-    return entry.is_symlink() and not os.path.exists(entry.path)
-
-
 def _refuse_dangling(entry: os.DirEntry) -> None:
-    raise UserError(
-        f"{entry.path} is a symlink to {os.readlink(entry.path)}, which does not exist; "
-        "remove the link or restore its target"
-    )
+    """A one-line error when ``entry`` is a symlink whose target does not exist."""
+    if entry.is_symlink() and not os.path.exists(entry.path):
+        raise UserError(
+            f"{entry.path} is a symlink to {os.readlink(entry.path)}, which does not exist; "
+            "remove the link or restore its target"
+        )
 
 
 class _Walker:
@@ -119,8 +117,7 @@ class _Walker:
         key = self.mark(folder)
         paths = []
         for entry in _scan(folder):
-            if _dangling(entry):
-                _refuse_dangling(entry)
+            _refuse_dangling(entry)
             if entry.is_dir():
                 self._visit(Path(entry.path), [*ancestors, key], found)
             elif is_image(entry.name):
@@ -139,8 +136,7 @@ def list_folder(root: Path) -> ImageList:
         top_key = walker.mark(top)
         names = []
         for entry in _scan(top):
-            if _dangling(entry):
-                _refuse_dangling(entry)
+            _refuse_dangling(entry)
             if entry.is_dir():
                 names.append(entry.name)
             elif is_image(entry.name):
