@@ -62,6 +62,8 @@ def test_smoke_compare_writes_table_json_and_metrics(smoke_run):
     assert rows["deep_cnn"]["status"] == "failed" and "ln 10" in rows["deep_cnn"]["problem"]
     assert rows["simple_cnn"]["status"] == rows["resnet_seed"]["status"] == "learned"
     assert results["provenance"]["torch"] == torch.__version__
+    # the CPU decides bf16 speed and the last digits: its model and torch's kernel level are recorded
+    assert torch.backends.cpu.get_cpu_capability() in results["provenance"]["cpu"]
     assert results["config"]["preset"] == "smoke"
 
 

@@ -223,7 +223,7 @@ def test_html_is_self_contained_and_markdown_has_its_pngs(smoke_report):
     results = json.loads((smoke_report / "results.json").read_text())
     for row in results["results"]:  # the table shows the run's own numbers
         assert f"{row['test_acc']:.2f}%" in html and f"{row['test_acc']:.2f}%" in md
-    assert results["provenance"]["torch"] in html
+    assert results["provenance"]["torch"] in html and results["provenance"]["cpu"] in html
 
 
 def _page_requests(netlog: Path) -> list[str]:

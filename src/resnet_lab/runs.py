@@ -144,6 +144,30 @@ def peak_memory(device: torch.device | None = None) -> dict[str, float]:
     return out
 
 
+def cpu_description() -> str:
+    """The CPU's model name and the instruction sets that decide bf16 speed, e.g. 'AMD EPYC (AVX512, avx512_bf16)'.
+
+    Recorded because the project's VMs differ between sessions (one had AMX, where bf16 autocast ran
+    ~5x faster than fp32; one without, where it ran 1.1-1.2x) and CPU kernels, hence the last digits
+    of a run, differ between CPU models.
+    """
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:  # not Linux: the model name from platform is all there is
+        pass
+    features = [torch.backends.cpu.get_cpu_capability()]
+    features += sorted(flags & {"avx512_bf16", "amx_bf16"})
+    return f"{name} ({', '.join(features)})"
+
+
 def provenance(device: torch.device, data_source: str) -> dict[str, Any]:
     import numpy
     import torchvision
@@ -159,6 +183,7 @@ def provenance(device: torch.device, data_source: str) -> dict[str, Any]:
         "numpy": numpy.__version__,
         "device": str(device)
         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
+        "cpu": cpu_description(),
         "cpu_threads": torch.get_num_threads(),
         "data": data_source,
     }

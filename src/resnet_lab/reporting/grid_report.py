@@ -129,7 +129,11 @@ def _provenance(blob: dict[str, Any]) -> list[tuple[str, str]]:
                 f"{blob.get('threshold_acc')}% validation accuracy"
             ),
         ),
-        ("device", f"{p.get('device')} ({p.get('cpu_threads')} CPU threads)"),
+        (
+            "device",
+            f"{p.get('device')} ({p.get('cpu_threads')} CPU threads)"
+            + (f", CPU {p['cpu']}" if p.get("cpu") else ""),
+        ),
         ("versions", f"torch {p.get('torch')}, torchvision {p.get('torchvision')}"),
         ("started / finished", f"{p.get('started')} / {p.get('finished')}"),
     ]

@@ -213,7 +213,8 @@ def provenance_items(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
             (f"{prefix}seed / split seed", f"{c['train']['seed']} / {c['data']['split_seed']}"),
             (
                 f"{prefix}device",
-                f"{p.get('device')} ({p.get('cpu_threads')} CPU threads), host {p.get('host')}",
+                f"{p.get('device')} ({p.get('cpu_threads')} CPU threads), host {p.get('host')}"
+                + (f", CPU {p['cpu']}" if p.get("cpu") else ""),
             ),
             (
                 f"{prefix}versions",

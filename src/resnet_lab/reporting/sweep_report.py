@@ -90,7 +90,11 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
     prov_items = [
         ("command", prov.get("command", "")),
         ("data", prov.get("data", "")),
-        ("device", f"{prov.get('device')} ({prov.get('cpu_threads')} CPU threads)"),
+        (
+            "device",
+            f"{prov.get('device')} ({prov.get('cpu_threads')} CPU threads)"
+            + (f", CPU {prov['cpu']}" if prov.get("cpu") else ""),
+        ),
         ("versions", f"torch {prov.get('torch')}, torchvision {prov.get('torchvision')}"),
         ("started / finished", f"{prov.get('started')} / {prov.get('finished')}"),
     ]
