@@ -305,6 +305,30 @@ def test_degradation_is_said_only_beyond_two_seed_stds_with_three_seeds():
     assert ": degradation" not in one
 
 
+def test_a_deeper_residual_net_worse_within_the_spread_neither_shows_nor_refutes_the_second_half():
+    """The case measured by degradation-cpu: plain nets degrade, resnet-56's mean is higher than
+    resnet-20's by less than 2 seed stds."""
+    from resnet_lab.reporting.conclusions import degradation_sentences
+
+    text = " ".join(
+        degradation_sentences(
+            _summary(
+                {
+                    ("plain", 20): (36.0, 2.1),
+                    ("plain", 56): (74.3, 3.5),
+                    ("resnet", 20): (29.0, 2.5),
+                    ("resnet", 56): (37.6, 6.8),
+                }
+            ),
+            _rows(),
+        )
+    )
+    assert "plain-56's" in text and "more than 2 seed stds: degradation" in text
+    assert "higher by 8.60 points, within 2 seed stds: not distinguishable" in text
+    assert "neither shows the second half" in text and "nor rules it out" in text
+    assert "Both halves" not in text and "Depth slowed training in both families" not in text
+
+
 def test_depth_slowing_both_families_is_not_called_degradation():
     from resnet_lab.reporting.conclusions import degradation_sentences
 

@@ -439,8 +439,9 @@ def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, An
         )
     elif plain_deg and res_claimed and not res_worse:
         out.append(
-            "The plain nets degrade; the deeper residual net's higher error is within the spread, so the "
-            "second half (the deeper residual net no worse) is not distinguishable at this budget."
+            "The plain nets degrade. The deeper residual net's error is higher by less than the "
+            "spread, so this budget neither shows the second half of He et al.'s result (the deeper "
+            "residual net no worse) nor rules it out."
         )
     elif plain_deg and res_worse:
         p, r = plain_deg[0], res_worse[0]
