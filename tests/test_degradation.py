@@ -210,7 +210,10 @@ def test_sweep_resumes_after_a_kill_and_matches_an_uninterrupted_sweep(tmp_path)
             assert got[run][key] == ref[run][key], (run, key)
     metrics = (out / "resnet8-seed0" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(l)["epoch"] for l in metrics] == [1, 2, 3, 4]
-    assert (out / "sweep.html").is_file() and "Figure 6 analogue" in (out / "sweep.md").read_text()
+    md = (out / "sweep.md").read_text()
+    assert (out / "sweep.html").is_file() and "Figure 6 analogue" in md
+    # the settings shown are the sweep's own: not compare's model list, which it does not train
+    assert "depths:" in md and "simple_cnn" not in md
 
 
 def test_sweep_refuses_a_directory_made_with_other_settings(tmp_path):

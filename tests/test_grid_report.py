@@ -125,6 +125,7 @@ def _grid(outcomes, seeds=(0,)) -> dict:
     return {
         "config": {
             "preset": "smoke",
+            "models": ["simple_cnn", "deep_cnn"],  # compare's list, which a grid does not read
             "train": {"seed": 0},
             "grid": {
                 "model": "cifar_net",
@@ -166,6 +167,8 @@ def test_report_files_and_self_contained_html(tmp_path):
     (tmp_path / "grid.json").write_text(json.dumps(_grid(_outcomes())))
     html_path, md_path = write_grid_report(tmp_path)
     assert html_path == tmp_path / "grid.html" and md_path == tmp_path / "grid.md"
+    # the settings shown are the grid's own, not compare's model list
+    assert "model: cifar_net" in md_path.read_text() and "simple_cnn" not in md_path.read_text()
     assert (tmp_path / "figures" / "grid_heatmap.png").stat().st_size > 10_000
     html = html_path.read_text()
     imgs = re.findall(r"<img[^>]*src='([^']*)'", html)

@@ -169,6 +169,13 @@ def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
         figures,
         _sections(blob),
         _provenance(blob),
-        [yaml.safe_dump(cfg, sort_keys=False)],
+        # compare's model list and seeds and the sweep section are not read by a grid (grid.model,
+        # grid.seeds); shown, they would name nets and seeds this grid did not train.
+        [
+            yaml.safe_dump(
+                {k: v for k, v in cfg.items() if k not in ("models", "seeds", "sweep")},
+                sort_keys=False,
+            )
+        ],
         stem="grid",
     )

@@ -125,6 +125,13 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
         figures,
         sections,
         prov_items,
-        [yaml.safe_dump(cfg, sort_keys=False)],
+        # compare's model list and seeds and the grid section are not read by a sweep (it builds its
+        # grid from sweep.*); shown, they would name nets and seeds this sweep did not train.
+        [
+            yaml.safe_dump(
+                {k: v for k, v in cfg.items() if k not in ("models", "seeds", "grid")},
+                sort_keys=False,
+            )
+        ],
         stem="sweep",
     )
