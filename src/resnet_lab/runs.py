@@ -148,7 +148,7 @@ def cpu_description() -> str:
     """The CPU's model name and the instruction sets that decide bf16 speed, e.g. 'AMD EPYC (AVX512, avx512_bf16)'.
 
     Recorded because the project's VMs differ between sessions (one had AMX, where bf16 autocast ran
-    ~5x faster than fp32; one without, where it ran 1.1-1.2x) and CPU kernels, hence the last digits
+    ~5x faster than fp32; one without, where it ran 1.1-1.8x) and CPU kernels, hence the last digits
     of a run, differ between CPU models.
     """
     name, flags = platform.processor() or platform.machine(), set()

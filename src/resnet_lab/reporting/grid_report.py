@@ -8,12 +8,10 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import UserError
 from . import plots
 from .grid_conclusions import grid_layout, grid_sentences, outcome_text, settings_label
-from .report import png, read_study, write_pages
+from .report import png, read_study, settings_yaml, study_provenance, write_pages
 
 REQUIRED = ("config", "axes", "runs", "summary")
 
@@ -118,25 +116,19 @@ def _sections(blob: dict[str, Any]) -> list[tuple[str, list[str]]]:
 def _provenance(blob: dict[str, Any]) -> list[tuple[str, str]]:
     p, cfg = blob.get("provenance", {}), blob["config"]
     g = cfg.get("grid", {})
-    return [
-        ("command", p.get("command", "")),
-        ("data", p.get("data", "")),
-        ("grid", f"model {g.get('model')}; axes {'; '.join(map(str, g.get('axes', [])))}"),
-        (
-            "seeds / threshold",
+    return study_provenance(
+        p,
+        [
+            ("grid", f"model {g.get('model')}; axes {'; '.join(map(str, g.get('axes', [])))}"),
             (
-                f"{', '.join(map(str, blob.get('seeds', [])))} / "
-                f"{blob.get('threshold_acc')}% validation accuracy"
+                "seeds / threshold",
+                (
+                    f"{', '.join(map(str, blob.get('seeds', [])))} / "
+                    f"{blob.get('threshold_acc')}% validation accuracy"
+                ),
             ),
-        ),
-        (
-            "device",
-            f"{p.get('device')} ({p.get('cpu_threads')} CPU threads)"
-            + (f", CPU {p['cpu']}" if p.get("cpu") else ""),
-        ),
-        ("versions", f"torch {p.get('torch')}, torchvision {p.get('torchvision')}"),
-        ("started / finished", f"{p.get('started')} / {p.get('finished')}"),
-    ]
+        ],
+    )
 
 
 def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
@@ -169,13 +161,6 @@ def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
         figures,
         _sections(blob),
         _provenance(blob),
-        # compare's model list and seeds and the sweep section are not read by a grid (grid.model,
-        # grid.seeds); shown, they would name nets and seeds this grid did not train.
-        [
-            yaml.safe_dump(
-                {k: v for k, v in cfg.items() if k not in ("models", "seeds", "sweep")},
-                sort_keys=False,
-            )
-        ],
+        [settings_yaml(cfg, unread=("models", "seeds", "sweep"))],  # a grid reads grid.*
         stem="grid",
     )

@@ -202,6 +202,33 @@ def _table(conds: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
+def device_text(p: dict[str, Any]) -> str:
+    """The machine of a run or study as its provenance records it (the CPU where recorded)."""
+    return f"{p.get('device')} ({p.get('cpu_threads')} CPU threads)" + (
+        f", CPU {p['cpu']}" if p.get("cpu") else ""
+    )
+
+
+def study_provenance(
+    p: dict[str, Any], extra: list[tuple[str, str]] | None = None
+) -> list[tuple[str, str]]:
+    """The provenance rows of a study (sweep, grid): its command, data, ``extra``, machine, versions."""
+    return [
+        ("command", p.get("command", "")),
+        ("data", p.get("data", "")),
+        *(extra or []),
+        ("device", device_text(p)),
+        ("versions", f"torch {p.get('torch')}, torchvision {p.get('torchvision')}"),
+        ("started / finished", f"{p.get('started')} / {p.get('finished')}"),
+    ]
+
+
+def settings_yaml(cfg: dict[str, Any], unread: tuple[str, ...]) -> str:
+    """A study's resolved config without the sections it does not read, which would otherwise name
+    nets and seeds it did not train (e.g. compare's model list in a sweep)."""
+    return yaml.safe_dump({k: v for k, v in cfg.items() if k not in unread}, sort_keys=False)
+
+
 def provenance_items(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
     items = []
     for r in runs:
@@ -213,8 +240,7 @@ def provenance_items(runs: list[dict[str, Any]]) -> list[tuple[str, str]]:
             (f"{prefix}seed / split seed", f"{c['train']['seed']} / {c['data']['split_seed']}"),
             (
                 f"{prefix}device",
-                f"{p.get('device')} ({p.get('cpu_threads')} CPU threads), host {p.get('host')}"
-                + (f", CPU {p['cpu']}" if p.get("cpu") else ""),
+                f"{device_text(p)}, host {p.get('host')}",
             ),
             (
                 f"{prefix}versions",

@@ -6,11 +6,9 @@ import datetime as _dt
 import json
 from pathlib import Path
 
-import yaml
-
 from . import plots
 from .conclusions import degradation_sentences
-from .report import png, read_study, write_pages
+from .report import png, read_study, settings_yaml, study_provenance, write_pages
 
 
 def _fmt(ms) -> str:
@@ -87,17 +85,6 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
         f"{cfg['train']['max_steps'] or 'all'} iterations, lr {cfg['optim']['lr']} with milestones "
         f"{cfg['optim']['milestones']} · report written {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
     )
-    prov_items = [
-        ("command", prov.get("command", "")),
-        ("data", prov.get("data", "")),
-        (
-            "device",
-            f"{prov.get('device')} ({prov.get('cpu_threads')} CPU threads)"
-            + (f", CPU {prov['cpu']}" if prov.get("cpu") else ""),
-        ),
-        ("versions", f"torch {prov.get('torch')}, torchvision {prov.get('torchvision')}"),
-        ("started / finished", f"{prov.get('started')} / {prov.get('finished')}"),
-    ]
     sections = [
         (
             r["run"],
@@ -124,14 +111,7 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
         (header, table_rows),
         figures,
         sections,
-        prov_items,
-        # compare's model list and seeds and the grid section are not read by a sweep (it builds its
-        # grid from sweep.*); shown, they would name nets and seeds this sweep did not train.
-        [
-            yaml.safe_dump(
-                {k: v for k, v in cfg.items() if k not in ("models", "seeds", "grid")},
-                sort_keys=False,
-            )
-        ],
+        study_provenance(prov),
+        [settings_yaml(cfg, unread=("models", "seeds", "grid"))],  # its grid comes from sweep.*
         stem="sweep",
     )
