@@ -387,3 +387,27 @@ def test_a_diverged_deeper_plain_net_is_not_called_degradation():
     assert "plain56-seed1 diverged: no claim from this pair" in text
     assert ": degradation" not in text and "Both halves" not in text
     assert "exploding gradients" in text
+
+
+def test_the_residual_preset_differs_from_degradation_cpu_only_in_budget_and_families():
+    """degradation-cpu-residual continues degradation-cpu's residual half: every setting but the
+    iteration budget, its schedule and the families is the same, so each run starts from the same
+    weights and sees the same batches up to the first lr drop."""
+    from resnet_lab.config import flatten, to_dict
+
+    base = flatten(to_dict(resolve("degradation-cpu", None, {})))
+    longer = flatten(to_dict(resolve("degradation-cpu-residual", None, {})))
+    changed = {k for k in base if base[k] != longer[k]}
+    assert changed == {
+        "preset",
+        "optim.milestones",
+        "train.max_steps",
+        "train.epochs",
+        "sweep.families",
+    }
+    assert (
+        longer["sweep.families"] == ["resnet"]
+        and longer["train.max_steps"] == 2 * base["train.max_steps"]
+    )
+    # The lr drops at the same fractions (50 %, 75 %) of the longer budget.
+    assert [m / longer["train.max_steps"] for m in longer["optim.milestones"]] == [0.5, 0.75]

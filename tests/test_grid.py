@@ -167,6 +167,11 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
     assert done.returncode == 0, done.stderr
     out = tmp_path / "killed"
     kill_when_written(_grid_cmd(out), out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt")
+    # The first invocation's start, dated back so that it differs from the resuming one's.
+    first = out / "depth8_skip-off_seed0" / "run.json"
+    info = json.loads(first.read_text())
+    info["provenance"]["started"] = "2020-01-01T00:00:00+00:00"
+    first.write_text(json.dumps(info))
     again = subprocess.run(_grid_cmd(out), check=False, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert (
@@ -188,6 +193,9 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
         ):
             assert got[run][key] == ref[run][key], (run, key)
     assert (out / "grid.html").is_file()
+    prov = json.loads((out / "grid.json").read_text())["provenance"]
+    assert prov["started"] == "2020-01-01T00:00:00+00:00" and prov["resumed"] > prov["started"]
+    assert "last resumed" in (out / "grid.html").read_text()
 
     before = sorted(p.name for p in out.iterdir())
     other = subprocess.run(

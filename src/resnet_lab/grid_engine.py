@@ -22,7 +22,9 @@ init) is one model-side change plus its name in that option's list.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import itertools
+import json
 import re
 import sys
 from collections.abc import Callable
@@ -545,6 +547,9 @@ def _run_claimed(
             )
         )
     prov["finished"] = now()
+    first = first_start(out, [r for r, _ in planned], prov["started"])
+    if first != prov["started"]:
+        prov["resumed"], prov["started"] = prov["started"], first
     axes = [parse_axis(a) for a in cfg.grid.axes]
     write_json(
         out / "grid.json",
@@ -560,6 +565,20 @@ def _run_claimed(
         },
     )
     return rows
+
+
+def first_start(out: Path, runs: list[Run], started: str) -> str:
+    """When the grid first started: the earliest of this invocation's start and the starts its runs
+    recorded, so that running a finished (or interrupted) grid again keeps the original start."""
+    starts = [started]
+    for r in runs:
+        try:
+            starts.append(
+                json.loads((out / r.name / "run.json").read_text())["provenance"]["started"]
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a run that never started, or one written without provenance
+    return min(starts, key=dt.datetime.fromisoformat)
 
 
 def with_grid(cfg: ExperimentConfig, **changes: Any) -> ExperimentConfig:

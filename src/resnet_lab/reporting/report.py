@@ -219,7 +219,11 @@ def study_provenance(
         *(extra or []),
         ("device", device_text(p)),
         ("versions", f"torch {p.get('torch')}, torchvision {p.get('torchvision')}"),
-        ("started / finished", f"{p.get('started')} / {p.get('finished')}"),
+        (
+            "started / finished",
+            f"{p.get('started')} / {p.get('finished')}"
+            + (f" (last resumed {p['resumed']})" if p.get("resumed") else ""),
+        ),
     ]
 
 
