@@ -240,14 +240,15 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sweep.depths": (20, 56),
         "train.diag_every": 50,
     },
-    # Degradation shown whole on a 2-core CPU, <= 90 min for 3 seeds (docs/degradation.md: design,
-    # measured step times and result): He et al.'s recipe on a half-width net (8/16/32 channels),
-    # depths 20 and 56, a 15k training subset, 2,000 iterations at lr 0.1 divided by 10 at 50 % and
-    # 75 %, the clean training error on a fixed 2,500-image sample after every epoch (118 steps).
+    # Meant to show degradation whole on a 2-core CPU in <= 90 min for 3 seeds; shows the plain half
+    # and leaves the residual half undecided (docs/degradation.md: design, step times, result).
+    # He et al.'s recipe on a half-width net (8/16/32 channels), depths 20 and 56, a 15k training
+    # subset, 2,000 iterations at lr 0.1 divided by 10 at 50 % and 75 %, the clean training error on
+    # a fixed 2,500-image sample after every epoch (118 steps).
     "degradation-cpu": _DEGRADATION_CPU,
     # The residual half of degradation-cpu at twice the budget (docs/degradation.md): the same nets,
     # data and seeds (so each run starts from the same weights as its degradation-cpu twin), resnet
-    # only, 4,000 iterations with lr /10 at 50 % and 75 %. About 90 min for 3 seeds on a 2-core CPU.
+    # only, 4,000 iterations with lr /10 at 50 % and 75 %. About 93 min for 3 seeds on a 2-core CPU.
     "degradation-cpu-residual": {
         **_DEGRADATION_CPU,
         "optim.milestones": (2000, 3000),

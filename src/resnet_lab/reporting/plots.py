@@ -265,8 +265,9 @@ def degradation_curves(runs: list[dict[str, Any]]) -> Figure:
         ax.legend(fontsize=8)
     what = "clean training error" if clean else "running training error"
     fig.suptitle(
-        f"{what.capitalize()} (solid) and validation error (dashed), mean ± std over seeds; "
-        "He et al. Fig. 6 style",
+        # Two lines: one line is wider than a single-family (one-panel) figure.
+        f"{what.capitalize()} (solid) and validation error (dashed),\n"
+        "mean ± std over seeds; He et al. Fig. 6 style",
         fontsize=10,
     )
     fig.tight_layout()
