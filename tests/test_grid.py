@@ -167,11 +167,13 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
     assert done.returncode == 0, done.stderr
     out = tmp_path / "killed"
     kill_when_written(_grid_cmd(out), out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt")
-    # The first invocation's start, dated back so that it differs from the resuming one's.
-    first = out / "depth8_skip-off_seed0" / "run.json"
-    info = json.loads(first.read_text())
-    info["provenance"]["started"] = "2020-01-01T00:00:00+00:00"
-    first.write_text(json.dumps(info))
+    # The first invocation's start as its runs recorded it, dated back so that it differs from the
+    # resuming one's: a finished run (2020) and the interrupted one, which the resume continues (2019).
+    for run, start in (("depth8_skip-off_seed0", "2020"), ("depth8_skip-on_seed0", "2019")):
+        path = out / run / "run.json"
+        info = json.loads(path.read_text())
+        info["provenance"]["started"] = f"{start}-01-01T00:00:00+00:00"
+        path.write_text(json.dumps(info))
     again = subprocess.run(_grid_cmd(out), check=False, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert (
@@ -194,7 +196,9 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
             assert got[run][key] == ref[run][key], (run, key)
     assert (out / "grid.html").is_file()
     prov = json.loads((out / "grid.json").read_text())["provenance"]
-    assert prov["started"] == "2020-01-01T00:00:00+00:00" and prov["resumed"] > prov["started"]
+    assert prov["started"] == "2019-01-01T00:00:00+00:00" and prov["resumed"] > prov["started"]
+    resumed_run = json.loads((out / "depth8_skip-on_seed0" / "run.json").read_text())
+    assert resumed_run["provenance"]["started"] == "2019-01-01T00:00:00+00:00"
     assert "last resumed" in (out / "grid.html").read_text()
 
     before = sorted(p.name for p in out.iterdir())
@@ -317,3 +321,25 @@ def test_submitit_local_executor_gives_the_same_rows_as_inline(tmp_path):
             "verdict_init",
         ):
             assert a[key] == b[key], (a["run"], key)
+
+
+def test_first_start_is_the_earliest_readable_zoned_start(tmp_path):
+    """Offsets compare as instants; unreadable, missing, null and naive starts are skipped."""
+    runs = [grid_mod.Run(cell="c", settings={}, seed=0, name=f"r{i}") for i in range(6)]
+    starts = [
+        "2026-11-30T12:00:00+02:00",  # 10:00 UTC: the earliest instant
+        "2026-11-30T10:30:00+00:00",
+        None,
+        "2026-11-30T09:00:00",  # naive: no instant to compare
+        "not a time",
+    ]
+    for run, start in zip(runs, starts):
+        (tmp_path / run.name).mkdir()
+        (tmp_path / run.name / "run.json").write_text(
+            json.dumps({"provenance": {"started": start}})
+        )
+    # runs[5] has no run.json at all.
+    now = "2026-11-30T11:00:00+00:00"
+    assert grid_mod.first_start(tmp_path, runs, now) == "2026-11-30T12:00:00+02:00"
+    assert grid_mod.first_start(tmp_path, runs[1:], now) == "2026-11-30T10:30:00+00:00"
+    assert grid_mod.first_start(tmp_path, runs[2:], now) == now

@@ -569,16 +569,18 @@ def _run_claimed(
 
 def first_start(out: Path, runs: list[Run], started: str) -> str:
     """When the grid first started: the earliest of this invocation's start and the starts its runs
-    recorded, so that running a finished (or interrupted) grid again keeps the original start."""
-    starts = [started]
+    recorded (a resumed run keeps the start of the invocation that began it), so that running a
+    finished or interrupted grid again keeps the original start."""
+    first, first_text = dt.datetime.fromisoformat(started), started
     for r in runs:
         try:
-            starts.append(
-                json.loads((out / r.name / "run.json").read_text())["provenance"]["started"]
-            )
+            text = json.loads((out / r.name / "run.json").read_text())["provenance"]["started"]
+            when = dt.datetime.fromisoformat(text)
         except (OSError, ValueError, KeyError, TypeError):
-            continue  # a run that never started, or one written without provenance
-    return min(starts, key=dt.datetime.fromisoformat)
+            continue  # a run that never started, or one written without a readable start
+        if when.tzinfo is not None and when < first:
+            first, first_text = when, text
+    return first_text
 
 
 def with_grid(cfg: ExperimentConfig, **changes: Any) -> ExperimentConfig:

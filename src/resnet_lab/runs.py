@@ -168,6 +168,15 @@ def cpu_description() -> str:
     return f"{name} ({', '.join(features)})"
 
 
+def recorded_start(run_json: Path) -> str | None:
+    """The provenance start an earlier invocation wrote into ``run.json``, if any."""
+    try:
+        started = json.loads(run_json.read_text())["provenance"]["started"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return started if isinstance(started, str) else None
+
+
 def provenance(device: torch.device, data_source: str) -> dict[str, Any]:
     import numpy
     import torchvision
@@ -264,6 +273,14 @@ class RunRecorder(Callback):
             self._status("running", started=now())
             self._ckpt(state, "epoch0000.pt")
         else:
+            # A resumed run keeps the start of the invocation that began it (the rest of its
+            # provenance is this invocation's: the machine that finishes it).
+            first = recorded_start(self.dir / "run.json")
+            if first and isinstance(self.extra.get("provenance"), dict):
+                self.extra = {
+                    **self.extra,
+                    "provenance": {**self.extra["provenance"], "started": first},
+                }
             self._status("running", resumed=now(), resumed_at_step=state.step)
         if self.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
