@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
-import json
 import re
 import sys
 from collections.abc import Callable
@@ -51,7 +50,7 @@ from .experiment import ResultRow, finished_row, history, train_model, train_or_
 from .registry import create_model, model_options
 from .resources import CPU, check_model_fits
 from .rundir import claim, has_content
-from .runs import now, provenance, write_json, write_yaml
+from .runs import now, provenance, recorded_start, write_json, write_yaml
 from .spread import mean_std
 from .train import setup_runtime
 
@@ -573,12 +572,12 @@ def first_start(out: Path, runs: list[Run], started: str) -> str:
     finished or interrupted grid again keeps the original start."""
     first, first_text = dt.datetime.fromisoformat(started), started
     for r in runs:
+        text = recorded_start(out / r.name / "run.json")
         try:
-            text = json.loads((out / r.name / "run.json").read_text())["provenance"]["started"]
-            when = dt.datetime.fromisoformat(text)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue  # a run that never started, or one written without a readable start
-        if when.tzinfo is not None and when < first:
+            when = dt.datetime.fromisoformat(text) if text else None
+        except ValueError:
+            continue  # a start that is not a time
+        if when is not None and when.tzinfo is not None and when < first:
             first, first_text = when, text
     return first_text
 
