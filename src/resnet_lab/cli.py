@@ -211,6 +211,17 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
         },
     ),
     (
+        "--stop-after-escape",
+        "train.stop_after_escape",
+        {
+            "type": int,
+            "metavar": "STEPS",
+            "help": "end each run this many steps after its training loss left ln C (the escape step, "
+            "src/resnet_lab/escape.py): for studies that need only when a net starts learning "
+            "(default: train all epochs)",
+        },
+    ),
+    (
         "--threads",
         "train.threads",
         {"type": int, "metavar": "N", "help": "CPU threads for torch (default 0: one per core)"},
@@ -218,6 +229,12 @@ _TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
 ]
 _SWITCHES = [  # (flag, key, value, help)
     ("--no-augment", "data.augment", False, "turn off random crop + flip"),
+    (
+        "--no-normalize",
+        "data.normalize",
+        False,
+        "scale pixels to [0, 1] only, without the per-channel mean/std standardisation",
+    ),
     ("--no-download", "data.download", False, "never try to download CIFAR-10"),
     ("--no-channels-last", "train.channels_last", False, "keep the default NCHW memory layout"),
     ("--no-tensorboard", "train.tensorboard", False, "do not write TensorBoard event files"),

@@ -39,6 +39,9 @@ class DataConfig:
     test_subset: int | None = None
     split_seed: int = 0  # fixed, so every training seed sees the same validation set
     augment: bool = True  # pad-4 random crop + horizontal flip on training batches
+    # Inputs standardised per channel by the training split's mean and std (the usual recipe);
+    # False: pixels only scaled to [0, 1] (ToTensor alone), a recipe the seed does not rule out.
+    normalize: bool = True
     # inmemory: decoded uint8 tensors on the training device, whole batches normalised and augmented
     # there (fast, the default). dataloader: the conventional way, torchvision's dataset with
     # per-image PIL transforms in a DataLoader with worker processes; kept as the benchmark's
@@ -106,6 +109,9 @@ class TrainConfig:
     max_steps: int | None = (
         None  # stop after this many optimiser steps (the paper counts iterations)
     )
+    # End a run this many optimiser steps after it left the ln C plateau (escape.py), for studies
+    # that need only the escape step; None: train all epochs.
+    stop_after_escape: int | None = None
     checkpoint_every: int = 1  # write the resumable checkpoints/last.pt every N epochs
     # Also evaluate this many training images (a fixed sample, eval mode, no augmentation) after
     # every epoch: the clean training error of He et al.'s Figure 6. 0: only the running error.
@@ -188,6 +194,34 @@ _SEED_CONTROLS_AXIS = (
     "resnet_seed+false+default+sgd+0.01,resnet_seed+true+default+sgd+0.01,"
     "resnet_seed+false+kaiming+sgd+0.01,resnet_seed+true+kaiming+sgd+0.01"
 )
+
+# Which of the seed's unstated settings decide its failure (README; issue 28): the seed's DeepCNN
+# at full width in bf16 with resnet-lab's recipe (SGD lr 0.01 momentum 0.9, batch 128, crop + flip,
+# per-channel standardisation), and one cell per changed setting, each differing from the first in
+# that setting alone. The runs record the step at which they leave ln 10 (escape.py) and stop one
+# epoch (352 steps) after it; a run still at ln 10 after 6 epochs (2,112 steps, 1.5-2x the escape
+# of the full-width run at 1,050-1,400 steps) is censored there. Measured step times (bf16, this
+# 2-core AMD EPYC): 222 s per epoch at width 1, so <= 23 min per run (README for the sizing).
+ESCAPE_CELL_KEYS = (
+    "grid.model+optim.momentum+optim.lr+data.augment+data.normalize+model.width_mult+train.amp"
+)
+ESCAPE_CELLS = {
+    "recipe": "deep_cnn+0.9+0.01+true+true+1.0+bf16",
+    "plain-sgd": "deep_cnn+0+0.01+true+true+1.0+bf16",  # momentum 0: a 10x smaller effective lr
+    "width-0.25": "deep_cnn+0.9+0.01+true+true+0.25+bf16",
+    "width-0.5": "deep_cnn+0.9+0.01+true+true+0.5+bf16",
+    "plain-sgd-lr0.1": "deep_cnn+0+0.1+true+true+1.0+bf16",  # momentum 0 at the same lr/(1-m)
+    "unit-inputs": "deep_cnn+0.9+0.01+true+false+1.0+bf16",  # [0, 1] pixels, no standardisation
+    "no-augment": "deep_cnn+0.9+0.01+false+true+1.0+bf16",
+    "resnet-plain": "resnet_seed_plain+0.9+0.01+true+true+1.0+bf16",  # the controlled pair's net
+    "fp32": "deep_cnn+0.9+0.01+true+true+1.0+off",
+}
+
+
+def escape_axis(*cells: str) -> str:
+    """The joint grid axis of the named ESCAPE_CELLS (all of them when none are named)."""
+    return f"{ESCAPE_CELL_KEYS}={','.join(ESCAPE_CELLS[c] for c in cells or ESCAPE_CELLS)}"
+
 
 _DEGRADATION_CPU: dict[str, Any] = {
     **_PAPER,
@@ -292,6 +326,16 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train.diagnostics": False,
         "grid.axes": (_SEED_CONTROLS_AXIS,),
         "grid.seeds": (0, 1, 2),
+    },
+    # The seed's DeepCNN at full width, one setting changed per cell (ESCAPE_CELLS above).
+    "seed-escape": {
+        "model.width_mult": 1.0,
+        "train.amp": "bf16",
+        "train.epochs": 6,
+        "train.stop_after_escape": 352,
+        "train.tensorboard": False,
+        "grid.axes": (escape_axis(),),
+        "grid.seeds": (0,),
     },
     # Seconds: a 2-cell grid (plain and residual 8-layer nets) on synthetic data, for tests.
     "grid-smoke": {

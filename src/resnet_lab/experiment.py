@@ -29,6 +29,7 @@ from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
 from .distributed import barrier, place, wrap
 from .errors import UserError
+from .escape import TRACE_EVERY, TRACE_KEY, LossTrace, escape_step
 from .registry import architecture, create_model, last_line, model_options
 from .runs import RunRecorder, load_checkpoint, resume_state, write_json
 from .train import (
@@ -76,6 +77,9 @@ class ResultRow(TypedDict, total=False):
     outcome_problem: str  # the judged problem alone ("none" when it learned cleanly)
     problem: str  # outcome_problem; diagnosis summary (the table's problem column)
     left_ln: bool  # the training loss left ln C in some epoch
+    # First step from which the running training loss stays below ln C - delta (escape.py); None:
+    # never left, i.e. censored at ``steps``.
+    escape_step: int | None
     diverged_at_step: int | None
     best_val_acc: float
     best_val_epoch: int
@@ -286,7 +290,10 @@ def train_model(
     batches = make_batches(
         data, state.config, device
     )  # state.config: channels_last may be off (above)
-    callbacks: list[Callback] = [LRSchedule(cfg.optim)]
+    callbacks: list[Callback] = [
+        LRSchedule(cfg.optim),
+        LossTrace(stop_after=cfg.train.stop_after_escape),
+    ]
     if main:
         callbacks += [EpochPrinter(), recorder]
     if main and cfg.train.diagnostics:
@@ -319,6 +326,8 @@ def train_model(
         lr=sgd_lr(cfg.optim),
     )
     write_json(run_dir / "diagnosis.json", diagnosis)
+    trace = state.callback_state.get(TRACE_KEY, [])
+    write_json(run_dir / "loss_trace.json", {"every": TRACE_EVERY, "trace": trace})
     # The judged outcome first (if any), then what the diagnostics say about why.
     why = problem_summary(diagnosis)
     best = max(state.history, key=lambda e: e["val"]["acc"])
@@ -332,6 +341,7 @@ def train_model(
         "problem": why if judged.problem == "none" else f"{judged.problem}; {why}",
         "left_ln": not stayed_at_ln_c(state.history, data.num_classes),
         "diverged_at_step": state.diverged_at_step,
+        "escape_step": escape_step(trace, data.num_classes),
         "best_val_acc": best["val"]["acc"],
         "best_val_epoch": best["epoch"],
         "final_val_acc": last["val"]["acc"],

@@ -69,11 +69,14 @@ class TrainState:
     # Set by a callback in on_batch_start when it hooks into this step's modules (forward hooks):
     # the step then runs the plain model, because a compiled graph would not call the hooks.
     eager_step: bool = False
+    # Set by a callback that has seen enough (e.g. escape.LossTrace once the run left ln C): the
+    # loop ends after this step, as at max_steps.
+    stop_requested: bool = False
 
     @property
     def done(self) -> bool:
         limit = self.config.train.max_steps
-        return limit is not None and self.step >= limit
+        return self.stop_requested or (limit is not None and self.step >= limit)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -125,6 +128,10 @@ def check_train_config(cfg: TrainConfig) -> None:
         )
     if cfg.max_steps is not None and cfg.max_steps < 1:
         raise UserError(f"max_steps must be >= 1, got {cfg.max_steps}")
+    if cfg.stop_after_escape is not None and cfg.stop_after_escape < 0:
+        raise UserError(
+            f"stop_after_escape must be >= 0 steps (or unset: train all epochs), got {cfg.stop_after_escape}"
+        )
     if cfg.clean_train_images < 0:
         raise UserError(
             f"clean_train_images must be >= 0 (0 = off), got {cfg.clean_train_images}; fix that value"

@@ -76,9 +76,13 @@ def load_data(cfg: DataConfig) -> DataSplits:
             len(test), generator=torch.Generator().manual_seed(cfg.split_seed)
         )[: cfg.test_subset]
         test = test.subset(test_index)
-    pixels = train.images.float().div_(255)
-    mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
-    std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+    if cfg.normalize:
+        pixels = train.images.float().div_(255)
+        mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
+        std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+    else:  # pixels in [0, 1] only: every consumer of mean/std (batches, probes) sees the same inputs
+        channels = train.images.shape[1]
+        mean, std = (0.0,) * channels, (1.0,) * channels
     return DataSplits(
         train,
         val,

@@ -25,7 +25,8 @@ class DataSplits:
     val: ImageTensors
     test: ImageTensors
     classes: list[str]
-    mean: tuple[float, ...]  # per channel, in [0, 1] units, of the training split
+    # Per channel, in [0, 1] units: the training split's, or 0 and 1 when data.normalize is off.
+    mean: tuple[float, ...]
     std: tuple[float, ...]
     source: str  # human-readable provenance, e.g. "imagefolder archive ... (JPEG)"
     # Positions of the train / validation images in the full training set as loaded, so that the
