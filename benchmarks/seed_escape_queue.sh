@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The measurement queue of issue 28 (README, "Which of the seed's unstated settings decide its
+# failure"): the preset seed-escape's cells, one grid after another, in the order of what each
+# answers first. Every stage is a resumable `resnet-lab grid`, so running this script again after an
+# interruption (or in the next session) continues where it stopped and skips finished runs.
+#
+# Run it from a git worktree whose code is frozen (edits in the main checkout must not reach a
+# running measurement), with a Python that has resnet-lab's dependencies:
+#   git worktree add /work/wt-escape <commit>
+#   cd /work/wt-escape && PYTHON=/work/main/.venv/bin/python nohup bash benchmarks/seed_escape_queue.sh \
+#       /work/runs_measure/seed-escape ../shared/datasets/cifar10-jpeg.tar.gz >/dev/null 2>&1 &
+# Progress: <root>/queue.log (one line per stage start/end) and <root>/<stage>.log (the grid's output).
+set -uo pipefail
+root=${1:?usage: seed_escape_queue.sh OUT_ROOT DATA_ARCHIVE}
+data=${2:?usage: seed_escape_queue.sh OUT_ROOT DATA_ARCHIVE}
+here=$(cd "$(dirname "$0")/.." && pwd)
+py=${PYTHON:-python3}
+export PYTHONPATH="$here/src"  # this worktree's code, whatever the Python's own install points at
+mkdir -p "$root"
+
+axis() { "$py" -c "import sys; from resnet_lab.config import escape_axis; print(escape_axis(*sys.argv[1:]))" "$@"; }
+
+stage() {  # stage NAME SEEDS CELL...
+  local name=$1 seeds=$2
+  shift 2
+  echo "$(date -u +%FT%TZ) start $name (seeds $seeds: $*) at $(git -C "$here" rev-parse --short HEAD)" >>"$root/queue.log"
+  "$py" -m resnet_lab.cli grid --preset seed-escape --dataset imagefolder --data-dir "$data" \
+    --axis "$(axis "$@")" --seeds "$seeds" --out "$root/$name" >>"$root/$name.log" 2>&1
+  echo "$(date -u +%FT%TZ) end $name rc=$?" >>"$root/queue.log"
+}
+
+# 1. Today's recipe at seeds 0 and 1 on this machine: the reference every control is paired with
+#    (the earlier full-width run changed machines after its first epoch), and whether its escape in
+#    epoch 4 was luck.
+stage recipe 0,1 recipe
+# 2. One setting changed per run, seed 0, most informative first.
+stage controls 0 plain-sgd width-0.25 width-0.5 plain-sgd-lr0.1 unit-inputs no-augment resnet-plain fp32
+# 3. The recipe's third seed.
+stage recipe-seed2 2 recipe
+echo "$(date -u +%FT%TZ) queue done" >>"$root/queue.log"
