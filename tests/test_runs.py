@@ -88,6 +88,12 @@ def test_sigkill_mid_run_then_resume_gives_identical_metrics(reference, tmp_path
         assert _metrics(out / model / "metrics.jsonl") == _metrics(
             reference / model / "metrics.jsonl"
         )
+        # The training-loss trace (kept in the checkpoints) continues where it was, not again.
+        trace = lambda p: json.loads(p.read_text())["trace"]
+        assert trace(out / model / "loss_trace.json") == trace(
+            reference / model / "loss_trace.json"
+        )
+        assert trace(out / model / "loss_trace.json")
         # The diagnostics of steps after the last checkpoint are recorded once, not again on resume.
         steps = lambda p: [
             (r["phase"], r["step"]) for r in map(json.loads, p.read_text().splitlines())

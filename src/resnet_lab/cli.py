@@ -421,7 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
         "with figures/*.png for finished compare runs. Several runs (e.g. the same compare with "
         "--optimizer sgd and adam) are reported together, with conclusions about the optimiser. "
         "Results of 'resnet-lab analyze' found in the runs' analysis/ folders become sections. "
-        "A single sweep or grid directory gets its sweep.html or grid.html rewritten.",
+        "A single sweep or grid directory gets its sweep.html or grid.html rewritten; several grids of one "
+        "study (e.g. one preset run in stages with different --axis or --seeds) are reported together "
+        "into --out, each cell over all its seeds.",
     )
     rp.add_argument(
         "runs",
@@ -1022,7 +1024,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .reporting.grid_report import write_grid_report
+    from .reporting.grid_report import write_grid_report, write_merged_report
     from .reporting.report import write_report
     from .reporting.sweep_report import write_sweep_report
 
@@ -1032,10 +1034,17 @@ def _cmd_report(args: argparse.Namespace) -> int:
         (w for f, w in study.items() if len(args.runs) == 1 and (Path(args.runs[0]) / f).is_file()),
         None,
     )
+    grids = [Path(r) / "grid.json" for r in args.runs]
     if writer is not None:
         if args.out:
             raise UserError("a sweep or grid report is written into its own directory; drop --out")
         html_path, md_path = writer(args.runs[0])
+    elif len(grids) > 1 and all(g.is_file() for g in grids):
+        if not args.out:
+            raise UserError(
+                "several grids are reported together into a directory of their own; pass --out DIR"
+            )
+        html_path, md_path = write_merged_report(args.runs, args.out)
     else:
         html_path, md_path = write_report(args.runs, args.out)
     print(f"report: {html_path}\n        {md_path}")

@@ -19,6 +19,7 @@ from .distributed import barrier, check_last_batch, from_env, place
 from .errors import UserError
 from .experiment import ResultRow, builder_options, check_model, train_model, train_or_resume
 from .registry import create_model, run_name
+from .reporting.survival import escapes
 from .resources import check_model_fits
 from .rundir import claim
 from .runs import now, peak_memory, provenance, write_json, write_text, write_yaml
@@ -76,25 +77,30 @@ def results_markdown(rows: list[ResultRow], cfg: ExperimentConfig, source: str, 
     several seeds, one line per model with mean +- std over them."""
     if len(cfg.seeds) > 1:
         lines = [
-            "| model | params | seeds | learned | best val acc | test acc | time per run |",
-            "|---|---:|---:|---:|---:|---:|---:|",
+            (
+                "| model | params | seeds | learned | left ln C at step | best val acc | test acc "
+                "| time per run |"
+            ),
+            "|---|---:|---:|---:|---|---:|---:|---:|",
         ]
         for s in summarise(rows):
+            left = escapes(s["model"], [r for r in rows if r["model"] == s["model"]]).text()
             lines.append(
-                f"| {s['model']} | {s['params']:,} | {s['n']} | {s['learned']}/{s['n']} "
+                f"| {s['model']} | {s['params']:,} | {s['n']} | {s['learned']}/{s['n']} | {left} "
                 f"| {fmt(s['best_val_acc'], unit='%')} | {fmt(s['test_acc'], unit='%')} "
                 f"| {fmt(s['seconds'], 0, ' s')} |"
             )
         note = f"± is the standard deviation over {len(cfg.seeds)} seeds; per-seed rows are in results.json.\n"
     else:
         lines = [
-            "| model | params | best val acc | test acc | status | problem | time |",
-            "|---|---:|---:|---:|---|---|---:|",
+            "| model | params | best val acc | test acc | status | left ln C at step | problem | time |",
+            "|---|---:|---:|---:|---|---|---|---:|",
         ]
         for r in rows:
             lines.append(
                 f"| {r['model']} | {r['params']:,} | {r['best_val_acc']:.2f}% (ep {r['best_val_epoch']}) "
-                f"| {r['test_acc']:.2f}% | {r['status']} | {r['problem']} | {r['seconds']:.0f} s |"
+                f"| {r['test_acc']:.2f}% | {r['status']} | {escapes(r['model'], [r]).text()} "
+                f"| {r['problem']} | {r['seconds']:.0f} s |"
             )
         note = ""
     return (

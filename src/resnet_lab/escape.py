@@ -7,7 +7,8 @@ CIFAR-10): the seed's DeepCNN sat there for 20 epochs. Whether a run leaves that
 The escape step is the first recorded step after which the running mean of the training loss
 stays below ``ln C - ESCAPE_DELTA`` until the end of the run. A run whose running mean is not below
 the line at its last record never left: it is *censored* at its last step (``escape_step`` None),
-not given a number, and survival curves treat it so (``reporting/survival.py``).
+not given a number, and survival curves treat it so (``reporting/survival.py``). The trace is
+recorded by ``train.LossTrace``; this module is the rule alone (no torch), for the reports too.
 
 | setting | value | why |
 |---|---|---|
@@ -22,10 +23,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-import torch
-
-from .distributed import all_sum
-from .train import Callback, TrainState
 
 TRACE_EVERY = 10
 ESCAPE_WINDOW = 10
@@ -60,29 +57,3 @@ def escape_step(
         else:
             first = None
     return None if first is None else int(trace[first + window - 1][0])
-
-
-class LossTrace(Callback):
-    """Records ``[step, training loss]`` every ``every`` steps into ``state.callback_state`` (so a
-    resumed run keeps its trace), and with ``stop_after`` ends training that many steps after the
-    run has left the plateau (the escape as known so far), for studies that need only the escape."""
-
-    def __init__(self, every: int = TRACE_EVERY, stop_after: int | None = None):
-        self.every, self.stop_after = every, stop_after
-
-    def on_batch_end(self, state: TrainState) -> None:
-        if state.step % self.every:
-            return
-        # Under torchrun each rank has its slice's loss: the global batch's mean, so that every rank
-        # records the same trace and stops at the same step.
-        total, size = all_sum(
-            torch.as_tensor(state.batch_loss, dtype=torch.float64) * state.batch_size,
-            torch.tensor(float(state.batch_size), dtype=torch.float64),
-        )
-        trace = state.callback_state.setdefault(TRACE_KEY, [])
-        trace.append([state.step, float(total / size)])
-        if self.stop_after is None:
-            return
-        escaped = escape_step(trace, state.num_classes)
-        if escaped is not None and state.step >= escaped + self.stop_after:
-            state.stop_requested = True

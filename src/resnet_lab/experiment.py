@@ -29,12 +29,13 @@ from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
 from .distributed import barrier, place, wrap
 from .errors import UserError
-from .escape import TRACE_EVERY, TRACE_KEY, LossTrace, escape_step
+from .escape import ESCAPE_WINDOW, TRACE_EVERY, TRACE_KEY, escape_step
 from .registry import architecture, create_model, last_line, model_options
 from .runs import RunRecorder, load_checkpoint, resume_state, write_json
 from .train import (
     Callback,
     EpochPrinter,
+    LossTrace,
     LRSchedule,
     TrainState,
     amp_enabled,
@@ -78,7 +79,7 @@ class ResultRow(TypedDict, total=False):
     problem: str  # outcome_problem; diagnosis summary (the table's problem column)
     left_ln: bool  # the training loss left ln C in some epoch
     # First step from which the running training loss stays below ln C - delta (escape.py); None:
-    # never left, i.e. censored at ``steps``.
+    # never left, i.e. censored at ``steps``; absent when the run was too short to tell.
     escape_step: int | None
     diverged_at_step: int | None
     best_val_acc: float
@@ -341,7 +342,6 @@ def train_model(
         "problem": why if judged.problem == "none" else f"{judged.problem}; {why}",
         "left_ln": not stayed_at_ln_c(state.history, data.num_classes),
         "diverged_at_step": state.diverged_at_step,
-        "escape_step": escape_step(trace, data.num_classes),
         "best_val_acc": best["val"]["acc"],
         "best_val_epoch": best["epoch"],
         "final_val_acc": last["val"]["acc"],
@@ -359,6 +359,8 @@ def train_model(
         "backward_change_init": (diagnosis["verdict"]["init"].get("backward") or {}).get("change"),
         "finding": diagnosis["finding"]["finding"],
     }
+    if len(trace) >= ESCAPE_WINDOW:  # a shorter run cannot be judged by the rule: not recorded
+        row["escape_step"] = escape_step(trace, data.num_classes)
     recorder.finish("diverged" if state.diverged_at_step is not None else "completed", results=row)
     barrier()
     return row

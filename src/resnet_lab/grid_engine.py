@@ -48,10 +48,10 @@ from .distributed import barrier, from_env, place
 from .errors import UserError
 from .experiment import ResultRow, finished_row, history, train_model, train_or_resume
 from .registry import create_model, model_options
+from .reporting.grid_conclusions import summarise
 from .resources import CPU, check_model_fits
 from .rundir import claim, has_content
 from .runs import now, provenance, recorded_start, write_json, write_yaml
-from .spread import mean_std
 from .train import setup_runtime
 
 LAUNCHERS = ("inline", "submitit")
@@ -227,37 +227,6 @@ def grid_row(
     out["threshold_step"] = next(
         (e["step"] for e in history(run_dir) if e["val"]["acc"] >= threshold), None
     )
-    return out
-
-
-def summarise(rows: list[GridRow]) -> list[dict[str, Any]]:
-    """Per cell, in grid order: outcomes over seeds and the mean +- std of the accuracies."""
-    cells: dict[str, list[GridRow]] = {}
-    for r in rows:
-        cells.setdefault(r["cell"], []).append(r)
-    out = []
-    for cell, rs in cells.items():
-        ok = [r for r in rs if r["outcome"] != "error"]
-        outcomes = {
-            k: sum(r["outcome"] == k for r in rs)
-            for k in ("learned", "failed", "diverged", "error")
-        }
-        passed = [r["threshold_step"] for r in ok if r.get("threshold_step") is not None]
-        out.append(
-            {
-                "cell": cell,
-                "settings": rs[0]["settings"],
-                "seeds": [r["seed"] for r in rs],
-                "outcomes": outcomes,
-                "outcome": rs[0]["outcome"] if len({r["outcome"] for r in rs}) == 1 else "mixed",
-                "best_val_acc": mean_std([r["best_val_acc"] for r in ok]),
-                "test_acc": mean_std([r["test_acc"] for r in ok]),
-                "threshold_step": mean_std([float(s) for s in passed]),
-                "passed": len(passed),
-                "verdicts_init": sorted({r["verdict_init"] for r in ok}),
-                "left_ln": sum(bool(r.get("left_ln")) for r in ok),
-            }
-        )
     return out
 
 

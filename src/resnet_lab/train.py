@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from . import escape
 from .config import ExperimentConfig, OptimConfig, TrainConfig, one_of, positive
 from .data import Batches
 from .distributed import all_min, all_sum, broadcast_buffers, check_batch, from_env, place
@@ -377,6 +378,32 @@ class LRSchedule(Callback):
         if len(recent) == self.WINDOW and sum(recent) / self.WINDOW < self.cfg.warmup_until_error:
             state.callback_state["warming_up"] = False
             state.callback_state["warmup_ended_at_step"] = state.step
+
+
+class LossTrace(Callback):
+    """Records ``[step, training loss]`` every ``every`` steps into ``state.callback_state`` (so a
+    resumed run keeps its trace), and with ``stop_after`` ends training that many steps after the
+    run has left the plateau (the escape as known so far), for studies that need only the escape."""
+
+    def __init__(self, every: int = escape.TRACE_EVERY, stop_after: int | None = None):
+        self.every, self.stop_after = every, stop_after
+
+    def on_batch_end(self, state: TrainState) -> None:
+        if state.step % self.every:
+            return
+        # Under torchrun each rank has its slice's loss: the global batch's mean, so that every rank
+        # records the same trace and stops at the same step.
+        total, size = all_sum(
+            torch.as_tensor(state.batch_loss, dtype=torch.float64) * state.batch_size,
+            torch.tensor(float(state.batch_size), dtype=torch.float64),
+        )
+        trace = state.callback_state.setdefault(escape.TRACE_KEY, [])
+        trace.append([state.step, float(total / size)])
+        if self.stop_after is None:
+            return
+        escaped = escape.escape_step(trace, state.num_classes)
+        if escaped is not None and state.step >= escaped + self.stop_after:
+            state.stop_requested = True
 
 
 def format_epoch_line(

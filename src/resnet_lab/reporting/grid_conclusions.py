@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..spread import overlap
+from ..spread import mean_std, overlap
+from .survival import Escapes, escapes
 
 SEED_SETTING = {
     "model.skip": False,
@@ -23,6 +24,86 @@ _SHORT_VALUES = {
     ("model.norm", "none"): "no norm",
     ("model.init", "default"): "default init",
 }
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per cell, in grid order: outcomes over seeds and the mean +- std of the accuracies."""
+    cells: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault(r["cell"], []).append(r)
+    out = []
+    for cell, rs in cells.items():
+        ok = [r for r in rs if r["outcome"] != "error"]
+        outcomes = {
+            k: sum(r["outcome"] == k for r in rs)
+            for k in ("learned", "failed", "diverged", "error")
+        }
+        passed = [r["threshold_step"] for r in ok if r.get("threshold_step") is not None]
+        escaped = escapes(cell, ok)
+        out.append(
+            {
+                "cell": cell,
+                "settings": rs[0]["settings"],
+                "seeds": [r["seed"] for r in rs],
+                "outcomes": outcomes,
+                "outcome": rs[0]["outcome"] if len({r["outcome"] for r in rs}) == 1 else "mixed",
+                "best_val_acc": mean_std([r["best_val_acc"] for r in ok]),
+                "test_acc": mean_std([r["test_acc"] for r in ok]),
+                "threshold_step": mean_std([float(s) for s in passed]),
+                "passed": len(passed),
+                "verdicts_init": sorted({r["verdict_init"] for r in ok}),
+                "left_ln": sum(bool(r.get("left_ln")) for r in ok),
+                # When each run left ln C (escape.py): steps of those that did, last steps of those
+                # that did not (censored); rows from before it was recorded are in neither.
+                "escape_steps": list(escaped.left),
+                "censored_at": list(escaped.censored),
+            }
+        )
+    return out
+
+
+def escape_sentences(summary: list[dict[str, Any]], num_classes: int) -> list[str]:
+    """When runs left ln C, for the first cell (the study's reference) and each cell that differs
+    from it in one setting alone: whether that setting changed if, and when, the runs left. A
+    difference in *whether* is said only when every run of one cell left and none of the other's;
+    a difference in *when* only when the two cells' escape steps do not overlap."""
+    if not summary or not any(s.get("escape_steps") or s.get("censored_at") for s in summary):
+        return []
+    base = summary[0]
+    ref = Escapes("", tuple(base.get("escape_steps") or ()), tuple(base.get("censored_at") or ()))
+    out = [
+        f"Reference for the escape from ln {num_classes}: {settings_label(base['settings'])}: {ref.text()}."
+    ]
+    for s in summary[1:]:
+        changed = [k for k in base["settings"] if s["settings"].get(k) != base["settings"].get(k)]
+        other = Escapes("", tuple(s.get("escape_steps") or ()), tuple(s.get("censored_at") or ()))
+        if len(changed) != 1 or not other.n or not ref.n:
+            continue
+        key = changed[0]
+        what = f"{key} {value_text(base['settings'][key])} → {value_text(s['settings'][key])} (all else equal)"
+        if not other.left and len(ref.left) == ref.n:
+            verdict = f"decides whether the net leaves ln {num_classes} in these runs: every reference run left, none of these"
+        elif not ref.left and len(other.left) == other.n:
+            verdict = f"decides whether the net leaves ln {num_classes} in these runs: no reference run left, every one of these"
+        elif min(len(other.left), len(ref.left)) < 2 and not (other.censored or ref.censored):
+            verdict = (
+                "a difference in when it leaves is not shown (one escape in a cell: no spread)"
+            )
+        elif other.left and ref.left and not other.censored and not ref.censored:
+            apart = max(other.left) < min(ref.left) or min(other.left) > max(ref.left)
+            verdict = (
+                f"changes when it leaves ({'earlier' if max(other.left) < min(ref.left) else 'later'}, "
+                "the escape steps do not overlap)"
+                if apart
+                else "a difference in when it leaves is not shown (the escape steps overlap)"
+            )
+        else:
+            verdict = "not shown either way (the runs differ among themselves)"
+        n = f"n = {other.n} vs {ref.n}" + (
+            "; a single seed is not a rate" if min(other.n, ref.n) < 2 else ""
+        )
+        out.append(f"{what}: {other.text()}; {verdict} ({n}).")
+    return out
 
 
 def setting_label(key: str, value: Any) -> str:
@@ -375,14 +456,20 @@ def grid_sentences(blob: dict[str, Any]) -> list[str]:
     seeds = blob.get("seeds") or sorted({r["seed"] for r in rows})
     thr = blob.get("threshold_acc")
     passed = sum(1 for r in rows if r.get("threshold_step") is not None)
+    product = len(summary) * len(seeds) == len(rows)
     out = [
-        f"{len(summary)} cells × {len(seeds)} seed{'s' if len(seeds) != 1 else ''} = {len(rows)} runs: "
+        (
+            f"{len(summary)} cells × {len(seeds)} seed{'s' if len(seeds) != 1 else ''} = {len(rows)} runs: "
+            if product
+            else f"{len(summary)} cells, {len(rows)} runs (each cell's seeds in the table): "
+        )
         + ", ".join(f"{v} {k}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
         + (f"; {passed} reached {thr:g}% validation accuracy." if thr is not None else ".")
     ]
     out += _depth_sentences(summary, axes)
     out += _seed_setting_sentences(summary, axes, blob.get("config"))
     out += _verdict_sentences(rows)
+    out += escape_sentences(summary, blob.get("num_classes") or 10)
     if len(seeds) == 1:
         out.append(
             f"Every number comes from a single seed ({seeds[0]}): no spread was measured, so small "
@@ -390,7 +477,12 @@ def grid_sentences(blob: dict[str, Any]) -> list[str]:
         )
     else:
         out.append(
-            f"± is the standard deviation over {len(seeds)} seeds ({', '.join(map(str, seeds))}); "
-            "where two cells' ranges overlap they are called not distinguishable."
+            "± is the standard deviation over "
+            + (
+                f"{len(seeds)} seeds ({', '.join(map(str, seeds))})"
+                if product
+                else "each cell's seeds"
+            )
+            + "; where two cells' ranges overlap they are called not distinguishable."
         )
     return out

@@ -5,13 +5,16 @@ verdict at initialisation predicted the outcome) and per-cell run lines."""
 from __future__ import annotations
 
 import datetime as _dt
+import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import UserError
+from ..escape import ESCAPE_DELTA
 from . import plots
-from .grid_conclusions import grid_layout, grid_sentences, outcome_text, settings_label
+from .grid_conclusions import grid_layout, grid_sentences, outcome_text, settings_label, summarise
 from .report import png, read_study, settings_yaml, study_provenance, write_pages
+from .survival import Escapes
 
 REQUIRED = ("config", "axes", "runs", "summary")
 
@@ -45,6 +48,7 @@ def _table(blob: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "best val acc %",
         f"passed {blob.get('threshold_acc', '?')}% at step (mean)",
         "verdict at init",
+        f"left ln {blob.get('num_classes') or 10} at step",
         "test acc %",
     ]
     params = {}
@@ -67,6 +71,7 @@ def _table(blob: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 _ms(s.get("best_val_acc")),
                 passed_text,
                 ", ".join(v for v in s.get("verdicts_init") or [] if v) or "-",
+                cell_escapes(s).text(),
                 _ms(s.get("test_acc")),
             ]
         )
@@ -92,6 +97,12 @@ def _run_line(r: dict[str, Any]) -> str:
         )
     if r.get("left_ln") is not None:
         bits.append("loss left ln C" if r["left_ln"] else "loss never left ln C")
+    if "escape_step" in r:
+        bits.append(
+            f"running loss below ln C - {ESCAPE_DELTA} from step {r['escape_step']:,} on"
+            if r["escape_step"] is not None
+            else f"running loss not below ln C - {ESCAPE_DELTA} at its last step {r['steps']:,}"
+        )
     if r.get("seconds") is not None:
         bits.append(f"{r['seconds']:.0f} s")
     text += " (" + "; ".join(bits) + ")"
@@ -131,8 +142,74 @@ def _provenance(blob: dict[str, Any]) -> list[tuple[str, str]]:
     )
 
 
+def cell_escapes(summary: dict[str, Any]) -> Escapes:
+    """A cell's escape steps (grid.json summary), labelled by its settings."""
+    return Escapes(
+        settings_label(summary["settings"]),
+        tuple(summary.get("escape_steps") or ()),
+        tuple(summary.get("censored_at") or ()),
+    )
+
+
+def merge_grids(grid_dirs: list[str | Path]) -> dict[str, Any]:
+    """One grid.json from several grids of one study (e.g. the same preset run in stages with
+    different --axis values or --seeds): their runs together, each cell summarised over every seed
+    it has. Refused when the grids vary different keys or hold the same run twice."""
+    blobs = [load_grid(d) for d in grid_dirs]
+    keys = [[k for a in b["axes"] for k in a["keys"]] for b in blobs]
+    if any(k != keys[0] for k in keys):
+        raise UserError(
+            "these grids vary different settings ("
+            + " vs ".join("+".join(k) for k in keys)
+            + "); report together only grids of one study"
+        )
+    runs = [r for b in blobs for r in b["runs"]]
+    seen: set[tuple[str, int]] = set()
+    for r in runs:
+        if (r["cell"], r["seed"]) in seen:
+            raise UserError(
+                f"cell {r['cell']} at seed {r['seed']} is in more than one of these grids; "
+                "pass each run's grid once"
+            )
+        seen.add((r["cell"], r["seed"]))
+    values: list[list[Any]] = []
+    for b in blobs:  # a joint axis's values (one axis per grid of this kind), in first-seen order
+        for v in (v for a in b["axes"] for v in a["values"]):
+            values += [v] if len(b["axes"]) == 1 and v not in values else []
+    first = blobs[0]
+    axes = [{"keys": keys[0], "values": values}] if values else first["axes"]
+    seeds = sorted({r["seed"] for r in runs})
+    sources = ", ".join(str(Path(d)) for d in grid_dirs)
+    return {
+        **first,
+        "axes": axes,
+        "seeds": seeds,
+        "runs": runs,
+        "summary": summarise(runs),
+        "provenance": {**first.get("provenance", {}), "merged_from": sources},
+    }
+
+
+def write_merged_report(grid_dirs: list[str | Path], out: str | Path) -> tuple[Path, Path]:
+    """The report of several grids of one study, written with their merged grid.json into ``out``
+    (a new directory, or one that holds only such a merged report)."""
+    out = Path(out)
+    blob = merge_grids(grid_dirs)
+    if out.exists() and any(p.name not in MERGED_FILES for p in out.iterdir()):
+        raise UserError(
+            f"{out} holds other files; give --out a new directory for the merged report"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "grid.json").write_text(json.dumps(blob, indent=1, allow_nan=False) + "\n")
+    return write_grid_report(out)
+
+
+# What a merged report directory holds (so that rewriting one never deletes anything else).
+MERGED_FILES = ("grid.json", "grid.html", "grid.md", "figures")
+
+
 def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
-    """Write grid.html (self-contained), grid.md and figures/grid_heatmap.png into ``grid_dir``."""
+    """Write grid.html (self-contained), grid.md and figures/*.png into ``grid_dir``."""
     grid_dir = Path(grid_dir)
     blob = load_grid(grid_dir)
     num_classes = blob.get("num_classes") or 10
@@ -145,6 +222,18 @@ def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
     figures = [
         ("grid_heatmap", title, png(plots.grid_heatmap(blob["summary"], blob["axes"], num_classes)))
     ]
+    groups = [cell_escapes(s) for s in blob["summary"]]
+    if any(g.n for g in groups):
+        figures.append(
+            (
+                "plateau_survival",
+                (
+                    f"Fraction of runs still at ln {num_classes} against steps, per cell "
+                    "(Kaplan-Meier; a run that never left is censored at its last step)"
+                ),
+                png(plots.plateau_survival([g for g in groups if g.n], num_classes)),
+            )
+        )
     cfg, prov = blob["config"], blob.get("provenance", {})
     seeds = blob.get("seeds", [])
     subtitle = (

@@ -404,3 +404,26 @@ def grid_heatmap(
         fontsize=7,
     )
     return fig
+
+
+def plateau_survival(groups: list[Any], num_classes: int) -> Figure:
+    """The fraction of each group's runs still at ln C against optimiser steps (Kaplan-Meier, a
+    censored run marked with a cross at its last step); ``groups``: survival.Escapes."""
+    fig, ax = plt.subplots(figsize=(8, 4.2))
+    for i, g in enumerate(groups):
+        steps, alive = g.curve()
+        if not steps:
+            continue
+        ax.step(steps, alive, where="post", color=_color(i), label=f"{g.label} (n={g.n})")
+        # Each censored run is a cross at its last step, at the curve's height there.
+        for s in g.censored:
+            height = next(a for x, a in zip(reversed(steps), reversed(alive)) if x <= s)
+            ax.plot([s], [height], "x", color=_color(i), markersize=8)
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel(f"fraction of runs still at ln {num_classes}")
+    ax.set_ylim(-0.03, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(f"Time to leave ln {num_classes} (x: run stopped while still there)", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -23,6 +23,7 @@ from ..spread import fmt, mean_std
 from . import plots
 from .attribution import run_settings
 from .conclusions import acc_text, conclusions, conditions, outcome
+from .survival import escapes
 
 FIGURES = (  # (file stem, title), in page order
     ("learning_curves", "Learning curves"),
@@ -145,16 +146,23 @@ def _figures(
     have_diag = any(
         m.get("diagnosis") for m in firsts
     )  # without diagnostics only the curves can be drawn
-    return [
+    figures = [
         (stem, title, png(makers[stem]()))
         for stem, title in FIGURES
         if stem == "learning_curves" or have_diag
     ]
+    groups = [escapes(c["label"], [m["row"] for m in c["entries"]]) for c in conds]
+    if any(g.n for g in groups):
+        title = f"Fraction of runs still at ln {num_classes} against steps (Kaplan-Meier)"
+        figure = png(plots.plateau_survival([g for g in groups if g.n], num_classes))
+        figures.insert(1, ("plateau_survival", title, figure))
+    return figures
 
 
 def _table(conds: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
     if all(len(c["entries"]) == 1 for c in conds):
-        header = ["model", "params", "best val acc", "test acc", "status", "problem", "wall time"]
+        header = ["model", "params", "best val acc", "test acc", "status", "left ln C at step"]
+        header += ["problem", "wall time"]
         rows = [
             [
                 c["label"],
@@ -162,6 +170,7 @@ def _table(conds: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
                 f"{m['row']['best_val_acc']:.2f}% (ep {m['row']['best_val_epoch']})",
                 f"{m['row']['test_acc']:.2f}%",
                 m["row"]["status"],
+                escapes(c["label"], [m["row"]]).text(),
                 m["row"]["problem"],
                 f"{m['row']['seconds']:.0f} s",
             ]
@@ -176,6 +185,7 @@ def _table(conds: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
         "status",
         "best val acc",
         "test acc",
+        "left ln C at step",
         "problem (first seed)",
         "wall time per run",
     ]
@@ -195,6 +205,7 @@ def _table(conds: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
                 else status,
                 acc_text(c, "best_val_acc"),
                 acc_text(c),
+                escapes(c["label"], [m["row"] for m in c["entries"]]).text(),
                 first["problem"],
                 fmt(mean_std([m["row"]["seconds"] for m in c["entries"]]), 0, " s"),
             ]

@@ -9,6 +9,7 @@ from pathlib import Path
 from . import plots
 from .conclusions import degradation_sentences
 from .report import png, read_study, settings_yaml, study_provenance, write_pages
+from .survival import escapes
 
 
 def _fmt(ms) -> str:
@@ -56,6 +57,7 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
         "nabla0001 test error % (5 runs)",
         "gradients at init (backward signal change)",
         "gradients (trained)",
+        "left ln C at step",
     ]
     table_rows = []
     for s in blob["summary"]:
@@ -76,6 +78,14 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
                     else ""
                 ),
                 ", ".join(s["verdicts_final"]),
+                escapes(
+                    "",
+                    [
+                        r
+                        for r in blob["runs"]
+                        if (r["family"], r["depth"]) == (s["family"], s["depth"])
+                    ],
+                ).text(),
             ]
         )
     prov = blob["provenance"]
