@@ -133,18 +133,34 @@ def test_escape_sentences_attribute_only_single_setting_changes():
         _cell(base, left=(1200, 1300)),
         _cell({**base, "optim.momentum": 0.0}, censored=(2112, 2112)),  # one change: whether
         _cell({**base, "model.width_mult": 0.5}, left=(400, 500)),  # one change: when
-        _cell({"optim.momentum": 0.0, "model.width_mult": 0.5}, censored=(2112,)),  # two changes
         _cell({**base, "model.width_mult": 0.25}, left=(1250, 1400)),  # overlapping steps
+        _cell({"optim.momentum": 0.0, "model.width_mult": 0.25}, censored=(2112,)),
     ]
     text = escape_sentences(summary, 10)
     assert text[0].startswith(
         "Reference for the escape from ln 10: momentum 0.9, width_mult 1: 2/2"
     )
-    assert len(text) == 4  # the two-change cell gets no sentence
-    assert "optim.momentum 0.9 → 0 (all else equal)" in text[1]
+    by_change = {t.split(":")[0]: t for t in text[1:]}
+    assert set(by_change) == {
+        "optim.momentum 0.9 → 0 (all else equal)",
+        "model.width_mult 1 → 0.5 (all else equal)",
+        "model.width_mult 1 → 0.25 (all else equal)",
+        "model.width_mult 0.5 → 0.25 (all else equal; from momentum 0.9, width_mult 0.5)",
+        "model.width_mult 1 → 0.25 (all else equal; from momentum 0, width_mult 1)",
+        "optim.momentum 0.9 → 0 (all else equal; from momentum 0.9, width_mult 0.25)",
+    }  # no sentence for a pair that differs in two settings (e.g. the last cell vs the first)
     assert "decides whether the net leaves ln 10 in these runs" in text[1]
-    assert "changes when it leaves (earlier" in text[2]
-    assert "not shown (the escape steps overlap)" in text[3]
+    assert (
+        "changes when it leaves (earlier" in by_change["model.width_mult 1 → 0.5 (all else equal)"]
+    )
+    assert (
+        "not shown (the escape steps overlap)"
+        in by_change["model.width_mult 1 → 0.25 (all else equal)"]
+    )
+    assert (
+        "not shown either way"
+        in by_change["model.width_mult 1 → 0.25 (all else equal; from momentum 0, width_mult 1)"]
+    )
 
 
 def test_escape_sentences_need_two_escapes_per_cell_to_compare_when():

@@ -62,47 +62,65 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# Above this many cells only pairs with the first cell get an escape sentence (a product grid has
+# many single-setting pairs; a list of controls has few).
+ESCAPE_PAIRS_MAX_CELLS = 12
+
+
+def cell_escapes(cell: dict[str, Any]) -> Escapes:
+    """A cell's escape steps (its grid.json summary), labelled by its settings."""
+    return Escapes(
+        settings_label(cell["settings"]),
+        tuple(cell.get("escape_steps") or ()),
+        tuple(cell.get("censored_at") or ()),
+    )
+
+
+def _escape_verdict(ref: Escapes, other: Escapes, num_classes: int) -> str:
+    """What a pair of cells that differ in one setting shows about leaving ln C (the rules of
+    :func:`escape_sentences`)."""
+    if not other.left and not ref.left:
+        return f"no run of either cell left ln {num_classes}: no difference shown"
+    if not other.left and len(ref.left) == ref.n:
+        return f"decides whether the net leaves ln {num_classes} in these runs: every run of the first left, none of these"
+    if not ref.left and len(other.left) == other.n:
+        return f"decides whether the net leaves ln {num_classes} in these runs: no run of the first left, every one of these"
+    if other.censored or ref.censored or not (other.left and ref.left):
+        return "not shown either way (the runs of a cell differ among themselves)"
+    if min(len(other.left), len(ref.left)) < 2:
+        return "a difference in when it leaves is not shown (one escape in a cell: no spread)"
+    if max(other.left) < min(ref.left) or min(other.left) > max(ref.left):
+        side = "earlier" if max(other.left) < min(ref.left) else "later"
+        return f"changes when it leaves ({side}; the escape steps do not overlap)"
+    return "a difference in when it leaves is not shown (the escape steps overlap)"
+
+
 def escape_sentences(summary: list[dict[str, Any]], num_classes: int) -> list[str]:
-    """When runs left ln C, for the first cell (the study's reference) and each cell that differs
-    from it in one setting alone: whether that setting changed if, and when, the runs left. A
+    """When runs left ln C: the first cell (the study's reference), then every pair of cells that
+    differ in one setting alone (only pairs with the first cell in grids of more than
+    ESCAPE_PAIRS_MAX_CELLS cells): whether that setting changed if, and when, the runs left. A
     difference in *whether* is said only when every run of one cell left and none of the other's;
-    a difference in *when* only when the two cells' escape steps do not overlap."""
-    if not summary or not any(s.get("escape_steps") or s.get("censored_at") for s in summary):
+    a difference in *when* only when each cell has two or more escapes and their ranges do not
+    overlap."""
+    cells = [c for c in summary if c.get("escape_steps") or c.get("censored_at")]
+    if not cells or cells[0] is not summary[0]:
         return []
-    base = summary[0]
-    ref = Escapes("", tuple(base.get("escape_steps") or ()), tuple(base.get("censored_at") or ()))
     out = [
-        f"Reference for the escape from ln {num_classes}: {settings_label(base['settings'])}: {ref.text()}."
+        f"Reference for the escape from ln {num_classes}: {cell_escapes(cells[0]).label}: {cell_escapes(cells[0]).text()}."
     ]
-    for s in summary[1:]:
-        changed = [k for k in base["settings"] if s["settings"].get(k) != base["settings"].get(k)]
-        other = Escapes("", tuple(s.get("escape_steps") or ()), tuple(s.get("censored_at") or ()))
-        if len(changed) != 1 or not other.n or not ref.n:
-            continue
-        key = changed[0]
-        what = f"{key} {value_text(base['settings'][key])} → {value_text(s['settings'][key])} (all else equal)"
-        if not other.left and len(ref.left) == ref.n:
-            verdict = f"decides whether the net leaves ln {num_classes} in these runs: every reference run left, none of these"
-        elif not ref.left and len(other.left) == other.n:
-            verdict = f"decides whether the net leaves ln {num_classes} in these runs: no reference run left, every one of these"
-        elif min(len(other.left), len(ref.left)) < 2 and not (other.censored or ref.censored):
-            verdict = (
-                "a difference in when it leaves is not shown (one escape in a cell: no spread)"
-            )
-        elif other.left and ref.left and not other.censored and not ref.censored:
-            apart = max(other.left) < min(ref.left) or min(other.left) > max(ref.left)
-            verdict = (
-                f"changes when it leaves ({'earlier' if max(other.left) < min(ref.left) else 'later'}, "
-                "the escape steps do not overlap)"
-                if apart
-                else "a difference in when it leaves is not shown (the escape steps overlap)"
-            )
-        else:
-            verdict = "not shown either way (the runs differ among themselves)"
-        n = f"n = {other.n} vs {ref.n}" + (
-            "; a single seed is not a rate" if min(other.n, ref.n) < 2 else ""
-        )
-        out.append(f"{what}: {other.text()}; {verdict} ({n}).")
+    firsts = cells if len(summary) <= ESCAPE_PAIRS_MAX_CELLS else cells[:1]
+    for i, a in enumerate(firsts):
+        for b in cells[i + 1 :]:
+            changed = [k for k in a["settings"] if b["settings"].get(k) != a["settings"].get(k)]
+            if len(changed) != 1:
+                continue
+            key = changed[0]
+            ref, other = cell_escapes(a), cell_escapes(b)
+            what = f"{key} {value_text(a['settings'][key])} → {value_text(b['settings'][key])}"
+            what += " (all else equal" + ("" if i == 0 else f"; from {ref.label}") + ")"
+            n = f"n = {other.n} vs {ref.n}"
+            n += "; a single seed is not a rate" if min(other.n, ref.n) < 2 else ""
+            out.append(f"{what}: {other.text()}; {_escape_verdict(ref, other, num_classes)} ({n}).")
     return out
 
 

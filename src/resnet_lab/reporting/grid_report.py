@@ -12,9 +12,15 @@ from typing import Any
 from ..errors import UserError
 from ..escape import ESCAPE_DELTA
 from . import plots
-from .grid_conclusions import grid_layout, grid_sentences, outcome_text, settings_label, summarise
+from .grid_conclusions import (
+    cell_escapes,
+    grid_layout,
+    grid_sentences,
+    outcome_text,
+    settings_label,
+    summarise,
+)
 from .report import png, read_study, settings_yaml, study_provenance, write_pages
-from .survival import Escapes
 
 REQUIRED = ("config", "axes", "runs", "summary")
 
@@ -139,15 +145,6 @@ def _provenance(blob: dict[str, Any]) -> list[tuple[str, str]]:
                 ),
             ),
         ],
-    )
-
-
-def cell_escapes(summary: dict[str, Any]) -> Escapes:
-    """A cell's escape steps (grid.json summary), labelled by its settings."""
-    return Escapes(
-        settings_label(summary["settings"]),
-        tuple(summary.get("escape_steps") or ()),
-        tuple(summary.get("censored_at") or ()),
     )
 
 
