@@ -158,7 +158,7 @@ def test_escape_sentences_attribute_only_single_setting_changes():
         in by_change["model.width_mult 1 → 0.25 (all else equal)"]
     )
     assert (
-        "not shown either way"
+        "no run of either cell left ln 10"
         in by_change["model.width_mult 1 → 0.25 (all else equal; from momentum 0, width_mult 1)"]
     )
 
