@@ -260,3 +260,31 @@ def test_no_normalize_feeds_pixels_in_0_1(tmp_path):
     assert x.min() >= 0 and x.max() <= 1 and x.max() > 0.5
     normal = load_data(DataConfig(dataset="synthetic", val_size=200))
     assert normal.mean != data.mean
+
+
+def test_function_step_separates_a_shared_shift_from_the_input_dependent_change():
+    from resnet_lab.diagnostics.analyze import function_step
+
+    class BiasOnly(torch.nn.Module):  # logits = bias: one step moves every image alike
+        def __init__(self):
+            super().__init__()
+            self.bias = torch.nn.Parameter(torch.zeros(10))
+
+        def forward(self, x):
+            return self.bias.expand(len(x), 10) + 0 * x.flatten(1)[:, :1]
+
+    x, y = torch.randn(8, 3, 4, 4), torch.arange(8) % 10
+    m = BiasOnly()
+    f = function_step(m, x, y, torch.randn(5, 3, 4, 4), lr=0.5)
+    # The gradient of the mean cross-entropy w.r.t. the bias is softmax - onehot averaged: at zero
+    # logits 0.1 - (share of the class in y); the step moves every image's logits by lr times that.
+    grad = 0.1 - torch.bincount(y, minlength=10).float() / 8
+    assert f["logit_change_rms"] == pytest.approx(
+        (0.5 * grad).pow(2).mean().sqrt().item(), rel=1e-5
+    )
+    assert f["input_dependent_change_rms"] == pytest.approx(0.0, abs=1e-7)
+    assert torch.equal(m.bias, torch.zeros(10)) and m.bias.grad is None  # the model is untouched
+
+    lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 10))
+    g = function_step(lin, x, y, torch.randn(5, 3, 4, 4), lr=0.5)
+    assert g["input_dependent_change_rms"] > 1e-3  # weights on the input: images move differently

@@ -160,6 +160,8 @@ def analyse_models(
     out["backward_signal"] = {
         ph: [l["back_signal"] for l in out["probe"][ph]["layers"]] for ph in phases
     }
+    if lr is not None:
+        out["function_step"] = function_step(init, x, y, xt, lr)
     if "final" in phases:
         out["prediction_shift"] = total_variation(logits["init"], logits["final"])
         out["weight_change"] = weight_change(
@@ -167,6 +169,45 @@ def analyse_models(
         )
         out["finding"] = change_finding(out["weight_change"], out["prediction_shift"])
     return jsonable(out)
+
+
+def function_step(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, probe_x: torch.Tensor, lr: float
+) -> dict[str, float]:
+    """How far one plain SGD step of ``lr`` on the batch (x, y) moves the network's function: the
+    RMS change of the logits on ``probe_x`` (eval mode), beside their RMS before the step. The
+    first step of SGD with momentum is this same step. In the standard parameterisation (PyTorch's
+    default init) a wider net at the same lr takes a larger step in function space (each unit
+    sums more weight changes), the mechanism tested for the seed's width dependence (README).
+    The change is reported whole and centred over the probe images (the input-dependent part).
+    Works on a copy: ``model`` is left as it was."""
+    import copy
+
+    twin = copy.deepcopy(model)
+    twin.eval()
+    with torch.inference_mode():
+        before = twin(probe_x).float()
+    twin.train()
+    twin.zero_grad(set_to_none=True)
+    torch.nn.functional.cross_entropy(twin(x).float(), y).backward()
+    with torch.no_grad():
+        for p in twin.parameters():
+            if p.grad is not None:
+                p.add_(p.grad, alpha=-lr)
+    twin.eval()
+    with torch.inference_mode():
+        after = twin(probe_x).float()
+    rms = lambda t: t.pow(2).mean().sqrt().item()
+    # Centred over the images: the part that differs between inputs. A shift shared by every image
+    # (e.g. the output bias's step) leaves the loss at ln C; leaving it needs this part to grow.
+    centred = lambda t: t - t.mean(0, keepdim=True)
+    return {
+        "lr": lr,
+        "logit_change_rms": rms(after - before),
+        "logit_rms": rms(before),
+        "input_dependent_change_rms": rms(centred(after - before)),
+        "input_dependent_rms": rms(centred(before)),
+    }
 
 
 def problem_summary(d: dict[str, Any]) -> str:
@@ -261,6 +302,14 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
                     f"  {what}: x{fit['gain']:.3g} per layer toward {toward}, depth scale "
                     f"{fit['depth_scale']:.3g} layers, x{fit['change']:.3g} over {fit['layers']} layers"
                 )
+    if "function_step" in d:
+        f = d["function_step"]
+        lines.append(
+            f"One SGD step of lr {f['lr']:g} at initialisation moves the test batch's logits by "
+            f"RMS {f['logit_change_rms']:.3g} (their RMS: {f['logit_rms']:.3g}); the part that differs "
+            f"between images by RMS {f['input_dependent_change_rms']:.3g} (its RMS: "
+            f"{f['input_dependent_rms']:.3g})"
+        )
     if "finding" in d:
         lines.append(f"Finding: {d['finding']['text']}")
     return "\n".join(lines)
