@@ -67,10 +67,11 @@ def test_resume_refuses_a_directory_of_another_command(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     sweep.mkdir()
     (sweep / "config.yaml").write_text("preset: paper-quick\n")
-    (sweep / "sweep.json").write_text("{}")  # a finished sweep written before markers existed
+    (sweep / MARKER).write_text(json.dumps({"kind": "sweep"}))
+    (sweep / "sweep.json").write_text("{}")
     assert main(["compare", "--resume", str(sweep)]) == 2
     assert "written by 'resnet-lab sweep', not 'compare'" in one_line(capsys.readouterr().err)
-    assert sorted(p.name for p in sweep.iterdir()) == ["config.yaml", "sweep.json"]
+    assert sorted(p.name for p in sweep.iterdir()) == [MARKER, "config.yaml", "sweep.json"]
     grid = tmp_path / "grid"
     grid.mkdir()
     (grid / MARKER).write_text(json.dumps({"kind": "grid"}))
@@ -108,7 +109,7 @@ def test_overwrite_replaces_only_resnet_lab_directories_and_never_a_link(
     mine.mkdir()
     (mine / "precious.txt").write_text("keep me")
     assert main(["compare", *SMOKE, "--out", str(mine), "--overwrite"]) == 2
-    assert "only replaces those" in one_line(capsys.readouterr().err)
+    assert "only replaces directories resnet-lab made" in one_line(capsys.readouterr().err)
     assert (mine / "precious.txt").read_text() == "keep me"
 
     link = tmp_path / "link"
@@ -291,3 +292,68 @@ def test_sigterm_during_diagnose_exits_143_in_one_line(capsys, monkeypatch):
     monkeypatch.setattr(analyze, "diagnose", terminated)
     assert main(["diagnose", "--model", "simple_cnn", "--preset", "smoke"]) == 143
     assert one_line(capsys.readouterr().err) == "resnet-lab: terminated"
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    "files",
+    [
+        # A home-like folder with a stray results.json.
+        {
+            ".ssh/id_ed25519": "key",
+            ".bashrc": "alias ll",
+            "Documents/a.txt": "a",
+            "results.json": "{}",
+        },
+        # A project folder with a config.yaml and an old run.json one level down.
+        {"config.yaml": "lr: 1", "results_old/run.json": "{}", "train.py": "print(1)"},
+        # A marker that is a link to a file that looks like one.
+        {"real-marker.json": json.dumps({"kind": "compare"}), "train.py": "print(1)"},
+    ],
+)
+def test_overwrite_replaces_only_directories_with_resnet_labs_marker(tmp_path, capsys, files):
+    d = tmp_path / "folder"
+    for name, text in files.items():
+        (d / name).parent.mkdir(parents=True, exist_ok=True)
+        (d / name).write_text(text)
+    if "real-marker.json" in files:
+        (d / MARKER).symlink_to(d / "real-marker.json")
+    before = _tree(d)
+    assert main(["compare", *SMOKE, "--out", str(d), "--overwrite"]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "has no resnet-lab marker" in line and "remove it yourself" in line
+    assert _tree(d) == before
+    assert main(["compare", "--resume", str(d)]) == 2  # nor is it continued
+    assert "not a resnet-lab compare directory" in one_line(capsys.readouterr().err)
+    assert _tree(d) == before
+
+
+def test_a_lock_file_that_is_a_link_is_refused_not_followed(finished, tmp_path, capsys):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    run = tmp_path / "run"
+    assert main(["compare", *SMOKE, "--models", "simple_cnn", "--out", str(run)]) == 0
+    capsys.readouterr()
+    (run / ".resnet-lab.lock").unlink()
+    (run / ".resnet-lab.lock").symlink_to(precious)
+    assert main(["compare", *SMOKE, "--out", str(run), "--overwrite"]) == 2
+    assert "is a symbolic link" in one_line(capsys.readouterr().err)
+    assert precious.read_text() == "keep me"
+    assert (run / "results.json").is_file()
+
+
+def test_analyze_and_report_hold_the_runs_lock(finished, capsys):
+    from resnet_lab.rundir import hold_runs
+
+    before = snapshot(finished)
+    with hold_runs([finished / "simple_cnn"]):  # what analyze and report hold while they work
+        assert main(["compare", *SMOKE, "--out", str(finished), "--overwrite"]) == 2
+        assert "being written by another resnet-lab process" in one_line(capsys.readouterr().err)
+        # ... and a second reader-writer of the same runs waits its turn too.
+        assert main(["report", str(finished)]) == 2
+        one_line(capsys.readouterr().err)
+    assert snapshot(finished) == before
+    assert main(["report", str(finished)]) == 0  # free again once released

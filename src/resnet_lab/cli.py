@@ -1024,6 +1024,18 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from .rundir import hold_runs
+
+    # The runs stay as they are while they are read and the report is written beside them.
+    with hold_runs([Path(r) for r in args.runs] + ([Path(args.out)] if args.out else [])):
+        html_path, md_path = _write_reports(args.runs, args.out)
+    print(f"report: {html_path}\n        {md_path}")
+    return 0
+
+
+def _write_reports(runs: list[str], out: str | None):
+    from pathlib import Path
+
     from .reporting.grid_report import write_grid_report, write_merged_report
     from .reporting.report import write_report
     from .reporting.sweep_report import write_sweep_report
@@ -1031,24 +1043,19 @@ def _cmd_report(args: argparse.Namespace) -> int:
     # A sweep or grid directory gets its own report (rewritten in place, with any analyze sections).
     study = {"sweep.json": write_sweep_report, "grid.json": write_grid_report}
     writer = next(
-        (w for f, w in study.items() if len(args.runs) == 1 and (Path(args.runs[0]) / f).is_file()),
-        None,
+        (w for f, w in study.items() if len(runs) == 1 and (Path(runs[0]) / f).is_file()), None
     )
-    grids = [Path(r) / "grid.json" for r in args.runs]
     if writer is not None:
-        if args.out:
+        if out:
             raise UserError("a sweep or grid report is written into its own directory; drop --out")
-        html_path, md_path = writer(args.runs[0])
-    elif len(grids) > 1 and all(g.is_file() for g in grids):
-        if not args.out:
+        return writer(runs[0])
+    if len(runs) > 1 and all((Path(r) / "grid.json").is_file() for r in runs):
+        if not out:
             raise UserError(
                 "several grids are reported together into a directory of their own; pass --out DIR"
             )
-        html_path, md_path = write_merged_report(args.runs, args.out)
-    else:
-        html_path, md_path = write_report(args.runs, args.out)
-    print(f"report: {html_path}\n        {md_path}")
-    return 0
+        return write_merged_report(runs, out)
+    return write_report(runs, out)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

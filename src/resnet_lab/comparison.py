@@ -189,11 +189,16 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
     import yaml
 
     from .config import validate
-    from .rundir import kind_of
+    from .rundir import MARKER, kind_of
 
     run_dir = Path(run_dir)
     found = kind_of(run_dir) if run_dir.is_dir() else None
-    if found not in (None, "compare"):
+    if found is None:
+        raise UserError(
+            f"{run_dir} is not a resnet-lab compare directory (it has no {MARKER} marker); pass the "
+            "--out of an interrupted 'resnet-lab compare'"
+        )
+    if found != "compare":
         raise UserError(
             f"{run_dir} was written by 'resnet-lab {found}', not 'compare'; continue it with "
             f"'resnet-lab {found}' (the same command that started it)"

@@ -13,12 +13,14 @@ Every directory a command writes (``compare``, ``grid``, ``sweep``, ``bench``) g
   however it ends, so a lock left by a killed run is never stale; the file itself stays (a
   dotfile with the last holder's pid and command, for the message).
 
-Directories written before the marker existed are recognised by their files (``grid.json``,
-``sweep.json``, ``results.json``, or model runs with ``run.json``) and treated as their kind.
+Only the marker makes a directory a run: a folder that merely holds files with common names
+(``results.json``, ``config.yaml``, ``*/run.json``) is never replaced or continued, and a marker or
+lock that is a symbolic link is refused rather than followed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -37,23 +39,17 @@ KINDS = ("compare", "grid", "sweep", "bench")
 
 
 def kind_of(path: Path) -> str | None:
-    """The command that made ``path``, from its marker or, for a directory written before markers,
-    from the summary file only that command writes; None when neither says."""
+    """The command that made ``path``, from its marker; None when it has none (or a marker that is
+    a link, unreadable, or not resnet-lab's). Files with common names (results.json, config.yaml,
+    run.json) never make a directory a run: a user's folder may hold them too."""
     marker = path / MARKER
-    if marker.is_file():
-        try:
-            return json.loads(marker.read_text())["kind"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-    for name, kind in (
-        ("sweep.json", "sweep"),
-        ("grid.json", "grid"),
-        ("bench.json", "bench"),
-        ("results.json", "compare"),
-    ):
-        if (path / name).is_file():
-            return kind
-    return None
+    if marker.is_symlink() or not marker.is_file():
+        return None
+    try:
+        kind = json.loads(marker.read_text())["kind"]
+    except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return None
+    return kind if kind in KINDS else None
 
 
 def has_content(path: Path) -> bool:
@@ -63,11 +59,8 @@ def has_content(path: Path) -> bool:
 
 
 def is_run_dir(path: Path) -> bool:
-    """Whether ``path`` was written by resnet-lab (an interrupted older run has model runs and a
-    config.yaml but no summary file yet)."""
-    return kind_of(path) is not None or (
-        (path / "config.yaml").is_file() and any(path.glob("*/run.json"))
-    )
+    """Whether ``path`` was written by resnet-lab: it holds resnet-lab's marker."""
+    return kind_of(path) is not None
 
 
 def started_config(path: Path) -> dict[str, Any] | None:
@@ -98,7 +91,13 @@ class DirLock:
         import fcntl  # POSIX; imported here so that importing this module works everywhere
 
         lock = self.path / LOCK
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        if lock.is_symlink() or (self.path / MARKER).is_symlink():
+            raise UserError(
+                f"{lock if lock.is_symlink() else self.path / MARKER} is a symbolic link; resnet-lab "
+                "never writes through one: remove the link, or choose another directory"
+            )
+        # O_NOFOLLOW: a link put there after the check above is refused too (ELOOP), not followed.
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -123,6 +122,25 @@ class DirLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def hold_runs(paths: list[Path]) -> contextlib.ExitStack:
+    """Hold the lock of every resnet-lab directory that holds (or is) one of ``paths`` (a model run
+    or a study), so that no --overwrite or resume replaces the runs while they are read and
+    written into (``analyze``, ``report``); a directory another process is writing is refused."""
+    stack = contextlib.ExitStack()
+    seen: set[Path] = set()
+    try:
+        for p in paths:
+            for d in (Path(p), Path(p).parent):
+                d = d.resolve()
+                if d not in seen and is_run_dir(d):
+                    seen.add(d)
+                    stack.enter_context(DirLock(d, _command()).acquire())
+    except BaseException:
+        stack.close()
+        raise
+    return stack
 
 
 def _command() -> str:
@@ -175,8 +193,8 @@ def claim(
         )
     elif existing and not is_run_dir(path):
         raise UserError(
-            f"{path} is not a resnet-lab run directory, and {overwrite_flag} only replaces those; "
-            "remove it yourself if you mean to, or choose another --out"
+            f"{path} has no resnet-lab marker ({MARKER}), and {overwrite_flag} only replaces "
+            "directories resnet-lab made; remove it yourself if you mean to, or choose another --out"
         )
     try:
         path.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 
 from ..errors import UserError
+from ..rundir import hold_runs
 from ..runs import atomic_write_bytes, now, write_json
 from . import ANALYSES, analysis
 from .common import (
@@ -106,6 +107,12 @@ def run_analysis(
     if name not in ANALYSES:
         raise UserError(f"unknown analysis {name!r}; choose one of: {', '.join(ANALYSES)}")
     opts.validate()
+    with hold_runs([Path(p) for p in paths] + ([Path(out)] if out else [])):
+        return _run_held(name, paths, out, opts, log)
+
+
+def _run_held(name: str, paths: list[str | Path], out, opts: AnalysisOptions, log) -> Path:
+    """run_analysis with the runs' directories locked."""
     mod = analysis(name)
     named = model_runs(paths)
     runs = []
