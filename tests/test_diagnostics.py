@@ -106,10 +106,12 @@ def test_backward_signal_does_not_depend_on_batch_size_or_layer_size():
     assert v["verdict"] == "healthy"
 
 
-def test_non_finite_loss_is_exploding():
+def test_a_non_finite_loss_is_a_non_finite_output_and_a_non_finite_gradient_exploding():
     layer = {"grad_norm": 1.0, "grad_to_weight": 0.1, "act_std": 1, "dead_frac": 0}
     layers = [{"name": "conv1", **layer}, {"name": "fc", **layer}]
-    assert V.gradient_verdict(layers, math.nan, 10)["verdict"] == "exploding gradients"
+    assert V.gradient_verdict(layers, math.nan, 10)["verdict"] == "non-finite output"
+    bad_grad = [{"name": "conv1", **layer, "grad_norm": math.inf}, {"name": "fc", **layer}]
+    assert V.gradient_verdict(bad_grad, 2.0, 10)["verdict"] == "exploding gradients"
     assert V.gradient_verdict(layers, 2.0, 10)["verdict"] == "healthy"
 
 

@@ -357,3 +357,54 @@ def test_analyze_and_report_hold_the_runs_lock(finished, capsys):
         one_line(capsys.readouterr().err)
     assert snapshot(finished) == before
     assert main(["report", str(finished)]) == 0  # free again once released
+
+
+def _strict(line: str) -> dict:
+    def refuse(token: str):
+        raise AssertionError(f"bare {token} in metrics.jsonl")
+
+    return json.loads(line, parse_constant=refuse)
+
+
+def test_divergence_stops_at_the_first_non_finite_loss_and_keeps_finite_weights(tmp_path, capsys):
+    import torch
+
+    out = tmp_path / "run"
+    assert (
+        main(["compare", *SMOKE, "--models", "simple_cnn", "--lr", "100", "--out", str(out)]) == 0
+    )
+    printed = capsys.readouterr().out
+    row = json.loads((out / "results.json").read_text())["results"][0]
+    bad = row["diverged_at_step"]
+    assert row["reason"] == "diverged" and bad is not None
+    assert f"simple_cnn diverged: non-finite training loss at step {bad}" in printed
+    # The non-finite step was not taken, nor any after it.
+    assert row["steps"] == bad - 1
+    last = torch.load(out / "simple_cnn" / "checkpoints" / "last.pt", weights_only=True)
+    assert last["step"] == bad - 1
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+    lines = (out / "simple_cnn" / "metrics.jsonl").read_text().splitlines()
+    assert lines and all(_strict(l) for l in lines)  # strict JSON: non-finite numbers are null
+
+
+def test_a_model_non_finite_from_the_start_is_reported_as_such(tmp_path, capsys):
+    nets = tmp_path / "nanet.py"
+    nets.write_text(
+        "import torch\n"
+        "class N(torch.nn.Module):\n"
+        "    def __init__(self):\n"
+        "        super().__init__()\n"
+        "        self.fc = torch.nn.Linear(3 * 32 * 32, 10)\n"
+        "    def forward(self, x):\n"
+        "        return self.fc(x.flatten(1)) * float('nan')\n"
+        "def make():\n"
+        "    return N()\n"
+    )
+    out = tmp_path / "run"
+    assert main(["compare", *SMOKE, "--models", f"{nets}:make", "--out", str(out)]) == 0
+    row = json.loads((out / "results.json").read_text())["results"][0]
+    assert row["diverged_at_step"] == 1 and row["steps"] == 0
+    assert row["problem"].startswith("non-finite output from the start")
+    assert row["verdict_init"] == "non-finite output"
+    assert "exploding" not in row["problem"]
+    assert row["test_acc"] == 0.0  # NaN logits are no prediction, not argmax's pick

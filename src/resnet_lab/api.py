@@ -12,7 +12,7 @@ no global seed or thread setting is touched; nothing is written unless an output
 >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
 ...                     nn.Linear(8, 10))
 >>> d = rl.diagnose(net, data)
->>> d["verdict"]["init"]["verdict"] in ("healthy", "vanishing gradients", "exploding gradients", "dead units")
+>>> d["verdict"]["init"]["verdict"] in ("healthy", "vanishing gradients", "exploding gradients", "dead units", "non-finite output")
 True
 >>> [layer["name"] for layer in d["probe"]["init"]["layers"]]
 ['conv1', 'fc']

@@ -30,6 +30,7 @@ from .diagnostics.hooks import DiagnosticsCallback
 from .distributed import barrier, place, wrap
 from .errors import UserError
 from .escape import ESCAPE_WINDOW, TRACE_EVERY, TRACE_KEY, escape_step
+from .files import read_history
 from .registry import architecture, create_model, last_line, model_options
 from .runs import RunRecorder, load_checkpoint, resume_state, write_json
 from .train import (
@@ -118,7 +119,10 @@ def judge(
         return Judgement(
             "failed",
             "diverged",
-            f"diverged: non-finite loss at step {diverged_at_step} (exploding)",
+            "non-finite output from the start: the first batch's loss, before any update, is not "
+            "finite: the forward pass itself, before any gradient step"
+            if diverged_at_step == 1
+            else f"diverged: non-finite loss at step {diverged_at_step} (exploding)",
         )
     best_val = max(e["val"]["acc"] for e in history)
     if stayed_at_ln_c(history, num_classes):
@@ -377,12 +381,7 @@ def finished_row(run_dir: Path) -> ResultRow | None:
 
 def history(run_dir: Path) -> list[dict[str, Any]]:
     """The per-epoch records of a run (metrics.jsonl), oldest first."""
-    path = run_dir / "metrics.jsonl"
-    return (
-        [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if path.is_file()
-        else []
-    )
+    return read_history(run_dir / "metrics.jsonl")
 
 
 def train_or_resume(

@@ -60,3 +60,29 @@ def strict_json(obj: Any) -> Any:
 def write_json(path: Path, obj: Any) -> None:
     text = json.dumps(strict_json(obj), indent=2, allow_nan=False) + "\n"
     atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
+
+
+def metric_line(record: dict[str, Any]) -> str:
+    """One epoch's record as a strict JSON line (metrics.jsonl): a non-finite number is null."""
+    clean = strict_json(record)
+    clean.pop("non_finite", None)  # read_history restores NaN where a number is null
+    return json.dumps(clean, allow_nan=False) + "\n"
+
+
+def read_history(path: Path) -> list[dict[str, Any]]:
+    """The per-epoch records of a metrics.jsonl, oldest first (none if it does not exist); a number
+    written as null (non-finite when recorded) reads as NaN, so the records stay numeric."""
+    if not path.is_file():
+        return []
+
+    def numeric(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {
+                k: (math.nan if x is None and k in _NUMERIC else numeric(x)) for k, x in v.items()
+            }
+        return v
+
+    return [numeric(json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
+
+
+_NUMERIC = ("loss", "acc", "lr", "seconds")

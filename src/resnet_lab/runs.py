@@ -34,7 +34,13 @@ import torch
 
 from .distributed import place
 from .errors import UserError
-from .files import atomic_write_bytes, strict_json, write_json, write_text  # noqa: F401 - re-exported
+from .files import (  # noqa: F401 - re-exported
+    atomic_write_bytes,
+    metric_line,
+    strict_json,
+    write_json,
+    write_text,
+)
 from .train import Callback, TrainState
 
 CHECKPOINT_FORMAT = "resnet-lab-checkpoint"
@@ -219,7 +225,7 @@ def resume_state(run_dir: Path, state: TrainState) -> bool:
         metrics = run_dir / "metrics.jsonl"
         atomic_write_bytes(
             metrics,
-            lambda fh: fh.write("".join(json.dumps(r) + "\n" for r in state.history).encode()),
+            lambda fh: fh.write("".join(map(metric_line, state.history)).encode()),
         )
     return True
 
@@ -303,7 +309,7 @@ class RunRecorder(Callback):
     def on_epoch_end(self, state: TrainState) -> None:
         rec = state.history[-1]
         with open(self.dir / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(rec) + "\n")
+            fh.write(metric_line(rec))
         if self.writer is not None:
             for split in ("train", "val", "train_clean"):
                 for metric in ("loss", "acc") if split in rec else ():
@@ -311,8 +317,11 @@ class RunRecorder(Callback):
             self.writer.add_scalar("lr", rec["lr"], rec["epoch"])
             self.writer.flush()
         every = state.config.train.checkpoint_every
-        # Keep the last finite weights as the resumable checkpoint: never overwrite them after a divergence.
-        if state.diverged_at_step is None and state.epoch % every == 0:
+        # The step with a non-finite loss is never taken (train.train_step), so the weights are the
+        # last finite ones, kept in last.pt also when the run stops there. Weights a NaN reached
+        # anyway (a finite loss with non-finite gradients) never replace a finite checkpoint.
+        due = state.epoch % every == 0 or state.diverged_at_step is not None
+        if due and all(torch.isfinite(p).all() for p in state.model.parameters()):
             self._ckpt(state, "last.pt")
 
     def on_fit_end(self, state: TrainState) -> None:

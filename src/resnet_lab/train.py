@@ -237,6 +237,13 @@ def train_step(
     with autocast(state.amp, x.device):
         logits = forward(x)
         loss = F.cross_entropy(logits, y)  # autocast computes it in fp32
+    # A non-finite loss ends the run before its step is taken, so that the weights stay the last
+    # finite ones (checkpointed as last.pt). Reading it is a sync per step: free on a CPU, and on a
+    # GPU the price of never training on, or saving, weights that a NaN has reached.
+    finite = torch.isfinite(loss.detach()).to(torch.float64)
+    if not bool(all_min(finite).item()):  # under torchrun: any rank's non-finite loss stops all
+        state.diverged_at_step = state.step + 1
+        return logits, loss
     objective = loss
     if state.parallel is not None:
         # DDP averages the ranks' gradients with equal weights. Each rank's summed loss scaled by
@@ -262,15 +269,14 @@ def callback_step(
     for cb in callbacks:
         cb.on_batch_start(state)
     logits, loss = train_step(state, x, y, callbacks)
+    if state.diverged_at_step is not None:
+        return loss.detach()  # its step was not taken: not counted, no batch-end event
     state.step += 1
     state.batch_loss = loss.detach()
     state.batch_correct, state.batch_size = (logits.detach().argmax(1) == y).sum(), len(y)
     for cb in callbacks:
         cb.on_batch_end(state)
     return state.batch_loss
-
-
-NO_STEP = 2**62  # "no bad step" in the all-ranks minimum
 
 
 def train_one_epoch(
@@ -280,28 +286,24 @@ def train_one_epoch(
     state.model.train()
     loss_sum = torch.zeros((), device=batches.device, dtype=torch.float64)
     correct = torch.zeros((), device=batches.device, dtype=torch.int64)
-    # First step with a non-finite loss, tracked on the device so that no step waits for a sync.
-    first_bad = torch.full((), -1, device=batches.device, dtype=torch.int64)
     seen = 0
     desc = f"{state.name} epoch {state.epoch + 1}/{state.config.train.epochs}"
     for x, y in _progress(batches, desc, len(batches)):
         state.global_batch = batches.last_global_size or len(y)
         loss = callback_step(state, x, y, callbacks)
-        bad = ~torch.isfinite(loss)
-        first_bad = torch.where(bad & (first_bad < 0), state.step, first_bad)
+        if state.diverged_at_step is not None:
+            break  # the non-finite step was not taken: the epoch's numbers are the finite steps'
         loss_sum += loss.double() * len(y)
         correct += state.batch_correct
         seen += len(y)
         if state.done:
             break
-    # Under torchrun the earliest bad step of any rank, so that every rank stops together.
-    first_bad = all_min(torch.where(first_bad < 0, NO_STEP, first_bad))
-    if first_bad.item() < NO_STEP and state.diverged_at_step is None:
-        state.diverged_at_step = int(first_bad.item())
     # Under torchrun each rank saw its slice of every batch: the epoch's numbers are over all of them.
     loss_sum, correct, total = all_sum(
         loss_sum, correct, torch.tensor(seen, device=loss_sum.device)
     )
+    if not total.item():  # the epoch's first step was non-finite: no finite step to average
+        return {"loss": math.nan, "acc": math.nan}
     return {"loss": loss_sum.item() / total.item(), "acc": 100.0 * correct.item() / total.item()}
 
 
@@ -316,7 +318,9 @@ def evaluate(
         with autocast(amp, x.device):
             logits = model(x)
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
+        # An image whose logits are not finite is not a prediction: counted wrong, never as
+        # argmax's pick among NaNs.
+        correct += ((logits.argmax(1) == y) & torch.isfinite(logits).all(1)).sum().item()
         seen += len(y)
     if place().active:  # each rank evaluated its slice of the split
         loss_sum, correct, seen = (
@@ -426,6 +430,12 @@ class EpochPrinter(Callback):
         rec = state.history[-1]
         width = max(2, len(str(state.config.train.epochs)))
         line = format_epoch_line(rec["epoch"], rec["train"], rec["val"], width)
+        if state.diverged_at_step is not None:
+            line += (
+                f"\n{state.name} diverged: non-finite training loss at step "
+                f"{state.diverged_at_step:,}; that step was not taken, training stopped, and the "
+                "checkpoint holds the weights before it"
+            )
         print(line, file=self.stream or sys.stdout, flush=True)
 
 

@@ -9,7 +9,9 @@ He et al.'s fan-in init the backward signal keeps its norm through convs, stride
 any width, so a healthy net has chi ~ 1 whatever its shape (raw weight-gradient norms do not: they
 grow with the number of weights). Checked in this order; the first that fires is the verdict:
 
-1. **exploding gradients**: the loss or a gradient is not finite.
+1. **non-finite output**: the loss itself is not finite, i.e. the forward pass already overflowed
+   (or the model computes NaN): nothing about gradients can be read from it.
+   **exploding gradients**: the loss is finite but a gradient is not.
 2. **vanishing gradients**: no backward signal reaches some layer of the path (exactly 0; all of
    them with a zero-initialised output layer, as Fixup's, is healthy: that layer learns first), or the
    fitted backward signal shrinks toward the input by more than ``SIGNAL_CHANGE_LIMIT``;
@@ -114,12 +116,15 @@ def gradient_verdict(
         or any(not finite(l["grad_norm"]) for l in layers)
         or any(s is not None and not finite(s) for s in signals)
     ):
+        if not finite(loss):
+            return decide(
+                "non-finite output",
+                f"non-finite loss ({_fmt(loss)}) on the probe batch: the forward pass is not finite",
+            )
         bad = [l["name"] for l in layers if not finite(l["grad_norm"])]
         return decide(
             "exploding gradients",
-            f"non-finite loss ({_fmt(loss)})"
-            if not finite(loss)
-            else f"non-finite gradient in {', '.join(bad) or 'the backward signal'}",
+            f"non-finite gradient in {', '.join(bad) or 'the backward signal'}",
         )
     silent = [l for l in path if l.get("back_signal") == 0]
     if silent and any((l.get("back_signal") or 0) > 0 for l in path):

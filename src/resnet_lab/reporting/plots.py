@@ -311,7 +311,12 @@ def responses_by_depth(runs: list[dict[str, Any]]) -> Figure:
 
 
 OUTCOME_MARKS = {"failed": "✗", "diverged": "D", "error": "E", "mixed": "~"}
-VERDICT_MARKS = {"vanishing gradients": "v", "exploding gradients": "^", "dead units": "d"}
+VERDICT_MARKS = {
+    "vanishing gradients": "v",
+    "exploding gradients": "^",
+    "dead units": "d",
+    "non-finite output": "x",
+}
 
 
 def _cell_text(s: dict[str, Any]) -> str:

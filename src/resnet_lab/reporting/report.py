@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import yaml
 
 from ..errors import UserError
-from ..files import atomic_write_bytes, write_text
+from ..files import atomic_write_bytes, read_history, write_text
 from ..spread import fmt, mean_std
 from . import plots
 from .attribution import run_settings
@@ -60,11 +60,7 @@ def load_run(run_dir: str | Path) -> dict[str, Any]:
             mdir = run_dir / row.get(
                 "run", row["model"]
             )  # <model>/, or <model>_seed<s>/ with --seeds
-            history = [
-                json.loads(l)
-                for l in (mdir / "metrics.jsonl").read_text().splitlines()
-                if l.strip()
-            ]
+            history = read_history(mdir / "metrics.jsonl")
             diag = mdir / "diagnosis.json"
             info = json.loads((mdir / "run.json").read_text())
             own = mdir / "config.yaml"  # the run's resolved config (its own seed)

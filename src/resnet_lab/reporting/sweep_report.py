@@ -6,6 +6,7 @@ import datetime as _dt
 import json
 from pathlib import Path
 
+from ..files import read_history
 from . import plots
 from .conclusions import degradation_sentences
 from .report import png, read_study, settings_yaml, study_provenance, write_pages
@@ -23,9 +24,7 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
     runs = []
     for row in blob["runs"]:
         rd = sweep_dir / row["run"]
-        history = [
-            json.loads(l) for l in (rd / "metrics.jsonl").read_text().splitlines() if l.strip()
-        ]
+        history = read_history(rd / "metrics.jsonl")
         diag = rd / "diagnosis.json"
         runs.append(
             {
