@@ -484,3 +484,56 @@ def test_pixels_round_trip_through_bytes():  # the helper the archive fallback r
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     assert np.array_equal(np.asarray(_pil_from_bytes(buf.getvalue())), arr)
+
+
+# ---------------------------------------------------------------- archives are whole or refused
+
+
+def _archive(tmp_path: Path, mode: str) -> Path:
+    root = image_set(tmp_path / "set", classes=("a", "b", "c"), train=20, test=4)
+    archive = tmp_path / ("set.tar.gz" if mode == "w:gz" else "set.tar")
+    with tarfile.open(archive, mode) as tf:
+        tf.add(root, arcname="set")
+    assert n_train(load_data(cfg_for(archive, tmp_path / "ok"))) == 60  # whole, it loads
+    return archive
+
+
+def _middle_member_offset(archive: Path) -> int:
+    with tarfile.open(archive) as tf:
+        images = [m for m in tf.getmembers() if m.isfile()]
+    return images[len(images) // 2].offset
+
+
+def test_a_gzip_archive_with_flipped_bytes_is_refused_not_read_in_part(tmp_path):
+    archive = _archive(tmp_path, "w:gz")
+    data = bytearray(archive.read_bytes())
+    at = int(len(data) * 0.95)
+    data[at : at + 40] = bytes(b ^ 0xFF for b in data[at : at + 40])
+    archive.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="is damaged|cannot read archive"):
+        load_data(cfg_for(archive, tmp_path))
+
+
+def test_a_tar_cut_at_a_member_header_is_refused(tmp_path):
+    archive = _archive(tmp_path, "w")
+    at = _middle_member_offset(archive)
+    archive.write_bytes(archive.read_bytes()[:at])
+    with pytest.raises(UserError, match="is damaged: it is cut short after member"):
+        load_data(cfg_for(archive, tmp_path))
+
+
+def test_a_tar_with_a_damaged_header_is_refused_naming_the_member_before_it(tmp_path):
+    archive = _archive(tmp_path, "w")
+    at = _middle_member_offset(archive)
+    data = bytearray(archive.read_bytes())
+    data[at : at + 512] = b"garbage!" * 64
+    archive.write_bytes(bytes(data))
+    with pytest.raises(UserError, match="is damaged: the tar header after member set/"):
+        load_data(cfg_for(archive, tmp_path))
+
+
+def test_a_cut_gzip_archive_is_refused(tmp_path):
+    archive = _archive(tmp_path, "w:gz")
+    archive.write_bytes(archive.read_bytes()[:-100])
+    with pytest.raises(UserError, match="is damaged|cannot read archive"):
+        load_data(cfg_for(archive, tmp_path))

@@ -179,15 +179,58 @@ def open_archive(archive: Path) -> tarfile.TarFile:
 
 
 def members(archive: Path) -> list[tarfile.TarInfo]:
-    """Every member header of ``archive``; a damaged or non-tar file is one UserError."""
+    """Every member header of ``archive``, after checking that the archive is whole (see
+    :func:`verify_end`); a damaged or non-tar file is one UserError, never read in part."""
     try:
         with open_archive(archive) as tf:
-            return tf.getmembers()
+            found = tf.getmembers()
+            end = tf.offset  # where tarfile stopped: the end-of-archive blocks, if it is whole
     except (tarfile.TarError, EOFError, OSError, UnicodeError) as exc:
         raise UserError(
             f"cannot read archive {archive} ({type(exc).__name__}); check that it is a complete "
             ".tar or .tar.gz file"
         ) from None
+    verify_end(archive, end, found[-1].name if found else None)
+    return found
+
+
+# How each compression tarfile reads starts (magic bytes) and the module that reads it whole.
+_COMPRESSIONS = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "lzma"))
+
+
+def verify_end(archive: Path, end: int, last: str | None) -> None:
+    """tarfile takes a header it cannot parse after the first member as the end of the archive and
+    never checks a gzip CRC unless it reads to the end, so a cut or corrupted archive would be read
+    in part. Here the (decompressed) bytes at ``end`` must be the end-of-archive block of zeros, and
+    the stream is read to its end, which makes gzip/bz2/lzma check their CRC and length."""
+    import importlib
+
+    with open(archive, "rb") as raw:
+        head = raw.read(6)
+    module = next((m for magic, m in _COMPRESSIONS if head.startswith(magic)), None)
+    after = f"after member {last}" if last else "at its start"
+    try:
+        opener = importlib.import_module(module).open if module else open
+        with opener(archive, "rb") as fh:
+            fh.seek(end)  # forward: a compressed stream decompresses up to here
+            block = fh.read(tarfile.BLOCKSIZE)
+            while fh.read(1 << 20):  # to the end: the CRC and length are checked there
+                pass
+    except (OSError, EOFError, ValueError) as exc:  # BadGzipFile, zlib/lzma errors, cut streams
+        raise UserError(
+            f"archive {archive} is damaged: its {module} data fail their check "
+            f"({type(exc).__name__}); it is not read in part - download or pack it again"
+        ) from None
+    if len(block) < tarfile.BLOCKSIZE:
+        raise UserError(
+            f"archive {archive} is damaged: it is cut short {after} (no end-of-archive blocks); "
+            "it is not read in part - download or pack it again"
+        )
+    if block.strip(b"\0"):
+        raise UserError(
+            f"archive {archive} is damaged: the tar header {after} is not valid; it is not read "
+            "in part - download or pack it again"
+        )
 
 
 def _place(archive: Path, name: str) -> tuple[str, str, str, str] | None:
