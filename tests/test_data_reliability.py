@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import io
+import json
 import os
 import shutil
 import tarfile
@@ -537,3 +538,50 @@ def test_a_cut_gzip_archive_is_refused(tmp_path):
     archive.write_bytes(archive.read_bytes()[:-100])
     with pytest.raises(UserError, match="is damaged|cannot read archive"):
         load_data(cfg_for(archive, tmp_path))
+
+
+# ---------------------------------------------------------------- a run knows its data
+
+
+def _trained_on_folder(tmp_path: Path) -> tuple[Path, Path]:
+    root = image_set(tmp_path / "set", classes=("a", "b", "c"), train=8, test=3, size=(32, 32))
+    out = tmp_path / "run"
+    args = ["compare", "--preset", "smoke", "--dataset", "imagefolder", "--data-dir", str(root)]
+    args += ["--cache-dir", str(tmp_path / "cache"), "--val-size", "3", "--epochs", "1"]
+    args += ["--models", "simple_cnn", "--no-tensorboard", "--out", str(out)]
+    assert main(args) == 0
+    return root, out
+
+
+def _one_line(err: str) -> str:
+    lines = [l for l in err.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_resume_refuses_data_that_changed_since_the_run(tmp_path, capsys):
+    root, out = _trained_on_folder(tmp_path)
+    fp = json.loads((out / "results.json").read_text())["provenance"]["data_fingerprint"]
+    assert fp["classes"] == ["a", "b", "c"] and fp["train"] + fp["val"] == 24
+    capsys.readouterr()
+    for p in sorted((root / "train" / "a").iterdir())[:3]:
+        p.unlink()
+    before = snapshot(out)
+    assert main(["compare", "--resume", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert "was trained on other data than these" in line and "train images" in line
+    assert snapshot(out) == before
+
+
+def test_analyze_and_diagnose_refuse_swapped_class_folders(tmp_path, capsys):
+    root, out = _trained_on_folder(tmp_path)
+    capsys.readouterr()
+    (root / "train" / "a").rename(root / "train" / "tmp")
+    (root / "train" / "b").rename(root / "train" / "a")
+    (root / "train" / "tmp").rename(root / "train" / "b")
+    assert main(["analyze", "lesion", str(out / "simple_cnn")]) == 2
+    assert "was trained on other data than these" in _one_line(capsys.readouterr().err)
+    assert not (out / "analysis").exists()
+    final = out / "simple_cnn" / "checkpoints" / "final.pt"
+    assert main(["diagnose", str(final)]) == 2
+    assert "was trained on other data than these" in _one_line(capsys.readouterr().err)

@@ -334,7 +334,7 @@ def run_bench(
         make_batches(data, conventional(cfg), device)
         report: dict[str, Any] = {
             "config": to_dict(cfg),
-            "provenance": provenance(device, data.source),
+            "provenance": provenance(device, data),
             "conventional": "torchvision dataset, per-image RandomCrop/Flip/ToTensor/Normalize, "
             f"DataLoader(num_workers={cfg.data.workers}), NCHW, fp32",
         }

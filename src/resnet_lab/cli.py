@@ -786,7 +786,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         find_initial_checkpoint,
         format_diagnosis,
     )
-    from .experiment import builder_options
+    from .experiment import builder_options, check_same_data
     from .resources import check_model_fits
     from .runs import load_checkpoint
     from .train import resolve_device, sgd_lr
@@ -849,6 +849,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
             )
         cfg = apply_overrides(from_dict(final["config"]), data_keys, "command line")
         data = load_data(cfg.data)
+        check_same_data(Path(args.checkpoint).resolve().parent.parent, data)  # its run directory
         check_probe_images(args.probe_images, data)
         device = resolve_device(args.__dict__.get("train.device") or "auto")  # as diagnose --model
         same = init is final or init["epoch"] == final["epoch"]

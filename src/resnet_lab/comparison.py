@@ -140,7 +140,7 @@ def run_compare(
     if not place().is_main:  # under torchrun: train along, rank 0 owns the directory
         return _train_all(cfg, data, device, out, {}, lambda s: None)
     with claim(out, "compare", to_dict(cfg), overwrite=overwrite, resume=resume):
-        prov = provenance(device, data.source)
+        prov = provenance(device, data)
         write_yaml(out / "config.yaml", to_dict(cfg))
         log(f"data: {data.describe()}; device {prov['device']}; output {out}")
         barrier()  # the directory is ready: the other ranks may start (and read it on a resume)
@@ -179,7 +179,7 @@ def _train_all(
         train = partial(
             train_model, name, run_cfg, data, device, out / run, {"provenance": prov}, log
         )
-        row = train_or_resume(out / run, train, log, run)
+        row = train_or_resume(out / run, train, log, run, data)
         rows.append({**row, "seed": seed, "run": run})
     return rows
 

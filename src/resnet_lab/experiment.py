@@ -25,6 +25,7 @@ import torch
 
 from .config import ExperimentConfig, ModelConfig, to_dict
 from .data import DataSplits, make_batches
+from .data.tensors import same_data
 from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
 from .distributed import barrier, place, wrap
@@ -384,11 +385,38 @@ def history(run_dir: Path) -> list[dict[str, Any]]:
     return read_history(run_dir / "metrics.jsonl")
 
 
+def recorded_fingerprint(run_dir: Path) -> dict[str, Any] | None:
+    """The data fingerprint a model run recorded in its run.json (None: none recorded)."""
+    try:
+        info = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    prov = info.get("provenance") if isinstance(info, dict) else None
+    return prov.get("data_fingerprint") if isinstance(prov, dict) else None
+
+
+def check_same_data(run_dir: Path, data: DataSplits) -> None:
+    """Refuse to continue, skip as finished, or analyse a run with other data than it was trained
+    on: one results file would otherwise hold models of two data sets under one data line."""
+    changed = same_data(recorded_fingerprint(run_dir), data.fingerprint())
+    if changed:
+        raise UserError(
+            f"{run_dir} was trained on other data than these ({changed}); give the data it was "
+            "trained on (the same --data-dir and split settings), or start a new run"
+        )
+
+
 def train_or_resume(
-    run_dir: Path, train: Callable[..., ResultRow], log: Callable[[str], None], label: str
+    run_dir: Path,
+    train: Callable[..., ResultRow],
+    log: Callable[[str], None],
+    label: str,
+    data: DataSplits,
 ) -> ResultRow:
     """Skip a finished run, continue an interrupted one from its last epoch, restart one that never
-    finished an epoch (``train(resume=True)`` does the continuing)."""
+    finished an epoch (``train(resume=True)`` does the continuing); a run trained on other data
+    than ``data`` is refused either way."""
+    check_same_data(run_dir, data)
     row = finished_row(run_dir)
     if row is not None:
         log(f"{label}: finished earlier, skipped")

@@ -250,7 +250,7 @@ def execute(
         {"provenance": prov, "grid_cell": run.cell, "settings": run.settings},
         log,
     )
-    return train_or_resume(run_dir, train, log, run.name)
+    return train_or_resume(run_dir, train, log, run.name, data)
 
 
 def run_job(cfg_dict: dict[str, Any], run: Run, run_dir: str, prov: dict[str, Any]) -> ResultRow:
@@ -486,7 +486,7 @@ def _run_claimed(
 ) -> list[GridRow]:
     write_yaml(out / "config.yaml", resolved)
     barrier()  # under torchrun: the directory is ready, the other ranks start with rank 0
-    prov = provenance(device, data.source)
+    prov = provenance(device, data)
     pending = []
     for r, c in planned:
         if finished_row(out / r.name) is None:

@@ -28,7 +28,7 @@ import json
 import platform
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -42,6 +42,9 @@ from .files import (  # noqa: F401 - re-exported
     write_text,
 )
 from .train import Callback, TrainState
+
+if TYPE_CHECKING:
+    from .data import DataSplits
 
 CHECKPOINT_FORMAT = "resnet-lab-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -183,7 +186,8 @@ def recorded_start(run_json: Path) -> str | None:
     return started if isinstance(started, str) else None
 
 
-def provenance(device: torch.device, data_source: str) -> dict[str, Any]:
+def provenance(device: torch.device, data: DataSplits) -> dict[str, Any]:
+    """Where and with what a study ran, including the data's fingerprint (checked on resume)."""
     import numpy
     import torchvision
 
@@ -200,7 +204,8 @@ def provenance(device: torch.device, data_source: str) -> dict[str, Any]:
         + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
         "cpu": cpu_description(),
         "cpu_threads": torch.get_num_threads(),
-        "data": data_source,
+        "data": data.source,
+        "data_fingerprint": data.fingerprint(),
     }
 
 

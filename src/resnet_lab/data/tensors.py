@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -39,6 +41,7 @@ class DataSplits:
     # validation split, "test"), as (path or archive member, class index) in load order: the
     # dataloader pipeline reads exactly these, never a second listing that could differ.
     files: dict[str, list[tuple[str, int]]] | None = None
+    _fingerprint: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def describe(self) -> str:
         """The data line every command prints: source and split sizes."""
@@ -48,6 +51,23 @@ class DataSplits:
             f"{len(self.test):,} test images"
         )
 
+    def fingerprint(self) -> dict[str, Any]:
+        """What a run was trained and judged on: a digest of every split's pixels and labels in
+        order, with the class list and split sizes (so a mismatch can be named). Recorded in every
+        run's provenance; resume and analyze refuse other data (``same_data``)."""
+        if self._fingerprint is None:
+            digest = hashlib.blake2b(digest_size=16)
+            digest.update("\n".join(self.classes).encode("utf-8", "surrogateescape"))
+            for split in (self.train, self.val, self.test):
+                for t in (split.labels, split.images):
+                    digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+            self._fingerprint = {
+                "digest": digest.hexdigest(),
+                "classes": list(self.classes),
+                **{k: len(getattr(self, k)) for k in ("train", "val", "test")},
+            }
+        return self._fingerprint
+
     @property
     def num_classes(self) -> int:
         return len(self.classes)
@@ -55,3 +75,25 @@ class DataSplits:
     @property
     def image_shape(self) -> tuple[int, int, int]:
         return tuple(self.train.images.shape[1:])  # type: ignore[return-value]
+
+
+def same_data(recorded: dict[str, Any] | None, current: dict[str, Any]) -> str | None:
+    """None when ``current`` (a fingerprint) is the data ``recorded`` (or nothing was recorded: a
+    run from before fingerprints); else what differs, for a one-line refusal."""
+    if not recorded or recorded.get("digest") == current["digest"]:
+        return None
+    gone = [c for c in recorded.get("classes", []) if c not in current["classes"]]
+    new = [c for c in current["classes"] if c not in recorded.get("classes", [])]
+    if gone or new:
+        return "classes " + "; ".join(
+            ([f"removed {', '.join(gone[:3])}"] if gone else [])
+            + ([f"added {', '.join(new[:3])}"] if new else [])
+        )
+    if recorded.get("classes") != current["classes"]:
+        return "the same classes in another order (labels would mean other classes)"
+    sizes = [
+        f"{k} images {recorded[k]:,} -> {current[k]:,}"
+        for k in ("train", "val", "test")
+        if recorded.get(k) != current[k]
+    ]
+    return ", ".join(sizes) if sizes else "the same numbers of images with other pixels or labels"

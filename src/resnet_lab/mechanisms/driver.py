@@ -82,6 +82,7 @@ def _data_for(runs: list[TrainedRun], opts: AnalysisOptions) -> list[Any]:
     """Each run's data splits (in run order), each distinct data config loaded once."""
     from ..config import from_dict
     from ..data import load_data
+    from ..experiment import check_same_data
 
     loaded: dict[str, Any] = {}
     out = []
@@ -92,6 +93,7 @@ def _data_for(runs: list[TrainedRun], opts: AnalysisOptions) -> list[Any]:
         key = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
         if key not in loaded:
             loaded[key] = load_data(cfg)
+        check_same_data(r.dir, loaded[key])  # a run analysed on other data would mislead
         out.append(loaded[key])
     return out
 
