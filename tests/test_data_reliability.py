@@ -585,3 +585,27 @@ def test_analyze_and_diagnose_refuse_swapped_class_folders(tmp_path, capsys):
     final = out / "simple_cnn" / "checkpoints" / "final.pt"
     assert main(["diagnose", str(final)]) == 2
     assert "was trained on other data than these" in _one_line(capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_an_interrupt_while_the_cache_is_written_stays_an_interrupt(tmp_path, monkeypatch, sig):
+    import signal
+
+    from resnet_lab import cli
+
+    root = image_set(tmp_path / "set")
+    real = cache._dump
+
+    def interrupted(blob, f):
+        os.kill(os.getpid(), getattr(signal, sig))  # arrives while torch.save writes
+        real(blob, f)
+
+    monkeypatch.setattr(cache, "_dump", interrupted)
+    # The command's own handlers: SIGTERM raises cli._Terminated, SIGINT KeyboardInterrupt.
+    previous = signal.signal(signal.SIGTERM, cli._on_sigterm)
+    try:
+        with pytest.raises((KeyboardInterrupt, cli._Terminated)):
+            load_data(cfg_for(root, tmp_path))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert list((tmp_path / "cache").iterdir()) == []  # no entry, no temporary file

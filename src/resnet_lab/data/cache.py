@@ -14,11 +14,14 @@ renamed into place, so two processes building the same entry never write the sam
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -113,19 +116,40 @@ def _dump(blob: dict[str, Any], f) -> None:
     torch.save(blob, f)
 
 
+@contextlib.contextmanager
+def _interrupts_held():
+    """Ctrl-C and SIGTERM wait until the block is done: raised inside torch.save they come out as a
+    RuntimeError, which would look like a full disk (a warning, and the run goes on). Held, they
+    arrive right after it as themselves."""
+    if (
+        not hasattr(signal, "pthread_sigmask")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def write(cache_dir: Path, key: str, blob: dict[str, Any]) -> None:
-    """Save ``blob`` under ``key`` (atomically); on any OS error warn once and go on."""
+    """Save ``blob`` under ``key`` (atomically); on any OS error warn once and go on. Interrupted,
+    it leaves no partial entry and the interrupt goes on to the caller."""
     tmp = None
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache_dir, prefix=f".imagefolder-{key}.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "wb") as f, _interrupts_held():
             _dump({**blob, "key": key}, f)
         os.replace(tmp, entry(cache_dir, key))
+        tmp = None
     except (OSError, RuntimeError) as exc:  # RuntimeError: torch.save's writer on a full disk
+        warn_once(cache_dir, exc)
+    finally:  # also on an interrupt: no partial entry left behind
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
-        warn_once(cache_dir, exc)
 
 
 def folder_for(cache_dir: Path, name: str) -> tuple[Path, Path] | None:
