@@ -609,3 +609,21 @@ def test_an_interrupt_while_the_cache_is_written_stays_an_interrupt(tmp_path, mo
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert list((tmp_path / "cache").iterdir()) == []  # no entry, no temporary file
+
+
+def test_class_and_file_names_that_are_not_utf8_load(tmp_path):
+    root = image_set(tmp_path / "set")
+    for split in ("train", "test"):
+        os.rename(root / split / "a", os.fsencode(root / split) + b"/caf\xe9")
+    data = load_data(cfg_for(root, tmp_path))
+    assert n_train(data) == 10 and len(data.classes) == 2
+    assert data.fingerprint()["classes"] == data.classes
+
+
+def test_a_decompression_bomb_is_one_line(tmp_path, monkeypatch):
+    from PIL import Image
+
+    root = image_set(tmp_path / "set", size=(64, 64))
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 is over twice the limit
+    with pytest.raises(UserError, match="more pixels than Pillow will decode"):
+        load_data(cfg_for(root, tmp_path))

@@ -408,3 +408,44 @@ def test_a_model_non_finite_from_the_start_is_reported_as_such(tmp_path, capsys)
     assert row["verdict_init"] == "non-finite output"
     assert "exploding" not in row["problem"]
     assert row["test_acc"] == 0.0  # NaN logits are no prediction, not argmax's pick
+
+
+@pytest.mark.parametrize(
+    "args,expected",
+    [
+        (["--width", "1e9"], "cannot be built with these options"),
+        (["--threads", "100000"], "more than this machine's"),
+    ],
+)
+def test_sizes_no_machine_holds_are_one_line(tmp_path, capsys, args, expected):
+    out = tmp_path / "o"
+    assert main(["compare", *SMOKE, "--models", "simple_cnn", *args, "--out", str(out)]) == 2
+    assert expected in one_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_a_yaml_alias_bomb_gives_a_short_line(tmp_path, capsys):
+    # Seven levels of nine aliases: the value expands to 9**7 strings when printed whole.
+    levels = ["&x0 [" + ", ".join(["lol"] * 9) + "]"]
+    levels += [f"&x{i} [" + ", ".join([f"*x{i - 1}"] * 9) + "]" for i in range(1, 7)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("data:\n  dataset: [" + ", ".join(levels) + "]\n")
+    assert main(["compare", "--config", str(bomb), "--out", str(tmp_path / "o")]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert len(line) < 500 and "data.dataset must be str" in line
+
+
+def test_an_unknown_key_names_the_closest_keys_not_all_of_them(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("data:\n  datset: cifar10\n")
+    assert main(["compare", "--config", str(cfg), "--out", str(tmp_path / "o")]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "did you mean data.dataset" in line and len(line) < 400
+
+
+def test_a_grid_runs_error_goes_to_stderr(tmp_path, capsys):
+    out = tmp_path / "g"
+    args = ["grid", "--preset", "grid-smoke", "--axis", "data.val_size=100000", "--out", str(out)]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "val_size 100000 leaves no training" in captured.err

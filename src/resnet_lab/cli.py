@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .distributed import from_env, place
-from .errors import UserError
+from .errors import UserError, one_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -1089,7 +1089,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "models": _cmd_models,
         }[args.command](args)
     except UserError as exc:
-        _say(f"resnet-lab: error: {exc}", own=True)
+        _say(f"resnet-lab: error: {one_line(str(exc))}", own=True)
         return 2
     except KeyboardInterrupt:
         _say("resnet-lab: interrupted")

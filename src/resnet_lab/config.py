@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, shown
 
 
 @dataclass(frozen=True)
@@ -402,6 +402,18 @@ def known_keys() -> list[str]:
     return sorted(_fields(ExperimentConfig))
 
 
+def unknown_key(key: str, origin: str) -> str:
+    """The message for a setting that does not exist: the closest known keys, not all of them."""
+    import difflib
+
+    close = difflib.get_close_matches(str(key), known_keys(), n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(close)}?" if close else "keys look like train.epochs or optim.lr"
+    return (
+        f"{origin}: unknown config key {shown(key)}; {hint} (every key is a field of "
+        "src/resnet_lab/config.py, written section.field)"
+    )
+
+
 def field_types() -> dict[str, Any]:
     """dotted key -> annotated type of every setting."""
     return _fields(ExperimentConfig)
@@ -411,9 +423,7 @@ def typed_value(key: str, value: Any, origin: str) -> Any:
     """``value`` (e.g. a string from the command line) as the type of setting ``key``."""
     types = field_types()
     if key not in types:
-        raise UserError(
-            f"{origin}: unknown config key {key!r}; known keys: {', '.join(known_keys())}"
-        )
+        raise UserError(unknown_key(key, origin))
     return _coerce(key, value, types[key], origin)
 
 
@@ -455,7 +465,7 @@ def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
             number = float(value)  # also parses YAML's "1e-3", which PyYAML leaves a string
             if not math.isfinite(number):
                 raise UserError(
-                    f"{origin}: {key} must be a finite number, got {value!r}; fix that value"
+                    f"{origin}: {key} must be a finite number, got {shown(value)}; fix that value"
                 )
             return number
         if base is str:
@@ -467,7 +477,7 @@ def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
     else:
         return value
     name = getattr(base, "__name__", str(base))
-    raise UserError(f"{origin}: {key} must be {name}, got {value!r}; fix that value")
+    raise UserError(f"{origin}: {key} must be {name}, got {shown(value)}; fix that value")
 
 
 def apply_overrides(
@@ -478,9 +488,7 @@ def apply_overrides(
     values = flatten(to_dict(cfg))
     for key, value in overrides.items():
         if key not in types:
-            raise UserError(
-                f"{origin}: unknown config key {key!r}; known keys: {', '.join(known_keys())}"
-            )
+            raise UserError(unknown_key(key, origin))
         values[key] = _coerce(key, value, types[key], origin)
     return _build(ExperimentConfig, values)
 
@@ -603,7 +611,9 @@ def validate(cfg: ExperimentConfig) -> None:
 def one_of(what: str, value: Any, choices: Sequence[Any]) -> None:
     """A UserError naming the choices unless ``value`` is one of them (shared by the section checks)."""
     if value not in choices:
-        raise UserError(f"unknown {what} {value!r}; choose one of: {', '.join(map(str, choices))}")
+        raise UserError(
+            f"unknown {what} {shown(value)}; choose one of: {', '.join(map(str, choices))}"
+        )
 
 
 def positive(key: str, value: float) -> None:

@@ -3,3 +3,26 @@
 
 class UserError(Exception):
     """Bad input from the user: the message names the problem and the fix."""
+
+
+# A message is one readable line: a value from the input is shown shortened (a YAML alias bomb
+# or a pasted file would otherwise make a message of gigabytes), and so is the whole line.
+MAX_MESSAGE = 400
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` bounded in length and nesting, for messages."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxstring, r.maxother, r.maxlist, r.maxdict, r.maxlevel = 80, 80, 6, 6, 3
+    return r.repr(value)
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
+    """``message`` on one line and at most ``limit`` characters (its middle cut out)."""
+    text = " ".join(str(message).split())
+    if len(text) <= limit:
+        return text
+    keep = limit - 5
+    return f"{text[: keep * 3 // 4]} ... {text[-(keep // 4) :]}"

@@ -307,7 +307,8 @@ def _inline(
                 # would pair them with the next cell's. Stop the study (rerun to resume it).
                 raise
             errors[run.name] = _one_line(exc)
-            log(f"{run.name}: error: {errors[run.name]}")
+            # On stderr, where errors go (stdout may be a log file nobody reads until later).
+            print(f"{run.name}: error: {errors[run.name]}", file=sys.stderr, flush=True)
         bar.update()
     bar.close()
     return errors

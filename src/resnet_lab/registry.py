@@ -217,6 +217,14 @@ def get_builder(name: str) -> Builder:
         ) from None
 
 
+def _is_size_error(exc: BaseException) -> bool:
+    """Whether building failed for the tensors' sizes (no memory, or a size that overflows)."""
+    text = str(exc).lower()
+    return isinstance(exc, (MemoryError, OverflowError)) or any(
+        k in text for k in ("can't allocate memory", "overflow", "out of memory")
+    )
+
+
 def create_model(name: str, **options) -> nn.Module:
     """Build registered model ``name`` (CPU, float32) with keyword ``options``."""
     builder = get_builder(name)
@@ -230,6 +238,16 @@ def create_model(name: str, **options) -> nn.Module:
         model = builder(**options)
     except ValueError as exc:  # builders validate their options with ValueError
         raise UserError(f"model {name!r}: {exc}") from None
+    except (MemoryError, OverflowError, RuntimeError) as exc:
+        # Sizes no machine holds (e.g. --width 1e9): the allocation fails before any estimate can.
+        if not _is_size_error(exc):
+            if not is_external(name):
+                raise
+            raise UserError(f"model {name!r}: the factory raised {last_line(exc)}") from None
+        raise UserError(
+            f"model {name!r} cannot be built with these options ({last_line(exc)[:160]}); lower "
+            "--width or choose a smaller model"
+        ) from None
     except Exception as exc:
         if not is_external(name):
             raise

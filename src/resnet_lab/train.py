@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -115,6 +116,12 @@ def check_train_config(cfg: TrainConfig) -> None:
     one_of("device", cfg.device, DEVICES)
     if cfg.threads < 0:
         raise UserError("threads must be >= 0 (0 = torch's default); fix that value")
+    cores = os.cpu_count() or 1
+    if cfg.threads > cores:  # torch tries to start them all: out of memory, or a crash
+        raise UserError(
+            f"threads {cfg.threads} is more than this machine's {cores} cores; pass at most {cores} "
+            "(0 = one per core)"
+        )
     for key, value in (
         ("epochs", cfg.epochs),
         ("batch size", cfg.batch_size),

@@ -56,8 +56,8 @@ def warn_once(cache_dir: Path, exc: BaseException) -> None:
 
 def folder_key(root: Path, listing: ImageList) -> str:
     """sha256 over the resolved file list with each file's size, mtime and bytes."""
-    h = hashlib.sha256(KEY_VERSION + b"\0folder\0" + str(root.resolve()).encode())
-    h.update("\0".join(listing.classes).encode())
+    h = hashlib.sha256(KEY_VERSION + b"\0folder\0" + os.fsencode(root.resolve()))
+    h.update(os.fsencode("\0".join(listing.classes)))
     prefix = str(root / "x")[:-1]  # listed paths start with it ("" for the working directory)
     for split, entries in listing.files.items():
         for path, label in entries:
@@ -68,7 +68,7 @@ def folder_key(root: Path, listing: ImageList) -> str:
                 head = (
                     f"\0{split}\0{label}\0{path[len(prefix) :]}\0{st.st_size}\0{st.st_mtime_ns}\0"
                 )
-                h.update(head.encode())
+                h.update(os.fsencode(head))  # names need not be UTF-8
                 while chunk := f.read(CHUNK):
                     h.update(chunk)
     return h.hexdigest()[:32]
@@ -76,7 +76,7 @@ def folder_key(root: Path, listing: ImageList) -> str:
 
 def archive_key(archive: Path) -> str:
     """sha256 over the archive's location, size, mtime and bytes."""
-    h = hashlib.sha256(KEY_VERSION + b"\0archive\0" + str(archive.resolve()).encode())
+    h = hashlib.sha256(KEY_VERSION + b"\0archive\0" + os.fsencode(archive.resolve()))
     with open(archive, "rb") as f:
         st = os.fstat(f.fileno())
         h.update(f"\0{st.st_size}\0{st.st_mtime_ns}\0".encode())

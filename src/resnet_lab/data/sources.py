@@ -100,6 +100,11 @@ def _decode(data: bytes, name: str) -> torch.Tensor:
     try:
         with Image.open(io.BytesIO(data)) as img:
             array = np.asarray(img.convert("RGB"))
+    except Image.DecompressionBombError:
+        raise UserError(
+            f"image {name} has more pixels than Pillow will decode (its guard against "
+            "decompression bombs); remove that file or shrink it"
+        ) from None
     except (UnidentifiedImageError, OSError, ValueError) as exc:
         raise UserError(
             f"cannot decode image {name} ({type(exc).__name__}); remove or replace that file"
