@@ -449,3 +449,76 @@ def test_a_grid_runs_error_goes_to_stderr(tmp_path, capsys):
     assert main(args) == 1
     captured = capsys.readouterr()
     assert "val_size 100000 leaves no training" in captured.err
+
+
+FACTORIES = """
+import torch
+
+
+class NoParams(torch.nn.Module):
+    def forward(self, x):
+        return torch.zeros(len(x), 10)
+
+
+class IntLogits(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3 * 32 * 32, 10)
+
+    def forward(self, x):
+        return self.fc(x.flatten(1)).long()
+
+
+class Later(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(3 * 32 * 32, 10)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        if self.training and self.calls > 2:
+            raise RuntimeError("boom on a later batch")
+        return self.fc(x.flatten(1))
+
+
+def noparams():
+    return NoParams()
+
+
+def intlogits():
+    return IntLogits()
+
+
+def later():
+    return Later()
+"""
+
+
+@pytest.mark.parametrize(
+    "factory,expected",
+    [("noparams", "has no trainable parameters"), ("intlogits", "returns torch.int64 logits")],
+)
+def test_a_factory_that_cannot_train_is_refused_before_anything_is_written(
+    tmp_path, capsys, factory, expected
+):
+    (tmp_path / "nets.py").write_text(FACTORIES)
+    out = tmp_path / "o"
+    models = f"{tmp_path / 'nets.py'}:{factory},simple_cnn"
+    assert main(["compare", *SMOKE, "--models", models, "--out", str(out)]) == 2
+    assert expected in one_line(capsys.readouterr().err)
+    assert not out.exists()
+
+
+def test_a_factory_failing_in_training_lets_the_others_train_and_says_how_to_resume(
+    tmp_path, capsys
+):
+    (tmp_path / "nets.py").write_text(FACTORIES)
+    out = tmp_path / "o"
+    models = f"{tmp_path / 'nets.py'}:later,simple_cnn"
+    assert main(["compare", *SMOKE, "--models", models, "--out", str(out)]) == 2
+    line = one_line(capsys.readouterr().err)
+    assert "nets.later (RuntimeError: boom on a later batch)" in line
+    assert f"resnet-lab compare --resume {out}" in line
+    assert json.loads((out / "simple_cnn" / "run.json").read_text())["status"] == "completed"
+    assert not (out / "results.json").exists()  # the compare is not finished

@@ -18,7 +18,7 @@ from .data import load_data
 from .distributed import barrier, check_last_batch, from_env, place
 from .errors import UserError
 from .experiment import ResultRow, builder_options, check_model, train_model, train_or_resume
-from .registry import create_model, run_name
+from .registry import create_model, is_external, last_line, run_name
 from .reporting.survival import escapes
 from .resources import check_model_fits
 from .rundir import claim
@@ -173,14 +173,28 @@ def _train_all(
     """Train (or resume, or skip when finished) every model run of the compare, in order."""
     if not place().is_main:
         barrier()  # wait for rank 0 to claim the directory
-    rows = []
+    rows, failed = [], []
     for name, seed, run in run_names(cfg):
         run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
         train = partial(
             train_model, name, run_cfg, data, device, out / run, {"provenance": prov}, log
         )
-        row = train_or_resume(out / run, train, log, run, data)
+        try:
+            row = train_or_resume(out / run, train, log, run, data)
+        except Exception as exc:
+            # A model of the user's own failing at some step: the other models still train (and
+            # are kept); the compare ends unfinished, with one line and how to continue it.
+            if not is_external(name) or place().active or isinstance(exc, UserError):
+                raise
+            failed.append(f"{run} ({last_line(exc)[:150]})")
+            log(f"{run}: failed: {last_line(exc)[:200]}; going on with the other models")
+            continue
         rows.append({**row, "seed": seed, "run": run})
+    if failed:
+        raise UserError(
+            f"{len(failed)} model run(s) failed in training: {'; '.join(failed)}; the others are "
+            f"kept. Fix the model, then continue with: resnet-lab compare --resume {out}"
+        )
     return rows
 
 

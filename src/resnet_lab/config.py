@@ -407,7 +407,11 @@ def unknown_key(key: str, origin: str) -> str:
     import difflib
 
     close = difflib.get_close_matches(str(key), known_keys(), n=3, cutoff=0.5)
-    hint = f"did you mean {' or '.join(close)}?" if close else "keys look like train.epochs or optim.lr"
+    hint = (
+        f"did you mean {' or '.join(close)}?"
+        if close
+        else "keys look like train.epochs or optim.lr"
+    )
     return (
         f"{origin}: unknown config key {shown(key)}; {hint} (every key is a field of "
         "src/resnet_lab/config.py, written section.field)"

@@ -204,6 +204,16 @@ def check_model(name: str, model: torch.nn.Module, data: DataSplits) -> None:
         ) from None
     finally:
         model.train()
+    if not any(p.requires_grad for p in model.parameters()):
+        raise UserError(
+            f"model {name!r} has no trainable parameters, so there is nothing to train; give it "
+            "layers with weights (nn.Parameter, requires_grad)"
+        )
+    if isinstance(out, torch.Tensor) and not out.is_floating_point():
+        raise UserError(
+            f"model {name!r} returns {out.dtype} logits; return floating-point logits (no "
+            "argmax, rounding or .long() at the end)"
+        )
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, data.num_classes):
         got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise UserError(
