@@ -627,3 +627,18 @@ def test_a_decompression_bomb_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 64 x 64 is over twice the limit
     with pytest.raises(UserError, match="more pixels than Pillow will decode"):
         load_data(cfg_for(root, tmp_path))
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_hidden_folders_are_not_classes_nor_images(tmp_path, packed):
+    root = image_set(tmp_path / "set")
+    write_images(root / "train" / ".ipynb_checkpoints", 3, value=200)  # would be a third class
+    write_images(root / "train" / "a" / ".ipynb_checkpoints", 3, value=40)  # copies of images
+    write_images(root / "test" / ".ipynb_checkpoints", 1, value=200)
+    source = root
+    if packed:
+        source = tmp_path / "set.tar"
+        with tarfile.open(source, "w") as tf:
+            tf.add(root, arcname="set")
+    data = load_data(cfg_for(source, tmp_path))
+    assert data.classes == ["a", "b"] and n_train(data) == 10

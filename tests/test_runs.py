@@ -113,6 +113,7 @@ def test_interrupt_exits_with_the_conventional_code_and_says_how_to_resume(tmp_p
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code
+    assert err.splitlines()[0].startswith("resnet-lab: interrupted; ")  # no empty line before it
     hint = err.split("Resume with: ")[1].splitlines()[0]
     assert (
         shlex.split(hint) == ["resnet-lab", "compare", "--resume", str(out)]

@@ -721,7 +721,7 @@ def _interruptible(resume_hint: str, fn, *a, out=None, note: str | None = None, 
                 if resumable()
                 else "stopped before anything was written; nothing to resume"
             )
-        _say(f"\nresnet-lab: interrupted; {note}")
+        _say(f"resnet-lab: interrupted; {note}")
         raise SystemExit(code) from None
     except OSError as exc:
         if exc.errno not in _FIXABLE_OS_ERRORS:

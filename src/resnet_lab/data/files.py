@@ -63,6 +63,12 @@ def _check_classes(where: str, per_split: dict[str, list[str]]) -> list[str]:
 # --------------------------------------------------------------------------- folders
 
 
+def _hidden(name: str) -> bool:
+    """Hidden files and folders (``.ipynb_checkpoints``, ``.DS_Store``) are no class and no image:
+    tools leave them beside the data, often holding copies of its images."""
+    return name.startswith(".")
+
+
 def _scan(folder: Path) -> list[os.DirEntry]:
     try:
         with os.scandir(folder) as it:
@@ -117,6 +123,8 @@ class _Walker:
         key = self.mark(folder)
         paths = []
         for entry in _scan(folder):
+            if _hidden(entry.name):
+                continue
             _refuse_dangling(entry)
             if entry.is_dir():
                 self._visit(Path(entry.path), [*ancestors, key], found)
@@ -136,6 +144,8 @@ def list_folder(root: Path) -> ImageList:
         top_key = walker.mark(top)
         names = []
         for entry in _scan(top):
+            if _hidden(entry.name):
+                continue
             _refuse_dangling(entry)
             if entry.is_dir():
                 names.append(entry.name)
@@ -256,8 +266,10 @@ def list_archive(archive: Path) -> ImageList:
     prefixes: dict[str, str] = {}
     seen: dict[str, str] = {}
     for m in members(archive):
-        place = _place(archive, m.name)
         parts = PurePosixPath(m.name).parts
+        if any(_hidden(p) for p in parts):
+            continue
+        place = _place(archive, m.name)
         if m.isdir() and len(parts) >= 2 and parts[-2] in SPLITS:
             prefixes.setdefault("/".join(parts[:-2]), m.name)
             declared[parts[-2]].add(parts[-1])
