@@ -522,3 +522,12 @@ def test_a_factory_failing_in_training_lets_the_others_train_and_says_how_to_res
     assert f"resnet-lab compare --resume {out}" in line
     assert json.loads((out / "simple_cnn" / "run.json").read_text())["status"] == "completed"
     assert not (out / "results.json").exists()  # the compare is not finished
+
+
+def test_clamped_subsets_are_said_once(tmp_path, capsys):
+    args = ["compare", *SMOKE, "--models", "simple_cnn,deep_cnn", "--test-subset", "5000"]
+    args += ["--clean-train-images", "99999", "--out", str(tmp_path / "o")]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert err.count("--test-subset 5,000 is not smaller than the test set: all 200") == 1
+    assert err.count("--clean-train-images 99,999 is more than the 1,000 training images") == 1

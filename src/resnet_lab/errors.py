@@ -26,3 +26,16 @@ def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
         return text
     keep = limit - 5
     return f"{text[: keep * 3 // 4]} ... {text[-(keep // 4) :]}"
+
+
+_NOTED: set[str] = set()
+
+
+def note_once(text: str) -> None:
+    """One stderr line per process for a setting resnet-lab had to adjust (e.g. a subset larger
+    than the data): said, never silent, and not repeated for every model of a study."""
+    import sys
+
+    if text not in _NOTED:
+        _NOTED.add(text)
+        print(f"resnet-lab: note: {text}", file=sys.stderr, flush=True)

@@ -125,6 +125,13 @@ def make_batches(
     from ..distributed import check_last_batch, place
 
     t = cfg.train
+    if t.clean_train_images > len(data.train):
+        from ..errors import note_once
+
+        note_once(
+            f"--clean-train-images {t.clean_train_images:,} is more than the {len(data.train):,} "
+            "training images: all of them are the clean sample"
+        )
     here = place()
     if here.active and cfg.data.pipeline == "dataloader":
         from ..errors import UserError

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..config import DataConfig, one_of, positive
-from ..errors import UserError
+from ..errors import UserError, note_once
 from .cache import default_cache_dir
 from .sources import load_cifar10, load_imagefolder, make_synthetic
 from .tensors import DataSplits
@@ -71,6 +71,11 @@ def load_data(cfg: DataConfig) -> DataSplits:
         rest = rest[: cfg.train_subset]
     train = train.subset(rest)
     test_index = None
+    if cfg.test_subset and cfg.test_subset >= len(test):
+        note_once(
+            f"--test-subset {cfg.test_subset:,} is not smaller than the test set: all "
+            f"{len(test):,} test images are used"
+        )
     if cfg.test_subset and cfg.test_subset < len(test):
         test_index = torch.randperm(
             len(test), generator=torch.Generator().manual_seed(cfg.split_seed)
