@@ -531,3 +531,14 @@ def test_clamped_subsets_are_said_once(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("--test-subset 5,000 is not smaller than the test set: all 200") == 1
     assert err.count("--clean-train-images 99,999 is more than the 1,000 training images") == 1
+
+
+def test_a_grid_of_hundreds_of_runs_asks_for_yes(tmp_path, capsys):
+    from resnet_lab.cli import GRID_CONFIRM_RUNS
+
+    values = ",".join(str(0.001 * (i + 1)) for i in range(GRID_CONFIRM_RUNS + 1))
+    out = tmp_path / "g"
+    args = ["grid", "--preset", "grid-smoke", "--axis", f"optim.lr={values}", "--out", str(out)]
+    assert main(args) == 2
+    assert f"this grid has {GRID_CONFIRM_RUNS + 1} runs" in one_line(capsys.readouterr().err)
+    assert not out.exists()

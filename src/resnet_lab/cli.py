@@ -549,6 +549,12 @@ def build_parser() -> argparse.ArgumentParser:
         "Slurm job array where Slurm is installed, local processes otherwise (pip install "
         "'resnet-lab[cluster]')",
     )
+    gr.add_argument(
+        "--yes",
+        action="store_true",
+        help=f"start a grid of more than {GRID_CONFIRM_RUNS} runs (without it such a grid is refused, "
+        "so that a typo in an axis does not start days of training)",
+    )
     gr.add_argument("--slurm-partition", metavar="NAME", help="submitit on Slurm: the partition")
     gr.add_argument(
         "--gpus-per-job",
@@ -690,6 +696,9 @@ def _say(line: str, own: bool = False) -> None:
     elif own and here.active:
         print(f"[rank {here.rank}] {line}", file=sys.stderr)
 
+
+# A grid larger than this asks for --yes (the trainability preset has 330 runs, so it passes).
+GRID_CONFIRM_RUNS = 400
 
 _ARGV: list[str] = []  # this invocation's arguments (main sets them), for "run the same command"
 
@@ -947,6 +956,14 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     ):
         raise UserError(
             "--gpus-per-job must be >= 0, --cpus-per-job, --max-parallel and --timeout-min >= 1"
+        )
+    import math
+
+    runs = math.prod(len(parse_axis(a).values) for a in cfg.grid.axes) * len(cfg.grid.seeds)
+    if runs > GRID_CONFIRM_RUNS and not args.yes:
+        raise UserError(
+            f"this grid has {runs:,} runs ({len(cfg.grid.seeds)} seed(s) per cell); pass --yes to "
+            "start it, or fewer axis values or seeds"
         )
     out = args.out or f"runs/grid-{cfg.preset}"
     opts = SubmititOptions(
