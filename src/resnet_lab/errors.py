@@ -7,7 +7,7 @@ class UserError(Exception):
 
 # A message is one readable line: a value from the input is shown shortened (a YAML alias bomb
 # or a pasted file would otherwise make a message of gigabytes), and so is the whole line.
-MAX_MESSAGE = 400
+MAX_MESSAGE = 600
 
 
 def shown(value: object) -> str:
