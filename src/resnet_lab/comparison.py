@@ -78,16 +78,16 @@ def results_markdown(rows: list[ResultRow], cfg: ExperimentConfig, source: str, 
     if len(cfg.seeds) > 1:
         lines = [
             (
-                "| model | params | seeds | learned | left ln C at step | best val acc | test acc "
+                "| model | params | seeds | learned | best val acc | test acc | left ln C at step "
                 "| time per run |"
             ),
-            "|---|---:|---:|---:|---|---:|---:|---:|",
+            "|---|---:|---:|---:|---:|---:|---|---:|",
         ]
         for s in summarise(rows):
             left = escapes(s["model"], [r for r in rows if r["model"] == s["model"]]).text()
             lines.append(
-                f"| {s['model']} | {s['params']:,} | {s['n']} | {s['learned']}/{s['n']} | {left} "
-                f"| {fmt(s['best_val_acc'], unit='%')} | {fmt(s['test_acc'], unit='%')} "
+                f"| {s['model']} | {s['params']:,} | {s['n']} | {s['learned']}/{s['n']} "
+                f"| {fmt(s['best_val_acc'], unit='%')} | {fmt(s['test_acc'], unit='%')} | {left} "
                 f"| {fmt(s['seconds'], 0, ' s')} |"
             )
         note = f"± is the standard deviation over {len(cfg.seeds)} seeds; per-seed rows are in results.json.\n"

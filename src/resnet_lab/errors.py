@@ -15,7 +15,7 @@ def shown(value: object) -> str:
     import reprlib
 
     r = reprlib.Repr()
-    r.maxstring, r.maxother, r.maxlist, r.maxdict, r.maxlevel = 80, 80, 6, 6, 3
+    r.maxstring, r.maxother, r.maxlist, r.maxdict, r.maxlevel = 60, 60, 4, 4, 2
     return r.repr(value)
 
 

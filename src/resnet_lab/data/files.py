@@ -66,7 +66,7 @@ def _check_classes(where: str, per_split: dict[str, list[str]]) -> list[str]:
 def _hidden(name: str) -> bool:
     """Hidden files and folders (``.ipynb_checkpoints``, ``.DS_Store``) are no class and no image:
     tools leave them beside the data, often holding copies of its images."""
-    return name.startswith(".")
+    return name.startswith(".") and name not in (".", "..")  # ".." is refused, not skipped
 
 
 def _scan(folder: Path) -> list[os.DirEntry]:
