@@ -209,6 +209,9 @@ def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
     """Write grid.html (self-contained), grid.md and figures/*.png into ``grid_dir``."""
     grid_dir = Path(grid_dir)
     blob = load_grid(grid_dir)
+    # Summarised again from the rows, so that a grid written by an older resnet-lab gets today's
+    # columns (e.g. the escape steps its rows hold) in a rewritten report.
+    blob["summary"] = summarise(blob["runs"])
     num_classes = blob.get("num_classes") or 10
     lay = grid_layout(blob["axes"])
     title = (
