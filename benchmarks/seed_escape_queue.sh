@@ -11,8 +11,11 @@
 #       /work/runs_measure/seed-escape ../shared/datasets/cifar10-jpeg.tar.gz >/dev/null 2>&1 &
 # Progress: <root>/queue.log (one line per stage start/end) and <root>/<stage>.log (the grid's output).
 set -uo pipefail
-root=${1:?usage: seed_escape_queue.sh OUT_ROOT DATA_ARCHIVE}
-data=${2:?usage: seed_escape_queue.sh OUT_ROOT DATA_ARCHIVE}
+usage="usage: seed_escape_queue.sh OUT_ROOT DATA_ARCHIVE [STAGE ...] (default: every stage, in order)"
+root=${1:?$usage}
+data=${2:?$usage}
+shift 2
+wanted=" ${*:-recipe controls recipe-seed2 plain-sgd-seeds seed-plain-sgd} "
 here=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-python3}
 export PYTHONPATH="$here/src"  # this worktree's code, whatever the Python's own install points at
@@ -23,6 +26,7 @@ axis() { "$py" -c "import sys; from resnet_lab.config import escape_axis; print(
 stage() {  # stage NAME SEEDS CELL...
   local name=$1 seeds=$2
   shift 2
+  [[ $wanted == *" $name "* ]] || return 0
   echo "$(date -u +%FT%TZ) start $name (seeds $seeds: $*) at $(git -C "$here" rev-parse --short HEAD)" >>"$root/queue.log"
   "$py" -m resnet_lab.cli grid --preset seed-escape --dataset imagefolder --data-dir "$data" \
     --axis "$(axis "$@")" --seeds "$seeds" --out "$root/$name" >>"$root/$name.log" 2>&1
@@ -37,4 +41,17 @@ stage recipe 0,1 recipe
 stage controls 0 plain-sgd width-0.25 width-0.5 plain-sgd-lr0.1 unit-inputs no-augment resnet-plain fp32
 # 3. The recipe's third seed.
 stage recipe-seed2 2 recipe
+# 4. Plain SGD (the one change that kept the DeepCNN at ln 10 for the whole 6-epoch budget) at seeds 1, 2.
+stage plain-sgd-seeds 1,2 plain-sgd
+# 5. Plain SGD as the seed's recipe: all four nets, full width, the full 20 epochs (about 5 h here).
+if [[ $wanted == *" seed-plain-sgd "* ]]; then
+  echo "$(date -u +%FT%TZ) start seed-plain-sgd (compare, 20 epochs) at $(git -C "$here" rev-parse --short HEAD)" >>"$root/queue.log"
+  if [ -f "$root/seed-plain-sgd/config.yaml" ]; then
+    "$py" -m resnet_lab.cli compare --resume "$root/seed-plain-sgd" >>"$root/seed-plain-sgd.log" 2>&1
+  else
+    "$py" -m resnet_lab.cli compare --preset seed-plain-sgd --dataset imagefolder --data-dir "$data" \
+      --no-tensorboard --out "$root/seed-plain-sgd" >>"$root/seed-plain-sgd.log" 2>&1
+  fi
+  echo "$(date -u +%FT%TZ) end seed-plain-sgd rc=$?" >>"$root/queue.log"
+fi
 echo "$(date -u +%FT%TZ) queue done" >>"$root/queue.log"

@@ -288,3 +288,12 @@ def test_function_step_separates_a_shared_shift_from_the_input_dependent_change(
     lin = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 10))
     g = function_step(lin, x, y, torch.randn(5, 3, 4, 4), lr=0.5)
     assert g["input_dependent_change_rms"] > 1e-3  # weights on the input: images move differently
+
+
+def test_seed_plain_sgd_is_the_seed_preset_with_momentum_0_alone():
+    from resnet_lab.config import flatten, to_dict
+
+    a = flatten(to_dict(resolve("seed", cli={"train.amp": "bf16"})))
+    b = flatten(to_dict(resolve("seed-plain-sgd")))
+    assert {k for k in a if a[k] != b[k]} == {"preset", "optim.momentum"}
+    assert b["optim.momentum"] == 0.0
