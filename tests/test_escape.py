@@ -149,7 +149,17 @@ def test_escape_sentences_attribute_only_single_setting_changes():
         "model.width_mult 1 → 0.25 (all else equal; from momentum 0, width_mult 1)",
         "optim.momentum 0.9 → 0 (all else equal; from momentum 0.9, width_mult 0.25)",
     }  # no sentence for a pair that differs in two settings (e.g. the last cell vs the first)
-    assert "decides whether the net leaves ln 10 in these runs" in text[1]
+    assert (
+        "every run of the first left (the latest at step 1,300), none of these by step 2,112; a "
+        "difference in whether it leaves, within this budget" in text[1]
+    )
+    # 2,112 steps is under twice the latest escape (2 x 1,300): a later escape is not ruled out.
+    assert "so a later escape is not ruled out" in text[1]
+    long_budget = escape_sentences(
+        [summary[0], _cell(summary[1]["settings"], censored=(3000,))], 10
+    )
+    assert "by step 3,000" in long_budget[1] and "not ruled out" not in long_budget[1]
+
     assert (
         "changes when it leaves (earlier" in by_change["model.width_mult 1 → 0.5 (all else equal)"]
     )
@@ -221,6 +231,12 @@ def test_the_escape_is_in_every_grid_row_and_a_merged_report(tmp_path, capsys):
     assert cell["seeds"] == [0, 1] and len(cell["escape_steps"]) == 2
     md = (merged / "grid.md").read_text()
     assert "left ln 10 at step" in md and "plateau_survival.png" in md
+    # A grid without grid.json yet (interrupted or still running) takes part with its finished runs.
+    (tmp_path / "b" / "grid.json").unlink()
+    partial = tmp_path / "partial"
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(partial)]) == 0
+    blob = json.loads((partial / "grid.json").read_text())
+    assert len(blob["runs"]) == 2 and blob["provenance"]["unfinished"] == "b: 1 of 1 runs finished"
     # The same grid twice holds each run twice: refused, and nothing is written.
     assert (
         main(["report", str(tmp_path / "a"), str(tmp_path / "a"), "--out", str(tmp_path / "c")])

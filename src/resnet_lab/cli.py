@@ -1044,8 +1044,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
     from .rundir import hold_runs
 
-    # The runs stay as they are while they are read and the report is written beside them.
-    with hold_runs([Path(r) for r in args.runs] + ([Path(args.out)] if args.out else [])):
+    # The runs stay as they are while they are read and the report is written beside them. Grids
+    # reported together are only read (a grid still running may be among them: its finished runs
+    # are reported); the lock is held on the directory written into.
+    together = len(args.runs) > 1 and all(_is_grid(Path(r)) for r in args.runs)
+    held = [Path(args.out)] if together and args.out else [Path(r) for r in args.runs]
+    with hold_runs(held + ([Path(args.out)] if args.out and not together else [])):
         html_path, md_path = _write_reports(args.runs, args.out)
     print(f"report: {html_path}\n        {md_path}")
     return 0
@@ -1067,13 +1071,27 @@ def _write_reports(runs: list[str], out: str | None):
         if out:
             raise UserError("a sweep or grid report is written into its own directory; drop --out")
         return writer(runs[0])
-    if len(runs) > 1 and all((Path(r) / "grid.json").is_file() for r in runs):
+    if len(runs) > 1 and all(_is_grid(Path(r)) for r in runs):
+        from .grid_engine import unfinished_grid
+        from .reporting.grid_report import load_grid
+
         if not out:
             raise UserError(
                 "several grids are reported together into a directory of their own; pass --out DIR"
             )
-        return write_merged_report(runs, out)
+        blobs = [
+            load_grid(r) if (Path(r) / "grid.json").is_file() else unfinished_grid(Path(r))
+            for r in runs
+        ]
+        return write_merged_report(blobs, runs, out)
     return write_report(runs, out)
+
+
+def _is_grid(path) -> bool:
+    """A grid directory: finished (grid.json) or not yet (resnet-lab's grid marker)."""
+    from .rundir import kind_of
+
+    return (path / "grid.json").is_file() or (path.is_dir() and kind_of(path) == "grid")
 
 
 def _cmd_models(args: argparse.Namespace) -> int:

@@ -519,21 +519,57 @@ def _run_claimed(
     first = first_start(out, [r for r, _ in planned], prov["started"])
     if first != prov["started"]:
         prov["resumed"], prov["started"] = prov["started"], first
-    axes = [parse_axis(a) for a in cfg.grid.axes]
-    write_json(
-        out / "grid.json",
-        {
-            "config": resolved,
-            "axes": [{"keys": list(a.keys), "values": [list(v) for v in a.values]} for a in axes],
-            "seeds": list(cfg.grid.seeds),
-            "threshold_acc": threshold,
-            "num_classes": data.num_classes,
-            "provenance": prov,
-            "runs": rows,
-            "summary": summarise(rows),
-        },
-    )
+    write_json(out / "grid.json", grid_blob(cfg, rows, data.num_classes, prov))
     return rows
+
+
+def grid_blob(
+    cfg: ExperimentConfig, rows: list[GridRow], num_classes: int, prov: dict[str, Any]
+) -> dict[str, Any]:
+    """What grid.json holds: the study's config and axes, every run's row and the per-cell summary."""
+    axes = [parse_axis(a) for a in cfg.grid.axes]
+    return {
+        "config": to_dict(cfg),
+        "axes": [{"keys": list(a.keys), "values": [list(v) for v in a.values]} for a in axes],
+        "seeds": list(cfg.grid.seeds),
+        "threshold_acc": cfg.grid.threshold_acc,
+        "num_classes": num_classes,
+        "provenance": prov,
+        "runs": rows,
+        "summary": summarise(rows),
+    }
+
+
+def unfinished_grid(out: Path) -> dict[str, Any]:
+    """grid.json's content for a grid that has not finished (interrupted, or still running): its
+    finished runs only, with ``provenance.unfinished`` saying how many of how many. Reads only."""
+    import json
+
+    import yaml
+
+    try:
+        saved = yaml.safe_load((out / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        raise UserError(
+            f"{out} holds no readable config.yaml; it is not a grid directory"
+        ) from None
+    cfg = from_dict(saved, f"{out}/config.yaml")
+    runs = expand([parse_axis(a) for a in cfg.grid.axes], cfg.grid.seeds)
+    rows, prov, num_classes = [], {}, None
+    for r in runs:
+        row = finished_row(out / r.name)
+        if row is None:
+            continue
+        rows.append(grid_row(r, out / r.name, row, cfg.grid.threshold_acc))
+        info = json.loads((out / r.name / "run.json").read_text())
+        prov = prov or dict(info.get("provenance") or {})
+        diagnosis = out / r.name / "diagnosis.json"
+        if num_classes is None and diagnosis.is_file():
+            num_classes = json.loads(diagnosis.read_text()).get("num_classes")
+    if not rows:
+        raise UserError(f"no run of the grid in {out} has finished yet; nothing to report")
+    prov["unfinished"] = f"{len(rows)} of {len(runs)} runs finished"
+    return grid_blob(cfg, rows, num_classes or 10, prov)
 
 
 def first_start(out: Path, runs: list[Run], started: str) -> str:

@@ -82,9 +82,9 @@ def _escape_verdict(ref: Escapes, other: Escapes, num_classes: int) -> str:
     if not other.left and not ref.left:
         return f"no run of either cell left ln {num_classes}: no difference shown"
     if not other.left and len(ref.left) == ref.n:
-        return f"decides whether the net leaves ln {num_classes} in these runs: every run of the first left, none of these"
+        return _whether(ref, other, "every run of the first left", "none of these")
     if not ref.left and len(other.left) == other.n:
-        return f"decides whether the net leaves ln {num_classes} in these runs: no run of the first left, every one of these"
+        return _whether(other, ref, "no run of the first left", "every one of these")
     if other.censored or ref.censored or not (other.left and ref.left):
         return "not shown either way (the runs of a cell differ among themselves)"
     if min(len(other.left), len(ref.left)) < 2:
@@ -93,6 +93,27 @@ def _escape_verdict(ref: Escapes, other: Escapes, num_classes: int) -> str:
         side = "earlier" if max(other.left) < min(ref.left) else "later"
         return f"changes when it leaves ({side}; the escape steps do not overlap)"
     return "a difference in when it leaves is not shown (the escape steps overlap)"
+
+
+# A run stopped while still at ln C says only "not by this step": when it stopped within this
+# factor of the latest escape of the cell that left, a later escape is not ruled out, and it is said.
+CENSORING_MARGIN = 2.0
+
+
+def _whether(left: Escapes, stayed: Escapes, left_text: str, stayed_text: str) -> str:
+    """A difference in whether the runs left, stated as what was observed and within what budget:
+    'decides' is never said (a censored run may leave later)."""
+    latest, budget = max(left.left), min(stayed.censored)
+    text = (
+        f"{left_text} (the latest at step {latest:,}), {stayed_text} by step {budget:,}; "
+        "a difference in whether it leaves, within this budget"
+    )
+    if budget < CENSORING_MARGIN * latest:
+        text += (
+            f" (the budget is under {CENSORING_MARGIN:g}x the latest escape, so a later escape is "
+            "not ruled out)"
+        )
+    return text
 
 
 def escape_sentences(summary: list[dict[str, Any]], num_classes: int) -> list[str]:

@@ -148,11 +148,10 @@ def _provenance(blob: dict[str, Any]) -> list[tuple[str, str]]:
     )
 
 
-def merge_grids(grid_dirs: list[str | Path]) -> dict[str, Any]:
+def merge_grids(blobs: list[dict[str, Any]], sources: list[str | Path]) -> dict[str, Any]:
     """One grid.json from several grids of one study (e.g. the same preset run in stages with
     different --axis values or --seeds): their runs together, each cell summarised over every seed
     it has. Refused when the grids vary different keys or hold the same run twice."""
-    blobs = [load_grid(d) for d in grid_dirs]
     keys = [[k for a in b["axes"] for k in a["keys"]] for b in blobs]
     if any(k != keys[0] for k in keys):
         raise UserError(
@@ -176,22 +175,33 @@ def merge_grids(grid_dirs: list[str | Path]) -> dict[str, Any]:
     first = blobs[0]
     axes = [{"keys": keys[0], "values": values}] if values else first["axes"]
     seeds = sorted({r["seed"] for r in runs})
-    sources = ", ".join(str(Path(d)) for d in grid_dirs)
+    unfinished = [
+        f"{Path(d).name}: {b['provenance']['unfinished']}"
+        for d, b in zip(sources, blobs)
+        if b.get("provenance", {}).get("unfinished")
+    ]
     return {
         **first,
         "axes": axes,
         "seeds": seeds,
         "runs": runs,
         "summary": summarise(runs),
-        "provenance": {**first.get("provenance", {}), "merged_from": sources},
+        "provenance": {
+            **{k: v for k, v in first.get("provenance", {}).items() if k != "unfinished"},
+            "merged_from": ", ".join(str(Path(d)) for d in sources),
+            **({"unfinished": "; ".join(unfinished)} if unfinished else {}),
+        },
     }
 
 
-def write_merged_report(grid_dirs: list[str | Path], out: str | Path) -> tuple[Path, Path]:
-    """The report of several grids of one study, written with their merged grid.json into ``out``
-    (a new directory, or one that holds only such a merged report)."""
+def write_merged_report(
+    blobs: list[dict[str, Any]], sources: list[str | Path], out: str | Path
+) -> tuple[Path, Path]:
+    """The report of several grids of one study (their grid.json contents, from ``sources``),
+    written with their merged grid.json into ``out`` (a new directory, or one that holds only such
+    a merged report)."""
     out = Path(out)
-    blob = merge_grids(grid_dirs)
+    blob = merge_grids(blobs, sources)
     if out.exists() and any(p.name not in MERGED_FILES for p in out.iterdir()):
         raise UserError(
             f"{out} holds other files; give --out a new directory for the merged report"
