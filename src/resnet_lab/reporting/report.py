@@ -231,6 +231,9 @@ def study_provenance(
             f"{p.get('started')} / {p.get('finished')}"
             + (f" (last resumed {p['resumed']})" if p.get("resumed") else ""),
         ),
+        # A report of several grids together, some possibly not finished (grid_report.merge_grids).
+        *([("reported together", p["merged_from"])] if p.get("merged_from") else []),
+        *([("not finished", p["unfinished"])] if p.get("unfinished") else []),
     ]
 
 
