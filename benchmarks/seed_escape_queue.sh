@@ -10,12 +10,14 @@
 #   cd /work/wt-escape && PYTHON=/work/main/.venv/bin/python nohup bash benchmarks/seed_escape_queue.sh \
 #       /work/runs_measure/seed-escape ../shared/datasets/cifar10-jpeg.tar.gz >/dev/null 2>&1 &
 # Progress: <root>/queue.log (one line per stage start/end) and <root>/<stage>.log (the grid's output).
+# Stages can be named after the data archive, e.g. `... OUT DATA controls-rest recipe-seed2`; a report of
+# everything so far: `resnet-lab report docs/seed-escape OUT/<stage> ... --out OUT/report`.
 set -uo pipefail
 usage="usage: seed_escape_queue.sh OUT_ROOT DATA_ARCHIVE [STAGE ...] (default: every stage, in order)"
 root=${1:?$usage}
 data=${2:?$usage}
 shift 2
-wanted=" ${*:-recipe controls recipe-seed2 plain-sgd-seeds seed-plain-sgd} "
+wanted=" ${*:-recipe controls recipe-seed2 plain-sgd-seeds seed-plain-sgd} "  # controls-rest: by name only
 here=$(cd "$(dirname "$0")/.." && pwd)
 py=${PYTHON:-python3}
 export PYTHONPATH="$here/src"  # this worktree's code, whatever the Python's own install points at
@@ -39,6 +41,9 @@ stage() {  # stage NAME SEEDS CELL...
 stage recipe 0,1 recipe
 # 2. One setting changed per run, seed 0, most informative first.
 stage controls 0 plain-sgd width-0.25 width-0.5 plain-sgd-lr0.1 unit-inputs no-augment resnet-plain fp32
+# 2b. The controls the first session did not reach (run this instead of `controls` when that stage's
+#     directory is gone; its finished runs are in docs/seed-escape/grid.json).
+stage controls-rest 0 plain-sgd-lr0.1 unit-inputs no-augment resnet-plain fp32
 # 3. The recipe's third seed.
 stage recipe-seed2 2 recipe
 # 4. Plain SGD (the one change that kept the DeepCNN at ln 10 for the whole 6-epoch budget) at seeds 1, 2.
