@@ -33,7 +33,7 @@ from .errors import UserError
 from .escape import ESCAPE_WINDOW, TRACE_EVERY, TRACE_KEY, escape_step
 from .files import read_history
 from .registry import architecture, create_model, last_line, model_options
-from .runs import RunRecorder, load_checkpoint, resume_state, write_json
+from .runs import RunRecorder, load_checkpoint, recorded_provenance, resume_state, write_json
 from .train import (
     Callback,
     EpochPrinter,
@@ -395,20 +395,11 @@ def history(run_dir: Path) -> list[dict[str, Any]]:
     return read_history(run_dir / "metrics.jsonl")
 
 
-def recorded_fingerprint(run_dir: Path) -> dict[str, Any] | None:
-    """The data fingerprint a model run recorded in its run.json (None: none recorded)."""
-    try:
-        info = json.loads((run_dir / "run.json").read_text())
-    except (OSError, ValueError):
-        return None
-    prov = info.get("provenance") if isinstance(info, dict) else None
-    return prov.get("data_fingerprint") if isinstance(prov, dict) else None
-
-
 def check_same_data(run_dir: Path, data: DataSplits) -> None:
     """Refuse to continue, skip as finished, or analyse a run with other data than it was trained
     on: one results file would otherwise hold models of two data sets under one data line."""
-    changed = same_data(recorded_fingerprint(run_dir), data.fingerprint())
+    recorded = recorded_provenance(run_dir / "run.json").get("data_fingerprint")
+    changed = same_data(recorded, data.fingerprint())
     if changed:
         raise UserError(
             f"{run_dir} was trained on other data than these ({changed}); give the data it was "

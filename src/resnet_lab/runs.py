@@ -177,12 +177,18 @@ def cpu_description() -> str:
     return f"{name} ({', '.join(features)})"
 
 
+def recorded_provenance(run_json: Path) -> dict[str, Any]:
+    """The provenance an earlier invocation wrote into ``run.json`` ({} if none is readable)."""
+    try:
+        prov = json.loads(run_json.read_text())["provenance"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    return prov if isinstance(prov, dict) else {}
+
+
 def recorded_start(run_json: Path) -> str | None:
     """The provenance start an earlier invocation wrote into ``run.json``, if any."""
-    try:
-        started = json.loads(run_json.read_text())["provenance"]["started"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+    started = recorded_provenance(run_json).get("started")
     return started if isinstance(started, str) else None
 
 
