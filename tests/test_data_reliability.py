@@ -587,6 +587,58 @@ def test_analyze_and_diagnose_refuse_swapped_class_folders(tmp_path, capsys):
     assert "was trained on other data than these" in _one_line(capsys.readouterr().err)
 
 
+def test_other_data_is_measured_only_when_asked_and_then_recorded(tmp_path, capsys):
+    root, out = _trained_on_folder(tmp_path)
+    capsys.readouterr()
+    (root / "train" / "a").rename(root / "train" / "tmp")
+    (root / "train" / "b").rename(root / "train" / "a")
+    (root / "train" / "tmp").rename(root / "train" / "b")
+    assert main(["analyze", "shatter", str(out / "simple_cnn"), "--subset", "2", "--other-data"]) == 0
+    err = capsys.readouterr().err
+    assert "trained on other data" in err and "--other-data" in err
+    entry = json.loads((out / "analysis" / "shatter.json").read_text())["entries"][0]
+    assert "labels" in entry["other_data"]
+    final = out / "simple_cnn" / "checkpoints" / "final.pt"
+    assert main(["diagnose", str(final), "--other-data", "--json", "--probe-images", "8"]) == 0
+    assert "labels" in json.loads(capsys.readouterr().out)["other_data"]
+    assert main(["compare", "--resume", str(out)]) == 2  # training on them has no such option
+    assert "was trained on other data than these" in _one_line(capsys.readouterr().err)
+
+
+def test_a_file_removed_from_the_extracted_archive_mid_run_is_one_line_and_resume_heals(
+    tmp_path, capsys, monkeypatch
+):
+    """The DataLoader pipeline reads an archive from its extracted copy in the cache; a file removed
+    from that copy after the run listed it stops the run in one line, and --resume extracts again."""
+    from resnet_lab.data import loader
+
+    root = image_set(tmp_path / "set", train=8, test=3, size=(32, 32))
+    archive = tmp_path / "set.tar.gz"
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(root, arcname="set")
+    real, removed = loader.LoaderBatches.__iter__, []
+
+    def first_batch_after_a_removal(self):
+        if not removed:  # the first loader to start: all datasets are built and listed by now
+            subset = self.dataset  # a Subset (the training split) of the listed images
+            removed.append(subset.dataset.samples[subset.indices[0]][0])
+            os.unlink(removed[0])
+        return real(self)
+
+    monkeypatch.setattr(loader.LoaderBatches, "__iter__", first_batch_after_a_removal)
+    out = tmp_path / "run"
+    args = ["compare", "--preset", "smoke", "--dataset", "imagefolder", "--data-dir", str(archive)]
+    args += ["--cache-dir", str(tmp_path / "cache"), "--val-size", "2", "--epochs", "1"]
+    args += ["--models", "simple_cnn", "--no-tensorboard", "--pipeline", "dataloader"]
+    assert main([*args, "--workers", "1", "--out", str(out)]) == 2
+    line = _one_line(capsys.readouterr().err)
+    assert removed[0] in line and "FileNotFoundError" in line and "--resume" in line, line
+    monkeypatch.setattr(loader.LoaderBatches, "__iter__", real)
+    assert main(["compare", "--resume", str(out)]) == 0
+    assert os.path.isfile(removed[0])  # the copy was made again
+    assert json.loads((out / "results.json").read_text())["results"][0]["epochs"] == 1
+
+
 @pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
 def test_an_interrupt_while_the_cache_is_written_stays_an_interrupt(tmp_path, monkeypatch, sig):
     import signal

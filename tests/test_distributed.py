@@ -228,3 +228,51 @@ def test_an_uneven_last_batch_still_trains_like_one_process(tmp_path):
     ours = [l for l in err.splitlines() if "resnet-lab: error:" in l]
     assert code != 0 and len(ours) == 1 and "cannot give each of 2 processes" in ours[0]
     assert not (tmp_path / "bad").exists()
+
+
+def _rank_zero_pid(launcher: int) -> int | None:
+    """The pid of the worker with RANK=0 among the launcher's children."""
+    for child in Path(f"/proc/{launcher}/task/{launcher}/children").read_text().split():
+        env = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        if b"RANK=0" in env:
+            return int(child)
+    return None
+
+
+@pytest.mark.slow
+def test_rank_zero_killed_leaves_the_other_rank_one_line_and_a_resumable_run(tmp_path):
+    """SIGKILL to rank 0 mid-training: rank 1's collective fails (Gloo: "Connection reset by peer");
+    it says so in one line with the resume command instead of Gloo's traceback. (torchrun's own
+    summary of the failed job follows; that is the launcher's, not resnet-lab's.)"""
+    out = tmp_path / "run"
+    proc = torchrun("compare", "--preset", "smoke", "--out", str(out), *ARGS, "--epochs", "20")
+    last = out / "simple_cnn" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while not last.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(_rank_zero_pid(proc.pid), signal.SIGKILL)
+    code, _, err = finish(proc)
+    assert code != 0
+    ours = [l for l in err.splitlines() if "resnet-lab:" in l]
+    assert len(ours) == 1 and ours[0].startswith("[rank 1] resnet-lab: error: another process"), err
+    assert f"compare --resume {out}" in ours[0]
+    assert "[rank1]" not in err  # no line of rank 1's traceback
+    code, _, err = finish(torchrun("compare", "--resume", str(out)))
+    assert code == 0, err
+
+
+def test_only_a_collective_losing_a_peer_is_called_a_lost_process(monkeypatch):
+    from resnet_lab import distributed
+
+    monkeypatch.setattr(distributed, "_PLACE", distributed.Place(1, 2, 1))
+    gloo = RuntimeError(
+        "[/__w/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:545] Read error "
+        "[127.0.0.1]:62651: Connection reset by peer. This is typically caused by a remote worker"
+    )
+    assert distributed.lost_peer(gloo) == (
+        "another process of this torchrun job is gone "
+        "(Read error [127.0.0.1]:62651: Connection reset by peer)"
+    )
+    assert distributed.lost_peer(RuntimeError("mat1 and mat2 shapes cannot be multiplied")) is None
+    monkeypatch.setattr(distributed, "_PLACE", distributed.Place())
+    assert distributed.lost_peer(gloo) is None  # one process: no peers to lose

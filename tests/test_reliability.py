@@ -4,6 +4,7 @@ sizes and messages (docs/reliability.md lists every case with its test)."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import math
 import os
@@ -147,28 +148,51 @@ def test_interrupt_before_anything_is_written_offers_no_resume(tmp_path, capsys,
     assert not out.exists()
 
 
-def test_a_full_disk_gives_one_line_the_resume_command_and_no_temp_files(
+class _FullDisk(io.FileIO):
+    """A file on a disk with room for 100 bytes: the write that goes past them fails as a real one
+    does (ENOSPC, no file name)."""
+
+    def write(self, data) -> int:
+        if self.tell() + len(data) > 100:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+def test_a_full_disk_gives_one_line_naming_the_file_the_resume_command_and_no_temp_files(
     tmp_path, capsys, monkeypatch
 ):
-    from resnet_lab import runs
+    """The checkpoint written by torch.save (which turns the failed write into a RuntimeError
+    "unexpected pos ...") fails on the second epoch's checkpoint: the line names that file."""
+    from resnet_lab import files
 
-    real = runs.save_checkpoint
-    calls = {"n": 0}
+    opened = {"n": 0}
 
-    def full_after_first(path, *a, **k):
-        calls["n"] += 1
-        if calls["n"] > 1:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real(path, *a, **k)
+    def full_after_first_checkpoint(path, mode="r", *a, **k):
+        if Path(path).name.endswith(".pt.tmp"):
+            opened["n"] += 1
+            if opened["n"] > 1:
+                return _FullDisk(path, "w")
+        return open(path, mode, *a, **k)
 
-    monkeypatch.setattr(runs, "save_checkpoint", full_after_first)
+    monkeypatch.setattr(files, "open", full_after_first_checkpoint, raising=False)
     out = tmp_path / "run"
     with pytest.raises(SystemExit) as exc:
-        main(["compare", *SMOKE, "--models", "simple_cnn", "--out", str(out)])
+        main(["compare", *SMOKE, "--epochs", "2", "--models", "simple_cnn", "--out", str(out)])
     assert exc.value.code == 1
     line = one_line(capsys.readouterr().err)
     assert "the disk is full" in line and "Resume with: resnet-lab compare --resume" in line
+    assert "checkpoints" in line and ".pt" in line, line  # the file that could not be written
     assert not list(out.rglob("*.tmp"))
+
+
+def test_a_full_disk_while_a_log_grows_names_the_log(tmp_path, monkeypatch):
+    from resnet_lab import files
+
+    monkeypatch.setattr(files, "open", lambda path, mode: _FullDisk(path, mode), raising=False)
+    log = tmp_path / "metrics.jsonl"
+    with pytest.raises(OSError) as exc:
+        files.append_text(log, "x" * 200)
+    assert exc.value.errno == errno.ENOSPC and exc.value.filename == str(log)
 
 
 def test_sigterm_while_the_report_is_written_exits_143_in_one_line(tmp_path, capsys, monkeypatch):

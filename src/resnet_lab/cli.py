@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .distributed import from_env, place
+from .distributed import from_env, lost_peer, place
 from .errors import UserError, one_line
 
 
@@ -382,6 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="training images in the fixed probe batch (default 256; at most the training split)",
     )
     dg.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    dg.add_argument(
+        "--other-data",
+        action="store_true",
+        help="diagnose CHECKPOINT on data other than the run was trained on (changed files, classes or split), "
+        "which is refused otherwise; said on stderr and recorded in the output",
+    )
     _add_train_flags(dg)
 
     sw = sub.add_parser(
@@ -657,6 +663,12 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument(
         "--device", default="cpu", metavar="{cpu,cuda}", help="where to evaluate (default cpu)"
     )
+    an.add_argument(
+        "--other-data",
+        action="store_true",
+        help="analyse the runs on data other than the run was trained on (changed files, classes or split), "
+        "which is refused otherwise; said on stderr and recorded in the output",
+    )
 
     sub.add_parser("models", help="list registered models with their options and parameter counts")
     return parser
@@ -737,6 +749,13 @@ def _interruptible(resume_hint: str, fn, *a, out=None, note: str | None = None, 
             raise
         then = f". Resume with: {resume_hint}" if note is None and resumable() else ""
         _say(f"resnet-lab: error: {_os_error_line(exc)}{then}")
+        raise SystemExit(1) from None
+    except RuntimeError as exc:
+        if (why := lost_peer(exc)) is None:
+            raise
+        # Said by each surviving rank (rank 0 may be the one lost); torchrun then ends the job.
+        then = f"; resume under torchrun with: {resume_hint}" if note is None and resumable() else ""
+        _say(f"resnet-lab: error: {one_line(why, 300)}{then}", own=True)
         raise SystemExit(1) from None
 
 
@@ -858,7 +877,8 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
             )
         cfg = apply_overrides(from_dict(final["config"]), data_keys, "command line")
         data = load_data(cfg.data)
-        check_same_data(Path(args.checkpoint).resolve().parent.parent, data)  # its run directory
+        run_dir = Path(args.checkpoint).resolve().parent.parent
+        other = check_same_data(run_dir, data, allow=args.other_data)
         check_probe_images(args.probe_images, data)
         device = resolve_device(args.__dict__.get("train.device") or "auto")  # as diagnose --model
         same = init is final or init["epoch"] == final["epoch"]
@@ -872,6 +892,8 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
             lr=sgd_lr(cfg.optim),
             probe_images=args.probe_images,
         )
+        if other:
+            result["other_data"] = other  # what differs from the data it was trained on
         labels = {
             "init": f" ({against.name if against else Path(args.checkpoint).name}, epoch {init['epoch']})",
             "final": f" ({Path(args.checkpoint).name}, epoch {final['epoch']})",
@@ -1018,6 +1040,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         directions=args.directions,
         data_dir=args.data_dir,
         device=args.device,
+        other_data=args.other_data,
         **{k: v for k, v in given.items() if v is not None},
     )
     # An analysis writes only after every run is measured, each file atomically: nothing is half-written.

@@ -180,3 +180,24 @@ def wrap(model: torch.nn.Module, device: torch.device, sync_bn: bool) -> torch.n
         torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
     ids = [device.index] if device.type == "cuda" else None
     return DistributedDataParallel(model, device_ids=ids)
+
+
+# What a collective raises when another rank is gone (killed, out of memory, its node lost): Gloo's
+# "Connection reset by peer" / "Connection closed by peer" comes as a plain RuntimeError.
+_LOST_PEER = ("connection reset", "connection closed", "broken pipe", "gloo", "nccl")
+
+
+def lost_peer(exc: BaseException) -> str | None:
+    """The one-line reason when ``exc`` says that another process of this torchrun job is gone
+    (None: not that, or not under torchrun)."""
+    if not _PLACE.active or not isinstance(exc, RuntimeError):
+        return None
+    import torch.distributed as dist
+
+    lines = str(exc).strip().splitlines()
+    first = lines[0] if lines else type(exc).__name__
+    if not (isinstance(exc, dist.DistError) or any(k in first.lower() for k in _LOST_PEER)):
+        return None
+    first = first.split("] ", 1)[-1] if first.startswith("[") else first  # Gloo's source location
+    first = first.split(". This is typically")[0]
+    return f"another process of this torchrun job is gone ({first})"

@@ -29,7 +29,7 @@ from .data.tensors import same_data
 from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
 from .distributed import barrier, place, wrap
-from .errors import UserError
+from .errors import UserError, note_once
 from .escape import ESCAPE_WINDOW, TRACE_EVERY, TRACE_KEY, escape_step
 from .files import read_history
 from .registry import architecture, create_model, last_line, model_options
@@ -395,16 +395,23 @@ def history(run_dir: Path) -> list[dict[str, Any]]:
     return read_history(run_dir / "metrics.jsonl")
 
 
-def check_same_data(run_dir: Path, data: DataSplits) -> None:
+def check_same_data(run_dir: Path, data: DataSplits, allow: bool = False) -> str | None:
     """Refuse to continue, skip as finished, or analyse a run with other data than it was trained
-    on: one results file would otherwise hold models of two data sets under one data line."""
+    on: one results file would otherwise hold models of two data sets under one data line.
+    ``allow`` (analyze/diagnose --other-data, never a resume): say it and return what changed."""
     recorded = recorded_provenance(run_dir / "run.json").get("data_fingerprint")
     changed = same_data(recorded, data.fingerprint())
-    if changed:
+    if changed and allow:
+        note_once(
+            f"{run_dir} was trained on other data ({changed}); measured on these (--other-data)"
+        )
+    elif changed:
         raise UserError(
             f"{run_dir} was trained on other data than these ({changed}); give the data it was "
-            "trained on (the same --data-dir and split settings), or start a new run"
+            "trained on (the same --data-dir and split settings), start a new run, or (analyze, "
+            "diagnose) measure it on these with --other-data"
         )
+    return changed
 
 
 def train_or_resume(

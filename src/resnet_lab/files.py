@@ -17,19 +17,58 @@ from pathlib import Path
 from typing import Any
 
 
+class _Sink:
+    """A file handle that remembers the operating-system error of a failed write: torch.save's
+    writer turns it into a RuntimeError ("unexpected pos ...") that no longer says the disk is full."""
+
+    def __init__(self, fh):
+        self.fh, self.error = fh, None
+
+    def write(self, data) -> int:
+        try:
+            return self.fh.write(data)
+        except OSError as exc:
+            self.error = exc
+            raise
+
+    def flush(self) -> None:
+        self.fh.flush()
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` with ``path`` as its file name (a failed write or fsync names none), so that the
+    one-line error says which file could not be written."""
+    return exc if exc.filename else OSError(exc.errno, exc.strerror, str(path))
+
+
 def atomic_write_bytes(path: Path, write) -> None:
     """Write via a temporary file + fsync + rename, so a crash never leaves half a file; on any
-    failure (a full disk, an interrupt) the temporary file is removed and the old file stays."""
+    failure (a full disk, an interrupt) the temporary file is removed and the old file stays. An
+    operating-system failure is raised as an OSError naming ``path``, also when torch.save wrapped it."""
     tmp = path.with_name(f".{path.name}.tmp")
+    sink = None
     try:
         with open(tmp, "wb") as fh:
-            write(fh)
+            sink = _Sink(fh)
+            write(sink)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        raise
+        cause = exc if isinstance(exc, OSError) else getattr(sink, "error", None)
+        if cause is None or not isinstance(exc, (OSError, RuntimeError)):
+            raise
+        raise _naming(cause, path) from None
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` to a log that grows line by line; a failure names ``path``."""
+    try:
+        with open(path, "a") as fh:
+            fh.write(text)
+    except OSError as exc:
+        raise _naming(exc, path) from None
 
 
 def write_text(path: Path, text: str) -> None:

@@ -35,6 +35,7 @@ import torch
 from .distributed import place
 from .errors import UserError
 from .files import (  # noqa: F401 - re-exported
+    append_text,
     atomic_write_bytes,
     metric_line,
     strict_json,
@@ -319,8 +320,7 @@ class RunRecorder(Callback):
 
     def on_epoch_end(self, state: TrainState) -> None:
         rec = state.history[-1]
-        with open(self.dir / "metrics.jsonl", "a") as fh:
-            fh.write(metric_line(rec))
+        append_text(self.dir / "metrics.jsonl", metric_line(rec))
         if self.writer is not None:
             for split in ("train", "val", "train_clean"):
                 for metric in ("loss", "acc") if split in rec else ():

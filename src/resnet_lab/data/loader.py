@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import tarfile
 from collections.abc import Callable, Iterator
@@ -50,19 +51,29 @@ class ListedImages(torch.utils.data.Dataset):
     """ImageFolder's per-item work (torchvision's ``default_loader``, i.e. a PIL image converted to
     RGB, then the transform) over a given ``(path, class index)`` list: the resolved list that
     :func:`load_imagefolder` decoded, not a second walk of the folder that could see other files.
-    ``read`` replaces the loader for images held in memory (archive members)."""
+    ``read`` replaces the loader for images held in memory (archive members). ``fix``: what to do
+    when a listed file can no longer be read (said in the one-line error)."""
 
-    def __init__(self, samples: list[tuple[Any, int]], transform, read=None):
+    def __init__(self, samples: list[tuple[Any, int]], transform, read=None, fix: str = ""):
         from torchvision.datasets.folder import default_loader
 
         self.samples, self.transform, self.read = samples, transform, read or default_loader
+        self.fix = fix
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, i: int):
         item, label = self.samples[i]
-        return self.transform(self.read(item)), label
+        try:
+            image = self.read(item)
+        except OSError as exc:  # removed or damaged after it was listed and fingerprinted
+            where = item if isinstance(item, str) else f"image {i}"
+            raise UserError(
+                f"{where} was listed when the run started and cannot be read now "
+                f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc}); {self.fix}"
+            ) from None
+        return self.transform(image), label
 
 
 def _pil_from_bytes(data: bytes):
@@ -101,7 +112,9 @@ def extract_archive(
         done = folder / "members.json"
         if not (done.is_file() and done.read_text() == manifest):
             return None
-        return {s: [(str(folder / extracted_name(n)), y) for n, y in e] for s, e in files.items()}
+        found = {s: [(str(folder / extracted_name(n)), y) for n, y in e] for s, e in files.items()}
+        # A copy that lost files (a cleaned cache, a user's rm) is made again, not read in part.
+        return found if all(os.path.isfile(p) for e in found.values() for p, _ in e) else None
 
     if (found := on_disk()) is not None:
         return found, None
@@ -151,9 +164,14 @@ def torchvision_dataset(
     if cfg.dataset == "imagefolder":
         root = Path(cfg.data_dir)
         if root.is_dir():
-            return ListedImages((files or list_folder(root).files)[split], transform)
+            fix = f"restore it in {root}, or start a new run on the folder as it is now"
+            return ListedImages((files or list_folder(root).files)[split], transform, fix=fix)
         samples, read = extract_archive(root, files or list_archive(root).files, cache_dir)
-        return ListedImages(samples[split], transform, read)
+        fix = (
+            f"it is resnet-lab's extracted copy of {root} in {cache_dir}, and something removed "
+            "it; resume the run with --resume and the copy is made again"
+        )
+        return ListedImages(samples[split], transform, read, fix=fix)
     train, test, _, _ = make_synthetic(cfg.synthetic_train, cfg.synthetic_test, seed=cfg.split_seed)
     return TensorImageDataset(train if split == "train" else test, transform)
 
@@ -203,8 +221,18 @@ class LoaderBatches(BatchSource):
             pin_memory=self.device.type == "cuda",
             drop_last=self.drop_last,
         )
-        for x, y in loader:
+        for x, y in _one_line_errors(loader):
             yield (
                 x.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format),
                 y.to(self.device, non_blocking=True),
             )
+
+
+def _one_line_errors(loader) -> Iterator[Any]:
+    """``loader``'s batches; a worker's UserError comes back as the main process's own one-line
+    error (DataLoader re-raises it with the worker's whole traceback as its message)."""
+    try:
+        yield from loader
+    except UserError as exc:
+        last = str(exc).strip().splitlines()[-1] if str(exc).strip() else ""
+        raise UserError(last.split("UserError: ", 1)[-1]) from None

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..files import append_text
 from ..models.paths import SHORTCUT_LABEL, on_shortcut
 from ..train import Callback, TrainState
 from .stats import LayerStats, jsonable, ratio, relu_stats, response_stats
@@ -232,8 +233,7 @@ class DiagnosticsCallback(Callback):
     def _write(self, record: dict[str, Any]) -> None:
         self.records.append(record)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as fh:
-            fh.write(json.dumps(jsonable(record)) + "\n")
+        append_text(self.path, json.dumps(jsonable(record)) + "\n")
 
     def _probe(self, state: TrainState, phase: str) -> None:
         result = probe(without_sync_bn(state.model), self.x, self.y)

@@ -49,6 +49,7 @@ class AnalysisOptions:
     resolution: int = 21  # landscape: 2-D grid points per axis
     directions: str | None = None  # landscape: a saved directions file to reuse
     data_dir: str | None = None  # where the runs' data set is now, if it moved
+    other_data: bool = False  # measure on data other than the runs were trained on (said, recorded)
     device: str = "cpu"
 
     def validate(self) -> None:
@@ -78,8 +79,9 @@ def default_out(paths: list[str | Path], runs: list[TrainedRun]) -> Path:
     return Path(paths[0])
 
 
-def _data_for(runs: list[TrainedRun], opts: AnalysisOptions) -> list[Any]:
-    """Each run's data splits (in run order), each distinct data config loaded once."""
+def _data_for(runs: list[TrainedRun], opts: AnalysisOptions) -> list[tuple[Any, str | None]]:
+    """Each run's data splits (in run order), each distinct data config loaded once, and what
+    differs from the data the run was trained on (None: nothing; only with ``opts.other_data``)."""
     from ..config import from_dict
     from ..data import load_data
     from ..experiment import check_same_data
@@ -93,8 +95,8 @@ def _data_for(runs: list[TrainedRun], opts: AnalysisOptions) -> list[Any]:
         key = json.dumps(dataclasses.asdict(cfg), sort_keys=True)
         if key not in loaded:
             loaded[key] = load_data(cfg)
-        check_same_data(r.dir, loaded[key])  # a run analysed on other data would mislead
-        out.append(loaded[key])
+        # A run analysed on other data would mislead, unless asked for and recorded.
+        out.append((loaded[key], check_same_data(r.dir, loaded[key], allow=opts.other_data)))
     return out
 
 
@@ -144,7 +146,7 @@ def _run_held(name: str, paths: list[str | Path], out, opts: AnalysisOptions, lo
     data = _data_for(runs, opts)
     subset = opts.subset or mod.DEFAULT_SUBSET
     jobs = []  # (run, data, x, y, work) -- all checked before the first measurement
-    for r, d in zip(runs, data):
+    for r, (d, other) in zip(runs, data):
         x, y = validation_images(d, subset, device)
         try:
             work = mod.prepare(r, x, y, opts, directions)
@@ -155,7 +157,7 @@ def _run_held(name: str, paths: list[str | Path], out, opts: AnalysisOptions, lo
             # analyse the others and say why this one is left out.
             log(f"{name}: leaving out {r.dir.name} ({r.model}): {exc}")
             continue
-        jobs.append((r, d, x, y, work))
+        jobs.append((r, d, other, x, y, work))
     if not jobs:
         raise UserError(f"{name} can analyse none of the runs given (see the lines above)")
     label_runs([j[0] for j in jobs])
@@ -163,7 +165,7 @@ def _run_held(name: str, paths: list[str | Path], out, opts: AnalysisOptions, lo
     entries, files = [], {}
     bar = progress(sum(j[-1] for j in jobs), name)
     try:
-        for r, d, x, y, _ in jobs:
+        for r, d, other, x, y, _ in jobs:
             start = time.perf_counter()
             result, attachments = mod.measure(r, x, y, opts, directions, bar=bar, device=device)
             model = r.build("final")
@@ -178,6 +180,7 @@ def _run_held(name: str, paths: list[str | Path], out, opts: AnalysisOptions, lo
                 "split": "validation",
                 "images": len(x),
                 "data": d.source,
+                **({"other_data": other} if other else {}),
                 "seconds": round(time.perf_counter() - start, 1),
                 **result,
             }
