@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 from PIL import Image
 
 from conftest import smoke_compare
@@ -363,3 +364,51 @@ def test_diagnose_a_checkpoint_whose_model_file_is_gone_says_what_it_needs(tmp_p
     assert len(lines) == 1 and lines[0].startswith("resnet-lab: error: "), proc.stderr
     assert f"the file {source} does not exist" in lines[0] and "put it back there" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+# ----------------------------------------------------------- settings written once, flags generated
+
+
+def test_every_training_setting_is_a_flag_with_its_fields_help():
+    """The flags are generated from config.py's fields: each setting is --section.field (and its
+    short spelling where it has one), with the field's own help, so the two cannot drift."""
+    from resnet_lab.cli import build_parser
+    from resnet_lab.config import settings
+
+    compare = build_parser()._subparsers._group_actions[0].choices["compare"]
+    by_dest: dict[str, list] = {}
+    for action in compare._actions:
+        by_dest.setdefault(action.dest, []).append(action)
+    for key, f, _ in settings():
+        flags = [o for a in by_dest[key] for o in a.option_strings]
+        assert f"--{key}" in flags, key
+        assert any(f.metadata["help"].replace("%", "%%") in (a.help or "") for a in by_dest[key])
+    val = next(a for a in by_dest["data.val_size"] if "--val-size" in a.option_strings)
+    assert "5000 for CIFAR-10" in val.help and "--data.val_size" in val.option_strings
+
+
+def test_print_config_gives_the_yaml_that_config_takes_back(tmp_path, capsys):
+    args = ["--preset", "smoke", "--lr", "0.05", "--optim.milestones", "10,20", "--no-augment"]
+    assert main(["compare", *args, "--print-config"]) == 0
+    printed = capsys.readouterr().out
+    (tmp_path / "c.yaml").write_text(printed)
+    assert main(["compare", "--config", str(tmp_path / "c.yaml"), "--print-config"]) == 0
+    assert capsys.readouterr().out == printed
+    blob = yaml.safe_load(printed)
+    assert blob["optim"]["milestones"] == [10, 20] and blob["data"]["augment"] is False
+    assert blob["preset"] == "smoke" and blob["optim"]["lr"] == 0.05
+    assert not list(tmp_path.glob("runs*"))  # nothing trained, nothing written
+
+
+@pytest.mark.parametrize(
+    "args, needle",
+    [
+        (["--train.amp", "fp16"], "unknown amp mode 'fp16'; choose one of: auto, bf16, off"),
+        (["--model.shortcut", "C"], "unknown shortcut 'C'; choose one of: A, B"),
+        (["--optim.milestones", "ten"], "optim.milestones must be int"),
+    ],
+)
+def test_generated_flags_refuse_bad_values_in_one_line(args, needle, capsys):
+    assert main(["compare", "--preset", "smoke", *args, "--print-config"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and needle in err, err

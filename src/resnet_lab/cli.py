@@ -10,8 +10,9 @@ import datetime as _dt
 import errno
 import shlex
 import sys
+import typing
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from .distributed import from_env, lost_peer, place
 from .errors import UserError, one_line
@@ -22,247 +23,47 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see '{self.prog} --help')")
 
 
-# (flag, dotted config key, argparse kwargs). One table, so --help and the config keys cannot drift.
-_TRAIN_FLAGS: list[tuple[str, str, dict[str, Any]]] = [
-    (
-        "--dataset",
-        "data.dataset",
-        {
-            "metavar": "{cifar10,imagefolder,synthetic}",
-            "help": "data source: torchvision CIFAR-10, an image folder/.tar.gz with train/ and test/, or "
-            "synthetic toy data (default: cifar10; smoke preset: synthetic)",
-        },
-    ),
-    (
-        "--data-dir",
-        "data.data_dir",
-        {
-            "metavar": "PATH",
-            "help": "cifar10: folder containing cifar-10-batches-py (downloaded there when missing and online); "
-            "imagefolder: folder or .tar/.tar.gz holding train/<class>/* and test/<class>/*",
-        },
-    ),
-    (
-        "--cache-dir",
-        "data.cache_dir",
-        {
-            "metavar": "PATH",
-            "help": "where downloads and decoded image folders are cached (default ~/.cache/resnet-lab or $RESNET_LAB_CACHE)",
-        },
-    ),
-    (
-        "--val-size",
-        "data.val_size",
-        {
-            "type": int,
-            "metavar": "N",
-            "help": "training images held out for validation (default 5000)",
-        },
-    ),
-    (
-        "--train-subset",
-        "data.train_subset",
-        {
-            "type": int,
-            "metavar": "N",
-            "help": "train on only N images of the training split (default: all)",
-        },
-    ),
-    (
-        "--test-subset",
-        "data.test_subset",
-        {
-            "type": int,
-            "metavar": "N",
-            "help": "final test numbers on a fixed, seeded choice of N test images (default: all; quick grids)",
-        },
-    ),
-    ("--epochs", "train.epochs", {"type": int, "metavar": "N", "help": "epochs per model"}),
-    (
-        "--batch-size",
-        "train.batch_size",
-        {
-            "type": int,
-            "metavar": "N",
-            "help": "training batch size (default 128); under torchrun the global batch, split "
-            "evenly over the processes",
-        },
-    ),
-    (
-        "--optimizer",
-        "optim.name",
-        {"metavar": "{sgd,adam}", "help": "sgd (with momentum) or adam (default sgd)"},
-    ),
-    (
-        "--lr",
-        "optim.lr",
-        {
-            "type": float,
-            "help": "learning rate (default 0.01; constant, except in the paper presets' step schedule)",
-        },
-    ),
-    ("--momentum", "optim.momentum", {"type": float, "help": "SGD momentum (default 0.9)"}),
-    (
-        "--weight-decay",
-        "optim.weight_decay",
-        {"type": float, "help": "L2 weight decay (default 0)"},
-    ),
-    (
-        "--width",
-        "model.width_mult",
-        {
-            "type": float,
-            "metavar": "MULT",
-            "help": "channel multiplier: 1.0 = the seed's widths (64/128/256), 0.25 = 16/32/64 (quick preset)",
-        },
-    ),
-    (
-        "--init",
-        "model.init",
-        {
-            "metavar": "{default,kaiming,xavier,orthogonal,delta_orthogonal,fixup,skipinit}",
-            "help": "weight init (default: the model's own, e.g. PyTorch's for the seed's nets, He for "
-            "plainN/resnetN): default = PyTorch's, or a named scheme; fixup and skipinit need residual "
-            "blocks (docs/trainability.md)",
-        },
-    ),
-    (
-        "--norm",
-        "model.norm",
-        {
-            "metavar": "{none,batch}",
-            "help": "normalisation after each conv (default: the model's own, none for the seed's nets, "
-            "batch for plainN/resnetN)",
-        },
-    ),
-    (
-        "--skip",
-        "model.skip",
-        {
-            "metavar": "{on,off}",
-            "help": "residual additions on or off, for models that have them as an option (resnet_seed, cifar_net; "
-            "default: the model's own); a model without the option refuses it. resnet_seed_plain is resnet_seed "
-            "with skips off by name",
-        },
-    ),
-    (
-        "--device",
-        "train.device",
-        {"metavar": "{auto,cpu,cuda}", "help": "auto picks CUDA when available"},
-    ),
-    (
-        "--seed",
-        "train.seed",
-        {"type": int, "help": "seed for init, data order and augmentation (default 0)"},
-    ),
-    (
-        "--checkpoint-every",
-        "train.checkpoint_every",
-        {
-            "type": int,
-            "metavar": "N",
-            "help": "write the resumable checkpoint every N epochs (default 1)",
-        },
-    ),
-    (
-        "--clean-train-images",
-        "train.clean_train_images",
-        {
-            "type": int,
-            "metavar": "N",
-            "help": "after every epoch also evaluate N fixed training images in eval mode without "
-            "augmentation: the clean training error (He et al. Fig. 6); default 0 = off",
-        },
-    ),
-    (
-        "--diag-every",
-        "train.diag_every",
-        {
-            "type": int,
-            "metavar": "N",
-            "help": "record per-layer statistics every N optimiser steps (default 100)",
-        },
-    ),
-    (
-        "--pipeline",
-        "data.pipeline",
-        {
-            "metavar": "{inmemory,dataloader}",
-            "help": "inmemory: uint8 tensors on the device, batched augmentation (default, fast); dataloader: "
-            "torchvision dataset + per-image transforms in a DataLoader (the conventional way, for comparison)",
-        },
-    ),
-    (
-        "--workers",
-        "data.workers",
-        {
-            "type": int,
-            "metavar": "N",
-            "help": "DataLoader workers of the dataloader pipeline (default 2)",
-        },
-    ),
-    (
-        "--amp",
-        "train.amp",
-        {
-            "metavar": "{auto,bf16,off}",
-            "help": "bf16 autocast: auto = on for CUDA GPUs, off on CPUs (fp32 as in 2015); bf16 forces it on "
-            "(much faster on CPUs with AMX, see docs/performance.md)",
-        },
-    ),
-    (
-        "--stop-after-escape",
-        "train.stop_after_escape",
-        {
-            "type": int,
-            "metavar": "STEPS",
-            "help": "end each run this many steps after its training loss left ln C (the escape step, "
-            "src/resnet_lab/escape.py): for studies that need only when a net starts learning "
-            "(default: train all epochs)",
-        },
-    ),
-    (
-        "--threads",
-        "train.threads",
-        {"type": int, "metavar": "N", "help": "CPU threads for torch (default 0: one per core)"},
-    ),
-]
-_SWITCHES = [  # (flag, key, value, help)
-    ("--no-augment", "data.augment", False, "turn off random crop + flip"),
-    (
-        "--no-normalize",
-        "data.normalize",
-        False,
-        "scale pixels to [0, 1] only, without the per-channel mean/std standardisation",
-    ),
-    ("--no-download", "data.download", False, "never try to download CIFAR-10"),
-    ("--no-channels-last", "train.channels_last", False, "keep the default NCHW memory layout"),
-    ("--no-tensorboard", "train.tensorboard", False, "do not write TensorBoard event files"),
-    (
-        "--no-diagnostics",
-        "train.diagnostics",
-        False,
-        "do not record per-layer statistics during training",
-    ),
-    (
-        "--compile",
-        "train.compile",
-        True,
-        (
-            "torch.compile the model for training steps (worth it on a GPU; "
-            "the first steps are slow while it compiles)"
-        ),
-    ),
-    (
-        "--sync-bn",
-        "train.sync_bn",
-        True,
-        (
-            "under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only) "
-            "instead of each process's slice (DDP's default: cheaper, statistics of a smaller batch)"
-        ),
-    ),
-]
+def _metavar(tp: Any) -> str:
+    """How a value of type ``tp`` is written on the command line, for --help."""
+    from .config import base_type
+
+    base = base_type(tp)[0]
+    if typing.get_origin(base) is Literal:
+        return "{" + ",".join(typing.get_args(base)) + "}"
+    if typing.get_origin(base) is tuple:
+        return f"{_metavar(typing.get_args(base)[0])},..."
+    return {bool: "{true,false}", int: "N", float: "X"}.get(base, "TEXT")
+
+
+def _setting_flags() -> list[tuple[list[str], str, dict[str, Any]]]:
+    """(flags, dotted config key, argparse kwargs) of every training setting, generated from its
+    field in config.py: the type, the default and the help are written there once. Each setting is
+    ``--section.field``, and also its short spelling where it has one (``--lr``); a switch such as
+    ``--no-augment`` sets one value."""
+    from .config import base_type, settings
+
+    out = []
+    for key, f, tp in settings():
+        meta = f.metadata
+        base = base_type(tp)[0]
+        default = "" if f.default in (None, ()) else f" (default: {_shown_default(f.default)})"
+        kwargs: dict[str, Any] = {
+            "metavar": meta["metavar"] or _metavar(tp),
+            "help": (meta["help"] + default).replace("%", "%%"),  # argparse formats help with %
+        }
+        if base in (int, float):  # argparse's own one-line error for "--epochs two"
+            kwargs["type"] = base
+        out.append(([n for n in (meta["flag"], f"--{key}") if n], key, kwargs))
+        if meta["switch"]:
+            flag, value, help_ = meta["switch"]
+            out.append(([flag], key, {"action": "store_const", "const": value, "help": help_}))
+    return out
+
+
+def _shown_default(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def _add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -280,15 +81,46 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         help="YAML file of settings, e.g. 'optim: {lr: 0.02}'; "
         "precedence: defaults < preset < file < flags",
     )
-    for flag, key, kwargs in _TRAIN_FLAGS:
-        p.add_argument(flag, dest=key, default=None, **kwargs)
-    for flag, key, value, help_ in _SWITCHES:
-        p.add_argument(flag, dest=key, action="store_const", const=value, default=None, help=help_)
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved settings as YAML (a file --config takes) and exit",
+    )
+    groups: dict[str, argparse._ArgumentGroup] = {}
+    for names, key, kwargs in _setting_flags():
+        section = key.split(".")[0]
+        if section not in groups:
+            groups[section] = p.add_argument_group(f"{section} settings (config section {section}:)")
+        groups[section].add_argument(*names, dest=key, default=None, **kwargs)
+
+
+class _Printed(Exception):
+    """--print-config printed the resolved settings: the command ends there, with exit code 0."""
+
+
+def _settings(args: argparse.Namespace, default_preset: str | None, overrides: dict[str, Any]):
+    """The command's resolved config (defaults < preset < file < flags); printed as the YAML that
+    --config takes, and the command ended, under --print-config."""
+    from .config import resolve
+
+    cfg = resolve(args.preset or default_preset, args.config, overrides)
+    _print_config(args, cfg)
+    return cfg
+
+
+def _print_config(args: argparse.Namespace, cfg: Any) -> None:
+    if getattr(args, "print_config", False):
+        import yaml
+
+        from .config import to_dict
+
+        print(yaml.safe_dump(to_dict(cfg), sort_keys=False), end="")
+        raise _Printed
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    keys = [k for _, k, _ in _TRAIN_FLAGS] + [k for _, k, _, _ in _SWITCHES]
-    out = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
+    keys = dict.fromkeys(k for _, k, _ in _setting_flags())
+    out = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if getattr(args, "models", None):
         out["models"] = [m for item in args.models for m in item.split(",") if m]
     for flag, key in (
@@ -754,14 +586,15 @@ def _interruptible(resume_hint: str, fn, *a, out=None, note: str | None = None, 
         if (why := lost_peer(exc)) is None:
             raise
         # Said by each surviving rank (rank 0 may be the one lost); torchrun then ends the job.
-        then = f"; resume under torchrun with: {resume_hint}" if note is None and resumable() else ""
+        then = (
+            f"; resume under torchrun with: {resume_hint}" if note is None and resumable() else ""
+        )
         _say(f"resnet-lab: error: {one_line(why, 300)}{then}", own=True)
         raise SystemExit(1) from None
 
 
 def _cmd_compare(args: argparse.Namespace) -> int:
     from .comparison import load_run_config, run_compare
-    from .config import resolve
     from .reporting.report import write_report
 
     if args.resume:
@@ -770,6 +603,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                 "--resume continues a run with the settings it was started with; drop the other flags"
             )
         cfg, out = load_run_config(args.resume), args.resume
+        _print_config(args, cfg)
     else:
         overrides = _overrides(args)
         if "sweep.seeds" in overrides:
@@ -778,7 +612,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
                     "--seed and --seeds both given; pass --seeds S,S,... alone (or --seed for one run)"
                 )
             overrides["seeds"] = overrides.pop("sweep.seeds")
-        cfg = resolve(args.preset, args.config, overrides)
+        cfg = _settings(args, None, overrides)
         if cfg.seeds and "train.seed" in overrides:
             raise UserError(
                 "--seed given, but the config file lists seeds; drop --seed or pass --seeds"
@@ -806,7 +640,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .config import apply_overrides, from_dict, resolve
+    from .config import apply_overrides, from_dict
     from .data import load_data
     from .diagnostics.analyze import (
         check_probe_images,
@@ -826,7 +660,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         )
     if args.model:
         # One probe is cheap at any width: the model as its name means it, unless told otherwise.
-        cfg = resolve(args.preset or "seed", args.config, {**overrides, "models": [args.model]})
+        cfg = _settings(args, "seed", {**overrides, "models": [args.model]})
         data = load_data(cfg.data)
         options = builder_options(args.model, cfg, data)
         check_probe_images(args.probe_images, data)
@@ -865,7 +699,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         data_keys = {k: v for k, v in overrides.items() if k.startswith("data.")}
         ignored = [k for k in overrides if not k.startswith("data.") and k != "train.device"]
         if args.preset or args.config or ignored:
-            flags = {k: f for f, k, _ in _TRAIN_FLAGS} | {k: f for f, k, _, _ in _SWITCHES}
+            flags = {k: names[0] for names, k, _ in reversed(_setting_flags())}
             given = (
                 ["--preset"] * bool(args.preset)
                 + ["--config"] * bool(args.config)
@@ -903,7 +737,6 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from .config import resolve
     from .reporting.sweep_report import write_sweep_report
     from .sweep import run_sweep
 
@@ -912,7 +745,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         raise UserError(
             "a sweep sets the skips by family (plain = off, resnet = on); pass --families instead of --skip"
         )
-    cfg = resolve(args.preset or "paper-quick", args.config, overrides)
+    cfg = _settings(args, "paper-quick", overrides)
     out = args.out or f"runs/sweep-{cfg.preset}"
     _interruptible(_same_command(), run_sweep, cfg, out, out=out)
     if not place().is_main:
@@ -924,11 +757,10 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
-    from .config import resolve
 
     if min(args.steps, args.repeats, args.diag_steps) < 1 or args.warmup < 0:
         raise UserError("--steps, --diag-steps and --repeats must be >= 1 and --warmup >= 0")
-    cfg = resolve(args.preset, args.config, _overrides(args))
+    cfg = _settings(args, None, _overrides(args))
     out = args.out or f"runs/bench-{cfg.preset}-{_dt.datetime.now():%Y%m%d-%H%M%S}"
     _interruptible(
         "",
@@ -947,7 +779,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:
-    from .config import resolve
     from .grid_engine import SubmititOptions, parse_axis, run_grid
     from .reporting.grid_report import write_grid_report
 
@@ -960,7 +791,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
         raise UserError(
             "a grid runs every cell once per seed of --seeds; pass --seeds instead of --seed"
         )
-    cfg = resolve(args.preset or "trainability-quick", args.config, overrides)
+    cfg = _settings(args, "trainability-quick", overrides)
     from .config import load_yaml
 
     fixed = set(overrides) | (set(load_yaml(args.config)) if args.config else set())
@@ -1146,6 +977,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "grid": _cmd_grid,
             "models": _cmd_models,
         }[args.command](args)
+    except _Printed:
+        return 0
     except UserError as exc:
         _say(f"resnet-lab: error: {one_line(str(exc))}", own=True)
         return 2

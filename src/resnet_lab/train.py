@@ -14,6 +14,7 @@ import math
 import os
 import sys
 import time
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,16 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import escape
-from .config import ExperimentConfig, OptimConfig, TrainConfig, one_of, positive
+from .config import (
+    AmpMode,
+    Device,
+    ExperimentConfig,
+    OptimConfig,
+    Optimizer,
+    TrainConfig,
+    one_of,
+    positive,
+)
 from .data import Batches
 from .distributed import all_min, all_sum, broadcast_buffers, check_batch, from_env, place
 from .distributed import setup as setup_distributed
@@ -91,9 +101,9 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-OPTIMIZERS = ("sgd", "adam")
-DEVICES = ("auto", "cpu", "cuda")
-AMP_MODES = ("auto", "bf16", "off")
+OPTIMIZERS = typing.get_args(Optimizer)
+DEVICES = typing.get_args(Device)
+AMP_MODES = typing.get_args(AmpMode)
 
 
 def check_optim_config(cfg: OptimConfig) -> None:

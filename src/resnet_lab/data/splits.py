@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import torch
 
-from ..config import DataConfig, one_of, positive
+from ..config import DataConfig, Dataset, Pipeline, one_of, positive
 from ..errors import UserError, note_once
 from .cache import default_cache_dir
 from .sources import load_cifar10, load_imagefolder, make_synthetic
 from .tensors import DataSplits
 
-DATASETS = ("cifar10", "imagefolder", "synthetic")
-PIPELINES = ("inmemory", "dataloader")
+DATASETS = typing.get_args(Dataset)
+PIPELINES = typing.get_args(Pipeline)
 
 
 def check_data_config(cfg: DataConfig) -> None:

@@ -8,22 +8,20 @@ flatten, and one linear ``fc`` layer. Families differ only in what their builder
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Literal
+import typing
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
+from ..config import Init, Norm
 from ..errors import UserError
 
 if TYPE_CHECKING:
     from ..config import ModelConfig
 
-Norm = Literal["none", "batch"]
-Init = Literal[
-    "default", "kaiming", "xavier", "orthogonal", "delta_orthogonal", "fixup", "skipinit"
-]
-NORMS = ("none", "batch")
-INITS = ("default", "kaiming", "xavier", "orthogonal", "delta_orthogonal", "fixup", "skipinit")
+NORMS = typing.get_args(Norm)
+INITS = typing.get_args(Init)
 
 
 def scaled(channels: int, width_mult: float) -> int:
