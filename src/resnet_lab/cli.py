@@ -90,7 +90,9 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
     for names, key, kwargs in _setting_flags():
         section = key.split(".")[0]
         if section not in groups:
-            groups[section] = p.add_argument_group(f"{section} settings (config section {section}:)")
+            groups[section] = p.add_argument_group(
+                f"{section} settings (config section {section}:)"
+            )
         groups[section].add_argument(*names, dest=key, default=None, **kwargs)
 
 
@@ -149,6 +151,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
+    _compare_parser(sub)
+    _diagnose_parser(sub)
+    _sweep_parser(sub)
+    _report_parser(sub)
+    _bench_parser(sub)
+    _grid_parser(sub)
+    _analyze_parser(sub)
+    sub.add_parser("models", help="list registered models with their options and parameter counts")
+    return parser
+
+
+def _compare_parser(sub) -> None:
     cmp = sub.add_parser(
         "compare",
         help="train the seed's models identically and judge each run",
@@ -184,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         "finished models are kept, an interrupted one continues from its last completed epoch",
     )
 
+
+def _diagnose_parser(sub) -> None:
     dg = sub.add_parser(
         "diagnose",
         help="explain a model: predictions, per-layer statistics, verdict",
@@ -222,6 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_train_flags(dg)
 
+
+def _sweep_parser(sub) -> None:
     sw = sub.add_parser(
         "sweep",
         help="the degradation experiment: plain vs residual CIFAR nets over depths and seeds",
@@ -252,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="sweep directory (default runs/sweep-<preset>); rerun to resume",
     )
 
+
+def _report_parser(sub) -> None:
     rp = sub.add_parser(
         "report",
         help="write the HTML + Markdown report of compare runs (or rewrite a sweep's or grid's)",
@@ -273,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", help="where to write the report (default: the first RUN_DIR)"
     )
 
+
+def _bench_parser(sub) -> None:
     bn = sub.add_parser(
         "bench",
         help="training speed: resnet-lab's pipeline vs the conventional DataLoader one",
@@ -337,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="where bench.json (and the end-to-end runs) go (default runs/bench-<preset>-<time>)",
     )
 
+
+def _grid_parser(sub) -> None:
     gr = sub.add_parser(
         "grid",
         help="a study over any config axes, e.g. the trainability map (depth x skip x norm x "
@@ -421,6 +445,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="submitit: time limit per run (default 60)",
     )
 
+
+def _analyze_parser(sub) -> None:
     an = sub.add_parser(
         "analyze",
         help="why skip connections work, measured on trained runs: lesion study, "
@@ -501,9 +527,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="analyse the runs on data other than the run was trained on (changed files, classes or split), "
         "which is refused otherwise; said on stderr and recorded in the output",
     )
-
-    sub.add_parser("models", help="list registered models with their options and parameter counts")
-    return parser
 
 
 class _Terminated(BaseException):

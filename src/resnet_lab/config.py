@@ -648,6 +648,35 @@ def base_type(tp: Any) -> tuple[Any, bool]:
     return tp, False
 
 
+def _to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    words = {"true": True, "yes": True, "1": True, "on": True}
+    words |= {"false": False, "no": False, "0": False, "off": False}
+    return words[str(value).lower()]  # KeyError: not a truth value
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError
+    return int(value)
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise TypeError
+    return float(value)  # also parses YAML's "1e-3", which PyYAML leaves a string
+
+
+def _to_str(value: Any) -> str:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise TypeError
+    return str(value)
+
+
+_PARSERS = {bool: _to_bool, int: _to_int, float: _to_float, str: _to_str}
+
+
 def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
     base, optional = base_type(tp)
     # "null" (or, for a non-text option such as model.skip, "none") on a command line or grid axis:
@@ -656,50 +685,33 @@ def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
     if optional and (value is None or (isinstance(value, str) and value.lower() in unset)):
         return None
     if typing.get_origin(base) is Literal:
-        choices = typing.get_args(base)
-        if value in choices:
-            return value
-        what = {k: f.metadata["what"] for k, f, _ in settings()}.get(key) or key.rsplit(".", 1)[-1]
-        raise UserError(
-            f"{origin}: unknown {what} {shown(value)}; choose one of: {', '.join(choices)}"
-        )
+        return _choice(key, value, typing.get_args(base), origin)
+    if typing.get_origin(base) is tuple:
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise UserError(f"{origin}: {key} must be a list, got {shown(value)}; fix that value")
+        items = [v.strip() if isinstance(v, str) else v for v in items]
+        item_type = typing.get_args(base)[0]
+        return tuple(_coerce(key, v, item_type, origin) for v in items if v != "")
     try:
-        if typing.get_origin(base) is tuple:
-            items = value.split(",") if isinstance(value, str) else list(value)
-            item_type = typing.get_args(base)[0]
-            items = [v.strip() if isinstance(v, str) else v for v in items]
-            return tuple(_coerce(key, v, item_type, origin) for v in items if v != "")
-        if base is bool:
-            if isinstance(value, bool):
-                return value
-            if str(value).lower() in ("true", "yes", "1", "on"):
-                return True
-            if str(value).lower() in ("false", "no", "0", "off"):
-                return False
-            raise ValueError
-        if base is int:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            return int(value)
-        if base is float:
-            if isinstance(value, bool):
-                raise ValueError
-            number = float(value)  # also parses YAML's "1e-3", which PyYAML leaves a string
-            if not math.isfinite(number):
-                raise UserError(
-                    f"{origin}: {key} must be a finite number, got {shown(value)}; fix that value"
-                )
-            return number
-        if base is str:
-            if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-                raise ValueError
-            return str(value)
-    except (TypeError, ValueError):
-        pass
-    else:
+        parsed = _PARSERS[base](value)
+    except (KeyError, TypeError, ValueError):
+        name = getattr(base, "__name__", str(base))
+        raise UserError(
+            f"{origin}: {key} must be {name}, got {shown(value)}; fix that value"
+        ) from None
+    if base is float and not math.isfinite(parsed):
+        raise UserError(
+            f"{origin}: {key} must be a finite number, got {shown(value)}; fix that value"
+        )
+    return parsed
+
+
+def _choice(key: str, value: Any, choices: tuple[Any, ...], origin: str) -> Any:
+    if value in choices:
         return value
-    name = getattr(base, "__name__", str(base))
-    raise UserError(f"{origin}: {key} must be {name}, got {shown(value)}; fix that value")
+    what = {k: f.metadata["what"] for k, f, _ in settings()}.get(key) or key.rsplit(".", 1)[-1]
+    raise UserError(f"{origin}: unknown {what} {shown(value)}; choose one of: {', '.join(choices)}")
 
 
 def apply_overrides(

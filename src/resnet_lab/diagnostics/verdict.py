@@ -39,7 +39,8 @@ distance between the softmax outputs before and after).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..models.paths import is_shortcut_label
@@ -79,13 +80,111 @@ def _fit_text(fit: DepthFit) -> str:
     return f"gain {fit['gain']:.3g}/layer, depth scale {fit['depth_scale']:.3g} layers"
 
 
+@dataclass(frozen=True)
+class _Probe:
+    """What the rules of :func:`gradient_verdict` look at."""
+
+    layers: Sequence[LayerStats]
+    loss: float
+    path: list[LayerStats]  # the main path's layers, input to output
+    back: dict[str, Any] | None  # the backward signal's fit
+    forward: dict[str, Any] | None  # the forward (ReLU output std) fit
+
+
+# A rule returns (verdict, reasons: the deciding one first) or None (not this verdict); the first
+# rule that decides wins, and "healthy" is what is left.
+Rule = Callable[[_Probe], "tuple[str, list[str]] | None"]
+
+
+def _non_finite(p: _Probe) -> tuple[str, list[str]] | None:
+    signals = [l.get("back_signal") for l in p.layers]
+    if not finite(p.loss):
+        reason = (
+            f"non-finite loss ({_fmt(p.loss)}) on the probe batch: the forward pass is not finite"
+        )
+        return "non-finite output", [reason]
+    bad = [l["name"] for l in p.layers if not finite(l["grad_norm"])]
+    if bad or any(s is not None and not finite(s) for s in signals):
+        return "exploding gradients", [
+            f"non-finite gradient in {', '.join(bad) or 'the backward signal'}"
+        ]
+    return None
+
+
+def _no_gradient(p: _Probe) -> tuple[str, list[str]] | None:
+    silent = [l for l in p.path if l.get("back_signal") == 0]
+    if silent and any((l.get("back_signal") or 0) > 0 for l in p.path):
+        more = " ..." if len(silent) > 3 else ""
+        names = ", ".join(l["name"] for l in silent[:3])
+        return "vanishing gradients", [f"no gradient at all reaches {names}{more}"]
+    if not (p.path and len(silent) == len(p.path)):
+        return None
+    head = [l for l in p.layers if not is_shortcut_label(l["name"])][-1]
+    if head["weight_norm"] == 0:  # zero-initialised output layer: it learns first, then the rest
+        return "healthy", [
+            (
+                f"no backward signal reaches the layers below {head['name']} yet: its weights are "
+                "all zero (zero-initialised, as Fixup does), so the first step trains it alone"
+            )
+        ]
+    return "vanishing gradients", ["no gradient at all reaches any layer below the output"]
+
+
+def _signal_change(p: _Probe) -> tuple[str, list[str]] | None:
+    back = p.back
+    if back is None or 1 / SIGNAL_CHANGE_LIMIT <= back["change"] <= SIGNAL_CHANGE_LIMIT:
+        return None
+    span = f"over {back['layers']} layers from {p.path[-1]['name']} to {p.path[0]['name']}"
+    kind = "shrinks" if back["change"] < 1 else "grows"
+    reasons = [
+        (
+            f"the backward signal {kind} x{_fmt(back['change'])} toward the input {span} "
+            f"({_fit_text(back)}; limit x{SIGNAL_CHANGE_LIMIT:.0f} either way = 6 depth scales)"
+        )
+    ]
+    if p.forward is not None:
+        reasons.append(
+            f"forward, the ReLU output std changes x{_fmt(p.forward['change'])} from "
+            f"{p.path[0]['name']} to the last ReLU ({_fit_text(p.forward)})"
+        )
+    return ("vanishing gradients" if back["change"] < 1 else "exploding gradients"), reasons
+
+
+def _huge_gradient(p: _Probe) -> tuple[str, list[str]] | None:
+    huge = max(p.layers, key=lambda l: l["grad_to_weight"] if finite(l["grad_to_weight"]) else 0)
+    if finite(huge["grad_to_weight"]) and huge["grad_to_weight"] > HUGE_GRAD_TO_WEIGHT:
+        return "exploding gradients", [
+            (
+                f"{huge['name']}'s gradient norm is {_fmt(huge['grad_to_weight'])} x its weight norm "
+                f"(bound {HUGE_GRAD_TO_WEIGHT:g})"
+            )
+        ]
+    return None
+
+
+def _dead_units(p: _Probe) -> tuple[str, list[str]] | None:
+    with_dead = [l for l in p.layers if l.get("dead_frac") is not None]
+    dead = max(with_dead, key=lambda l: l["dead_frac"], default=None)
+    if dead is not None and dead["dead_frac"] >= DEAD_FRACTION:
+        return "dead units", [
+            (
+                f"{dead['dead_frac']:.0%} of the channels of the ReLU after {dead['name']} are 0 on the "
+                f"whole batch (threshold {DEAD_FRACTION:.0%})"
+            )
+        ]
+    return None
+
+
+RULES: tuple[Rule, ...] = (_non_finite, _no_gradient, _signal_change, _huge_gradient, _dead_units)
+
+
 def gradient_verdict(
     layers: Sequence[LayerStats], loss: float, num_classes: int, lr: float | None = None
 ) -> Verdict:
     """The verdict of one probe, its evidence and the fitted signals (``lr``: flag large steps)."""
     ratio = first_to_last_ratio(layers)
     back, forward = signal_fits(layers)
-    path = signal_path(layers)
+    probe = _Probe(layers, loss, signal_path(layers), back, forward)
     out: Verdict = {"first_to_last": ratio, "backward": back, "forward": forward, "large_steps": []}
     evidence: list[str] = []
     if lr is not None:
@@ -106,82 +205,10 @@ def gradient_verdict(
         evidence.append(
             f"loss {loss:.4f} is at ln {num_classes} = {ln_c:.4f}: the output is uninformative"
         )
-
-    def decide(verdict: str, reason: str) -> Verdict:
-        return {**out, "verdict": verdict, "evidence": [reason, *evidence]}
-
-    signals = [l.get("back_signal") for l in layers]
-    if (
-        not finite(loss)
-        or any(not finite(l["grad_norm"]) for l in layers)
-        or any(s is not None and not finite(s) for s in signals)
-    ):
-        if not finite(loss):
-            return decide(
-                "non-finite output",
-                f"non-finite loss ({_fmt(loss)}) on the probe batch: the forward pass is not finite",
-            )
-        bad = [l["name"] for l in layers if not finite(l["grad_norm"])]
-        return decide(
-            "exploding gradients",
-            f"non-finite gradient in {', '.join(bad) or 'the backward signal'}",
-        )
-    silent = [l for l in path if l.get("back_signal") == 0]
-    if silent and any((l.get("back_signal") or 0) > 0 for l in path):
-        return decide(
-            "vanishing gradients",
-            f"no gradient at all reaches {', '.join(l['name'] for l in silent[:3])}"
-            + (" ..." if len(silent) > 3 else ""),
-        )
-    if path and len(silent) == len(path):
-        head = [l for l in layers if not is_shortcut_label(l["name"])][-1]
-        if (
-            head["weight_norm"] == 0
-        ):  # zero-initialised output layer: it learns first, then the rest
-            return decide(
-                "healthy",
-                f"no backward signal reaches the layers below {head['name']} yet: its weights are "
-                "all zero (zero-initialised, as Fixup does), so the first step trains it alone",
-            )
-        return decide(
-            "vanishing gradients", "no gradient at all reaches any layer below the output"
-        )
-    collapse = (
-        f"forward, the ReLU output std changes x{_fmt(forward['change'])} from {path[0]['name']} "
-        f"to the last ReLU ({_fit_text(forward)})"
-        if forward is not None
-        else None
-    )
-    if back is not None:
-        first, last = path[0]["name"], path[-1]["name"]
-        span = f"over {back['layers']} layers from {last} to {first}"
-        if back["change"] < 1 / SIGNAL_CHANGE_LIMIT or back["change"] > SIGNAL_CHANGE_LIMIT:
-            kind = "shrinks" if back["change"] < 1 else "grows"
-            if collapse:
-                evidence.insert(0, collapse)
-            return decide(
-                "vanishing gradients" if back["change"] < 1 else "exploding gradients",
-                f"the backward signal {kind} x{_fmt(back['change'])} toward the input {span} "
-                f"({_fit_text(back)}; limit x{SIGNAL_CHANGE_LIMIT:.0f} either way = 6 depth scales)",
-            )
-    huge = max(layers, key=lambda l: l["grad_to_weight"] if finite(l["grad_to_weight"]) else 0)
-    if finite(huge["grad_to_weight"]) and huge["grad_to_weight"] > HUGE_GRAD_TO_WEIGHT:
-        return decide(
-            "exploding gradients",
-            f"{huge['name']}'s gradient norm is {_fmt(huge['grad_to_weight'])} x its weight norm "
-            f"(bound {HUGE_GRAD_TO_WEIGHT:g})",
-        )
-    dead = max(
-        (l for l in layers if l.get("dead_frac") is not None),
-        key=lambda l: l["dead_frac"],
-        default=None,
-    )
-    if dead is not None and dead["dead_frac"] >= DEAD_FRACTION:
-        return decide(
-            "dead units",
-            f"{dead['dead_frac']:.0%} of the channels of the ReLU after {dead['name']} are 0 on the "
-            f"whole batch (threshold {DEAD_FRACTION:.0%})",
-        )
+    for rule in RULES:
+        if (found := rule(probe)) is not None:
+            verdict, reasons = found
+            return {**out, "verdict": verdict, "evidence": [*reasons, *evidence]}
     if back is not None:
         reason = (
             f"backward signal x{_fmt(back['change'])} toward the input over {back['layers']} "
@@ -189,7 +216,7 @@ def gradient_verdict(
         )
     else:
         reason = f"too few layers to fit the signal; first/last gradient-norm ratio {_fmt(ratio)}"
-    return decide("healthy", reason)
+    return {**out, "verdict": "healthy", "evidence": [reason, *evidence]}
 
 
 def change_finding(

@@ -133,15 +133,7 @@ def _run_held(name: str, paths: list[str | Path], out, opts: AnalysisOptions, lo
     out_dir = Path(out) if out else default_out(paths, runs)
     if out_dir.exists() and not out_dir.is_dir():
         raise UserError(f"--out {out_dir} is a file; pass a directory")
-    directions = None
-    if opts.directions:
-        try:
-            directions = torch.load(opts.directions, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 -- torch.load fails in many ways on a bad file
-            raise UserError(
-                f"directions file {opts.directions} is unreadable ({type(exc).__name__}); pass one "
-                "written by 'resnet-lab analyze landscape'"
-            ) from None
+    directions = _load_directions(opts.directions) if opts.directions else None
     device = torch.device(opts.device)
     data = _data_for(runs, opts)
     subset = opts.subset or mod.DEFAULT_SUBSET
@@ -168,19 +160,8 @@ def _run_held(name: str, paths: list[str | Path], out, opts: AnalysisOptions, lo
         for r, d, other, x, y, _ in jobs:
             start = time.perf_counter()
             result, attachments = mod.measure(r, x, y, opts, directions, bar=bar, device=device)
-            model = r.build("final")
             entry = {
-                "run": str(r.dir),
-                "label": r.label,
-                "model": r.model,
-                "options": r.options,
-                **describe(model),
-                "num_classes": d.num_classes,
-                "chance": 100.0 / d.num_classes,
-                "split": "validation",
-                "images": len(x),
-                "data": d.source,
-                **({"other_data": other} if other else {}),
+                **_entry_head(r, d, other, len(x)),
                 "seconds": round(time.perf_counter() - start, 1),
                 **result,
             }
@@ -192,6 +173,33 @@ def _run_held(name: str, paths: list[str | Path], out, opts: AnalysisOptions, lo
     finally:
         bar.close()
     return _write(out_dir, name, mod, entries, files)
+
+
+def _entry_head(r: TrainedRun, d: Any, other: str | None, images: int) -> dict[str, Any]:
+    """What every analysis entry says of the run it measured and the data it measured on."""
+    return {
+        "run": str(r.dir),
+        "label": r.label,
+        "model": r.model,
+        "options": r.options,
+        **describe(r.build("final")),
+        "num_classes": d.num_classes,
+        "chance": 100.0 / d.num_classes,
+        "split": "validation",
+        "images": images,
+        "data": d.source,
+        **({"other_data": other} if other else {}),
+    }
+
+
+def _load_directions(path: str) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 -- torch.load fails in many ways on a bad file
+        raise UserError(
+            f"directions file {path} is unreadable ({type(exc).__name__}); pass one "
+            "written by 'resnet-lab analyze landscape'"
+        ) from None
 
 
 def _write(

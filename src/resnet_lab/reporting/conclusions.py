@@ -390,104 +390,13 @@ def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, An
         depths = sorted(d for f, d in by if f == family)
         for shallow, deep in itertools.pairwise(depths):
             a, b = by[(family, shallow)], by[(family, deep)]
-            n = min(len(a["seeds"]), len(b["seeds"]))
-            diff = b["train_error"][0] - a["train_error"][0]
-            beyond = larger_by(b["train_error"], a["train_error"], n, DEGRADATION_SIGMAS)
-            # A diverged run's error is that of meaningless weights, not of a net that trains worse.
-            diverged = [
-                r["run"]
-                for r in rows
-                if r["family"] == family
-                and r["depth"] in (shallow, deep)
-                and r.get("outcome") == "diverged"
-            ]
-            if diverged:
-                beyond = None
-            worse[family].append((shallow, deep, diff, beyond))
-            pair = (
-                f"{family}-{deep}'s {what} {fmt(b['train_error'])}% vs {family}-{shallow}'s "
-                f"{fmt(a['train_error'])}% (n = {n})"
-            )
-            if diverged:
-                judgement = f"{', '.join(diverged)} diverged: no claim from this pair"
-            elif beyond is None:
-                judgement = (
-                    f"with {n} seed{'s' * (n != 1)} the {DEGRADATION_SIGMAS}-std rule needs "
-                    f"{MIN_SEEDS}: no claim either way"
-                )
-            elif beyond:
-                judgement = (
-                    f"higher by {diff:.2f} points, more than {DEGRADATION_SIGMAS} seed stds"
-                    + (": degradation" if family == "plain" else "")
-                )
-            elif diff > 0:
-                judgement = (
-                    f"higher by {diff:.2f} points, within {DEGRADATION_SIGMAS} seed stds: "
-                    "not distinguishable"
-                )
-            else:
-                judgement = f"not higher ({diff:+.2f} points)"
-            out.append(f"{pair}: {judgement}.")
-    plain_deg = [w for w in worse["plain"] if w[3]]
-    res_worse = [w for w in worse["resnet"] if w[3]]
-    res_within = [w for w in worse["resnet"] if w[3] is False and w[2] > 0]
-    res_claimed = worse["resnet"] and all(w[3] is not None for w in worse["resnet"])
-    if plain_deg and res_claimed and not res_worse and not res_within:
-        out.append(
-            "Both halves of He et al.'s result are shown: the deeper plain net trains worse than the "
-            "shallower, and the deeper residual net does not."
-        )
-    elif plain_deg and res_claimed and not res_worse:
-        out.append(
-            "The plain nets degrade. The deeper residual net's error is higher by less than the "
-            "spread, so this budget neither shows the second half of He et al.'s result (the deeper "
-            "residual net no worse) nor rules it out."
-        )
-    elif plain_deg and res_worse:
-        p, r = plain_deg[0], res_worse[0]
-        out.append(
-            f"Depth slowed training in both families at this budget (plain-{p[1]} vs plain-{p[0]}: "
-            f"{p[2]:+.2f} points; resnet-{r[1]} vs resnet-{r[0]}: {r[2]:+.2f} points): not yet the "
-            "degradation problem, whose residual half needs the deeper residual net to be no worse."
-        )
+            verdict, sentence = _depth_pair(family, a, b, rows, what)
+            worse[family].append(verdict)
+            out.append(sentence)
+    out += _both_halves(worse)
     plain_rows = [r for r in rows if r["family"] == "plain"]
-    if plain_rows:
-        # Kept apart from the degradation claim: what the gradient diagnostics said of the plain nets.
-        by_net: dict[int, list[dict[str, Any]]] = {}
-        for r in plain_rows:
-            by_net.setdefault(r["depth"], []).append(r)
-        parts = []
-        for depth, rs in sorted(by_net.items()):
-            changes = [r["backward_change_init"] for r in rs if r.get("backward_change_init")]
-            verdicts = sorted({r["verdict_init"] for r in rs})
-            parts.append(
-                f"plain-{depth} {'/'.join(verdicts)}"
-                + (
-                    f" (backward signal x{statistics.fmean(changes):.3g} toward the input, mean over seeds)"
-                    if changes
-                    else ""
-                )
-            )
-        vanished = [r for r in plain_rows if "vanishing" in r["verdict_init"] + r["verdict_final"]]
-        exploded = [r for r in plain_rows if "exploding" in r["verdict_init"] + r["verdict_final"]]
-        out.append(
-            "Gradients of the plain nets at initialisation: "
-            + "; ".join(parts)
-            + (
-                ". No plain run's gradients vanished, at initialisation or after training, so a "
-                "difference between them is not a vanishing-gradient failure"
-                if not vanished
-                else f". {len(vanished)} plain run(s) had vanishing gradients: a difference involving "
-                "them may be that failure rather than degradation"
-            )
-            + (
-                f"; {len(exploded)} plain run(s) were judged to have exploding gradients (the "
-                "backward signal grows toward the input, as BatchNorm makes it in deep plain nets), "
-                "which the training-error comparison above does not separate out."
-                if exploded
-                else "."
-            )
-        )
+    if plain_rows:  # kept apart from the degradation claim
+        out.append(_plain_gradients(plain_rows))
     seeds = sorted({r["seed"] for r in rows})
     out.append(
         f"Seeds: {', '.join(map(str, seeds))}"
@@ -498,3 +407,117 @@ def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, An
         )
     )
     return out
+
+
+def _depth_pair(
+    family: str, a: dict[str, Any], b: dict[str, Any], rows: list[dict[str, Any]], what: str
+) -> tuple[tuple[int, int, float, bool | None], str]:
+    """Is ``b`` (the deeper net of ``family``) worse than ``a`` beyond the spread? ``(shallow, deep,
+    difference, beyond: None = no claim)`` and the sentence saying so."""
+    shallow, deep = a["depth"], b["depth"]
+    n = min(len(a["seeds"]), len(b["seeds"]))
+    diff = b["train_error"][0] - a["train_error"][0]
+    beyond = larger_by(b["train_error"], a["train_error"], n, DEGRADATION_SIGMAS)
+    # A diverged run's error is that of meaningless weights, not of a net that trains worse.
+    diverged = [
+        r["run"]
+        for r in rows
+        if r["family"] == family
+        and r["depth"] in (shallow, deep)
+        and r.get("outcome") == "diverged"
+    ]
+    if diverged:
+        beyond = None
+    pair = (
+        f"{family}-{deep}'s {what} {fmt(b['train_error'])}% vs {family}-{shallow}'s "
+        f"{fmt(a['train_error'])}% (n = {n})"
+    )
+    if diverged:
+        judgement = f"{', '.join(diverged)} diverged: no claim from this pair"
+    elif beyond is None:
+        judgement = (
+            f"with {n} seed{'s' * (n != 1)} the {DEGRADATION_SIGMAS}-std rule needs "
+            f"{MIN_SEEDS}: no claim either way"
+        )
+    elif beyond:
+        judgement = f"higher by {diff:.2f} points, more than {DEGRADATION_SIGMAS} seed stds" + (
+            ": degradation" if family == "plain" else ""
+        )
+    elif diff > 0:
+        judgement = (
+            f"higher by {diff:.2f} points, within {DEGRADATION_SIGMAS} seed stds: "
+            "not distinguishable"
+        )
+    else:
+        judgement = f"not higher ({diff:+.2f} points)"
+    return (shallow, deep, diff, beyond), f"{pair}: {judgement}."
+
+
+def _both_halves(worse: dict[str, list[tuple[int, int, float, bool | None]]]) -> list[str]:
+    """Whether both halves of He et al.'s result are shown, from the per-pair verdicts."""
+    plain_deg = [w for w in worse["plain"] if w[3]]
+    res_worse = [w for w in worse["resnet"] if w[3]]
+    res_within = [w for w in worse["resnet"] if w[3] is False and w[2] > 0]
+    res_claimed = worse["resnet"] and all(w[3] is not None for w in worse["resnet"])
+    if plain_deg and res_claimed and not res_worse and not res_within:
+        return [
+            (
+                "Both halves of He et al.'s result are shown: the deeper plain net trains worse than the "
+                "shallower, and the deeper residual net does not."
+            )
+        ]
+    if plain_deg and res_claimed and not res_worse:
+        return [
+            (
+                "The plain nets degrade. The deeper residual net's error is higher by less than the "
+                "spread, so this budget neither shows the second half of He et al.'s result (the deeper "
+                "residual net no worse) nor rules it out."
+            )
+        ]
+    if plain_deg and res_worse:
+        p, r = plain_deg[0], res_worse[0]
+        return [
+            (
+                f"Depth slowed training in both families at this budget (plain-{p[1]} vs plain-{p[0]}: "
+                f"{p[2]:+.2f} points; resnet-{r[1]} vs resnet-{r[0]}: {r[2]:+.2f} points): not yet the "
+                "degradation problem, whose residual half needs the deeper residual net to be no worse."
+            )
+        ]
+    return []
+
+
+def _plain_gradients(plain_rows: list[dict[str, Any]]) -> str:
+    """What the gradient diagnostics said of the plain nets (not part of the degradation claim)."""
+    by_net: dict[int, list[dict[str, Any]]] = {}
+    for r in plain_rows:
+        by_net.setdefault(r["depth"], []).append(r)
+    parts = []
+    for depth, rs in sorted(by_net.items()):
+        changes = [r["backward_change_init"] for r in rs if r.get("backward_change_init")]
+        verdicts = sorted({r["verdict_init"] for r in rs})
+        mean = (
+            f" (backward signal x{statistics.fmean(changes):.3g} toward the input, mean over seeds)"
+            if changes
+            else ""
+        )
+        parts.append(f"plain-{depth} {'/'.join(verdicts)}{mean}")
+    vanished = [r for r in plain_rows if "vanishing" in r["verdict_init"] + r["verdict_final"]]
+    exploded = [r for r in plain_rows if "exploding" in r["verdict_init"] + r["verdict_final"]]
+    return (
+        "Gradients of the plain nets at initialisation: "
+        + "; ".join(parts)
+        + (
+            ". No plain run's gradients vanished, at initialisation or after training, so a "
+            "difference between them is not a vanishing-gradient failure"
+            if not vanished
+            else f". {len(vanished)} plain run(s) had vanishing gradients: a difference involving "
+            "them may be that failure rather than degradation"
+        )
+        + (
+            f"; {len(exploded)} plain run(s) were judged to have exploding gradients (the "
+            "backward signal grows toward the input, as BatchNorm makes it in deep plain nets), "
+            "which the training-error comparison above does not separate out."
+            if exploded
+            else "."
+        )
+    )

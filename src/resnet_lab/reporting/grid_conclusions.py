@@ -344,95 +344,88 @@ def _seed_setting_sentences(
     name = "the seed's setting (" + settings_label(seed) + ")"
     if not seed_cells:
         return [f"No cell of this grid has {name}, so nothing is said about it."]
-    out = []
-    for s in sorted(
+    by_depth = sorted(
         seed_cells,
         key=lambda c: (
             c["settings"].get("model.depth") is None,
             c["settings"].get("model.depth") or 0,
         ),
-    ):
-        depth = s["settings"].get("model.depth")
-        extra = {k: v for k, v in s["settings"].items() if k not in seed and k != "model.depth"}
-        where = (f"At depth {depth}" if depth is not None else "In this grid") + (
-            f" with {settings_label(extra)}" if extra else ""
+    )
+    return [_seed_cell_sentence(s, name, seed, summary, keys) for s in by_depth]
+
+
+def _seed_cell_sentence(
+    s: dict[str, Any], name: str, seed: dict[str, Any], summary: list[dict[str, Any]], keys
+) -> str:
+    """What happened to one cell with the seed's setting, and what each one-setting change did."""
+    depth = s["settings"].get("model.depth")
+    extra = {k: v for k, v in s["settings"].items() if k not in seed and k != "model.depth"}
+    where = (f"At depth {depth}" if depth is not None else "In this grid") + (
+        f" with {settings_label(extra)}" if extra else ""
+    )
+    cls, acc = cell_class(s), _ms(s["best_val_acc"])
+    if cls == "learned":
+        return f"{where} {name} learned in every seed (best val {acc})."
+    if cls != "failed":
+        return f"{where} {name} was {outcome_text(s)} (best val {acc})."
+    neighbours = []
+    for n in summary:
+        differs = _differs(s["settings"], n["settings"], keys)
+        if len(differs) == 1 and "model.depth" not in differs:
+            neighbours.append((n, differs[0]))
+    text = f"{where} {name} failed (best val {acc})"
+    if not neighbours:
+        return (
+            text + "; no cell at this depth differs from it in exactly one setting, so no single "
+            "change can be credited or blamed."
         )
-        cls = cell_class(s)
-        acc = _ms(s["best_val_acc"])
-        if cls == "learned":
-            out.append(f"{where} {name} learned in every seed (best val {acc}).")
-            continue
-        if cls != "failed":
-            out.append(f"{where} {name} was {outcome_text(s)} (best val {acc}).")
-            continue
-        neighbours = [
-            (n, _differs(s["settings"], n["settings"], keys)[0])
-            for n in summary
-            if len(_differs(s["settings"], n["settings"], keys)) == 1
-            and "model.depth" not in _differs(s["settings"], n["settings"], keys)
-        ]
-        text = f"{where} {name} failed (best val {acc})"
-        if not neighbours:
-            out.append(
-                text
-                + "; no cell at this depth differs from it in exactly one setting, so no single "
-                "change can be credited or blamed."
+    return text + "; " + "; ".join(_neighbour_parts(s, neighbours)) + "."
+
+
+def _change_text(s: dict[str, Any], n: dict[str, Any], k: str) -> str:
+    """``changing only <setting> from <s's value> to <n's value>`` (the optimiser with its settings)."""
+    if k == "optim.name":
+
+        def opt(c):
+            extra = [
+                f"{x.split('.', 1)[1]} {value_text(v)}"
+                for x, v in c["settings"].items()
+                if x.startswith("optim.") and x != "optim.name"
+            ]
+            return value_text(c["settings"][k]) + (f" ({', '.join(extra)})" if extra else "")
+
+        return f"changing only the optimiser from {opt(s)} to {opt(n)}"
+    what = "the model" if k == "grid.model" else k
+    return f"changing only {what} from {value_text(s['settings'][k])} to {value_text(n['settings'][k])}"
+
+
+def _neighbour_parts(s: dict[str, Any], neighbours: list[tuple[dict[str, Any], str]]) -> list[str]:
+    """For a failed cell ``s``: what each cell differing from it in one setting did."""
+    acc = _ms(s["best_val_acc"])
+    rescued, unclear, still, other = [], [], [], []
+    for n, k in neighbours:
+        ncls, nacc = cell_class(n), _ms(n["best_val_acc"])
+        if ncls == "learned" and overlap(n["best_val_acc"], s["best_val_acc"]) is True:
+            unclear.append(
+                f"{_change_text(s, n, k)} learned in every seed but is not distinguishable from it "
+                f"(best val {nacc} vs {acc}: the ranges overlap)"
             )
-            continue
-
-        def change(n, k, s=s):
-            if k == "optim.name":
-
-                def opt(c):
-                    extra = [
-                        f"{x.split('.', 1)[1]} {value_text(v)}"
-                        for x, v in c["settings"].items()
-                        if x.startswith("optim.") and x != "optim.name"
-                    ]
-                    return value_text(c["settings"][k]) + (
-                        f" ({', '.join(extra)})" if extra else ""
-                    )
-
-                return f"changing only the optimiser from {opt(s)} to {opt(n)}"
-            what = "the model" if k == "grid.model" else k
-            return f"changing only {what} from {value_text(s['settings'][k])} to {value_text(n['settings'][k])}"
-
-        rescued, unclear, still, other = [], [], [], []
-        for n, k in neighbours:
-            ncls = cell_class(n)
-            if ncls == "learned" and overlap(n["best_val_acc"], s["best_val_acc"]) is True:
-                unclear.append(
-                    f"{change(n, k)} learned in every seed but is not distinguishable from it "
-                    f"(best val {_ms(n['best_val_acc'])} vs {acc}: the ranges overlap)"
-                )
-            elif ncls == "learned" and (n["best_val_acc"] or [0, None])[1] is None:
-                # One seed: the outcome flipped, but nothing says another seed would agree.
-                rescued.append(
-                    f"{change(n, k)} makes it learn (best val {_ms(n['best_val_acc'])} vs {acc}; one "
-                    "seed)"
-                )
-            elif ncls == "learned":
-                rescued.append(
-                    f"{change(n, k)} rescues it (best val {_ms(n['best_val_acc'])} vs {acc})"
-                )
-            elif ncls == "failed":
-                what = (
-                    "the optimiser"
-                    if k == "optim.name"
-                    else "the model"
-                    if k == "grid.model"
-                    else k
-                )
-                still.append(f"{what} to {value_text(n['settings'][k])} ({_ms(n['best_val_acc'])})")
-            else:
-                other.append(
-                    f"{change(n, k)} gives {outcome_text(n)} (best val {_ms(n['best_val_acc'])})"
-                )
-        parts = rescued + unclear + other
-        if still:
-            parts.append("changing only " + ", or only ".join(still) + " leaves it failing")
-        out.append(text + "; " + "; ".join(parts) + ".")
-    return out
+        elif ncls == "learned" and (n["best_val_acc"] or [0, None])[1] is None:
+            # One seed: the outcome flipped, but nothing says another seed would agree.
+            rescued.append(
+                f"{_change_text(s, n, k)} makes it learn (best val {nacc} vs {acc}; one seed)"
+            )
+        elif ncls == "learned":
+            rescued.append(f"{_change_text(s, n, k)} rescues it (best val {nacc} vs {acc})")
+        elif ncls == "failed":
+            what = {"optim.name": "the optimiser", "grid.model": "the model"}.get(k, k)
+            still.append(f"{what} to {value_text(n['settings'][k])} ({nacc})")
+        else:
+            other.append(f"{_change_text(s, n, k)} gives {outcome_text(n)} (best val {nacc})")
+    parts = rescued + unclear + other
+    if still:
+        parts.append("changing only " + ", or only ".join(still) + " leaves it failing")
+    return parts
 
 
 def _verdict_sentences(rows: list[dict[str, Any]], max_names: int = 4) -> list[str]:

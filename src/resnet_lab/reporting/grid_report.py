@@ -20,7 +20,7 @@ from .grid_conclusions import (
     settings_label,
     summarise,
 )
-from .report import png, read_study, settings_yaml, study_provenance, write_pages
+from .report import Page, png, read_study, settings_yaml, study_provenance, write_pages
 
 REQUIRED = ("config", "axes", "runs", "summary")
 
@@ -251,8 +251,7 @@ def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
         f"{prov.get('data', '')} · {len(blob['summary'])} cells × {len(seeds)} seed(s) · threshold "
         f"{blob.get('threshold_acc')}% · report written {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
     )
-    return write_pages(
-        grid_dir,
+    page = Page(
         "resnet-lab grid",
         subtitle,
         grid_sentences(blob),
@@ -261,5 +260,5 @@ def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
         _sections(blob),
         _provenance(blob),
         [settings_yaml(cfg, unread=("models", "seeds", "sweep"))],  # a grid reads grid.*
-        stem="grid",
     )
+    return write_pages(grid_dir, page, stem="grid")

@@ -323,7 +323,7 @@ class Page(NamedTuple):
     sections: Sections
     provenance: list[tuple[str, str]]
     configs: list[str]
-    analyses: Analyses
+    analyses: Analyses = []  # noqa: RUF012 - filled by write_pages from the analysis/ folders
 
 
 def _html(page: Page) -> str:
@@ -422,17 +422,7 @@ TEST_NOTE = (
 
 
 def write_pages(
-    out: Path,
-    title: str,
-    subtitle: str,
-    concl: list[str],
-    table,
-    figures: Figures,
-    sections: Sections,
-    prov: list[tuple[str, str]],
-    configs: list[str],
-    stem: str = "report",
-    analysis_dirs: list[str | Path] = (),
+    out: Path, page: Page, stem: str = "report", analysis_dirs: list[str | Path] = ()
 ) -> tuple[Path, Path]:
     """Write ``<stem>.html`` (self-contained), ``<stem>.md`` and ``figures/*.png`` into ``out``, with a
     section for each ``resnet-lab analyze`` result found in ``analysis_dirs`` (default: ``out``)."""
@@ -442,11 +432,10 @@ def write_pages(
         raise UserError(
             f"report output {out} is a file, not a directory; pass a directory to --out"
         )
-    analyses = analysis_sections(list(analysis_dirs) or [out])
+    page = page._replace(analyses=analysis_sections(list(analysis_dirs) or [out]))
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    for fig_stem, _, png in figures + [(a[0], a[1], a[2]) for a in analyses if a[2]]:
+    for fig_stem, _, png in page.figures + [(a[0], a[1], a[2]) for a in page.analyses if a[2]]:
         atomic_write_bytes(out / "figures" / f"{fig_stem}.png", lambda fh, png=png: fh.write(png))
-    page = Page(title, subtitle, concl, table, figures, sections, prov, configs, analyses)
     html_path, md_path = out / f"{stem}.html", out / f"{stem}.md"
     write_text(html_path, _html(page))
     write_text(md_path, _markdown(page))
@@ -488,8 +477,7 @@ def write_report(
         for c in conds
         for m in c["entries"]
     ]
-    return write_pages(
-        out,
+    page = Page(
         title,
         subtitle,
         conclusions(models),
@@ -498,5 +486,5 @@ def write_report(
         sections,
         provenance_items(runs),
         [yaml.safe_dump(r["config"], sort_keys=False) for r in runs],
-        analysis_dirs=[r["dir"] for r in runs],
     )
+    return write_pages(out, page, analysis_dirs=[r["dir"] for r in runs])

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..files import read_history
 from . import plots
 from .conclusions import degradation_sentences
-from .report import png, read_study, settings_yaml, study_provenance, write_pages
+from .report import Page, png, read_study, settings_yaml, study_provenance, write_pages
 from .survival import escapes
 
 
@@ -112,8 +112,7 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
         )
         for r in blob["runs"]
     ]
-    return write_pages(
-        sweep_dir,
+    page = Page(
         "resnet-lab degradation sweep",
         subtitle,
         degradation_sentences(blob["summary"], blob["runs"]),
@@ -122,5 +121,5 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
         sections,
         study_provenance(prov),
         [settings_yaml(cfg, unread=("models", "seeds", "grid"))],  # its grid comes from sweep.*
-        stem="sweep",
     )
+    return write_pages(sweep_dir, page, stem="sweep")
