@@ -107,3 +107,53 @@ def test_configs_saved_by_older_versions_load_with_todays_defaults():
     old["train"]["shiny_new_thing"] = 1
     with pytest.raises(UserError, match="unknown config key 'train.shiny_new_thing'"):
         from_dict(old)
+
+
+def _python(code: str) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_validating_a_config_imports_no_torch():
+    """Each section's dataclass and checks live beside its owner in a torch-free module
+    (data/settings.py, models/settings.py, train_settings.py): resolving and validating settings
+    loads neither torch nor any model or data code."""
+    out = _python(
+        "import sys\n"
+        "from resnet_lab.config import ExperimentConfig, apply_overrides, validate\n"
+        "validate(apply_overrides(ExperimentConfig(), {'optim.lr': 0.1, 'data.dataset': 'synthetic'}, 't'))\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('resnet_lab.')))\n"
+    )
+    loaded = eval(out)  # a printed list of module names
+    assert "torch" not in loaded
+    assert not [
+        m
+        for m in loaded
+        if m.split(".")[-1]
+        not in ("config", "data", "settings", "errors", "fields", "models", "train_settings")
+    ]
+
+
+def test_every_module_imports_on_its_own():
+    """No import circle: each module of the package imports first, in a fresh package state
+    (torch stays loaded between them, so this takes seconds, not a process per module)."""
+    out = _python(
+        "import importlib, pkgutil, sys\n"
+        "import resnet_lab\n"
+        "names = [m.name for m in pkgutil.walk_packages(resnet_lab.__path__, 'resnet_lab.')]\n"
+        "failed = []\n"
+        "for name in names:\n"
+        "    for m in [m for m in sys.modules if m.startswith('resnet_lab')]:\n"
+        "        del sys.modules[m]\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as exc:\n"
+        "        failed.append(f'{name}: {exc!r}')\n"
+        "print(len(names)); print('\\n'.join(failed))\n"
+    )
+    count, *failed = out.strip().split("\n")
+    assert int(count) > 50 and not failed, failed

@@ -212,10 +212,12 @@ def _config(config: Any, overrides: dict[str, Any]) -> Any:
     """An ExperimentConfig from a preset name, a dict of dotted settings (``"preset"`` allowed) or an
     ExperimentConfig, with ``overrides`` applied on top."""
     from .config import ExperimentConfig, apply_overrides, resolve, validate
+    from .registry import check_model_names
 
     if isinstance(config, ExperimentConfig):
         cfg = apply_overrides(config, overrides, "rl call")
         validate(cfg)
+        check_model_names(cfg.models)
         return cfg
     if isinstance(config, str):
         return resolve(config, None, overrides)

@@ -18,7 +18,7 @@ from .data import load_data
 from .distributed import barrier, check_last_batch, from_env, place
 from .errors import UserError
 from .experiment import ResultRow, builder_options, check_model, train_model, train_or_resume
-from .registry import create_model, is_external, last_line, run_name
+from .registry import check_model_names, create_model, is_external, last_line, run_name
 from .reporting.survival import escapes
 from .resources import check_model_fits
 from .rundir import claim
@@ -227,4 +227,5 @@ def load_run_config(run_dir: str | Path) -> ExperimentConfig:
         ) from None
     cfg = from_dict(saved, f"{path}")
     validate(cfg)  # a hand-edited config.yaml gets the messages fresh input would
+    check_model_names(cfg.models)
     return cfg

@@ -14,297 +14,18 @@ import dataclasses
 import math
 import types
 import typing
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+# Each section lives beside the code that owns it, with its types, defaults, help and checks
+# (data/settings.py, models/settings.py, train_settings.py); this module composes them, holds the
+# presets and the one precedence, and keeps naming where a bad value came from.
+from .data.settings import DataConfig, check_data_config
 from .errors import UserError, shown
-
-# Each setting is written once, here: its type (choices as a Literal), its default and its help,
-# from which the command line's flags are generated (cli.py). ``flag``: the short spelling a user
-# types (every setting is also reachable as --section.field); ``switch``: a flag that sets one value.
-Dataset = Literal["cifar10", "imagefolder", "synthetic"]
-Pipeline = Literal["inmemory", "dataloader"]
-Norm = Literal["none", "batch"]
-Init = Literal[
-    "default", "kaiming", "xavier", "orthogonal", "delta_orthogonal", "fixup", "skipinit"
-]
-Shortcut = Literal["A", "B"]
-Optimizer = Literal["sgd", "adam"]
-Device = Literal["auto", "cpu", "cuda"]
-AmpMode = Literal["auto", "bf16", "off"]
-
-
-def setting(
-    default: Any,
-    help: str,
-    *,
-    flag: str | None = None,
-    metavar: str | None = None,
-    switch: tuple[str, Any, str] | None = None,
-    what: str | None = None,
-) -> Any:
-    """A config field with the documentation the command line shows (``--help``) and its flags.
-    ``switch``: (flag, the value it sets, its help); ``what``: the setting's name in messages."""
-    meta = {"help": help, "flag": flag, "metavar": metavar, "switch": switch, "what": what}
-    return field(default=default, metadata=meta)
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    dataset: Dataset = setting(
-        "cifar10",
-        "data source: torchvision CIFAR-10, an image folder/.tar.gz with train/ and test/, or "
-        "synthetic toy data (smoke preset: synthetic)",
-        flag="--dataset",
-    )
-    data_dir: str | None = setting(
-        None,
-        "cifar10: folder containing cifar-10-batches-py (downloaded there when missing and online); "
-        "imagefolder: folder or .tar/.tar.gz holding train/<class>/* and test/<class>/*",
-        flag="--data-dir",
-        metavar="PATH",
-    )
-    cache_dir: str | None = setting(
-        None,
-        "where downloads and decoded image folders are cached (unset: ~/.cache/resnet-lab or "
-        "$RESNET_LAB_CACHE)",
-        flag="--cache-dir",
-        metavar="PATH",
-    )
-    download: bool = setting(
-        True,
-        "cifar10 only: try torchvision's download when there is no local copy",
-        switch=("--no-download", False, "never try to download CIFAR-10"),
-    )
-    # Held out of the training set (the test set is for final numbers). None: min(5,000, 10 % of the
-    # training set), i.e. 5,000 for CIFAR-10's 50,000 (He et al.'s 45k/5k split) and 10 % of a
-    # small image folder, which 5,000 would leave with few or no training images.
-    val_size: int | None = setting(
-        None,
-        "training images held out for validation (unset: min(5000, 10 % of the training set), "
-        "5000 for CIFAR-10)",
-        flag="--val-size",
-        metavar="N",
-    )
-    train_subset: int | None = setting(
-        None,
-        "train on only N images of the training split (unset: all)",
-        flag="--train-subset",
-        metavar="N",
-    )
-    # Final numbers on only this many test images (a fixed, seeded choice): for quick studies whose
-    # many runs would otherwise spend more time on the test set than on training.
-    test_subset: int | None = setting(
-        None,
-        "final test numbers on a fixed, seeded choice of N test images (unset: all; quick grids)",
-        flag="--test-subset",
-        metavar="N",
-    )
-    split_seed: int = setting(
-        0, "seed of the train/validation split, fixed so every training seed sees the same split"
-    )
-    augment: bool = setting(
-        True,
-        "pad-4 random crop + horizontal flip on training batches",
-        switch=("--no-augment", False, "turn off random crop + flip"),
-    )
-    # False: pixels only scaled to [0, 1] (ToTensor alone), a recipe the seed does not rule out.
-    normalize: bool = setting(
-        True,
-        "standardise inputs per channel by the training split's mean and std",
-        switch=(
-            "--no-normalize",
-            False,
-            "scale pixels to [0, 1] only, without the per-channel mean/std standardisation",
-        ),
-    )
-    # The dataloader pipeline is kept as the benchmark's baseline (`resnet-lab bench`) and for
-    # checking that both give the same numbers.
-    pipeline: Pipeline = setting(
-        "inmemory",
-        "inmemory: uint8 tensors on the device, batched augmentation (fast); dataloader: "
-        "torchvision dataset + per-image transforms in a DataLoader (the conventional way, for "
-        "comparison)",
-        flag="--pipeline",
-    )
-    workers: int = setting(
-        2, "DataLoader worker processes (dataloader pipeline only)", flag="--workers", metavar="N"
-    )
-    synthetic_train: int = setting(1200, "training images of the synthetic data set (tests)")
-    synthetic_test: int = setting(200, "test images of the synthetic data set (tests)")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Settings shared by the models of a run. ``None`` (the default of every option but the width)
-    leaves each model's own default: a name means that model, so ``plain56`` is He et al.'s net
-    (BatchNorm, He init) and ``deep_cnn`` the seed's (no BN, PyTorch's init) unless the user or a
-    preset sets the option. A model that lacks a set option refuses it (experiment.builder_options)."""
-
-    width_mult: float = setting(
-        1.0,
-        "channel multiplier: 1.0 = the seed's widths (64/128/256), 0.25 = 16/32/64 (quick preset)",
-        flag="--width",
-        metavar="MULT",
-    )
-    init: Init | None = setting(
-        None,
-        "weight init (unset: the model's own, e.g. PyTorch's for the seed's nets, He for "
-        "plainN/resnetN): default = PyTorch's, or a named scheme; fixup and skipinit need residual "
-        "blocks (docs/trainability.md)",
-        flag="--init",
-    )
-    norm: Norm | None = setting(
-        None,
-        "normalisation after each conv (unset: the model's own, none for the seed's nets, batch "
-        "for plainN/resnetN)",
-        flag="--norm",
-    )
-    shortcut: Shortcut | None = setting(
-        None,
-        "CIFAR family's shortcut where the shape changes: A = zero-padded identity (the paper's), "
-        "B = 1x1 projection (unset: the model's own)",
-    )
-    skip: bool | None = setting(
-        None,
-        "residual additions on or off, for models that have them as an option (resnet_seed, "
-        "cifar_net; unset: the model's own); a model without the option refuses it. "
-        "resnet_seed_plain is resnet_seed with skips off by name",
-        flag="--skip",
-        metavar="{on,off}",
-    )
-    depth: int | None = setting(
-        None, "cifar_net: weight layers, 6n+2 (unset: the model's own)", metavar="N"
-    )
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    name: Optimizer = setting(
-        "sgd", "sgd (with momentum) or adam", flag="--optimizer", what="optimizer"
-    )
-    lr: float = setting(
-        0.01,
-        "learning rate (constant, except in the paper presets' step schedule)",
-        flag="--lr",
-    )
-    momentum: float = setting(0.9, "SGD momentum", flag="--momentum")
-    weight_decay: float = setting(0.0, "L2 weight decay", flag="--weight-decay")
-    milestones: tuple[int, ...] = setting(
-        (),
-        "optimiser steps at which the lr is multiplied by optim.gamma, e.g. 32000,48000 "
-        "(none: constant)",
-        metavar="STEP,...",
-    )
-    gamma: float = setting(0.1, "factor of the lr at each milestone")
-    # He et al.'s warm-up for their 110-layer net (section 4.2).
-    warmup_lr: float | None = setting(
-        None,
-        "lr until the training error is below optim.warmup_until_error (He et al.'s warm-up; "
-        "unset: none)",
-    )
-    warmup_until_error: float = setting(80.0, "training error (%) that ends the warm-up")
-    warmup_min_depth: int = setting(
-        110, "the warm-up applies only to nets with this many main-path weight layers or more"
-    )
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = setting(20, "epochs per model", flag="--epochs", metavar="N")
-    batch_size: int = setting(
-        128,
-        "training batch size; under torchrun the global batch, split evenly over the processes",
-        flag="--batch-size",
-        metavar="N",
-    )
-    eval_batch_size: int = setting(1000, "batch size of evaluations (no gradients)", metavar="N")
-    device: Device = setting("auto", "auto picks CUDA when available", flag="--device")
-    seed: int = setting(0, "seed for init, data order and augmentation", flag="--seed")
-    channels_last: bool = setting(
-        True,  # NHWC convs: measured 1.2-2x faster on the 2-core CPU (README)
-        "NHWC memory layout for the convolutions",
-        switch=("--no-channels-last", False, "keep the default NCHW memory layout"),
-    )
-    # bf16 autocast of forward pass and loss (weights, gradients and optimiser stay fp32); auto keeps
-    # CPU runs at the seed's fp32 numerics.
-    amp: AmpMode = setting(
-        "auto",
-        "bf16 autocast: auto = on for CUDA GPUs, off on CPUs (fp32 as in 2015); bf16 forces it on "
-        "(much faster on CPUs with AMX, see docs/performance.md)",
-        flag="--amp",
-        what="amp mode",
-    )
-    compile: bool = setting(
-        False,
-        "torch.compile the model for training steps",
-        switch=(
-            "--compile",
-            True,
-            (
-                "torch.compile the model for training steps (worth it on a GPU; the first steps are "
-                "slow while it compiles)"
-            ),
-        ),
-    )
-    # DDP's default (each rank's slice) is cheaper but the statistics of a smaller batch.
-    sync_bn: bool = setting(
-        False,
-        "under torchrun: BatchNorm statistics over the global batch",
-        switch=(
-            "--sync-bn",
-            True,
-            (
-                "under torchrun: BatchNorm statistics over the global batch (SyncBatchNorm, CUDA only) "
-                "instead of each process's slice (DDP's default: cheaper, statistics of a smaller batch)"
-            ),
-        ),
-    )
-    threads: int = setting(
-        0, "CPU threads for torch (0: one per core)", flag="--threads", metavar="N"
-    )
-    tensorboard: bool = setting(
-        True,
-        "write TensorBoard event files",
-        switch=("--no-tensorboard", False, "do not write TensorBoard event files"),
-    )
-    diagnostics: bool = setting(
-        True,
-        "record per-layer statistics during training (diagnostics.jsonl)",
-        switch=("--no-diagnostics", False, "do not record per-layer statistics during training"),
-    )
-    diag_every: int = setting(  # overhead: docs/diagnostics.md
-        100, "record per-layer statistics every N optimiser steps", flag="--diag-every", metavar="N"
-    )
-    max_steps: int | None = setting(
-        None,
-        "stop after this many optimiser steps (the paper counts iterations; unset: all epochs)",
-        metavar="N",
-    )
-    stop_after_escape: int | None = setting(
-        None,
-        "end each run this many steps after its training loss left ln C (the escape step, "
-        "src/resnet_lab/escape.py): for studies that need only when a net starts learning "
-        "(unset: train all epochs)",
-        flag="--stop-after-escape",
-        metavar="STEPS",
-    )
-    checkpoint_every: int = setting(
-        1,
-        "write the resumable checkpoint every N epochs",
-        flag="--checkpoint-every",
-        metavar="N",
-    )
-    clean_train_images: int = setting(
-        0,
-        "after every epoch also evaluate N fixed training images in eval mode without "
-        "augmentation: the clean training error (He et al. Fig. 6); 0 = off",
-        flag="--clean-train-images",
-        metavar="N",
-    )
-
+from .fields import one_of, positive, setting  # noqa: F401 - re-exported for the section checks
+from .models.settings import MAX_DEPTH, ModelConfig, check_model_config
+from .train_settings import OptimConfig, TrainConfig, check_optim_config, check_train_config
 
 # The sections whose every field the training commands take as a flag.
 TRAINING_SECTIONS = ("data", "model", "optim", "train")
@@ -795,6 +516,9 @@ def resolve(
     cfg = apply_overrides(cfg, file_overrides, f"config file {file}")
     cfg = apply_overrides(cfg, cli, "command line")
     validate(cfg)
+    from .registry import check_model_names  # the registry knows the models (and imports them)
+
+    check_model_names(cfg.models)
     return cfg
 
 
@@ -817,16 +541,9 @@ def check_seeds(seeds: tuple[int, ...], key: str = "seeds") -> None:
 
 
 def validate(cfg: ExperimentConfig) -> None:
-    """Reject values that cannot work, with the fix in the message. This module keeps the structure
-    and the precedence; each section is checked by the module that uses it (imported here lazily,
-    so that importing the config imports nothing else)."""
-    from .data.splits import check_data_config
-    from .models.layers import check_model_config
-    from .registry import check_model_names
-    from .sweep import check_sweep_config
-    from .train import check_optim_config, check_train_config
-
-    check_model_names(cfg.models)
+    """Reject values that cannot work, with the fix in the message. Each section is checked by the
+    check beside its dataclass; torch-free, so validating a config imports no model or data code.
+    Model names are checked against the registry by :func:`resolve`."""
     check_data_config(cfg.data)
     check_model_config(cfg.model)
     check_optim_config(cfg.optim)
@@ -842,15 +559,17 @@ def validate(cfg: ExperimentConfig) -> None:
         check_seeds(seeds, key)
 
 
-def one_of(what: str, value: Any, choices: Sequence[Any]) -> None:
-    """A UserError naming the choices unless ``value`` is one of them (shared by the section checks)."""
-    if value not in choices:
+def check_sweep_config(cfg: SweepConfig) -> None:
+    """Depths 6n+2, families plain and/or resnet, at least one seed."""
+    bad_depths = [d for d in cfg.depths if d < 8 or (d - 2) % 6 or d > MAX_DEPTH]
+    if bad_depths:
         raise UserError(
-            f"unknown {what} {shown(value)}; choose one of: {', '.join(map(str, choices))}"
+            f"sweep depths must be 6n+2 between 8 and {MAX_DEPTH} (20, 32, 44, 56, 110, ...), "
+            f"got {bad_depths}"
         )
-
-
-def positive(key: str, value: float) -> None:
-    """A UserError unless ``value`` is a finite number > 0 (shared by the section checks)."""
-    if not (value > 0 and math.isfinite(value)):
-        raise UserError(f"{key} must be a positive number, got {value}; pass a value > 0")
+    bad_families = [f for f in cfg.families if f not in ("plain", "resnet")]
+    if bad_families or not cfg.families or not cfg.seeds:
+        raise UserError(
+            f"sweep families must be plain and/or resnet and seeds non-empty, got "
+            f"{list(cfg.families)} / {list(cfg.seeds)}"
+        )

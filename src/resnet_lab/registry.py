@@ -96,9 +96,11 @@ def architecture(name: str, options: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ensure_loaded() -> None:
-    # Importing the models package runs the @register_model decorators. Done lazily so that
+    # Importing the model modules runs the @register_model decorators. Done lazily so that
     # importing resnet_lab.registry alone has no side effects.
-    from . import models  # noqa: F401
+    from .models import load_families
+
+    load_families()
 
 
 def check_model_names(names: tuple[str, ...]) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .config import ExperimentConfig, SweepConfig, to_dict
+from .config import ExperimentConfig, to_dict
 from .distributed import place
 from .errors import UserError
 from .grid_engine import run_grid, with_grid
@@ -38,24 +38,6 @@ REPRO_TEST_ERROR = {
     ("plain", 20): (9.78, 0.13),
     ("plain", 56): (12.95, 0.22),
 }
-
-
-def check_sweep_config(cfg: SweepConfig) -> None:
-    """Depths 6n+2, families plain and/or resnet, at least one seed."""
-    from .models.cifar import MAX_DEPTH
-
-    bad_depths = [d for d in cfg.depths if d < 8 or (d - 2) % 6 or d > MAX_DEPTH]
-    if bad_depths:
-        raise UserError(
-            f"sweep depths must be 6n+2 between 8 and {MAX_DEPTH} (20, 32, 44, 56, 110, ...), "
-            f"got {bad_depths}"
-        )
-    bad_families = [f for f in cfg.families if f not in ("plain", "resnet")]
-    if bad_families or not cfg.families or not cfg.seeds:
-        raise UserError(
-            f"sweep families must be plain and/or resnet and seeds non-empty, got "
-            f"{list(cfg.families)} / {list(cfg.seeds)}"
-        )
 
 
 def run_name(settings: dict[str, Any], seed: int) -> str:

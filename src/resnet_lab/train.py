@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import sys
 import time
-import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,16 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import escape
-from .config import (
-    AmpMode,
-    Device,
-    ExperimentConfig,
-    OptimConfig,
-    Optimizer,
-    TrainConfig,
-    one_of,
-    positive,
-)
+from .config import ExperimentConfig, OptimConfig, TrainConfig
 from .data import Batches
 from .distributed import all_min, all_sum, broadcast_buffers, check_batch, from_env, place
 from .distributed import setup as setup_distributed
@@ -99,61 +88,6 @@ def resolve_device(name: str) -> torch.device:
             "--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto"
         )
     return torch.device(name)
-
-
-OPTIMIZERS = typing.get_args(Optimizer)
-DEVICES = typing.get_args(Device)
-AMP_MODES = typing.get_args(AmpMode)
-
-
-def check_optim_config(cfg: OptimConfig) -> None:
-    """The optimiser settings' values."""
-    one_of("optimizer", cfg.name, OPTIMIZERS)
-    positive("learning rate", cfg.lr)
-    if cfg.weight_decay < 0 or not 0 <= cfg.momentum < 1:
-        raise UserError("weight decay must be >= 0 and momentum in [0, 1); fix those values")
-    if any(m < 1 for m in cfg.milestones) or list(cfg.milestones) != sorted(cfg.milestones):
-        raise UserError(
-            f"milestones must be increasing positive step numbers, got {list(cfg.milestones)}"
-        )
-    if cfg.warmup_lr is not None and cfg.warmup_lr <= 0:
-        raise UserError("warmup_lr must be > 0 (or unset for no warm-up)")
-
-
-def check_train_config(cfg: TrainConfig) -> None:
-    """The training settings' values."""
-    one_of("amp mode", cfg.amp, AMP_MODES)
-    one_of("device", cfg.device, DEVICES)
-    if cfg.threads < 0:
-        raise UserError("threads must be >= 0 (0 = torch's default); fix that value")
-    cores = os.cpu_count() or 1
-    if cfg.threads > cores:  # torch tries to start them all: out of memory, or a crash
-        raise UserError(
-            f"threads {cfg.threads} is more than this machine's {cores} cores; pass at most {cores} "
-            "(0 = one per core)"
-        )
-    for key, value in (
-        ("epochs", cfg.epochs),
-        ("batch size", cfg.batch_size),
-        ("eval batch size", cfg.eval_batch_size),
-    ):
-        positive(key, value)
-    if cfg.checkpoint_every < 1:
-        raise UserError(f"checkpoint_every must be >= 1 epoch, got {cfg.checkpoint_every}")
-    if cfg.diag_every < 1:
-        raise UserError(
-            f"diag_every must be >= 1, got {cfg.diag_every}; use --no-diagnostics to turn recording off"
-        )
-    if cfg.max_steps is not None and cfg.max_steps < 1:
-        raise UserError(f"max_steps must be >= 1, got {cfg.max_steps}")
-    if cfg.stop_after_escape is not None and cfg.stop_after_escape < 0:
-        raise UserError(
-            f"stop_after_escape must be >= 0 steps (or unset: train all epochs), got {cfg.stop_after_escape}"
-        )
-    if cfg.clean_train_images < 0:
-        raise UserError(
-            f"clean_train_images must be >= 0 (0 = off), got {cfg.clean_train_images}; fix that value"
-        )
 
 
 def setup_runtime(cfg: TrainConfig) -> torch.device:

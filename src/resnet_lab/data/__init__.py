@@ -22,13 +22,33 @@ bad layouts refused), ``cache`` (the decoded-image cache and its key), ``memory`
 DataLoader pipeline, for comparison; it reads the same resolved file list).
 """
 
-from .batches import Batches, BatchSource, make_batches, random_crop_flip
-from .cache import default_cache_dir
-from .files import IMAGE_SUFFIXES
-from .loader import LoaderBatches, TensorImageDataset, torchvision_dataset, torchvision_transform
-from .sources import CIFAR10_CLASSES, load_cifar10, load_imagefolder, make_synthetic
-from .splits import default_val_size, load_data, synthetic
-from .tensors import DataSplits, ImageTensors
+import importlib
+from typing import Any
+
+# name -> the submodule it comes from, imported on first use: importing the package (e.g. for
+# data/settings.py, which config.py needs) loads neither torch nor the loaders.
+_FROM = {
+    "Batches": "batches",
+    "BatchSource": "batches",
+    "make_batches": "batches",
+    "random_crop_flip": "batches",
+    "default_cache_dir": "cache",
+    "IMAGE_SUFFIXES": "files",
+    "LoaderBatches": "loader",
+    "TensorImageDataset": "loader",
+    "torchvision_dataset": "loader",
+    "torchvision_transform": "loader",
+    "CIFAR10_CLASSES": "sources",
+    "load_cifar10": "sources",
+    "load_imagefolder": "sources",
+    "make_synthetic": "sources",
+    "default_val_size": "splits",
+    "load_data": "splits",
+    "synthetic": "splits",
+    "DataSplits": "tensors",
+    "ImageTensors": "tensors",
+}
+
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -51,3 +71,9 @@ __all__ = [
     "torchvision_dataset",
     "torchvision_transform",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM:
+        return getattr(importlib.import_module(f"{__name__}.{_FROM[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-import typing
 from pathlib import Path
 
 import torch
 
-from ..config import DataConfig, Dataset, Pipeline, one_of, positive
 from ..errors import UserError, note_once
 from .cache import default_cache_dir
+from .settings import DataConfig, check_data_config
 from .sources import load_cifar10, load_imagefolder, make_synthetic
 from .tensors import DataSplits
-
-DATASETS = typing.get_args(Dataset)
-PIPELINES = typing.get_args(Pipeline)
-
-
-def check_data_config(cfg: DataConfig) -> None:
-    """The data settings' values (before anything is loaded)."""
-    one_of("dataset", cfg.dataset, DATASETS)
-    one_of("pipeline", cfg.pipeline, PIPELINES)
-    if cfg.workers < 0:
-        raise UserError("workers must be >= 0; fix that value")
-    if cfg.val_size is not None and cfg.val_size < 1:
-        raise UserError(
-            f"val_size must be >= 1, got {cfg.val_size}; the validation split is "
-            "how models are compared without touching the test set"
-        )
-    for key, value in (("train_subset", cfg.train_subset), ("test_subset", cfg.test_subset)):
-        if value is not None and value < 1:
-            raise UserError(f"{key} must be >= 1, got {value}")
-    if cfg.dataset == "synthetic":
-        positive("synthetic data set size", min(cfg.synthetic_train, cfg.synthetic_test))
-        if cfg.data_dir:
-            raise UserError(
-                f"--data-dir {cfg.data_dir} is given but --dataset synthetic generates its images "
-                "and reads no files; drop --data-dir, or pass --dataset imagefolder (or cifar10) "
-                "to train on the files there"
-            )
 
 
 def load_data(cfg: DataConfig) -> DataSplits:

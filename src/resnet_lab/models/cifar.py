@@ -31,10 +31,10 @@ from torch import nn
 
 from ..registry import register_model, register_variant
 from .layers import ConvNet, ConvUnit, Init, ResidualBlock, check_options, init_weights, scaled
+from .settings import MAX_DEPTH
 
 PAPER_DEPTHS = (20, 32, 44, 56, 110)
 # He et al.'s deepest CIFAR net; deeper ones take minutes just to build and gigabytes to train.
-MAX_DEPTH = 1202
 SHORTCUTS = {"A": "pad", "B": "when_needed"}
 
 

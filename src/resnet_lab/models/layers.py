@@ -8,20 +8,11 @@ flatten, and one linear ``fc`` layer. Families differ only in what their builder
 from __future__ import annotations
 
 import math
-import typing
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-from ..config import Init, Norm
-from ..errors import UserError
-
-if TYPE_CHECKING:
-    from ..config import ModelConfig
-
-NORMS = typing.get_args(Norm)
-INITS = typing.get_args(Init)
+from .settings import INITS, NORMS, Init, Norm
 
 
 def scaled(channels: int, width_mult: float) -> int:
@@ -250,18 +241,3 @@ def check_options(*, norm: str, init: str, width_mult: float, input_size: int) -
         raise ValueError(f"width_mult must be > 0, got {width_mult}")
     if input_size < 8 or input_size % 4:
         raise ValueError(f"input_size must be a multiple of 4 and >= 8, got {input_size}")
-
-
-def check_model_config(cfg: ModelConfig) -> None:
-    """The shared model settings' values (each builder checks the options it takes again)."""
-    from ..config import one_of, positive
-
-    positive("width", cfg.width_mult)
-    if cfg.shortcut not in (None, "A", "B"):
-        raise UserError(
-            f"unknown shortcut {cfg.shortcut!r}; choose A (zero-padded identity) or B (projection)"
-        )
-    if cfg.init is not None:
-        one_of("init", cfg.init, INITS)
-    if cfg.norm is not None:
-        one_of("norm", cfg.norm, NORMS)
