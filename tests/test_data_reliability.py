@@ -593,7 +593,9 @@ def test_other_data_is_measured_only_when_asked_and_then_recorded(tmp_path, caps
     (root / "train" / "a").rename(root / "train" / "tmp")
     (root / "train" / "b").rename(root / "train" / "a")
     (root / "train" / "tmp").rename(root / "train" / "b")
-    assert main(["analyze", "shatter", str(out / "simple_cnn"), "--subset", "2", "--other-data"]) == 0
+    assert (
+        main(["analyze", "shatter", str(out / "simple_cnn"), "--subset", "2", "--other-data"]) == 0
+    )
     err = capsys.readouterr().err
     assert "trained on other data" in err and "--other-data" in err
     entry = json.loads((out / "analysis" / "shatter.json").read_text())["entries"][0]
