@@ -343,3 +343,89 @@ def test_first_start_is_the_earliest_readable_zoned_start(tmp_path):
     assert grid_mod.first_start(tmp_path, runs, now) == "2026-11-30T12:00:00+02:00"
     assert grid_mod.first_start(tmp_path, runs[1:], now) == "2026-11-30T10:30:00+00:00"
     assert grid_mod.first_start(tmp_path, runs[2:], now) == now
+
+
+# ---------------------------------------------------------------- several runs at once (--jobs)
+
+
+def _rows(out):
+    keys = (
+        "run",
+        "final_train_loss",
+        "final_val_acc",
+        "best_val_acc",
+        "test_acc",
+        "steps",
+        "outcome",
+    )
+    return [{k: r[k] for k in keys} for r in json.loads((out / "grid.json").read_text())["runs"]]
+
+
+def test_jobs_give_each_run_the_numbers_it_has_alone_at_the_same_thread_count(tmp_path, capfd):
+    """Two runs at once, one thread each, against one after another at one thread: the same numbers
+    to the last bit, every epoch line prefixed with its run, each run's thread count recorded."""
+    args = [*SMOKE, "--threads", "1"]
+    assert main(["grid", *args, "--out", str(tmp_path / "alone")]) == 0
+    assert main(["grid", *args, "--jobs", "2", "--out", str(tmp_path / "jobs")]) == 0
+    out = capfd.readouterr().out  # the workers write to the file descriptor, not to sys.stdout
+    assert "local jobs: 2 run(s), 2 at a time" in out
+    assert "[depth8_skip-on_seed0] [Epoch 02]" in out
+    assert _rows(tmp_path / "alone") == _rows(tmp_path / "jobs")
+    for run in ("depth8_skip-off_seed0", "depth8_skip-on_seed0"):
+        a, b = (tmp_path / d / run / "metrics.jsonl" for d in ("alone", "jobs"))
+        strip = [
+            {k: v for k, v in json.loads(l).items() if k != "seconds"}
+            for l in a.read_text().splitlines()
+        ]
+        also = [
+            {k: v for k, v in json.loads(l).items() if k != "seconds"}
+            for l in b.read_text().splitlines()
+        ]
+        assert strip == also
+        saved = (tmp_path / "jobs" / run / "config.yaml").read_text()
+        assert "threads: 1" in saved
+
+
+def test_a_failing_run_does_not_stop_the_other_jobs(tmp_path, capsys):
+    out = tmp_path / "g"
+    args = ["grid", *SMOKE, "--axis", "data.val_size=100,100000", "--jobs", "2", "--out", str(out)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "val_size100000" in err and "error" in err
+    rows = {r["run"]: r for r in json.loads((out / "grid.json").read_text())["runs"]}
+    assert [r["outcome"] for r in rows.values()].count("error") == 1
+    assert any(r["outcome"] in ("learned", "failed") for r in rows.values())
+
+
+def test_a_run_keeps_the_thread_count_it_started_with(tmp_path):
+    from resnet_lab.local_jobs import thread_share
+
+    cfg = resolve("grid-smoke", None, {})
+    started = tmp_path / "run"
+    started.mkdir()
+    (started / "config.yaml").write_text("train:\n  threads: 3\n")
+    assert thread_share(cfg, started, jobs=8).train.threads == 3  # as it started
+    fresh = thread_share(cfg, tmp_path / "new", jobs=2).train.threads
+    assert fresh >= 1
+    user = resolve("grid-smoke", None, {"train.threads": 1})
+    assert thread_share(user, started, jobs=8).train.threads == 1  # the user's choice wins
+
+
+def test_jobs_are_lowered_to_what_fits_in_memory(monkeypatch, capsys):
+    from resnet_lab import local_jobs
+    from resnet_lab.data import synthetic
+
+    data = synthetic(200, 50)
+    monkeypatch.setattr(local_jobs, "available_memory", lambda: 3 * 10**6)
+    assert local_jobs.jobs_that_fit(8, data, model_bytes=10**6, log=print) < 8
+    assert "fit in memory at once" in capsys.readouterr().err
+
+
+def test_jobs_are_refused_with_submitit(tmp_path, capsys):
+    assert (
+        main(
+            ["grid", *SMOKE, "--launcher", "submitit", "--jobs", "2", "--out", str(tmp_path / "g")]
+        )
+        == 2
+    )
+    assert "--max-parallel" in capsys.readouterr().err

@@ -253,6 +253,15 @@ def _sweep_parser(sub) -> None:
     sw.add_argument(
         "--depths", metavar="D[,D]", help="depths 6n+2, e.g. 20,56 (default: the preset's)"
     )
+    sw.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N runs at once on this machine, each in its own process with cores/N threads "
+        "(unless --threads says otherwise); fewer when N would not fit in memory. Default 1: one "
+        "run after another with every core",
+    )
     sw.add_argument("--families", metavar="plain,resnet", help="which families (default both)")
     sw.add_argument("--seeds", metavar="S[,S]", help="training seeds, e.g. 0,1,2 (default 0)")
     sw.add_argument(
@@ -410,6 +419,15 @@ def _grid_parser(sub) -> None:
         help="inline: one run after another in this process (default); submitit: each run a job, a "
         "Slurm job array where Slurm is installed, local processes otherwise (pip install "
         "'resnet-lab[cluster]')",
+    )
+    gr.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="train N runs at once on this machine, each in its own process with cores/N threads "
+        "(unless --threads says otherwise); fewer when N would not fit in memory. Default 1: one "
+        "run after another with every core",
     )
     gr.add_argument(
         "--yes",
@@ -770,7 +788,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         )
     cfg = _settings(args, "paper-quick", overrides)
     out = args.out or f"runs/sweep-{cfg.preset}"
-    _interruptible(_same_command(), run_sweep, cfg, out, out=out)
+    _interruptible(_same_command(), run_sweep, cfg, out, out=out, jobs=args.jobs)
     if not place().is_main:
         return 0  # under torchrun: rank 0 writes the report and prints
     html_path, md_path = write_sweep_report(out)
@@ -857,6 +875,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
         out=out,
         launcher=args.launcher,
         submitit_options=opts,
+        jobs=args.jobs,
     )
     if not place().is_main:
         return 0  # under torchrun: rank 0 writes the report and prints

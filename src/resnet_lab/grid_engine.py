@@ -21,6 +21,7 @@ init) is one model-side change plus its name in that option's list.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import itertools
@@ -47,9 +48,10 @@ from .data import DataSplits, load_data
 from .distributed import barrier, from_env, place
 from .errors import UserError
 from .experiment import ResultRow, finished_row, history, train_model, train_or_resume
+from .local_jobs import PrefixedLines, jobs_that_fit, run_local
 from .registry import create_model, model_options
 from .reporting.grid_conclusions import summarise
-from .resources import CPU, check_model_fits
+from .resources import CPU, check_model_fits, training_bytes
 from .rundir import claim, has_content
 from .runs import now, provenance, recorded_start, write_json, write_yaml
 from .train import setup_runtime
@@ -194,14 +196,25 @@ def check_run(cfg: ExperimentConfig, axis_keys: tuple[str, ...] = ()) -> None:
                 f"drop the model.{key} axis or choose a model that has it"
             )
     options = {k: v for k, v in wanted.items() if k in allowed}
-    # The data are not loaded yet: estimated at CIFAR's 3x32x32, the size of every grid preset.
-    shape = (
-        options.get("in_channels", 3),
-        options.get("input_size", 32),
-        options.get("input_size", 32),
-    )
-    check_model_fits(name, options, shape, cfg.train.batch_size, CPU)
+    check_model_fits(name, options, _image_shape(options), cfg.train.batch_size, CPU)
     create_model(name, **options)
+
+
+def _image_shape(options: dict[str, Any]) -> tuple[int, int, int]:
+    # The data are not loaded yet: estimated at CIFAR's 3x32x32, the size of every grid preset.
+    size = options.get("input_size", 32)
+    return (options.get("in_channels", 3), size, size)
+
+
+def _largest_run_bytes(pending: list[tuple[Run, ExperimentConfig]]) -> int:
+    """The training-memory estimate of the largest pending run (0 where none can be estimated)."""
+    sizes = [0]
+    for _, cfg in pending:
+        allowed = model_options(cfg.grid.model)
+        options = {k: v for k, v in vars(cfg.model).items() if v is not None and k in allowed}
+        shape = _image_shape(options)
+        sizes.append(training_bytes(cfg.grid.model, options, shape, cfg.train.batch_size) or 0)
+    return max(sizes)
 
 
 def _outcome(row: ResultRow) -> str:
@@ -254,11 +267,14 @@ def execute(
 
 
 def run_job(cfg_dict: dict[str, Any], run: Run, run_dir: str, prov: dict[str, Any]) -> ResultRow:
-    """One run as a separate job (the submitit launcher): loads its own data and device."""
+    """One run as a separate job (the submitit launcher, --jobs): loads its own data and device;
+    every line it prints starts with its name (several jobs may share one terminal)."""
     cfg = from_dict(cfg_dict, f"config of {run.name}")
-    data = load_data(cfg.data)
-    device = setup_runtime(cfg.train)
-    return execute(cfg, run, Path(run_dir), data, device, {**prov, "device": str(device)}, print)
+    with contextlib.redirect_stdout(PrefixedLines(sys.stdout, f"[{run.name}] ")):
+        data = load_data(cfg.data)
+        device = setup_runtime(cfg.train)
+        prov = {**prov, "device": str(device)}
+        return execute(cfg, run, Path(run_dir), data, device, prov, print)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -443,13 +459,21 @@ def run_grid(
     run_name: Callable[[dict[str, Any], int], str] = default_run_name,
     log: Callable[[str], None] = print,
     kind: str = "grid",
+    jobs: int = 1,
 ) -> list[GridRow]:
     """Run (or resume) the study ``cfg.grid`` in ``out_dir``; writes grid.json and returns the rows.
-    ``kind``: the command whose directory this is (``sweep`` runs on this engine too)."""
-    if from_env().active and launcher != "inline":
+    ``kind``: the command whose directory this is (``sweep`` runs on this engine too). ``jobs``:
+    runs at once on this machine, each in its own process with its share of the cores
+    (local_jobs.py)."""
+    if from_env().active and (launcher != "inline" or jobs != 1):
         raise UserError(
-            "under torchrun every cell trains data-parallel in turn (--launcher inline); submitit "
-            "starts its own processes, so run it without torchrun"
+            "under torchrun every cell trains data-parallel in turn (--launcher inline, --jobs 1); "
+            "submitit and --jobs start their own processes, so run them without torchrun"
+        )
+    if jobs < 1 or (jobs > 1 and launcher != "inline"):
+        raise UserError(
+            f"--jobs must be >= 1 and is for this machine's processes (got {jobs} with --launcher "
+            f"{launcher}); submitit sets its parallelism with --max-parallel"
         )
     if launcher not in LAUNCHERS:
         raise UserError(f"unknown launcher {launcher!r}; choose one of: {', '.join(LAUNCHERS)}")
@@ -470,7 +494,7 @@ def run_grid(
     resume = (out / "config.yaml").is_file()
     with claim(out, kind, resolved, resume=resume, overwrite_flag=None):
         return _run_claimed(
-            cfg, out, planned, data, device, resolved, launcher, submitit_options, log
+            cfg, out, planned, data, device, resolved, launcher, submitit_options, log, jobs
         )
 
 
@@ -484,6 +508,7 @@ def _run_claimed(
     launcher: str,
     submitit_options: SubmititOptions | None,
     log: Callable[[str], None],
+    jobs: int = 1,
 ) -> list[GridRow]:
     write_yaml(out / "config.yaml", resolved)
     barrier()  # under torchrun: the directory is ready, the other ranks start with rank 0
@@ -498,7 +523,10 @@ def _run_claimed(
         f"grid: {len(planned)} run(s) in {out} ({len(planned) - len(pending)} finished earlier); "
         f"data {data.describe()}; device {prov['device']}"
     )
-    if launcher == "inline":
+    jobs = jobs_that_fit(min(jobs, len(pending)), data, _largest_run_bytes(pending), log)
+    if launcher == "inline" and jobs > 1:
+        errors = run_local(pending, out, prov, jobs, run_job, log)
+    elif launcher == "inline":
         errors = _inline(pending, out, data, cfg, prov, log, len(planned))
     else:
         errors = _submitit(pending, out, prov, submitit_options or SubmititOptions(), log)

@@ -55,11 +55,12 @@ def as_grid(cfg: ExperimentConfig) -> ExperimentConfig:
 
 
 def run_sweep(
-    cfg: ExperimentConfig, out_dir: str | Path, log: Callable[[str], None] = print
+    cfg: ExperimentConfig, out_dir: str | Path, log: Callable[[str], None] = print, jobs: int = 1
 ) -> list[dict[str, Any]]:
-    """Run (or resume) the sweep on the grid engine; writes sweep.json next to grid.json."""
+    """Run (or resume) the sweep on the grid engine (``jobs`` runs at once); writes sweep.json next
+    to grid.json."""
     out = Path(out_dir)
-    grid_rows = run_grid(as_grid(cfg), out, run_name=run_name, log=log, kind="sweep")
+    grid_rows = run_grid(as_grid(cfg), out, run_name=run_name, log=log, kind="sweep", jobs=jobs)
     if not place().is_main:
         return []  # under torchrun rank 0 writes sweep.json
     rows = []

@@ -1,0 +1,156 @@
+"""Several runs of a study at once on one machine (``--jobs N``), each in its own process with its
+share of the cores.
+
+Small convolutions do not scale across threads, independent runs do (issue 31 measured 1.5x the
+throughput for two resnet20 runs at one thread each against one run at two threads on a 2-core
+CPU). The processes are ``concurrent.futures``' spawned workers; each run is the grid engine's
+``run_job`` (it loads its own data from the decoded cache and writes its own run directory), so a
+study is resumed, reported and aggregated exactly as with one run at a time, and may be finished
+with another ``--jobs``.
+
+A run's thread count is part of its numbers (the summation order of a convolution depends on it),
+so it is fixed when the run starts and recorded in the run's config.yaml: a run continued later
+keeps the count it started with, whatever ``--jobs`` says then, and a run at t threads gives the
+same numbers alone or beside others.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import sys
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import yaml
+from tqdm.auto import tqdm
+
+from .config import ExperimentConfig, to_dict
+from .data.memory import DECODED_BYTES_PER_ELEMENT, TRAIN_EXTRA_BYTES_PER_ELEMENT, available_memory
+from .errors import note_once
+
+
+def cores() -> int:
+    """The cores this process may use (its CPU affinity where the OS tells it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def thread_share(cfg: ExperimentConfig, run_dir: Path, jobs: int) -> ExperimentConfig:
+    """``cfg`` with the threads this run trains with: the user's ``train.threads`` if set, else the
+    count the run started with (its config.yaml), else ``cores // jobs``."""
+    threads = cfg.train.threads
+    if not threads:
+        try:
+            saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+            threads = int(saved["train"]["threads"])
+        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+            threads = 0
+    threads = threads or max(1, cores() // jobs)
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=threads))
+
+
+def jobs_that_fit(jobs: int, data: Any, model_bytes: int, log: Callable[[str], None]) -> int:
+    """At most ``jobs``, and no more than fit in memory: each job holds its own copy of the decoded
+    data (data/memory.py's per-element costs) and trains its own model (``model_bytes``, the
+    largest run's estimate)."""
+    elements = sum(s.images.numel() for s in (data.train, data.val, data.test))
+    per_job = elements * DECODED_BYTES_PER_ELEMENT
+    per_job += data.train.images.numel() * TRAIN_EXTRA_BYTES_PER_ELEMENT + model_bytes
+    fit = max(1, available_memory() // max(per_job, 1))
+    if fit < jobs:
+        note_once(
+            f"--jobs {jobs}: only {fit} run(s) fit in memory at once (about "
+            f"{per_job / 2**30:.1f} GiB each); running {fit}"
+        )
+    return min(jobs, fit)
+
+
+class PrefixedLines:
+    """A text stream that starts every line written to ``stream`` with ``prefix``."""
+
+    def __init__(self, stream, prefix: str):
+        self.stream, self.prefix, self._at_start = stream, prefix, True
+
+    def write(self, text: str) -> int:
+        out = []
+        for piece in text.splitlines(keepends=True):
+            out.append((self.prefix if self._at_start else "") + piece)
+            self._at_start = piece.endswith("\n")
+        self.stream.write("".join(out))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+class _NoBars:
+    """A worker's stderr: the same stream, but not a terminal to the progress bars (the parent draws
+    the study's one bar; N workers' epoch bars would overwrite each other)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def _worker_start() -> None:
+    # Ctrl-C reaches the whole process group; the parent stops the workers itself, so that no
+    # worker prints a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.stderr = _NoBars(sys.stderr)
+
+
+def run_local(
+    pending: list[tuple[Any, ExperimentConfig]],
+    out: Path,
+    prov: dict[str, Any],
+    jobs: int,
+    job: Callable[..., Any],
+    log: Callable[[str], None],
+) -> dict[str, str]:
+    """Run ``job(cfg_dict, run, run_dir, prov)`` for every pending run, ``jobs`` at a time, in
+    spawned processes; returns {run name: one-line error} of the runs that failed (the others go
+    on). An interrupt stops every worker (each run keeps its last completed epoch) and is raised."""
+    log(f"local jobs: {len(pending)} run(s), {jobs} at a time")
+    errors: dict[str, str] = {}
+    bar = tqdm(total=len(pending), desc="grid", unit="run", disable=not sys.stderr.isatty())
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_start)
+    try:
+        futures = {}
+        for run, cfg in pending:
+            cfg = thread_share(cfg, out / run.name, jobs)
+            future = pool.submit(job, to_dict(cfg), run, str(out / run.name), prov)
+            futures[future] = run
+        remaining = set(futures)
+        while remaining:
+            done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+            for future in done:
+                run = futures[future]
+                try:
+                    future.result()
+                    log(f"{run.name}: done")
+                except Exception as exc:  # noqa: BLE001 - recorded; the other runs go on
+                    text = str(exc).strip().splitlines()
+                    errors[run.name] = f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+                    print(f"{run.name}: error: {errors[run.name]}", file=sys.stderr, flush=True)
+                bar.update()
+    except BaseException:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            process.terminate()  # each run resumes from its last completed epoch
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    finally:
+        bar.close()
+    pool.shutdown(wait=True)
+    return errors
