@@ -429,3 +429,36 @@ def test_jobs_are_refused_with_submitit(tmp_path, capsys):
         == 2
     )
     assert "--max-parallel" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_every_job_once_and_any_jobs_resume_to_the_same_numbers(tmp_path):
+    import signal
+    import time
+
+    reference = tmp_path / "ref"
+    ref = subprocess.run(
+        _grid_cmd(reference, "--threads", "1"), check=False, capture_output=True, text=True
+    )
+    assert ref.returncode == 0, ref.stderr
+    out = tmp_path / "jobs"
+    proc = subprocess.Popen(
+        _grid_cmd(out, "--threads", "1", "--jobs", "2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    first = out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert "Traceback" not in err and len(lines) == 1 and "Resume with:" in lines[0], err
+    again = subprocess.run(
+        _grid_cmd(out, "--threads", "1", "--jobs", "1"), check=False, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert _rows(out) == _rows(reference)

@@ -108,7 +108,14 @@ def _worker_start() -> None:
     # Ctrl-C reaches the whole process group; the parent stops the workers itself, so that no
     # worker prints a traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Stopped by the parent with SIGTERM: unwind (the run keeps its last completed epoch) and let
+    # the pool shut the worker down, releasing its queues.
+    signal.signal(signal.SIGTERM, _stop)
     sys.stderr = _NoBars(sys.stderr)
+
+
+def _stop(signum, frame) -> None:
+    raise SystemExit(143)
 
 
 def run_local(
@@ -147,7 +154,7 @@ def run_local(
                 bar.update()
     except BaseException:
         for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()  # each run resumes from its last completed epoch
+            process.terminate()  # SIGTERM: each run resumes from its last completed epoch
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
