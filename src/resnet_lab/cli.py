@@ -96,6 +96,15 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         groups[section].add_argument(*names, dest=key, default=None, **kwargs)
 
 
+def _jobs_arg(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or auto, got {text!r}") from None
+
+
 class _Printed(Exception):
     """--print-config printed the resolved settings: the command ends there, with exit code 0."""
 
@@ -255,12 +264,13 @@ def _sweep_parser(sub) -> None:
     )
     sw.add_argument(
         "--jobs",
-        type=int,
+        type=_jobs_arg,
         default=1,
-        metavar="N",
+        metavar="N|auto",
         help="train N runs at once on this machine, each in its own process with cores/N threads "
-        "(unless --threads says otherwise); fewer when N would not fit in memory. Default 1: one "
-        "run after another with every core",
+        "(unless --threads says otherwise); fewer when N would not fit in memory. auto: the N that "
+        "trains fastest, measured on the study's smallest and largest model (recorded in "
+        "grid.json). Default 1: one run after another with every core",
     )
     sw.add_argument("--families", metavar="plain,resnet", help="which families (default both)")
     sw.add_argument("--seeds", metavar="S[,S]", help="training seeds, e.g. 0,1,2 (default 0)")
@@ -422,12 +432,13 @@ def _grid_parser(sub) -> None:
     )
     gr.add_argument(
         "--jobs",
-        type=int,
+        type=_jobs_arg,
         default=1,
-        metavar="N",
+        metavar="N|auto",
         help="train N runs at once on this machine, each in its own process with cores/N threads "
-        "(unless --threads says otherwise); fewer when N would not fit in memory. Default 1: one "
-        "run after another with every core",
+        "(unless --threads says otherwise); fewer when N would not fit in memory. auto: the N that "
+        "trains fastest, measured on the study's smallest and largest model (recorded in "
+        "grid.json). Default 1: one run after another with every core",
     )
     gr.add_argument(
         "--yes",

@@ -48,7 +48,7 @@ from .data import DataSplits, load_data
 from .distributed import barrier, from_env, place
 from .errors import UserError
 from .experiment import ResultRow, finished_row, history, train_model, train_or_resume
-from .local_jobs import PrefixedLines, jobs_that_fit, run_local
+from .local_jobs import PrefixedLines, choose_jobs, jobs_that_fit, run_local
 from .registry import create_model, model_options
 from .reporting.grid_conclusions import summarise
 from .resources import CPU, check_model_fits, training_bytes
@@ -206,15 +206,30 @@ def _image_shape(options: dict[str, Any]) -> tuple[int, int, int]:
     return (options.get("in_channels", 3), size, size)
 
 
-def _largest_run_bytes(pending: list[tuple[Run, ExperimentConfig]]) -> int:
-    """The training-memory estimate of the largest pending run (0 where none can be estimated)."""
-    sizes = [0]
-    for _, cfg in pending:
-        allowed = model_options(cfg.grid.model)
-        options = {k: v for k, v in vars(cfg.model).items() if v is not None and k in allowed}
-        shape = _image_shape(options)
-        sizes.append(training_bytes(cfg.grid.model, options, shape, cfg.train.batch_size) or 0)
-    return max(sizes)
+def _model_of(cfg: ExperimentConfig) -> tuple[str, dict[str, Any], tuple[int, int, int], int]:
+    """(model, the options it takes, image shape, batch) of a run's config."""
+    allowed = model_options(cfg.grid.model)
+    options = {k: v for k, v in vars(cfg.model).items() if v is not None and k in allowed}
+    return cfg.grid.model, options, _image_shape(options), cfg.train.batch_size
+
+
+def _sized(pending: list[tuple[Run, ExperimentConfig]]) -> list[tuple[int, tuple]]:
+    """Each distinct pending model with its training-memory estimate (0: not estimated), smallest first."""
+    models = {repr(m): m for m in (_model_of(cfg) for _, cfg in pending)}
+    return sorted(((training_bytes(*m) or 0, m) for m in models.values()), key=lambda t: t[0])
+
+
+def _jobs(jobs: int | str, pending: list[tuple[Run, ExperimentConfig]], data, prov, log) -> int:
+    """How many runs at once: ``jobs``, or by measurement for "auto" (recorded in ``prov``), never
+    more than the pending runs or than fit in memory."""
+    sized = _sized(pending) if pending else [(0, None)]
+    if jobs == "auto":
+        probes = {"smallest": sized[0][1], "largest": sized[-1][1]} if pending else {}
+        jobs, prov["jobs_probe"] = choose_jobs(probes, len(pending))
+        log(
+            f"--jobs auto: {jobs} at once (measured: {prov['jobs_probe'].get('throughput_vs_one_job', '-')})"
+        )
+    return jobs_that_fit(min(int(jobs), max(len(pending), 1)), data, sized[-1][0], log)
 
 
 def _outcome(row: ResultRow) -> str:
@@ -459,7 +474,7 @@ def run_grid(
     run_name: Callable[[dict[str, Any], int], str] = default_run_name,
     log: Callable[[str], None] = print,
     kind: str = "grid",
-    jobs: int = 1,
+    jobs: int | str = 1,
 ) -> list[GridRow]:
     """Run (or resume) the study ``cfg.grid`` in ``out_dir``; writes grid.json and returns the rows.
     ``kind``: the command whose directory this is (``sweep`` runs on this engine too). ``jobs``:
@@ -470,7 +485,11 @@ def run_grid(
             "under torchrun every cell trains data-parallel in turn (--launcher inline, --jobs 1); "
             "submitit and --jobs start their own processes, so run them without torchrun"
         )
-    if jobs < 1 or (jobs > 1 and launcher != "inline"):
+    if (
+        jobs != "auto"
+        and (not isinstance(jobs, int) or jobs < 1)
+        or (jobs != 1 and launcher != "inline")
+    ):
         raise UserError(
             f"--jobs must be >= 1 and is for this machine's processes (got {jobs} with --launcher "
             f"{launcher}); submitit sets its parallelism with --max-parallel"
@@ -508,7 +527,7 @@ def _run_claimed(
     launcher: str,
     submitit_options: SubmititOptions | None,
     log: Callable[[str], None],
-    jobs: int = 1,
+    jobs: int | str = 1,
 ) -> list[GridRow]:
     write_yaml(out / "config.yaml", resolved)
     barrier()  # under torchrun: the directory is ready, the other ranks start with rank 0
@@ -523,7 +542,7 @@ def _run_claimed(
         f"grid: {len(planned)} run(s) in {out} ({len(planned) - len(pending)} finished earlier); "
         f"data {data.describe()}; device {prov['device']}"
     )
-    jobs = jobs_that_fit(min(jobs, len(pending)), data, _largest_run_bytes(pending), log)
+    jobs = _jobs(jobs, pending, data, prov, log) if launcher == "inline" else 1
     if launcher == "inline" and jobs > 1:
         errors = run_local(pending, out, prov, jobs, run_job, log)
     elif launcher == "inline":

@@ -161,3 +161,78 @@ def run_local(
         bar.close()
     pool.shutdown(wait=True)
     return errors
+
+
+# ------------------------------------------------------------------ --jobs auto: chosen by measurement
+
+PROBE_WARMUP, PROBE_STEPS = 2, 5  # untimed steps, then timed ones (median), per probe process
+
+
+def probe_step(
+    name: str, options: dict[str, Any], shape: tuple[int, ...], batch: int, threads: int
+) -> float:
+    """Median seconds of one SGD training step of model ``name`` at ``threads`` threads, on random
+    images (a worker process of :func:`choose_jobs`; the numbers of no run depend on it)."""
+    import statistics
+    import time
+
+    import torch
+
+    from .registry import create_model
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    model = create_model(name, **options).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, *shape).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (batch,))
+    times = []
+    for i in range(PROBE_WARMUP + PROBE_STEPS):
+        start = time.perf_counter()
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        if i >= PROBE_WARMUP:
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def choose_jobs(
+    probes: dict[str, tuple[str, dict[str, Any], tuple[int, ...], int]], runs: int
+) -> tuple[int, dict[str, Any]]:
+    """The number of jobs that trains fastest on this machine, by measurement: for each k dividing
+    the cores (up to the number of runs), k probe processes at once, each at cores/k threads, time
+    training steps of each probed model (``probes``: label -> (model, options, image shape, batch),
+    the study's largest and smallest run); k's throughput is k / its slowest process's step time,
+    relative to one process with every core, averaged over the probed models. Returns k and the
+    measurements (recorded in the study's provenance)."""
+    n = cores()
+    candidates = [k for k in range(1, min(n, runs) + 1) if n % k == 0]
+    if len(candidates) < 2:
+        return 1, {
+            "cores": n,
+            "runs": runs,
+            "chosen": 1,
+            "why": "one run or one core: nothing to choose",
+        }
+    seconds: dict[int, dict[str, float]] = {}
+    context = get_context("spawn")
+    for k in candidates:
+        seconds[k] = {}
+        for label, (name, options, shape, batch) in probes.items():
+            with ProcessPoolExecutor(k, mp_context=context, initializer=_worker_start) as pool:
+                args = (name, options, shape, batch, n // k)
+                seconds[k][label] = max(pool.map(probe_step, *zip(*[args] * k)))
+    speedup = {
+        k: sum(seconds[1][label] * k / seconds[k][label] for label in probes) / len(probes)
+        for k in candidates
+    }
+    best = max(candidates, key=lambda k: speedup[k])
+    record = {
+        "cores": n,
+        "runs": runs,
+        "step_seconds": {str(k): v for k, v in seconds.items()},
+        "throughput_vs_one_job": {str(k): round(v, 3) for k, v in speedup.items()},
+        "chosen": best,
+    }
+    return best, record

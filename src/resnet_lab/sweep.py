@@ -55,7 +55,10 @@ def as_grid(cfg: ExperimentConfig) -> ExperimentConfig:
 
 
 def run_sweep(
-    cfg: ExperimentConfig, out_dir: str | Path, log: Callable[[str], None] = print, jobs: int = 1
+    cfg: ExperimentConfig,
+    out_dir: str | Path,
+    log: Callable[[str], None] = print,
+    jobs: int | str = 1,
 ) -> list[dict[str, Any]]:
     """Run (or resume) the sweep on the grid engine (``jobs`` runs at once); writes sweep.json next
     to grid.json."""
