@@ -313,3 +313,25 @@ def test_seed_plain_sgd_is_the_seed_preset_with_momentum_0_alone():
     b = flatten(to_dict(resolve("seed-plain-sgd")))
     assert {k for k in a if a[k] != b[k]} == {"preset", "optim.momentum"}
     assert b["optim.momentum"] == 0.0
+
+
+def test_escape_sentences_carry_their_tests():
+    """Each pair names Fisher's exact test on how many runs left, and with three or more runs per
+    cell the log-rank test on the censored escape steps (values from scipy.stats)."""
+    from scipy import stats
+
+    summary = [
+        _cell({"k": 1}, left=(1200, 1300, 1350)),
+        _cell({"k": 2}, censored=(2112, 2112, 2112)),
+        _cell({"k": 3}, censored=(2112,)),
+    ]
+    text = escape_sentences(summary, 10)
+    three = next(t for t in text if t.startswith("k 1 → 2"))
+    ref = stats.logrank(
+        stats.CensoredData(uncensored=[1200, 1300, 1350]), stats.CensoredData(right=[2112] * 3)
+    ).pvalue
+    assert "3/3 vs 0/3 left, Fisher's exact test p = 0.1: not shown" in three
+    assert f"log-rank test on the escape steps p = {ref:.2g}" in three
+    one = next(t for t in text if t.startswith("k 1 → 3"))
+    assert "3/3 vs 0/1 left, Fisher's exact test p = 0.25: not shown" in one
+    assert "log-rank" not in one  # one run: no curve to test

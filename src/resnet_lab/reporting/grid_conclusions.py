@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..inference import MIN_N, fisher_counts, logrank
 from ..spread import mean_std, overlap
 from .survival import Escapes, escapes
 
@@ -141,8 +142,24 @@ def escape_sentences(summary: list[dict[str, Any]], num_classes: int) -> list[st
             what += " (all else equal" + ("" if i == 0 else f"; from {ref.label}") + ")"
             n = f"n = {other.n} vs {ref.n}"
             n += "; a single seed is not a rate" if min(other.n, ref.n) < 2 else ""
-            out.append(f"{what}: {other.text()}; {_escape_verdict(ref, other, num_classes)} ({n}).")
+            verdict = _escape_verdict(ref, other, num_classes)
+            out.append(f"{what}: {other.text()}; {verdict} ({n}; {_escape_tests(ref, other)}).")
     return out
+
+
+def _escape_tests(ref: Escapes, other: Escapes) -> str:
+    """The tests behind a pair's escape sentence: Fisher's exact test on how many runs left, and
+    the log-rank test on the (censored) escape steps where each cell has enough runs."""
+    counts = fisher_counts(len(ref.left), ref.n, len(other.left), other.n).text("left")
+    if min(ref.n, other.n) < MIN_N:
+        return counts
+    p = logrank(
+        ref.left + ref.censored,
+        [True] * len(ref.left) + [False] * len(ref.censored),
+        other.left + other.censored,
+        [True] * len(other.left) + [False] * len(other.censored),
+    )
+    return f"{counts}; log-rank test on the escape steps p = {p:.2g}"
 
 
 def setting_label(key: str, value: Any) -> str:

@@ -1,0 +1,146 @@
+"""Statistics across seeds, on scipy.stats: one function per kind of claim, each returning its
+estimate, interval, n and test, and a sentence that says all four.
+
+- :func:`paired_difference`: the same seeds on both sides (resnet-lab's design: a seed fixes the
+  data order, and in a controlled pair the initial weights), the per-seed differences with a
+  t-based confidence interval (``scipy.stats.ttest_rel``).
+- :func:`welch_difference`: runs that are not paired, Welch's t interval (``ttest_ind``,
+  unequal variances).
+- :func:`fisher_counts`: how many runs learned on each side, Fisher's exact test (two-sided).
+- :func:`logrank`: censored times (the escape step: a run that never left ln C is censored at its
+  last step), the log-rank test (``scipy.stats.logrank``).
+- :func:`no_worse_than`: "B is no worse than A" only against a margin fixed in advance
+  (non-inferiority: the interval's upper end below the margin), never from a mean difference <= 0.
+
+Below 3 values per side no interval is claimed: the sentence says so instead. Torch-free.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+LEVEL = 0.95  # every interval's confidence level
+MIN_N = 3  # fewest values per side for an interval (at n = 2 a t interval spans +-12.7 sd)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """``estimate`` (mean of B - A) with its ``LEVEL`` interval (None below ``MIN_N``), n per side,
+    the test's name and its two-sided p-value."""
+
+    estimate: float
+    low: float | None
+    high: float | None
+    n: int | tuple[int, int]
+    test: str
+    p: float | None
+
+    @property
+    def shown(self) -> bool | None:
+        """True when the interval excludes 0, False when it covers 0, None when there is none."""
+        if self.low is None or self.high is None:
+            return None
+        return self.low > 0 or self.high < 0
+
+    def text(self, unit: str = " points") -> str:
+        """E.g. ``+1.7 points, 95 % CI -11.6 to +15.0, paired over 3 seeds: not shown``."""
+        head = f"{self.estimate:+.2f}{unit}"
+        over = _over(self.n, self.test)
+        if self.shown is None:
+            return f"{head}, {over}: too few seeds for an interval (at least {MIN_N} per side)"
+        verdict = "shown" if self.shown else "not shown (the interval covers 0)"
+        ci = f"{LEVEL:.0%} CI {self.low:+.2f} to {self.high:+.2f}".replace("%", " %")
+        return f"{head}, {ci}, {over}, p = {self.p:.2g}: {verdict}"
+
+
+def _over(n: int | tuple[int, int], test: str) -> str:
+    if isinstance(n, tuple):
+        return f"{test} over {n[0]} vs {n[1]} seeds"
+    return f"{test} over {n} seed{'s' * (n != 1)}"
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> Difference:
+    """B - A over seeds paired by position (``a[i]`` and ``b[i]`` share a seed)."""
+    from scipy import stats
+
+    if len(a) != len(b):
+        raise ValueError(
+            f"paired values need the same seeds on both sides, got {len(a)} and {len(b)}"
+        )
+    diffs = [y - x for x, y in zip(a, b)]
+    estimate = math.fsum(diffs) / len(diffs)
+    if len(diffs) < MIN_N:
+        return Difference(estimate, None, None, len(diffs), "paired", None)
+    if all(d == diffs[0] for d in diffs):  # no spread: t is undefined, the interval is the point
+        return Difference(
+            estimate, estimate, estimate, len(diffs), "paired", 0.0 if estimate else 1.0
+        )
+    res = stats.ttest_rel(b, a)
+    ci = res.confidence_interval(LEVEL)
+    return Difference(
+        estimate, float(ci.low), float(ci.high), len(diffs), "paired t", float(res.pvalue)
+    )
+
+
+def welch_difference(a: Sequence[float], b: Sequence[float]) -> Difference:
+    """mean(B) - mean(A) for unpaired runs (Welch's t interval)."""
+    from scipy import stats
+
+    estimate = math.fsum(b) / len(b) - math.fsum(a) / len(a)
+    n = (len(a), len(b))
+    if min(n) < MIN_N:
+        return Difference(estimate, None, None, n, "Welch", None)
+    res = stats.ttest_ind(b, a, equal_var=False)
+    ci = res.confidence_interval(LEVEL)
+    return Difference(estimate, float(ci.low), float(ci.high), n, "Welch t", float(res.pvalue))
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many runs learned on each side, and Fisher's exact two-sided p-value."""
+
+    learned: tuple[int, int]
+    runs: tuple[int, int]
+    p: float
+
+    def text(self, what: str = "learned") -> str:
+        (la, lb), (na, nb) = self.learned, self.runs
+        verdict = "shown" if self.p < 1 - LEVEL else "not shown"
+        return f"{la}/{na} vs {lb}/{nb} {what}, Fisher's exact test p = {self.p:.2g}: {verdict}"
+
+
+def fisher_counts(learned_a: int, runs_a: int, learned_b: int, runs_b: int) -> Counts:
+    from scipy import stats
+
+    table = [[learned_a, runs_a - learned_a], [learned_b, runs_b - learned_b]]
+    p = float(stats.fisher_exact(table, alternative="two-sided").pvalue)
+    return Counts((learned_a, learned_b), (runs_a, runs_b), p)
+
+
+def logrank(
+    times_a: Sequence[float],
+    left_a: Sequence[bool],
+    times_b: Sequence[float],
+    left_b: Sequence[bool],
+) -> float:
+    """Two-sided p-value of the log-rank test between two sets of censored times (``left``: the run
+    left ln C at that step; False: still there when it stopped, censored)."""
+    from scipy import stats
+
+    def data(times, left):
+        return stats.CensoredData(
+            uncensored=[t for t, e in zip(times, left) if e],
+            right=[t for t, e in zip(times, left) if not e],
+        )
+
+    return float(stats.logrank(data(times_a, left_a), data(times_b, left_b)).pvalue)
+
+
+def no_worse_than(diff: Difference, margin: float) -> bool | None:
+    """Is B no worse than A, where larger is worse (e.g. an error rate): the interval's upper end
+    below ``margin``, fixed before looking at the runs. None: no interval (too few seeds)."""
+    if diff.high is None:
+        return None
+    return diff.high < margin
