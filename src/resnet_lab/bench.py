@@ -21,6 +21,7 @@ configured interval, two models stepping in turn, to show what the per-layer rec
 from __future__ import annotations
 
 import dataclasses
+import json
 import statistics
 import tempfile
 import time
@@ -309,6 +310,47 @@ def end_to_end(
     return result
 
 
+def study(
+    cfg: ExperimentConfig, out: Path, repeats: int, log: Callable[[str], None] = print
+) -> dict[str, Any]:
+    """A whole study (``cfg``'s grid, or its sweep as a grid) trained one run at a time with every
+    core (``--jobs 1``) and with ``--jobs auto``, ``repeats`` times, alternating which goes first;
+    the wall times (auto's probe included) and the ratio of the medians, with each repeat's ratio."""
+    from .grid_engine import run_grid
+    from .sweep import as_grid
+
+    grid = cfg if cfg.grid.axes else as_grid(cfg)
+    seconds: dict[str, list[float]] = {"one at a time": [], "jobs auto": []}
+    chosen = []
+    for i in range(repeats):
+        order = list(seconds) if i % 2 == 0 else list(reversed(seconds))
+        for label in order:
+            jobs = 1 if label == "one at a time" else "auto"
+            target = out / f"study-{i}-{'sequential' if jobs == 1 else 'auto'}"
+            start = time.perf_counter()
+            run_grid(grid, target, jobs=jobs, log=lambda line: None)
+            seconds[label].append(time.perf_counter() - start)
+            if jobs == "auto":
+                probe = json.loads((target / "grid.json").read_text())["provenance"]["jobs_probe"]
+                chosen.append(probe["chosen"])
+            log(f"study repeat {i + 1}: {label}: {seconds[label][-1]:.0f} s")
+    ratios = [a / b for a, b in zip(seconds["one at a time"], seconds["jobs auto"])]
+    result = {
+        "runs": len(json.loads((target / "grid.json").read_text())["runs"]),
+        "seconds": seconds,
+        "jobs_chosen": chosen,
+        "ratio_of_medians": statistics.median(seconds["one at a time"])
+        / statistics.median(seconds["jobs auto"]),
+        "ratio_per_repeat": ratios,
+    }
+    log(
+        f"study: one at a time {statistics.median(seconds['one at a time']):.0f} s, --jobs auto "
+        f"{statistics.median(seconds['jobs auto']):.0f} s (jobs {chosen}): "
+        f"{result['ratio_of_medians']:.2f}x (per repeat {', '.join(f'{r:.2f}' for r in ratios)})"
+    )
+    return result
+
+
 def run_bench(
     cfg: ExperimentConfig,
     out_dir: str | Path,
@@ -331,7 +373,8 @@ def run_bench(
     # bench has no --overwrite: a benchmark is cheap to rerun into a new --out.
     with claim(out, "bench", to_dict(cfg), overwrite_flag=None):
         # Unpack / open the conventional pipeline's files before any timing, as a user would have them.
-        make_batches(data, conventional(cfg), device)
+        if mode != "study":
+            make_batches(data, conventional(cfg), device)
         report: dict[str, Any] = {
             "config": to_dict(cfg),
             "provenance": provenance(device, data),
@@ -350,6 +393,8 @@ def run_bench(
             report["diagnostics"] = diagnostics_overhead(
                 cfg, data, device, steps=diag_steps, repeats=repeats, log=log
             )
+        if mode == "study":  # not part of "all": a whole study, many times over
+            report["study"] = study(cfg, out, repeats, log=log)
         if mode in ("end-to-end", "all"):
             e2e = report["end_to_end"] = end_to_end(cfg, out, log=log)
             log(

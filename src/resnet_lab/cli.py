@@ -336,12 +336,14 @@ def _bench_parser(sub) -> None:
     )
     bn.add_argument(
         "--mode",
-        choices=("throughput", "diagnostics", "end-to-end", "all"),
+        choices=("throughput", "diagnostics", "end-to-end", "all", "study"),
         default="throughput",
         help="throughput: timed training steps (default, about a minute for the quick preset); "
         "diagnostics: the cost of the per-layer recording at --diag-every, two models stepping in "
         "turn (about 10 min for the quick preset); end-to-end: a whole compare per pipeline (the "
-        "quick preset: about 30 min on 2 CPU cores); all: the three",
+        "quick preset: about 30 min on 2 CPU cores); all: the three; study: the preset's grid or "
+        "sweep trained whole one run at a time and with --jobs auto, --repeats times (shorten it "
+        "with --train.max_steps)",
     )
     bn.add_argument(
         "--steps",
