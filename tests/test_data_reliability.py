@@ -655,13 +655,16 @@ def test_an_interrupt_while_the_cache_is_written_stays_an_interrupt(tmp_path, mo
         real(blob, f)
 
     monkeypatch.setattr(cache, "_dump", interrupted)
-    # The command's own handlers: SIGTERM raises cli._Terminated, SIGINT KeyboardInterrupt.
+    # The command's own handlers: SIGTERM raises cli._Terminated, SIGINT KeyboardInterrupt (set
+    # here too: a test run started in the background of a shell inherits SIGINT ignored).
     previous = signal.signal(signal.SIGTERM, cli._on_sigterm)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises((KeyboardInterrupt, cli._Terminated)):
             load_data(cfg_for(root, tmp_path))
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
     assert list((tmp_path / "cache").iterdir()) == []  # no entry, no temporary file
 
 

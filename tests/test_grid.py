@@ -442,12 +442,18 @@ def test_ctrl_c_stops_every_job_once_and_any_jobs_resume_to_the_same_numbers(tmp
     )
     assert ref.returncode == 0, ref.stderr
     out = tmp_path / "jobs"
-    proc = subprocess.Popen(
-        _grid_cmd(out, "--threads", "1", "--jobs", "2"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # A handler here becomes the default in the child (exec resets handlers, but keeps an ignored
+    # signal ignored, as it is when the tests run in a shell's background).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(
+            _grid_cmd(out, "--threads", "1", "--jobs", "2"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     first = out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt"
     deadline = time.time() + 300
     while not first.exists() and time.time() < deadline and proc.poll() is None:
