@@ -240,3 +240,19 @@ def test_bench_diagnostics_mode_times_training_with_and_without_recording(tmp_pa
     assert row["records"] == 4
     assert len(row["all_slowdowns"]) == 2
     assert row["slowdown"] == pytest.approx(sum(row["all_slowdowns"]) / 2)  # the median of two
+
+
+@pytest.mark.slow
+def test_bench_study_times_a_whole_study_both_ways_and_records_the_probe(tmp_path, capsys):
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text("sweep: {seeds: [0], depths: [8]}\ntrain: {epochs: 1}\n")
+    out = tmp_path / "b"
+    args = ["bench", "--preset", "sweep-smoke", "--config", str(cfg), "--mode", "study"]
+    assert main([*args, "--repeats", "1", "--out", str(out)]) == 0
+    study = json.loads((out / "bench.json").read_text())["study"]
+    assert study["runs"] == 2 and len(study["seconds"]["one at a time"]) == 1
+    assert study["ratio_of_medians"] == pytest.approx(
+        study["seconds"]["one at a time"][0] / study["seconds"]["jobs auto"][0]
+    )
+    assert study["jobs_chosen"][0] in (1, 2) or len(study["jobs_chosen"]) == 1
+    assert "study: one at a time" in capsys.readouterr().out
