@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from .distributed import from_env, lost_peer, place
 from .errors import UserError, one_line
+from .outcome import Outcome
 
 
 class _Parser(argparse.ArgumentParser):
@@ -893,7 +894,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     if not place().is_main:
         return 0  # under torchrun: rank 0 writes the report and prints
     html_path, md_path = write_grid_report(out)
-    errors = sum(r["outcome"] == "error" for r in rows)
+    errors = sum(r["outcome"] == Outcome.ERROR for r in rows)
     print(
         f"\ngrid: {len(rows)} run(s), {errors} with errors\nreport: {html_path}\n        {md_path}"
     )

@@ -18,6 +18,7 @@ from .data import load_data
 from .distributed import barrier, check_last_batch, from_env, place
 from .errors import UserError
 from .experiment import ResultRow, builder_options, check_model, train_model, train_or_resume
+from .outcome import Outcome
 from .registry import check_model_names, create_model, is_external, last_line, run_name
 from .reporting.survival import escapes
 from .resources import check_model_fits
@@ -46,7 +47,7 @@ def summarise(rows: list[ResultRow]) -> list[dict[str, Any]]:
             "params": rs[0]["params"],
             "seeds": [r["seed"] for r in rs],
             "n": len(rs),
-            "learned": sum(r["status"] == "learned" for r in rs),
+            "learned": sum(r["status"] == Outcome.LEARNED for r in rs),
             "best_val_acc": mean_std([r["best_val_acc"] for r in rs]),
             "test_acc": mean_std([r["test_acc"] for r in rs]),
             "final_train_loss": mean_std([r["final_train_loss"] for r in rs]),

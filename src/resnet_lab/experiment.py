@@ -32,6 +32,7 @@ from .distributed import barrier, place, wrap
 from .errors import UserError, note_once
 from .escape import ESCAPE_WINDOW, TRACE_EVERY, TRACE_KEY, escape_step
 from .files import read_history
+from .outcome import Outcome
 from .registry import architecture, create_model, last_line, model_options
 from .runs import RunRecorder, load_checkpoint, recorded_provenance, resume_state, write_json
 from .train import (
@@ -118,8 +119,8 @@ def judge(
     chance = 100.0 / num_classes
     if diverged_at_step is not None or any(not math.isfinite(e["train"]["loss"]) for e in history):
         return Judgement(
-            "failed",
-            "diverged",
+            Outcome.FAILED,
+            Outcome.DIVERGED,
             "non-finite output from the start: the first batch's loss, before any update, is not "
             "finite: the forward pass itself, before any gradient step"
             if diverged_at_step == 1
@@ -128,14 +129,14 @@ def judge(
     best_val = max(e["val"]["acc"] for e in history)
     if stayed_at_ln_c(history, num_classes):
         return Judgement(
-            "failed",
+            Outcome.FAILED,
             "stuck_at_ln_c",
             f"loss stayed at ln {num_classes} = {ln_c:.4f} (within {STUCK_LOSS_TOLERANCE}) "
             f"for all {len(history)} epochs: no learning",
         )
     if best_val <= chance + CHANCE_MARGIN_POINTS:
         return Judgement(
-            "failed",
+            Outcome.FAILED,
             "chance",
             f"validation accuracy stayed at chance ({best_val:.2f}% vs {chance:.0f}%)",
         )
@@ -143,11 +144,11 @@ def judge(
     gap = last["train"]["acc"] - last["val"]["acc"]
     if gap > OVERFIT_GAP_POINTS:
         return Judgement(
-            "learned",
+            Outcome.LEARNED,
             "overfitting",
             f"overfitting: train {last['train']['acc']:.1f}% vs val {last['val']['acc']:.1f}%",
         )
-    return Judgement("learned", "none", "none")
+    return Judgement(Outcome.LEARNED, "none", "none")
 
 
 # The shared model settings every saved config held before they became "each model's own" (unset):

@@ -49,6 +49,7 @@ from .distributed import barrier, from_env, place
 from .errors import UserError
 from .experiment import ResultRow, finished_row, history, train_model, train_or_resume
 from .local_jobs import PrefixedLines, choose_jobs, jobs_that_fit, run_local
+from .outcome import Outcome
 from .registry import create_model, model_options
 from .reporting.grid_conclusions import summarise
 from .resources import CPU, check_model_fits, training_bytes
@@ -233,7 +234,7 @@ def _jobs(jobs: int | str, pending: list[tuple[Run, ExperimentConfig]], data, pr
 
 
 def _outcome(row: ResultRow) -> str:
-    return "diverged" if row.get("reason") == "diverged" else row["status"]
+    return Outcome.DIVERGED if row.get("reason") == "diverged" else row["status"]
 
 
 def grid_row(
@@ -248,7 +249,7 @@ def grid_row(
         "threshold_step": None,
     }
     if row is None:
-        out["outcome"] = "error"
+        out["outcome"] = Outcome.ERROR
         return out
     out.update(row)
     out["outcome"] = _outcome(row)

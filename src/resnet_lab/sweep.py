@@ -19,6 +19,7 @@ from .config import ExperimentConfig, to_dict
 from .distributed import place
 from .errors import UserError
 from .grid_engine import run_grid, with_grid
+from .outcome import Outcome
 from .runs import write_json
 from .spread import mean_std
 
@@ -68,7 +69,7 @@ def run_sweep(
         return []  # under torchrun rank 0 writes sweep.json
     rows = []
     for r in grid_rows:
-        if r["outcome"] == "error":
+        if r["outcome"] == Outcome.ERROR:
             raise UserError(
                 f"sweep run {r['run']} failed ({r['error']}); fix the cause and run the same command "
                 "again to resume"

@@ -17,6 +17,7 @@ import math
 import statistics
 from typing import Any
 
+from ..outcome import Outcome
 from ..spread import MIN_SEEDS, RULE, fmt, larger_by, mean_std, separated
 from .attribution import describe, differences, isolated_factor
 
@@ -66,7 +67,7 @@ def accs(c: dict[str, Any], key: str = "test_acc") -> list[float]:
 
 
 def learned(c: dict[str, Any]) -> int:
-    return sum(m["row"]["status"] == "learned" for m in c["entries"])
+    return sum(m["row"]["status"] == Outcome.LEARNED for m in c["entries"])
 
 
 def outcome(c: dict[str, Any]) -> str:
@@ -118,7 +119,7 @@ def model_sentences(c: dict[str, Any]) -> list[str]:
     entries = c["entries"]
     if len(entries) == 1:
         r = entries[0]["row"]
-        if r["status"] == "learned":
+        if r["status"] == Outcome.LEARNED:
             out = [
                 (
                     f"{c['label']} learned: best validation accuracy {_pct(r['best_val_acc'])} (epoch "
@@ -130,7 +131,7 @@ def model_sentences(c: dict[str, Any]) -> list[str]:
                 f"{c['label']} failed (test accuracy {_pct(r['test_acc'])}): {_judged_problem(r)}."
             ]
     else:
-        failed = [m for m in entries if m["row"]["status"] != "learned"]
+        failed = [m for m in entries if m["row"]["status"] != Outcome.LEARNED]
         out = [
             f"{c['label']} {outcome(c)} (seeds {', '.join(str(m['seed']) for m in entries)}): test accuracy "
             f"{acc_text(c)}, best validation {acc_text(c, 'best_val_acc')}."
@@ -424,7 +425,7 @@ def _depth_pair(
         for r in rows
         if r["family"] == family
         and r["depth"] in (shallow, deep)
-        and r.get("outcome") == "diverged"
+        and r.get("outcome") == Outcome.DIVERGED
     ]
     if diverged:
         beyond = None

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from ..inference import MIN_N, fisher_counts, logrank
+from ..outcome import Outcome
 from ..spread import mean_std, overlap
 from .survival import Escapes, escapes
 
@@ -34,10 +35,10 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cells.setdefault(r["cell"], []).append(r)
     out = []
     for cell, rs in cells.items():
-        ok = [r for r in rs if r["outcome"] != "error"]
+        ok = [r for r in rs if r["outcome"] != Outcome.ERROR]
         outcomes = {
             k: sum(r["outcome"] == k for r in rs)
-            for k in ("learned", "failed", "diverged", "error")
+            for k in (Outcome.LEARNED, Outcome.FAILED, Outcome.DIVERGED, Outcome.ERROR)
         }
         passed = [r["threshold_step"] for r in ok if r.get("threshold_step") is not None]
         escaped = escapes(cell, ok)
@@ -229,12 +230,12 @@ def grid_layout(axes: list[dict[str, Any]]) -> dict[str, Any]:
 def cell_class(s: dict[str, Any]) -> str:
     """learned (every seed) | failed (every seed failed or diverged) | error (every seed raised) | mixed."""
     o, n = s["outcomes"], sum(s["outcomes"].values())
-    if n and o.get("learned", 0) == n:
-        return "learned"
-    if n and o.get("failed", 0) + o.get("diverged", 0) == n:
-        return "failed"
-    if n and o.get("error", 0) == n:
-        return "error"
+    if n and o.get(Outcome.LEARNED, 0) == n:
+        return Outcome.LEARNED
+    if n and o.get(Outcome.FAILED, 0) + o.get(Outcome.DIVERGED, 0) == n:
+        return Outcome.FAILED
+    if n and o.get(Outcome.ERROR, 0) == n:
+        return Outcome.ERROR
     return "mixed"
 
 
@@ -276,8 +277,8 @@ def _depth_sentences(summary: list[dict[str, Any]], axes: list[dict[str, Any]]) 
                 else "The net"
             )
             cls = {d: cell_class(s) for d, s in cells}
-            learned = [(d, s) for d, s in cells if cls[d] == "learned"]
-            failed = [(d, s) for d, s in cells if cls[d] == "failed"]
+            learned = [(d, s) for d, s in cells if cls[d] == Outcome.LEARNED]
+            failed = [(d, s) for d, s in cells if cls[d] == Outcome.FAILED]
             tried = ", ".join(str(d) for d, _ in cells)
             if learned and len(learned) == len(cells):
                 text = (
@@ -306,7 +307,9 @@ def _depth_sentences(summary: list[dict[str, Any]], axes: list[dict[str, Any]]) 
                 if learned and failed and learned[-1][0] > failed[0][0]:
                     parts.append("so the outcome is not monotone in depth")
                 other = [
-                    f"{outcome_text(s)} at {d}" for d, s in cells if cls[d] in ("mixed", "error")
+                    f"{outcome_text(s)} at {d}"
+                    for d, s in cells
+                    if cls[d] in (Outcome.MIXED, Outcome.ERROR)
                 ]
                 if other:
                     parts.append("; ".join(other))
@@ -381,9 +384,9 @@ def _seed_cell_sentence(
         f" with {settings_label(extra)}" if extra else ""
     )
     cls, acc = cell_class(s), _ms(s["best_val_acc"])
-    if cls == "learned":
+    if cls == Outcome.LEARNED:
         return f"{where} {name} learned in every seed (best val {acc})."
-    if cls != "failed":
+    if cls != Outcome.FAILED:
         return f"{where} {name} was {outcome_text(s)} (best val {acc})."
     neighbours = []
     for n in summary:
@@ -422,19 +425,19 @@ def _neighbour_parts(s: dict[str, Any], neighbours: list[tuple[dict[str, Any], s
     rescued, unclear, still, other = [], [], [], []
     for n, k in neighbours:
         ncls, nacc = cell_class(n), _ms(n["best_val_acc"])
-        if ncls == "learned" and overlap(n["best_val_acc"], s["best_val_acc"]) is True:
+        if ncls == Outcome.LEARNED and overlap(n["best_val_acc"], s["best_val_acc"]) is True:
             unclear.append(
                 f"{_change_text(s, n, k)} learned in every seed but is not distinguishable from it "
                 f"(best val {nacc} vs {acc}: the ranges overlap)"
             )
-        elif ncls == "learned" and (n["best_val_acc"] or [0, None])[1] is None:
+        elif ncls == Outcome.LEARNED and (n["best_val_acc"] or [0, None])[1] is None:
             # One seed: the outcome flipped, but nothing says another seed would agree.
             rescued.append(
                 f"{_change_text(s, n, k)} makes it learn (best val {nacc} vs {acc}; one seed)"
             )
-        elif ncls == "learned":
+        elif ncls == Outcome.LEARNED:
             rescued.append(f"{_change_text(s, n, k)} rescues it (best val {nacc} vs {acc})")
-        elif ncls == "failed":
+        elif ncls == Outcome.FAILED:
             what = {"optim.name": "the optimiser", "grid.model": "the model"}.get(k, k)
             still.append(f"{what} to {value_text(n['settings'][k])} ({nacc})")
         else:
@@ -449,7 +452,8 @@ def _verdict_sentences(rows: list[dict[str, Any]], max_names: int = 4) -> list[s
     judged = [
         r
         for r in rows
-        if r.get("verdict_init") and r.get("outcome") in ("learned", "failed", "diverged")
+        if r.get("verdict_init")
+        and r.get("outcome") in (Outcome.LEARNED, Outcome.FAILED, Outcome.DIVERGED)
     ]
     if not judged:
         return [
@@ -458,12 +462,12 @@ def _verdict_sentences(rows: list[dict[str, Any]], max_names: int = 4) -> list[s
                 "predicts the outcome cannot be said."
             )
         ]
-    bad = ("failed", "diverged")
+    bad = (Outcome.FAILED, Outcome.DIVERGED)
     flagged = lambda r: r["verdict_init"] != "healthy"
     predicted = [r for r in judged if flagged(r) and r["outcome"] in bad]
     missed = [r for r in judged if not flagged(r) and r["outcome"] in bad]
-    alarms = [r for r in judged if flagged(r) and r["outcome"] == "learned"]
-    fine = [r for r in judged if not flagged(r) and r["outcome"] == "learned"]
+    alarms = [r for r in judged if flagged(r) and r["outcome"] == Outcome.LEARNED]
+    fine = [r for r in judged if not flagged(r) and r["outcome"] == Outcome.LEARNED]
     by_verdict: dict[str, int] = {}
     for r in predicted:
         by_verdict[r["verdict_init"]] = by_verdict.get(r["verdict_init"], 0) + 1

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..escape import ESCAPE_DELTA
+from ..outcome import Outcome
 from . import plots
 from .grid_conclusions import (
     cell_escapes,
@@ -90,7 +91,7 @@ def _pct(x) -> str:
 
 def _run_line(r: dict[str, Any]) -> str:
     text = f"seed {r['seed']}: {r['outcome']}"
-    if r["outcome"] == "error":
+    if r["outcome"] == Outcome.ERROR:
         return text + f" — {r.get('error') or 'no message recorded'}"
     bits = [f"best val {_pct(r.get('best_val_acc'))}", f"test {_pct(r.get('test_acc'))}"]
     if r.get("threshold_step") is not None:

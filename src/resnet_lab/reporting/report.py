@@ -19,6 +19,7 @@ import yaml
 
 from ..errors import UserError
 from ..files import atomic_write_bytes, read_history, write_text
+from ..outcome import Outcome
 from ..spread import fmt, mean_std
 from . import plots
 from .attribution import run_settings
@@ -194,10 +195,10 @@ def _table(conds: list[dict[str, Any]]) -> tuple[list[str], list[list[str]]]:
                 c["label"],
                 f"{first['params']:,}",
                 ", ".join(str(m["seed"]) for m in c["entries"]),
-                "learned"
+                Outcome.LEARNED
                 if status.startswith("learned in every")
-                else "failed"
-                if status.startswith("failed")
+                else Outcome.FAILED
+                if status.startswith(Outcome.FAILED)
                 else status,
                 acc_text(c, "best_val_acc"),
                 acc_text(c),
