@@ -573,12 +573,17 @@ def test_resume_refuses_data_that_changed_since_the_run(tmp_path, capsys):
     assert snapshot(out) == before
 
 
-def test_analyze_and_diagnose_refuse_swapped_class_folders(tmp_path, capsys):
-    root, out = _trained_on_folder(tmp_path)
-    capsys.readouterr()
+def _swap_classes(root: Path) -> None:
+    """The training images of classes a and b trade places: same files, other labels."""
     (root / "train" / "a").rename(root / "train" / "tmp")
     (root / "train" / "b").rename(root / "train" / "a")
     (root / "train" / "tmp").rename(root / "train" / "b")
+
+
+def test_analyze_and_diagnose_refuse_swapped_class_folders(tmp_path, capsys):
+    root, out = _trained_on_folder(tmp_path)
+    capsys.readouterr()
+    _swap_classes(root)
     assert main(["analyze", "lesion", str(out / "simple_cnn")]) == 2
     assert "was trained on other data than these" in _one_line(capsys.readouterr().err)
     assert not (out / "analysis").exists()
@@ -590,9 +595,7 @@ def test_analyze_and_diagnose_refuse_swapped_class_folders(tmp_path, capsys):
 def test_other_data_is_measured_only_when_asked_and_then_recorded(tmp_path, capsys):
     root, out = _trained_on_folder(tmp_path)
     capsys.readouterr()
-    (root / "train" / "a").rename(root / "train" / "tmp")
-    (root / "train" / "b").rename(root / "train" / "a")
-    (root / "train" / "tmp").rename(root / "train" / "b")
+    _swap_classes(root)
     assert (
         main(["analyze", "shatter", str(out / "simple_cnn"), "--subset", "2", "--other-data"]) == 0
     )

@@ -97,6 +97,20 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         groups[section].add_argument(*names, dest=key, default=None, **kwargs)
 
 
+def _add_jobs_flag(p: argparse.ArgumentParser) -> None:
+    """--jobs of the studies (grid, sweep): runs at once on this machine (local_jobs.py)."""
+    p.add_argument(
+        "--jobs",
+        type=_jobs_arg,
+        default=1,
+        metavar="N|auto",
+        help="train N runs at once on this machine, each in its own process with cores/N threads "
+        "(unless --threads says otherwise); fewer when N would not fit in memory. auto: the N that "
+        "trains fastest, measured on the study's smallest and largest model (recorded in "
+        "grid.json). Default 1: one run after another with every core",
+    )
+
+
 def _jobs_arg(text: str) -> int | str:
     if text == "auto":
         return text
@@ -263,16 +277,7 @@ def _sweep_parser(sub) -> None:
     sw.add_argument(
         "--depths", metavar="D[,D]", help="depths 6n+2, e.g. 20,56 (default: the preset's)"
     )
-    sw.add_argument(
-        "--jobs",
-        type=_jobs_arg,
-        default=1,
-        metavar="N|auto",
-        help="train N runs at once on this machine, each in its own process with cores/N threads "
-        "(unless --threads says otherwise); fewer when N would not fit in memory. auto: the N that "
-        "trains fastest, measured on the study's smallest and largest model (recorded in "
-        "grid.json). Default 1: one run after another with every core",
-    )
+    _add_jobs_flag(sw)
     sw.add_argument("--families", metavar="plain,resnet", help="which families (default both)")
     sw.add_argument("--seeds", metavar="S[,S]", help="training seeds, e.g. 0,1,2 (default 0)")
     sw.add_argument(
@@ -433,16 +438,7 @@ def _grid_parser(sub) -> None:
         "Slurm job array where Slurm is installed, local processes otherwise (pip install "
         "'resnet-lab[cluster]')",
     )
-    gr.add_argument(
-        "--jobs",
-        type=_jobs_arg,
-        default=1,
-        metavar="N|auto",
-        help="train N runs at once on this machine, each in its own process with cores/N threads "
-        "(unless --threads says otherwise); fewer when N would not fit in memory. auto: the N that "
-        "trains fastest, measured on the study's smallest and largest model (recorded in "
-        "grid.json). Default 1: one run after another with every core",
-    )
+    _add_jobs_flag(gr)
     gr.add_argument(
         "--yes",
         action="store_true",
