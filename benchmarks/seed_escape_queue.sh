@@ -41,9 +41,9 @@ stage() {  # stage NAME SEEDS CELL...
 stage recipe 0,1 recipe
 # 2. One setting changed per run, seed 0, most informative first.
 stage controls 0 plain-sgd width-0.25 width-0.5 plain-sgd-lr0.1 unit-inputs no-augment resnet-plain fp32
-# 2b. The controls the first session did not reach (run this instead of `controls` when that stage's
-#     directory is gone; its finished runs are in docs/seed-escape/grid.json).
-stage controls-rest 0 plain-sgd-lr0.1 unit-inputs no-augment resnet-plain fp32
+# 2b. The controls not yet in docs/seed-escape/grid.json (run this instead of `controls` when that
+#     stage's directory is gone; the finished ones are committed there).
+stage controls-rest 0 resnet-plain fp32
 # 3. The recipe's third seed.
 stage recipe-seed2 2 recipe
 # 4. Plain SGD (the one change that kept the DeepCNN at ln 10 for the whole 6-epoch budget) at seeds 1, 2.
