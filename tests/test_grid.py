@@ -470,17 +470,6 @@ def test_ctrl_c_stops_every_job_once_and_any_jobs_resume_to_the_same_numbers(tmp
     assert _rows(out) == _rows(reference)
 
 
-@pytest.mark.slow
-def test_jobs_auto_measures_and_records_its_choice(tmp_path):
-    assert main(["grid", *SMOKE, "--jobs", "auto", "--out", str(tmp_path / "g")]) == 0
-    blob = json.loads((tmp_path / "g" / "grid.json").read_text())
-    probe = blob["provenance"]["jobs_probe"]
-    assert probe["chosen"] in (1, 2) or probe["cores"] > 2
-    assert set(probe["step_seconds"]["1"]) == {"smallest", "largest"}
-    assert probe["throughput_vs_one_job"]["1"] == 1.0
-    assert all(r["outcome"] != "error" for r in blob["runs"])
-
-
 def test_jobs_must_be_a_number_or_auto(tmp_path, capsys):
     assert main(["grid", *SMOKE, "--jobs", "many", "--out", str(tmp_path / "g")]) == 2
     assert "expected a number or auto" in capsys.readouterr().err

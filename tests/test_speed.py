@@ -254,5 +254,10 @@ def test_bench_study_times_a_whole_study_both_ways_and_records_the_probe(tmp_pat
     assert study["ratio_of_medians"] == pytest.approx(
         study["seconds"]["one at a time"][0] / study["seconds"]["jobs auto"][0]
     )
-    assert study["jobs_chosen"][0] in (1, 2) or len(study["jobs_chosen"]) == 1
     assert "study: one at a time" in capsys.readouterr().out
+    # --jobs auto measured before it chose, and the study's grid.json records the probe.
+    probe = json.loads((out / "study-0-auto" / "grid.json").read_text())["provenance"]["jobs_probe"]
+    assert probe["chosen"] == study["jobs_chosen"][0]
+    if probe["cores"] % 2 == 0:  # 1 and 2 jobs were both candidates (2 runs), so both were timed
+        assert set(probe["step_seconds"]["1"]) == {"smallest", "largest"}
+        assert probe["throughput_vs_one_job"]["1"] == 1.0
