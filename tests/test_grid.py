@@ -409,6 +409,10 @@ def test_a_run_keeps_the_thread_count_it_started_with(tmp_path):
     assert fresh >= 1
     user = resolve("grid-smoke", None, {"train.threads": 1})
     assert thread_share(user, started, jobs=8).train.threads == 1  # the user's choice wins
+    alone = tmp_path / "alone"  # started one at a time: torch's default, kept as it was
+    alone.mkdir()
+    (alone / "config.yaml").write_text("train:\n  threads: 0\n")
+    assert thread_share(cfg, alone, jobs=2).train.threads == 0
 
 
 def test_jobs_are_lowered_to_what_fits_in_memory(monkeypatch, capsys):

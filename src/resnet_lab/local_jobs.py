@@ -44,15 +44,15 @@ def cores() -> int:
 
 def thread_share(cfg: ExperimentConfig, run_dir: Path, jobs: int) -> ExperimentConfig:
     """``cfg`` with the threads this run trains with: the user's ``train.threads`` if set, else the
-    count the run started with (its config.yaml), else ``cores // jobs``."""
-    threads = cfg.train.threads
-    if not threads:
-        try:
-            saved = yaml.safe_load((run_dir / "config.yaml").read_text())
-            threads = int(saved["train"]["threads"])
-        except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
-            threads = 0
-    threads = threads or max(1, cores() // jobs)
+    count the run started with (its config.yaml; 0 = torch's default, as a run started one at a
+    time has it), else ``cores // jobs`` for a run that starts now."""
+    if cfg.train.threads:
+        return cfg
+    try:
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+        threads = int(saved["train"]["threads"])
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError):
+        threads = max(1, cores() // jobs)  # not started yet
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, threads=threads))
 
 
