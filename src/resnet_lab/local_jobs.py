@@ -89,6 +89,9 @@ class PrefixedLines:
     def flush(self) -> None:
         self.stream.flush()
 
+    def __getattr__(self, name: str):  # isatty, encoding, fileno: the stream's own
+        return getattr(self.stream, name)
+
 
 class _NoBars:
     """A worker's stderr: the same stream, but not a terminal to the progress bars (the parent draws
