@@ -28,6 +28,13 @@ def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
     return f"{text[: keep * 3 // 4]} ... {text[-(keep // 4) :]}"
 
 
+def exception_line(exc: BaseException) -> str:
+    """``Type: first line of the message``, at most 300 characters: how a study records a run that
+    raised (inline or in a worker process) and goes on with the others."""
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
 _NOTED: set[str] = set()
 
 

@@ -46,9 +46,16 @@ from .config import (
 )
 from .data import DataSplits, load_data
 from .distributed import barrier, from_env, place
-from .errors import UserError
-from .experiment import ResultRow, finished_row, history, train_model, train_or_resume
-from .local_jobs import PrefixedLines, choose_jobs, jobs_that_fit, run_local
+from .errors import UserError, exception_line
+from .experiment import (
+    ResultRow,
+    builder_options,
+    finished_row,
+    history,
+    train_model,
+    train_or_resume,
+)
+from .local_jobs import DataShape, PrefixedLines, choose_jobs, jobs_that_fit, run_local
 from .outcome import Outcome
 from .registry import create_model, model_options
 from .reporting.grid_conclusions import summarise
@@ -197,40 +204,46 @@ def check_run(cfg: ExperimentConfig, axis_keys: tuple[str, ...] = ()) -> None:
                 f"drop the model.{key} axis or choose a model that has it"
             )
     options = {k: v for k, v in wanted.items() if k in allowed}
-    check_model_fits(name, options, _image_shape(options), cfg.train.batch_size, CPU)
+    # The data are not loaded yet: estimated at CIFAR's 3x32x32, the size of every grid preset.
+    shape = (
+        options.get("in_channels", 3),
+        options.get("input_size", 32),
+        options.get("input_size", 32),
+    )
+    check_model_fits(name, options, shape, cfg.train.batch_size, CPU)
     create_model(name, **options)
 
 
-def _image_shape(options: dict[str, Any]) -> tuple[int, int, int]:
-    # The data are not loaded yet: estimated at CIFAR's 3x32x32, the size of every grid preset.
-    size = options.get("input_size", 32)
-    return (options.get("in_channels", 3), size, size)
-
-
-def _model_of(cfg: ExperimentConfig) -> tuple[str, dict[str, Any], tuple[int, int, int], int]:
-    """(model, the options it takes, image shape, batch) of a run's config."""
-    allowed = model_options(cfg.grid.model)
-    options = {k: v for k, v in vars(cfg.model).items() if v is not None and k in allowed}
-    return cfg.grid.model, options, _image_shape(options), cfg.train.batch_size
-
-
-def _sized(pending: list[tuple[Run, ExperimentConfig]]) -> list[tuple[int, tuple]]:
-    """Each distinct pending model with its training-memory estimate (0: not estimated), smallest first."""
-    models = {repr(m): m for m in (_model_of(cfg) for _, cfg in pending)}
-    return sorted(((training_bytes(*m) or 0, m) for m in models.values()), key=lambda t: t[0])
+def _model_of(cfg: ExperimentConfig, data: DataSplits) -> tuple[str, dict[str, Any], tuple, int]:
+    """(model, the options it is built with, image shape, batch) of a run's config on ``data``."""
+    options = builder_options(cfg.grid.model, cfg, data)
+    return cfg.grid.model, options, tuple(data.image_shape), cfg.train.batch_size
 
 
 def _jobs(jobs: int | str, pending: list[tuple[Run, ExperimentConfig]], data, prov, log) -> int:
     """How many runs at once: ``jobs``, or by measurement for "auto" (recorded in ``prov``), never
     more than the pending runs or than fit in memory."""
-    sized = _sized(pending) if pending else [(0, None)]
+    if jobs == 1 or not pending:
+        return 1
+    # Each distinct model with its training-memory estimate (0: not estimated), smallest first.
+    models: dict[str, tuple[tuple, ExperimentConfig]] = {}
+    for _, cfg in pending:
+        model = _model_of(cfg, data)
+        models.setdefault(repr(model), (model, cfg))
+    sized = sorted(
+        ((training_bytes(*m) or 0, cfg) for m, cfg in models.values()), key=lambda t: t[0]
+    )
     if jobs == "auto":
-        probes = {"smallest": sized[0][1], "largest": sized[-1][1]} if pending else {}
+        shape = DataShape(data.num_classes, tuple(data.image_shape))
+        probes = {
+            "smallest": (to_dict(sized[0][1]), shape),
+            "largest": (to_dict(sized[-1][1]), shape),
+        }
         jobs, prov["jobs_probe"] = choose_jobs(probes, len(pending))
         log(
             f"--jobs auto: {jobs} at once (measured: {prov['jobs_probe'].get('throughput_vs_one_job', '-')})"
         )
-    return jobs_that_fit(min(int(jobs), max(len(pending), 1)), data, sized[-1][0], log)
+    return jobs_that_fit(min(int(jobs), len(pending)), data, sized[-1][0], log)
 
 
 def _outcome(row: ResultRow) -> str:
@@ -293,11 +306,6 @@ def run_job(cfg_dict: dict[str, Any], run: Run, run_dir: str, prov: dict[str, An
         return execute(cfg, run, Path(run_dir), data, device, prov, print)
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
-
-
 def _inline(
     pending: list[tuple[Run, ExperimentConfig]],
     out: Path,
@@ -338,7 +346,7 @@ def _inline(
                 # Under torchrun the other ranks may be inside this cell's collectives: going on
                 # would pair them with the next cell's. Stop the study (rerun to resume it).
                 raise
-            errors[run.name] = _one_line(exc)
+            errors[run.name] = exception_line(exc)
             # On stderr, where errors go (stdout may be a log file nobody reads until later).
             print(f"{run.name}: error: {errors[run.name]}", file=sys.stderr, flush=True)
         bar.update()
@@ -408,7 +416,7 @@ def _submitit(
                 try:
                     job.result()
                 except Exception as exc:  # noqa: BLE001 - recorded; the other runs go on
-                    errors[run.name] = _one_line(exc)
+                    errors[run.name] = exception_line(exc)
                     log(f"{run.name}: error: {errors[run.name]}")
                 bar.update()
         except BaseException:

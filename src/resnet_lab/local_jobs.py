@@ -22,6 +22,7 @@ import signal
 import sys
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -31,7 +32,7 @@ from tqdm.auto import tqdm
 
 from .config import ExperimentConfig, to_dict
 from .data.memory import DECODED_BYTES_PER_ELEMENT, TRAIN_EXTRA_BYTES_PER_ELEMENT, available_memory
-from .errors import note_once
+from .errors import exception_line, note_once
 
 
 def cores() -> int:
@@ -151,8 +152,7 @@ def run_local(
                     future.result()
                     log(f"{run.name}: done")
                 except Exception as exc:  # noqa: BLE001 - recorded; the other runs go on
-                    text = str(exc).strip().splitlines()
-                    errors[run.name] = f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+                    errors[run.name] = exception_line(exc)
                     print(f"{run.name}: error: {errors[run.name]}", file=sys.stderr, flush=True)
                 bar.update()
     except BaseException:
@@ -171,42 +171,49 @@ def run_local(
 PROBE_WARMUP, PROBE_STEPS = 2, 5  # untimed steps, then timed ones (median), per probe process
 
 
-def probe_step(
-    name: str, options: dict[str, Any], shape: tuple[int, ...], batch: int, threads: int
-) -> float:
-    """Median seconds of one SGD training step of model ``name`` at ``threads`` threads, on random
-    images (a worker process of :func:`choose_jobs`; the numbers of no run depend on it)."""
+@dataclass(frozen=True)
+class DataShape:
+    """All a probe needs of the study's data: the model's output and input sizes."""
+
+    num_classes: int
+    image_shape: tuple[int, ...]
+
+
+def probe_step(cfg_dict: dict[str, Any], shape: DataShape, threads: int) -> float:
+    """Median seconds of one training step (the runs' own ``train_step``: their optimiser, amp and
+    memory layout) of the run configured by ``cfg_dict`` at ``threads`` threads, on random images
+    (a worker process of :func:`choose_jobs`; the numbers of no run depend on it)."""
     import statistics
     import time
 
     import torch
 
-    from .registry import create_model
+    from .config import from_dict
+    from .experiment import build_state
+    from .train import train_step
 
+    cfg = from_dict(cfg_dict, "the probed run's config")
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    model = create_model(name, **options).to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    x = torch.randn(batch, *shape).contiguous(memory_format=torch.channels_last)
-    y = torch.randint(0, 10, (batch,))
+    state = build_state(cfg.grid.model, cfg, shape, torch.device("cpu"))[0]
+    state.model.train()
+    x = torch.randn(cfg.train.batch_size, *shape.image_shape)
+    y = torch.randint(0, shape.num_classes, (cfg.train.batch_size,))
     times = []
     for i in range(PROBE_WARMUP + PROBE_STEPS):
         start = time.perf_counter()
-        opt.zero_grad(set_to_none=True)
-        torch.nn.functional.cross_entropy(model(x), y).backward()
-        opt.step()
+        train_step(state, x, y)
         if i >= PROBE_WARMUP:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
 
 
 def choose_jobs(
-    probes: dict[str, tuple[str, dict[str, Any], tuple[int, ...], int]], runs: int
+    probes: dict[str, tuple[dict[str, Any], DataShape]], runs: int
 ) -> tuple[int, dict[str, Any]]:
     """The number of jobs that trains fastest on this machine, by measurement: for each k dividing
     the cores (up to the number of runs), k probe processes at once, each at cores/k threads, time
-    training steps of each probed model (``probes``: label -> (model, options, image shape, batch),
-    the study's largest and smallest run); k's throughput is k / its slowest process's step time,
+    training steps of each probed run (``probes``: label -> (its config as a dict, the data's
+    shape), the study's largest and smallest run); k's throughput is k / its slowest process's step time,
     relative to one process with every core, averaged over the probed models. Returns k and the
     measurements (recorded in the study's provenance)."""
     n = cores()
@@ -222,9 +229,9 @@ def choose_jobs(
     context = get_context("spawn")
     for k in candidates:
         seconds[k] = {}
-        for label, (name, options, shape, batch) in probes.items():
+        for label, (cfg_dict, shape) in probes.items():
             with ProcessPoolExecutor(k, mp_context=context, initializer=_worker_start) as pool:
-                args = (name, options, shape, batch, n // k)
+                args = (cfg_dict, shape, n // k)
                 seconds[k][label] = max(pool.map(probe_step, *zip(*[args] * k)))
     speedup = {
         k: sum(seconds[1][label] * k / seconds[k][label] for label in probes) / len(probes)
