@@ -11,6 +11,7 @@ saved with every run (``config.yaml``) and inside every checkpoint.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -31,7 +32,8 @@ from .train_settings import OptimConfig, TrainConfig, check_optim_config, check_
 TRAINING_SECTIONS = ("data", "model", "optim", "train")
 
 
-def settings() -> list[tuple[str, dataclasses.Field, Any]]:
+@functools.cache  # fixed by the dataclasses; the CLI asks once per subcommand's parser
+def settings() -> tuple[tuple[str, dataclasses.Field, Any], ...]:
     """(dotted key, field, annotated type) of every setting of the training sections, in order."""
     hints = typing.get_type_hints(ExperimentConfig)
     out = []
@@ -39,7 +41,7 @@ def settings() -> list[tuple[str, dataclasses.Field, Any]]:
         cls = hints[section]
         types = typing.get_type_hints(cls)
         out += [(f"{section}.{f.name}", f, types[f.name]) for f in dataclasses.fields(cls)]
-    return out
+    return tuple(out)
 
 
 @dataclass(frozen=True)
