@@ -431,10 +431,10 @@ def _coerce(key: str, value: Any, tp: Any, origin: str) -> Any:
 
 
 def _choice(key: str, value: Any, choices: tuple[Any, ...], origin: str) -> Any:
-    if value in choices:
-        return value
-    what = {k: f.metadata["what"] for k, f, _ in settings()}.get(key) or key.rsplit(".", 1)[-1]
-    raise UserError(f"{origin}: unknown {what} {shown(value)}; choose one of: {', '.join(choices)}")
+    if value not in choices:  # the setting's name in the message only when it is needed
+        what = {k: f.metadata["what"] for k, f, _ in settings()}.get(key) or key.rsplit(".", 1)[-1]
+        one_of(what, value, choices, origin)
+    return value
 
 
 def apply_overrides(

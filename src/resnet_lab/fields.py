@@ -28,11 +28,13 @@ def setting(
     return field(default=default, metadata=meta)
 
 
-def one_of(what: str, value: Any, choices: Sequence[Any]) -> None:
-    """A UserError naming the choices unless ``value`` is one of them (shared by the section checks)."""
+def one_of(what: str, value: Any, choices: Sequence[Any], origin: str = "") -> None:
+    """A UserError naming the choices unless ``value`` is one of them (shared by the section checks
+    and config's coercion of a Literal setting; ``origin``: where the value came from)."""
     if value not in choices:
+        where = f"{origin}: " if origin else ""
         raise UserError(
-            f"unknown {what} {shown(value)}; choose one of: {', '.join(map(str, choices))}"
+            f"{where}unknown {what} {shown(value)}; choose one of: {', '.join(map(str, choices))}"
         )
 
 
