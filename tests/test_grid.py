@@ -16,6 +16,16 @@ from resnet_lab.errors import UserError
 from resnet_lab.grid_engine import cell_name, parse_axis, plan, run_grid, summarise
 
 SMOKE = ["--preset", "grid-smoke", "--no-diagnostics"]
+# What a run gives that must not change when it is resumed or run beside others.
+SAME_NUMBERS = (
+    "final_train_loss",
+    "final_val_acc",
+    "best_val_acc",
+    "test_acc",
+    "steps",
+    "outcome",
+    "threshold_step",
+)
 
 
 def test_axes_are_typed_by_the_config_fields():
@@ -184,15 +194,7 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
     got = {r["run"]: r for r in json.loads((out / "grid.json").read_text())["runs"]}
     assert set(ref) == set(got) == {"depth8_skip-off_seed0", "depth8_skip-on_seed0"}
     for run in ref:
-        for key in (
-            "final_train_loss",
-            "final_val_acc",
-            "best_val_acc",
-            "test_acc",
-            "steps",
-            "outcome",
-            "threshold_step",
-        ):
+        for key in SAME_NUMBERS:
             assert got[run][key] == ref[run][key], (run, key)
     assert (out / "grid.html").is_file()
     prov = json.loads((out / "grid.json").read_text())["provenance"]
@@ -349,15 +351,7 @@ def test_first_start_is_the_earliest_readable_zoned_start(tmp_path):
 
 
 def _rows(out):
-    keys = (
-        "run",
-        "final_train_loss",
-        "final_val_acc",
-        "best_val_acc",
-        "test_acc",
-        "steps",
-        "outcome",
-    )
+    keys = ("run", *SAME_NUMBERS)
     return [{k: r[k] for k in keys} for r in json.loads((out / "grid.json").read_text())["runs"]]
 
 
