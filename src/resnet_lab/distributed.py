@@ -183,8 +183,9 @@ def wrap(model: torch.nn.Module, device: torch.device, sync_bn: bool) -> torch.n
 
 
 # What a collective raises when another rank is gone (killed, out of memory, its node lost): Gloo's
-# "Connection reset by peer" / "Connection closed by peer" comes as a plain RuntimeError.
-_LOST_PEER = ("connection reset", "connection closed", "broken pipe", "gloo", "nccl")
+# "Connection reset by peer" / "Connection closed by peer" comes as a plain RuntimeError. (Not any
+# message naming Gloo or NCCL: their other errors are not a lost process.)
+_LOST_PEER = ("connection reset", "connection closed", "broken pipe")
 
 
 def lost_peer(exc: BaseException) -> str | None:
