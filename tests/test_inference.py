@@ -57,7 +57,7 @@ def test_fisher_three_of_three_against_none_of_three_is_p_one_tenth():
 def test_logrank_matches_scipy_and_censors_runs_that_never_left():
     from scipy import stats
 
-    p = inf.logrank([1390, 1850, 2000], [True, True, True], [2112, 2112, 2112], [False] * 3)
+    p = inf.logrank([1390, 1850, 2000], [], [], [2112, 2112, 2112])
     ref = stats.logrank(
         stats.CensoredData(uncensored=[1390, 1850, 2000]), stats.CensoredData(right=[2112] * 3)
     ).pvalue

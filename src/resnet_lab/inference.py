@@ -120,22 +120,18 @@ def fisher_counts(learned_a: int, runs_a: int, learned_b: int, runs_b: int) -> C
 
 
 def logrank(
-    times_a: Sequence[float],
-    left_a: Sequence[bool],
-    times_b: Sequence[float],
-    left_b: Sequence[bool],
+    left_a: Sequence[float],
+    censored_a: Sequence[float],
+    left_b: Sequence[float],
+    censored_b: Sequence[float],
 ) -> float:
-    """Two-sided p-value of the log-rank test between two sets of censored times (``left``: the run
-    left ln C at that step; False: still there when it stopped, censored)."""
+    """Two-sided p-value of the log-rank test between two sets of censored times: per side, the
+    steps at which runs left ln C, and the last steps of the runs that were still there."""
     from scipy import stats
 
-    def data(times, left):
-        return stats.CensoredData(
-            uncensored=[t for t, e in zip(times, left) if e],
-            right=[t for t, e in zip(times, left) if not e],
-        )
-
-    return float(stats.logrank(data(times_a, left_a), data(times_b, left_b)).pvalue)
+    a = stats.CensoredData(uncensored=list(left_a), right=list(censored_a))
+    b = stats.CensoredData(uncensored=list(left_b), right=list(censored_b))
+    return float(stats.logrank(a, b).pvalue)
 
 
 def no_worse_than(diff: Difference, margin: float) -> bool | None:

@@ -154,12 +154,7 @@ def _escape_tests(ref: Escapes, other: Escapes) -> str:
     counts = fisher_counts(len(ref.left), ref.n, len(other.left), other.n).text("left")
     if min(ref.n, other.n) < MIN_N:
         return counts
-    p = logrank(
-        ref.left + ref.censored,
-        [True] * len(ref.left) + [False] * len(ref.censored),
-        other.left + other.censored,
-        [True] * len(other.left) + [False] * len(other.censored),
-    )
+    p = logrank(ref.left, ref.censored, other.left, other.censored)
     return f"{counts}; log-rank test on the escape steps p = {p:.2g}"
 
 
