@@ -10,6 +10,7 @@ import pytest
 
 from conftest import kill_when_written
 from resnet_lab import grid_engine as grid_mod
+from resnet_lab import study
 from resnet_lab.cli import main
 from resnet_lab.config import _coerce, resolve
 from resnet_lab.errors import UserError
@@ -220,14 +221,14 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
 
 
 def test_a_cell_that_raises_is_recorded_and_the_others_go_on(tmp_path, monkeypatch):
-    real = grid_mod.train_model
+    real = study.train_model
 
-    def flaky(name, cfg, *a, **kw):
-        if cfg.model.skip:
+    def flaky(spec, *a, **kw):
+        if spec.config.model.skip:
             raise RuntimeError("simulated failure\nsecond line")
-        return real(name, cfg, *a, **kw)
+        return real(spec, *a, **kw)
 
-    monkeypatch.setattr(grid_mod, "train_model", flaky)
+    monkeypatch.setattr(study, "train_model", flaky)
     cfg = resolve("grid-smoke", None, {"train.diagnostics": False, "train.epochs": 1})
     rows = run_grid(cfg, tmp_path / "g", log=lambda s: None)
     by_cell = {r["cell"]: r for r in rows}
@@ -310,7 +311,7 @@ def test_submitit_local_executor_gives_the_same_rows_as_inline(tmp_path):
         },
     )
     inline = run_grid(cfg, tmp_path / "inline", log=lambda s: None)
-    jobs = run_grid(cfg, tmp_path / "jobs", launcher="submitit", log=lambda s: None)
+    jobs = run_grid(cfg, tmp_path / "jobs", how=study.Launch("submitit"), log=lambda s: None)
     assert len(inline) == len(jobs) == 4 and (tmp_path / "jobs" / "submitit").is_dir()
     for a, b in zip(inline, jobs):
         assert a["run"] == b["run"] and b["outcome"] != "error", b.get("error")
@@ -327,7 +328,7 @@ def test_submitit_local_executor_gives_the_same_rows_as_inline(tmp_path):
 
 def test_first_start_is_the_earliest_readable_zoned_start(tmp_path):
     """Offsets compare as instants; unreadable, missing, null and naive starts are skipped."""
-    runs = [grid_mod.Run(cell="c", settings={}, seed=0, name=f"r{i}") for i in range(6)]
+    runs = [study.PlannedRun("c", {}, seed=0, name=f"r{i}", model="cifar_net") for i in range(6)]
     starts = [
         "2026-11-30T12:00:00+02:00",  # 10:00 UTC: the earliest instant
         "2026-11-30T10:30:00+00:00",

@@ -317,6 +317,7 @@ def study(
     core (``--jobs 1``) and with ``--jobs auto``, ``repeats`` times, alternating which goes first;
     the wall times (auto's probe included) and the ratio of the medians, with each repeat's ratio."""
     from .grid_engine import run_grid
+    from .study import Launch
     from .sweep import as_grid
 
     grid = cfg if cfg.grid.axes else as_grid(cfg)
@@ -328,7 +329,7 @@ def study(
             jobs = 1 if label == "one at a time" else "auto"
             target = out / f"study-{i}-{'sequential' if jobs == 1 else 'auto'}"
             start = time.perf_counter()
-            run_grid(grid, target, jobs=jobs, log=lambda line: None)
+            run_grid(grid, target, how=Launch(jobs=jobs), log=lambda line: None)
             seconds[label].append(time.perf_counter() - start)
             if jobs == "auto":
                 probe = json.loads((target / "grid.json").read_text())["provenance"]["jobs_probe"]

@@ -97,8 +97,17 @@ def _add_train_flags(p: argparse.ArgumentParser) -> None:
         groups[section].add_argument(*names, dest=key, default=None, **kwargs)
 
 
-def _add_jobs_flag(p: argparse.ArgumentParser) -> None:
-    """--jobs of the studies (grid, sweep): runs at once on this machine (local_jobs.py)."""
+def _add_launch_flags(p: argparse.ArgumentParser) -> None:
+    """How a study's runs are trained (compare, grid, sweep; study.py): --launcher, --jobs and the
+    submitit job settings."""
+    p.add_argument(
+        "--launcher",
+        choices=("inline", "submitit"),
+        default="inline",
+        help="inline: the runs in this machine's processes (default); submitit: each run a job, a "
+        "Slurm job array where Slurm is installed, local processes otherwise (pip install "
+        "'resnet-lab[cluster]')",
+    )
     p.add_argument(
         "--jobs",
         type=_jobs_arg,
@@ -106,9 +115,61 @@ def _add_jobs_flag(p: argparse.ArgumentParser) -> None:
         metavar="N|auto",
         help="train N runs at once on this machine, each in its own process with cores/N threads "
         "(unless --threads says otherwise); fewer when N would not fit in memory. auto: the N that "
-        "trains fastest, measured on the study's smallest and largest model (recorded in "
-        "grid.json). Default 1: one run after another with every core",
+        "trains fastest, measured on the study's smallest and largest model (recorded in the "
+        "study's provenance). Default 1: one run after another with every core",
     )
+    p.add_argument("--slurm-partition", metavar="NAME", help="submitit on Slurm: the partition")
+    p.add_argument(
+        "--gpus-per-job",
+        type=int,
+        metavar="N",
+        help="submitit: GPUs per run (default: the executor's)",
+    )
+    p.add_argument(
+        "--cpus-per-job",
+        type=int,
+        metavar="N",
+        help="submitit: CPU cores per run (default: the executor's)",
+    )
+    p.add_argument(
+        "--max-parallel",
+        type=int,
+        metavar="N",
+        help="submitit: runs at once (Slurm array parallelism; "
+        "without Slurm, local jobs in waves of N, default 1)",
+    )
+    p.add_argument(
+        "--timeout-min",
+        type=int,
+        default=60,
+        metavar="MIN",
+        help="submitit: time limit per run (default 60)",
+    )
+
+
+def _launch(args: argparse.Namespace):
+    """The study.Launch that the launch flags ask for, checked (one line) before anything runs."""
+    from .study import Launch, SubmititOptions
+
+    counts = (args.cpus_per_job, args.max_parallel)
+    if (
+        (args.gpus_per_job or 0) < 0
+        or any(v is not None and v < 1 for v in counts)
+        or (args.timeout_min < 1)
+    ):
+        raise UserError(
+            "--gpus-per-job must be >= 0, --cpus-per-job, --max-parallel and --timeout-min >= 1"
+        )
+    opts = SubmititOptions(
+        slurm_partition=args.slurm_partition,
+        gpus_per_job=args.gpus_per_job,
+        timeout_min=args.timeout_min,
+        cpus_per_job=args.cpus_per_job,
+        max_parallel=args.max_parallel,
+    )
+    how = Launch(args.launcher, args.jobs, opts)
+    how.check()
+    return how
 
 
 def _jobs_arg(text: str) -> int | str:
@@ -219,8 +280,10 @@ def _compare_parser(sub) -> None:
         "--resume",
         metavar="RUN_DIR",
         help="continue an interrupted compare with its saved settings: "
-        "finished models are kept, an interrupted one continues from its last completed epoch",
+        "finished models are kept, an interrupted one continues from its last completed epoch "
+        "(--jobs and --launcher may differ from the start's)",
     )
+    _add_launch_flags(cmp)
 
 
 def _diagnose_parser(sub) -> None:
@@ -277,7 +340,7 @@ def _sweep_parser(sub) -> None:
     sw.add_argument(
         "--depths", metavar="D[,D]", help="depths 6n+2, e.g. 20,56 (default: the preset's)"
     )
-    _add_jobs_flag(sw)
+    _add_launch_flags(sw)
     sw.add_argument("--families", metavar="plain,resnet", help="which families (default both)")
     sw.add_argument("--seeds", metavar="S[,S]", help="training seeds, e.g. 0,1,2 (default 0)")
     sw.add_argument(
@@ -430,47 +493,12 @@ def _grid_parser(sub) -> None:
     gr.add_argument(
         "--out", metavar="DIR", help="grid directory (default runs/grid-<preset>); rerun to resume"
     )
-    gr.add_argument(
-        "--launcher",
-        choices=("inline", "submitit"),
-        default="inline",
-        help="inline: one run after another in this process (default); submitit: each run a job, a "
-        "Slurm job array where Slurm is installed, local processes otherwise (pip install "
-        "'resnet-lab[cluster]')",
-    )
-    _add_jobs_flag(gr)
+    _add_launch_flags(gr)
     gr.add_argument(
         "--yes",
         action="store_true",
         help=f"start a grid of more than {GRID_CONFIRM_RUNS} runs (without it such a grid is refused, "
         "so that a typo in an axis does not start days of training)",
-    )
-    gr.add_argument("--slurm-partition", metavar="NAME", help="submitit on Slurm: the partition")
-    gr.add_argument(
-        "--gpus-per-job",
-        type=int,
-        metavar="N",
-        help="submitit: GPUs per run (default: the executor's)",
-    )
-    gr.add_argument(
-        "--cpus-per-job",
-        type=int,
-        metavar="N",
-        help="submitit: CPU cores per run (default: the executor's)",
-    )
-    gr.add_argument(
-        "--max-parallel",
-        type=int,
-        metavar="N",
-        help="submitit: runs at once (Slurm array parallelism; "
-        "without Slurm, local jobs in waves of N, default 1)",
-    )
-    gr.add_argument(
-        "--timeout-min",
-        type=int,
-        default=60,
-        metavar="MIN",
-        help="submitit: time limit per run (default 60)",
     )
 
 
@@ -648,6 +676,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     from .comparison import load_run_config, run_compare
     from .reporting.report import write_report
 
+    how = _launch(args)
     if args.resume:
         if args.out or args.overwrite or _overrides(args) or args.preset or args.config:
             raise UserError(
@@ -677,6 +706,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         out=out,
         overwrite=args.overwrite,
         resume=bool(args.resume),
+        how=how,
     )
     if not place().is_main:
         return 0  # under torchrun: rank 0 writes the report and prints
@@ -798,7 +828,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
         )
     cfg = _settings(args, "paper-quick", overrides)
     out = args.out or f"runs/sweep-{cfg.preset}"
-    _interruptible(_same_command(), run_sweep, cfg, out, out=out, jobs=args.jobs)
+    _interruptible(_same_command(), run_sweep, cfg, out, out=out, how=_launch(args))
     if not place().is_main:
         return 0  # under torchrun: rank 0 writes the report and prints
     html_path, md_path = write_sweep_report(out)
@@ -830,7 +860,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_grid(args: argparse.Namespace) -> int:
-    from .grid_engine import SubmititOptions, parse_axis, run_grid
+    from .grid_engine import parse_axis, run_grid
     from .reporting.grid_report import write_grid_report
 
     overrides = _overrides(args)
@@ -852,15 +882,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
             f"{', '.join(varied)} is set by a flag or the config file and varied by an axis of this "
             "grid; drop the setting or the axis"
         )
-    counts = (args.cpus_per_job, args.max_parallel)
-    if (
-        (args.gpus_per_job or 0) < 0
-        or any(v is not None and v < 1 for v in counts)
-        or args.timeout_min < 1
-    ):
-        raise UserError(
-            "--gpus-per-job must be >= 0, --cpus-per-job, --max-parallel and --timeout-min >= 1"
-        )
+    how = _launch(args)
     import math
 
     runs = math.prod(len(parse_axis(a).values) for a in cfg.grid.axes) * len(cfg.grid.seeds)
@@ -870,23 +892,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
             "start it, or fewer axis values or seeds"
         )
     out = args.out or f"runs/grid-{cfg.preset}"
-    opts = SubmititOptions(
-        slurm_partition=args.slurm_partition,
-        gpus_per_job=args.gpus_per_job,
-        timeout_min=args.timeout_min,
-        cpus_per_job=args.cpus_per_job,
-        max_parallel=args.max_parallel,
-    )
-    rows = _interruptible(
-        _same_command(),
-        run_grid,
-        cfg,
-        out,
-        out=out,
-        launcher=args.launcher,
-        submitit_options=opts,
-        jobs=args.jobs,
-    )
+    rows = _interruptible(_same_command(), run_grid, cfg, out, out=out, how=how)
     if not place().is_main:
         return 0  # under torchrun: rank 0 writes the report and prints
     html_path, md_path = write_grid_report(out)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,15 @@ from .config import ExperimentConfig, from_dict, to_dict
 from .data import load_data
 from .distributed import barrier, check_last_batch, from_env, place
 from .errors import UserError
-from .experiment import ResultRow, builder_options, check_model, train_model, train_or_resume
+from .experiment import ResultRow, builder_options, check_model, finished_row
 from .outcome import Outcome
-from .registry import check_model_names, create_model, is_external, last_line, run_name
+from .registry import check_model_names, create_model, is_external, run_name
 from .reporting.survival import escapes
 from .resources import check_model_fits
 from .rundir import claim
 from .runs import now, peak_memory, provenance, write_json, write_text, write_yaml
 from .spread import fmt, mean_std
+from .study import Launch, Planned, PlannedRun, launch, pending_runs
 from .train import amp_enabled, setup_runtime
 
 
@@ -111,6 +111,23 @@ def results_markdown(rows: list[ResultRow], cfg: ExperimentConfig, source: str, 
     )
 
 
+def plan(cfg: ExperimentConfig) -> Planned:
+    """Every run of the compare (model-major) with its resolved config: the compare's, at its seed."""
+    return [
+        (
+            PlannedRun(cell=name, settings={}, seed=seed, name=run, model=name),
+            dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed)),
+        )
+        for name, seed, run in run_names(cfg)
+    ]
+
+
+def _stops(run: PlannedRun, exc: Exception) -> bool:
+    """A model of the user's own failing at some step does not stop the compare: the other models
+    still train (and are kept), and it ends unfinished with one line and how to continue it."""
+    return not is_external(run.model) or isinstance(exc, UserError)
+
+
 def run_compare(
     cfg: ExperimentConfig,
     out_dir: str | Path,
@@ -118,14 +135,16 @@ def run_compare(
     overwrite: bool = False,
     resume: bool = False,
     log: Callable[[str], None] = print,
+    how: Launch = Launch(),
 ) -> list[ResultRow]:
-    """Train every model of ``cfg.models`` (once per seed of ``cfg.seeds``) in ``out_dir`` and write
-    the results table.
+    """Train every model of ``cfg.models`` (once per seed of ``cfg.seeds``) in ``out_dir``, launched
+    as ``how`` says (study.py), and write the results table.
 
     All input checks (config, data, device) happen before ``out_dir`` is created, so bad input
     leaves nothing behind; ``results.json`` is written only when every run has finished.
     ``resume``: ``out_dir`` is an interrupted compare; finished runs are kept, the rest continue.
     """
+    how.check()
     data = load_data(cfg.data)
     # Before the processes join (torchrun), so that rank 0 alone says it: every rank finds the same.
     check_last_batch(len(data.train), cfg.train.batch_size, from_env().world)
@@ -137,15 +156,31 @@ def run_compare(
         per_process = max(1, cfg.train.batch_size // place().world)  # torchrun: each its slice
         check_model_fits(name, options, data.image_shape, per_process, device)
         check_model(name, create_model(name, **options), data)
-    out = Path(out_dir)
+    out, planned = Path(out_dir), plan(cfg)
     if not place().is_main:  # under torchrun: train along, rank 0 owns the directory
-        return _train_all(cfg, data, device, out, {}, lambda s: None)
+        barrier()  # wait for rank 0 to claim it
+        pending = pending_runs(planned, out, lambda s: None, data)
+        launch(how, pending, out, cfg, data, {}, lambda s: None, stop_on=_stops, kind="compare")
+        return []
     with claim(out, "compare", to_dict(cfg), overwrite=overwrite, resume=resume):
         prov = provenance(device, data)
         write_yaml(out / "config.yaml", to_dict(cfg))
         log(f"data: {data.describe()}; device {prov['device']}; output {out}")
         barrier()  # the directory is ready: the other ranks may start (and read it on a resume)
-        rows = _train_all(cfg, data, device, out, prov, log)
+        pending = pending_runs(planned, out, log, data)
+        errors = launch(
+            how,
+            pending,
+            out,
+            cfg,
+            data,
+            prov,
+            log,
+            total=len(planned),
+            stop_on=_stops,
+            kind="compare",
+        )
+        rows = _collect(planned, out, errors)
         table = results_markdown(rows, cfg, data.source, amp_enabled(cfg.train, device))
         write_text(out / "results.md", table)
         prov["finished"] = now()
@@ -163,38 +198,20 @@ def run_compare(
     return rows
 
 
-def _train_all(
-    cfg: ExperimentConfig,
-    data: Any,
-    device: Any,
-    out: Path,
-    prov: dict[str, Any],
-    log: Callable[[str], None],
-) -> list[ResultRow]:
-    """Train (or resume, or skip when finished) every model run of the compare, in order."""
-    if not place().is_main:
-        barrier()  # wait for rank 0 to claim the directory
-    rows, failed = [], []
-    for name, seed, run in run_names(cfg):
-        run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
-        train = partial(
-            train_model, name, run_cfg, data, device, out / run, {"provenance": prov}, log
-        )
-        try:
-            row = train_or_resume(out / run, train, log, run, data)
-        except Exception as exc:
-            # A model of the user's own failing at some step: the other models still train (and
-            # are kept); the compare ends unfinished, with one line and how to continue it.
-            if not is_external(name) or place().active or isinstance(exc, UserError):
-                raise
-            failed.append(f"{run} ({last_line(exc)[:150]})")
-            log(f"{run}: failed: {last_line(exc)[:200]}; going on with the other models")
-            continue
-        rows.append({**row, "seed": seed, "run": run})
+def _collect(planned: Planned, out: Path, errors: dict[str, str]) -> list[ResultRow]:
+    """Every run's results row, in run order; a run that failed ends the compare unfinished."""
+    rows: list[ResultRow] = []
+    failed = []
+    for run, _ in planned:
+        row = finished_row(out / run.name)
+        if row is None:
+            failed.append(f"{run.name} ({errors.get(run.name, 'did not finish')[:150]})")
+        else:
+            rows.append({**row, "seed": run.seed, "run": run.name})
     if failed:
         raise UserError(
             f"{len(failed)} model run(s) failed in training: {'; '.join(failed)}; the others are "
-            f"kept. Fix the model, then continue with: resnet-lab compare --resume {out}"
+            f"kept. Fix the cause, then continue with: resnet-lab compare --resume {out}"
         )
     return rows
 

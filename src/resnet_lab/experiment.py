@@ -157,12 +157,10 @@ def judge(
 LEGACY_MODEL_DEFAULTS = {"init": "default", "norm": "none", "shortcut": "A"}
 
 
-def builder_options(
-    name: str, cfg: ExperimentConfig, data: DataSplits, extra: dict[str, Any] | None = None
-) -> dict[str, Any]:
+def builder_options(name: str, cfg: ExperimentConfig, data: DataSplits) -> dict[str, Any]:
     """The options model ``name`` is built with: the shared ``cfg.model`` settings it accepts
-    (unset ones, ``None``, leave the builder's default), ``extra`` ones, and the data's class
-    count, channels and image size."""
+    (unset ones, ``None``, leave the builder's default) and the data's class count, channels and
+    image size."""
     allowed = model_options(name)
     # An option only some models take (unset by default) must not be dropped silently: --skip off on
     # a model without skips would otherwise train something other than what was asked for.
@@ -179,7 +177,6 @@ def builder_options(
             f"unset model.{refused[0]} or choose models that take it"
         )
     options = {k: v for k, v in vars(cfg.model).items() if k in allowed and v is not None}
-    options.update(extra or {})
     shape = {
         "num_classes": data.num_classes,
         "in_channels": data.image_shape[0],
@@ -228,11 +225,10 @@ def build_state(
     cfg: ExperimentConfig,
     data: DataSplits,
     device: torch.device,
-    extra: dict[str, Any] | None = None,
 ) -> tuple[TrainState, dict[str, Any], int]:
     """A freshly initialised model on ``device`` with its optimiser: (state, builder options,
     parameter count). Seeded by ``cfg.train.seed`` so the same config always gives the same init."""
-    options = builder_options(name, cfg, data, extra)
+    options = builder_options(name, cfg, data)
     torch.manual_seed(cfg.train.seed)  # same seed -> same init for every model and every rerun
     model = create_model(name, **options)
     params = sum(p.numel() for p in model.parameters())
@@ -255,24 +251,29 @@ def build_state(
     return state, options, params
 
 
+@dataclass(frozen=True)
+class RunSpec:
+    """What one run trains, and where: the model, its resolved config, its run directory, the
+    fields run.json records beside the run's own (e.g. provenance, a grid cell)."""
+
+    model: str
+    config: ExperimentConfig
+    run_dir: Path
+    record: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
 def train_model(
-    name: str,
-    cfg: ExperimentConfig,
+    spec: RunSpec,
     data: DataSplits,
     device: torch.device,
-    run_dir: Path,
-    extra: dict[str, Any],
     log: Callable[[str], None] = print,
     *,
-    model_extra: dict[str, Any] | None = None,
     resume: bool = False,
 ) -> ResultRow:
-    """Train one registered model in ``run_dir``; returns its results row.
-
-    ``extra``: more fields for run.json (e.g. provenance). ``model_extra``: builder options beyond
-    the shared ``cfg.model`` ones. ``resume``: continue from ``run_dir/checkpoints/last.pt``.
-    """
-    state, options, params = build_state(name, cfg, data, device, model_extra)
+    """Train one run as ``spec`` says; returns its results row. ``resume``: continue from
+    ``run_dir/checkpoints/last.pt``."""
+    name, cfg, run_dir, extra = spec.model, spec.config, spec.run_dir, spec.record
+    state, options, params = build_state(name, cfg, data, device)
     main = place().is_main  # under torchrun only rank 0 prints and writes; every rank trains
     recorder = RunRecorder(
         run_dir,

@@ -21,19 +21,14 @@ init) is one model-side change plus its name in that option's list.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import itertools
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import Any
-
-from tqdm.auto import tqdm
 
 from .config import (
     ExperimentConfig,
@@ -44,27 +39,19 @@ from .config import (
     typed_value,
     validate,
 )
-from .data import DataSplits, load_data
-from .distributed import barrier, from_env, place
-from .errors import UserError, exception_line
-from .experiment import (
-    ResultRow,
-    builder_options,
-    finished_row,
-    history,
-    train_model,
-    train_or_resume,
-)
-from .local_jobs import DataShape, PrefixedLines, choose_jobs, jobs_that_fit, run_local
+from .data import load_data
+from .distributed import barrier, place
+from .errors import UserError
+from .experiment import ResultRow, finished_row, history
 from .outcome import Outcome
 from .registry import create_model, model_options
 from .reporting.grid_conclusions import summarise
-from .resources import CPU, check_model_fits, training_bytes
+from .resources import CPU, check_model_fits
 from .rundir import claim, has_content
 from .runs import now, provenance, recorded_start, write_json, write_yaml
+from .study import Launch, Planned, PlannedRun, launch, pending_runs
 from .train import setup_runtime
 
-LAUNCHERS = ("inline", "submitit")
 # Keys that a grid cannot vary: the seed has --seeds, and the grid's own settings define the grid.
 _NOT_AXES = ("train.seed", "grid.axes", "grid.seeds", "grid.threshold_acc", "preset", "models")
 
@@ -73,16 +60,6 @@ _NOT_AXES = ("train.seed", "grid.axes", "grid.seeds", "grid.threshold_acc", "pre
 class Axis:
     keys: tuple[str, ...]
     values: tuple[tuple[Any, ...], ...]  # one tuple per value, aligned with keys
-
-
-@dataclass(frozen=True)
-class Run:
-    """One cell at one seed."""
-
-    cell: str
-    settings: dict[str, Any]  # dotted key -> typed value, for every axis key
-    seed: int
-    name: str  # its run directory's name
 
 
 class GridRow(ResultRow, total=False):
@@ -166,15 +143,24 @@ def expand(
     axes: list[Axis],
     seeds: tuple[int, ...],
     run_name: Callable[[dict[str, Any], int], str] = default_run_name,
-) -> list[Run]:
-    """Every cell (product of the axes, first outermost) at every seed (innermost)."""
+    model: str = "cifar_net",
+) -> list[PlannedRun]:
+    """Every cell (product of the axes, first outermost) at every seed (innermost); ``model``: the
+    study's, unless a ``grid.model`` axis sets it."""
     keys = [k for a in axes for k in a.keys]
     if len(set(keys)) != len(keys):
         raise UserError("two axes set the same config key; give each key in one axis only")
     runs = []
     for combo in itertools.product(*(a.values for a in axes)):
         settings = {k: v for a, vals in zip(axes, combo) for k, v in zip(a.keys, vals)}
-        runs += [Run(cell_name(settings), settings, s, run_name(settings, s)) for s in seeds]
+        cell = cell_name(settings)
+        record = {"grid_cell": cell, "settings": settings}
+        runs += [
+            PlannedRun(
+                cell, settings, s, run_name(settings, s), settings.get("grid.model", model), record
+            )
+            for s in seeds
+        ]
     names = [r.name for r in runs]
     if len(set(names)) != len(names):
         raise UserError(
@@ -183,7 +169,7 @@ def expand(
     return runs
 
 
-def run_config(cfg: ExperimentConfig, run: Run) -> ExperimentConfig:
+def run_config(cfg: ExperimentConfig, run: PlannedRun) -> ExperimentConfig:
     """The resolved config of one run: the study's config with the cell's settings and seed."""
     return apply_overrides(cfg, {**run.settings, "train.seed": run.seed}, f"grid cell {run.cell}")
 
@@ -214,44 +200,16 @@ def check_run(cfg: ExperimentConfig, axis_keys: tuple[str, ...] = ()) -> None:
     create_model(name, **options)
 
 
-def _model_of(cfg: ExperimentConfig, data: DataSplits) -> tuple[str, dict[str, Any], tuple, int]:
-    """(model, the options it is built with, image shape, batch) of a run's config on ``data``."""
-    options = builder_options(cfg.grid.model, cfg, data)
-    return cfg.grid.model, options, tuple(data.image_shape), cfg.train.batch_size
-
-
-def _jobs(jobs: int | str, pending: list[tuple[Run, ExperimentConfig]], data, prov, log) -> int:
-    """How many runs at once: ``jobs``, or by measurement for "auto" (recorded in ``prov``), never
-    more than the pending runs or than fit in memory."""
-    if jobs == 1 or not pending:
-        return 1
-    # Each distinct model with its training-memory estimate (0: not estimated), smallest first.
-    models: dict[str, tuple[tuple, ExperimentConfig]] = {}
-    for _, cfg in pending:
-        model = _model_of(cfg, data)
-        models.setdefault(repr(model), (model, cfg))
-    sized = sorted(
-        ((training_bytes(*m) or 0, cfg) for m, cfg in models.values()), key=lambda t: t[0]
-    )
-    if jobs == "auto":
-        shape = DataShape(data.num_classes, tuple(data.image_shape))
-        probes = {
-            "smallest": (to_dict(sized[0][1]), shape),
-            "largest": (to_dict(sized[-1][1]), shape),
-        }
-        jobs, prov["jobs_probe"] = choose_jobs(probes, len(pending))
-        log(
-            f"--jobs auto: {jobs} at once (measured: {prov['jobs_probe'].get('throughput_vs_one_job', '-')})"
-        )
-    return jobs_that_fit(min(int(jobs), len(pending)), data, sized[-1][0], log)
-
-
 def _outcome(row: ResultRow) -> str:
     return Outcome.DIVERGED if row.get("reason") == "diverged" else row["status"]
 
 
 def grid_row(
-    run: Run, run_dir: Path, row: ResultRow | None, threshold: float, error: str | None = None
+    run: PlannedRun,
+    run_dir: Path,
+    row: ResultRow | None,
+    threshold: float,
+    error: str | None = None,
 ) -> GridRow:
     out: GridRow = {
         "cell": run.cell,
@@ -270,164 +228,6 @@ def grid_row(
         (e["step"] for e in history(run_dir) if e["val"]["acc"] >= threshold), None
     )
     return out
-
-
-def execute(
-    cfg: ExperimentConfig,
-    run: Run,
-    run_dir: Path,
-    data: DataSplits,
-    device,
-    prov: dict[str, Any],
-    log: Callable[[str], None],
-) -> ResultRow:
-    """Train (or resume, or skip) one run in ``run_dir``."""
-    train = partial(
-        train_model,
-        cfg.grid.model,
-        cfg,
-        data,
-        device,
-        run_dir,
-        {"provenance": prov, "grid_cell": run.cell, "settings": run.settings},
-        log,
-    )
-    return train_or_resume(run_dir, train, log, run.name, data)
-
-
-def run_job(cfg_dict: dict[str, Any], run: Run, run_dir: str, prov: dict[str, Any]) -> ResultRow:
-    """One run as a separate job (the submitit launcher, --jobs): loads its own data and device;
-    every line it prints starts with its name (several jobs may share one terminal)."""
-    cfg = from_dict(cfg_dict, f"config of {run.name}")
-    with contextlib.redirect_stdout(PrefixedLines(sys.stdout, f"[{run.name}] ")):
-        data = load_data(cfg.data)
-        device = setup_runtime(cfg.train)
-        prov = {**prov, "device": str(device)}
-        return execute(cfg, run, Path(run_dir), data, device, prov, print)
-
-
-def _inline(
-    pending: list[tuple[Run, ExperimentConfig]],
-    out: Path,
-    data: DataSplits,
-    base: ExperimentConfig,
-    prov: dict[str, Any],
-    log: Callable[[str], None],
-    total: int,
-) -> dict[str, str]:
-    errors = {}
-    # The study's data serve every run whose data settings are the study's; a data.* axis (e.g.
-    # data.train_subset) changes what a run trains on, so such runs load their own.
-    datasets = {base.data: data}
-    bar = tqdm(
-        total=total,
-        initial=total - len(pending),
-        desc="grid",
-        unit="run",
-        disable=not sys.stderr.isatty(),
-    )
-    for i, (run, cfg) in enumerate(pending, 1):
-        log(f"[{i}/{len(pending)}] {run.name}")
-        try:
-            if cfg.data not in datasets:
-                datasets[cfg.data] = load_data(cfg.data)
-            device = setup_runtime(cfg.train)
-            execute(
-                cfg,
-                run,
-                out / run.name,
-                datasets[cfg.data],
-                device,
-                {**prov, "device": str(device)},
-                log,
-            )
-        except Exception as exc:
-            if place().active:
-                # Under torchrun the other ranks may be inside this cell's collectives: going on
-                # would pair them with the next cell's. Stop the study (rerun to resume it).
-                raise
-            errors[run.name] = exception_line(exc)
-            # On stderr, where errors go (stdout may be a log file nobody reads until later).
-            print(f"{run.name}: error: {errors[run.name]}", file=sys.stderr, flush=True)
-        bar.update()
-    bar.close()
-    return errors
-
-
-@dataclass(frozen=True)
-class SubmititOptions:
-    slurm_partition: str | None = None
-    gpus_per_job: int | None = (
-        None  # None: the executor's default (all GPUs visible to a local job)
-    )
-    timeout_min: int = 60
-    cpus_per_job: int | None = None
-    # Runs at once: Slurm's array parallelism; without Slurm, jobs go in waves of this many
-    # (default 1: one training run already uses every core of a machine).
-    max_parallel: int | None = None
-
-
-def submitit_module():
-    try:
-        import submitit
-    except ImportError:
-        raise UserError(
-            "--launcher submitit needs the submitit package; pip install 'resnet-lab[cluster]'"
-        ) from None
-    return submitit
-
-
-def _submitit(
-    pending: list[tuple[Run, ExperimentConfig]],
-    out: Path,
-    prov: dict[str, Any],
-    opts: SubmititOptions,
-    log: Callable[[str], None],
-) -> dict[str, str]:
-    submitit = submitit_module()
-    executor = submitit.AutoExecutor(folder=out / "submitit")
-    on_slurm = executor.cluster == "slurm"
-    params: dict[str, Any] = {"timeout_min": opts.timeout_min, "name": f"resnet-lab-{out.name}"}
-    optional = {
-        "gpus_per_node": opts.gpus_per_job,
-        "cpus_per_task": opts.cpus_per_job,
-        "slurm_partition": opts.slurm_partition,
-        "slurm_array_parallelism": opts.max_parallel if on_slurm else None,
-    }
-    params.update({k: v for k, v in optional.items() if v is not None})
-    executor.update_parameters(**params)
-    wave = len(pending) if on_slurm else (opts.max_parallel or 1)
-    log(
-        f"submitit ({executor.cluster}): {len(pending)} job(s)"
-        + ("" if on_slurm else f", {wave} at a time")
-        + f"; logs in {out / 'submitit'}"
-    )
-    errors = {}
-    bar = tqdm(total=len(pending), desc="grid", unit="run", disable=not sys.stderr.isatty())
-    for start in range(0, len(pending), max(wave, 1)):
-        chunk = pending[start : start + max(wave, 1)]
-        with executor.batch():  # on Slurm: one job array for the whole grid
-            jobs = [
-                executor.submit(run_job, to_dict(cfg), run, str(out / run.name), prov)
-                for run, cfg in chunk
-            ]
-        try:
-            for (run, _), job in zip(chunk, jobs):
-                try:
-                    job.result()
-                except Exception as exc:  # noqa: BLE001 - recorded; the other runs go on
-                    errors[run.name] = exception_line(exc)
-                    log(f"{run.name}: error: {errors[run.name]}")
-                bar.update()
-        except BaseException:
-            # Interrupted while waiting: cancel what is still queued or running, so that a rerun
-            # does not start a second job on the same run directory.
-            for job in jobs:
-                if not job.done():
-                    job.cancel(check=False)
-            raise
-    bar.close()
-    return errors
 
 
 def _prepare_out(out: Path, resolved: dict[str, Any]) -> None:
@@ -451,7 +251,7 @@ def _prepare_out(out: Path, resolved: dict[str, Any]) -> None:
 
 def plan(
     cfg: ExperimentConfig, run_name: Callable[[dict[str, Any], int], str] = default_run_name
-) -> list[tuple[Run, ExperimentConfig]]:
+) -> Planned:
     """Every run of the study with its resolved config, all checked (UserError before anything runs)."""
     if not cfg.grid.axes:
         raise UserError(
@@ -464,7 +264,7 @@ def plan(
         raise UserError(f"--seeds lists {', '.join(map(str, dupes))} twice; list each seed once")
     axes = [parse_axis(a) for a in cfg.grid.axes]
     keys = tuple(k for a in axes for k in a.keys)
-    runs = expand(axes, cfg.grid.seeds, run_name)
+    runs = expand(axes, cfg.grid.seeds, run_name, cfg.grid.model)
     planned = [(r, run_config(cfg, r)) for r in runs]
     checked = set()
     for run, rcfg in planned:
@@ -478,35 +278,15 @@ def run_grid(
     cfg: ExperimentConfig,
     out_dir: str | Path,
     *,
-    launcher: str = "inline",
-    submitit_options: SubmititOptions | None = None,
+    how: Launch = Launch(),
     run_name: Callable[[dict[str, Any], int], str] = default_run_name,
     log: Callable[[str], None] = print,
     kind: str = "grid",
-    jobs: int | str = 1,
 ) -> list[GridRow]:
-    """Run (or resume) the study ``cfg.grid`` in ``out_dir``; writes grid.json and returns the rows.
-    ``kind``: the command whose directory this is (``sweep`` runs on this engine too). ``jobs``:
-    runs at once on this machine, each in its own process with its share of the cores
-    (local_jobs.py)."""
-    if from_env().active and (launcher != "inline" or jobs != 1):
-        raise UserError(
-            "under torchrun every cell trains data-parallel in turn (--launcher inline, --jobs 1); "
-            "submitit and --jobs start their own processes, so run them without torchrun"
-        )
-    if (
-        jobs != "auto"
-        and (not isinstance(jobs, int) or jobs < 1)
-        or (jobs != 1 and launcher != "inline")
-    ):
-        raise UserError(
-            f"--jobs must be >= 1 and is for this machine's processes (got {jobs} with --launcher "
-            f"{launcher}); submitit sets its parallelism with --max-parallel"
-        )
-    if launcher not in LAUNCHERS:
-        raise UserError(f"unknown launcher {launcher!r}; choose one of: {', '.join(LAUNCHERS)}")
-    if launcher == "submitit":
-        submitit_module()
+    """Run (or resume) the study ``cfg.grid`` in ``out_dir`` as ``how`` launches it (study.py);
+    writes grid.json and returns the rows. ``kind``: the command whose directory this is
+    (``sweep`` runs on this engine too)."""
+    how.check()
     planned = plan(cfg, run_name)
     out = Path(out_dir)
     resolved = to_dict(cfg)
@@ -515,49 +295,33 @@ def run_grid(
     device = setup_runtime(cfg.train)
     if not place().is_main:  # under torchrun: train every cell along; rank 0 owns the directory
         barrier()
-        pending = [(r, c) for r, c in planned if finished_row(out / r.name) is None]
-        _inline(pending, out, data, cfg, {}, lambda s: None, len(planned))
+        pending = pending_runs(planned, out, lambda s: None)
+        launch(how, pending, out, cfg, data, {}, lambda s: None, kind=kind)
         return []
     # The same --out again continues the study (its config was checked above); one writer at a time.
     resume = (out / "config.yaml").is_file()
     with claim(out, kind, resolved, resume=resume, overwrite_flag=None):
-        return _run_claimed(
-            cfg, out, planned, data, device, resolved, launcher, submitit_options, log, jobs
+        write_yaml(out / "config.yaml", resolved)
+        barrier()  # under torchrun: the directory is ready, the other ranks start with rank 0
+        prov = provenance(device, data)
+        pending = pending_runs(planned, out, log)
+        log(
+            f"{kind}: {len(planned)} run(s) in {out} ({len(planned) - len(pending)} finished "
+            f"earlier); data {data.describe()}; device {prov['device']}"
         )
+        errors = launch(how, pending, out, cfg, data, prov, log, total=len(planned), kind=kind)
+        return _collect(cfg, out, planned, errors, data.num_classes, prov)
 
 
-def _run_claimed(
+def _collect(
     cfg: ExperimentConfig,
     out: Path,
-    planned: list[tuple[Run, ExperimentConfig]],
-    data: Any,
-    device: Any,
-    resolved: dict[str, Any],
-    launcher: str,
-    submitit_options: SubmititOptions | None,
-    log: Callable[[str], None],
-    jobs: int | str = 1,
+    planned: Planned,
+    errors: dict[str, str],
+    num_classes: int,
+    prov: dict[str, Any],
 ) -> list[GridRow]:
-    write_yaml(out / "config.yaml", resolved)
-    barrier()  # under torchrun: the directory is ready, the other ranks start with rank 0
-    prov = provenance(device, data)
-    pending = []
-    for r, c in planned:
-        if finished_row(out / r.name) is None:
-            pending.append((r, c))
-        else:
-            log(f"{r.name}: finished earlier, skipped")
-    log(
-        f"grid: {len(planned)} run(s) in {out} ({len(planned) - len(pending)} finished earlier); "
-        f"data {data.describe()}; device {prov['device']}"
-    )
-    jobs = _jobs(jobs, pending, data, prov, log) if launcher == "inline" else 1
-    if launcher == "inline" and jobs > 1:
-        errors = run_local(pending, out, prov, jobs, run_job, log)
-    elif launcher == "inline":
-        errors = _inline(pending, out, data, cfg, prov, log, len(planned))
-    else:
-        errors = _submitit(pending, out, prov, submitit_options or SubmititOptions(), log)
+    """Every run's row (an error for a run that did not finish) into grid.json."""
     threshold = cfg.grid.threshold_acc
     rows = []
     for r, _ in planned:
@@ -575,7 +339,7 @@ def _run_claimed(
     first = first_start(out, [r for r, _ in planned], prov["started"])
     if first != prov["started"]:
         prov["resumed"], prov["started"] = prov["started"], first
-    write_json(out / "grid.json", grid_blob(cfg, rows, data.num_classes, prov))
+    write_json(out / "grid.json", grid_blob(cfg, rows, num_classes, prov))
     return rows
 
 
@@ -610,7 +374,7 @@ def unfinished_grid(out: Path) -> dict[str, Any]:
             f"{out} holds no readable config.yaml; it is not a grid directory"
         ) from None
     cfg = from_dict(saved, f"{out}/config.yaml")
-    runs = expand([parse_axis(a) for a in cfg.grid.axes], cfg.grid.seeds)
+    runs = expand([parse_axis(a) for a in cfg.grid.axes], cfg.grid.seeds, model=cfg.grid.model)
     rows, prov, num_classes = [], {}, None
     for r in runs:
         row = finished_row(out / r.name)
@@ -628,7 +392,7 @@ def unfinished_grid(out: Path) -> dict[str, Any]:
     return grid_blob(cfg, rows, num_classes or 10, prov)
 
 
-def first_start(out: Path, runs: list[Run], started: str) -> str:
+def first_start(out: Path, runs: list[PlannedRun], started: str) -> str:
     """When the grid first started: the earliest of this invocation's start and the starts its runs
     recorded (a resumed run keeps the start of the invocation that began it), so that running a
     finished or interrupted grid again keeps the original start."""

@@ -179,9 +179,9 @@ class DataShape:
     image_shape: tuple[int, ...]
 
 
-def probe_step(cfg_dict: dict[str, Any], shape: DataShape, threads: int) -> float:
+def probe_step(model: str, cfg_dict: dict[str, Any], shape: DataShape, threads: int) -> float:
     """Median seconds of one training step (the runs' own ``train_step``: their optimiser, amp and
-    memory layout) of the run configured by ``cfg_dict`` at ``threads`` threads, on random images
+    memory layout) of ``model`` configured by ``cfg_dict`` at ``threads`` threads, on random images
     (a worker process of :func:`choose_jobs`; the numbers of no run depend on it)."""
     import statistics
     import time
@@ -194,7 +194,7 @@ def probe_step(cfg_dict: dict[str, Any], shape: DataShape, threads: int) -> floa
 
     cfg = from_dict(cfg_dict, "the probed run's config")
     torch.set_num_threads(threads)
-    state = build_state(cfg.grid.model, cfg, shape, torch.device("cpu"))[0]
+    state = build_state(model, cfg, shape, torch.device("cpu"))[0]
     state.model.train()
     x = torch.randn(cfg.train.batch_size, *shape.image_shape)
     y = torch.randint(0, shape.num_classes, (cfg.train.batch_size,))
@@ -208,12 +208,12 @@ def probe_step(cfg_dict: dict[str, Any], shape: DataShape, threads: int) -> floa
 
 
 def choose_jobs(
-    probes: dict[str, tuple[dict[str, Any], DataShape]], runs: int
+    probes: dict[str, tuple[str, dict[str, Any], DataShape]], runs: int
 ) -> tuple[int, dict[str, Any]]:
     """The number of jobs that trains fastest on this machine, by measurement: for each k dividing
     the cores (up to the number of runs), k probe processes at once, each at cores/k threads, time
-    training steps of each probed run (``probes``: label -> (its config as a dict, the data's
-    shape), the study's largest and smallest run); k's throughput is k / its slowest process's step time,
+    training steps of each probed run (``probes``: label -> (its model, its config as a dict,
+    the data's shape), the study's largest and smallest run); k's throughput is k / its slowest process's step time,
     relative to one process with every core, averaged over the probed models. Returns k and the
     measurements (recorded in the study's provenance)."""
     n = cores()
@@ -229,9 +229,9 @@ def choose_jobs(
     context = get_context("spawn")
     for k in candidates:
         seconds[k] = {}
-        for label, (cfg_dict, shape) in probes.items():
+        for label, (model, cfg_dict, shape) in probes.items():
             with ProcessPoolExecutor(k, mp_context=context, initializer=_worker_start) as pool:
-                args = (cfg_dict, shape, n // k)
+                args = (model, cfg_dict, shape, n // k)
                 seconds[k][label] = max(pool.map(probe_step, *zip(*[args] * k)))
     speedup = {
         k: sum(seconds[1][label] * k / seconds[k][label] for label in probes) / len(probes)

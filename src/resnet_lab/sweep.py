@@ -22,6 +22,7 @@ from .grid_engine import run_grid, with_grid
 from .outcome import Outcome
 from .runs import write_json
 from .spread import mean_std
+from .study import Launch
 
 # He et al. 2015, Table 6: ResNet test error (%), best of runs (110: 6.61 +- 0.16 over 5 runs).
 PAPER_TEST_ERROR = {
@@ -59,12 +60,12 @@ def run_sweep(
     cfg: ExperimentConfig,
     out_dir: str | Path,
     log: Callable[[str], None] = print,
-    jobs: int | str = 1,
+    how: Launch = Launch(),
 ) -> list[dict[str, Any]]:
-    """Run (or resume) the sweep on the grid engine (``jobs`` runs at once); writes sweep.json next
-    to grid.json."""
+    """Run (or resume) the sweep on the grid engine, launched as ``how`` says (study.py); writes
+    sweep.json next to grid.json."""
     out = Path(out_dir)
-    grid_rows = run_grid(as_grid(cfg), out, run_name=run_name, log=log, kind="sweep", jobs=jobs)
+    grid_rows = run_grid(as_grid(cfg), out, how=how, run_name=run_name, log=log, kind="sweep")
     if not place().is_main:
         return []  # under torchrun rank 0 writes sweep.json
     rows = []
