@@ -896,11 +896,18 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     if not place().is_main:
         return 0  # under torchrun: rank 0 writes the report and prints
     html_path, md_path = write_grid_report(out)
-    errors = sum(r["outcome"] == Outcome.ERROR for r in rows)
+    failed = [f"{r['run']} ({r['error']})" for r in rows if r["outcome"] == Outcome.ERROR]
     print(
-        f"\ngrid: {len(rows)} run(s), {errors} with errors\nreport: {html_path}\n        {md_path}"
+        f"\ngrid: {len(rows)} run(s), {len(failed)} with errors\nreport: {html_path}\n"
+        f"        {md_path}"
     )
-    return 1 if errors else 0
+    if failed:
+        _say(
+            f"resnet-lab: error: {len(failed)} of {len(rows)} grid run(s) failed: "
+            f"{one_line('; '.join(failed), 400)}; each is recorded in grid.json. Fix the cause, then "
+            "run the same command again to retry them"
+        )
+    return 1 if failed else 0
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ output directory, the results table (mean +- std over seeds) and resuming an int
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,12 @@ def summarise(rows: list[ResultRow]) -> list[dict[str, Any]]:
     by: dict[str, list[ResultRow]] = {}
     for r in rows:
         by.setdefault(r["model"], []).append(r)
+
+    def values(rs: list[ResultRow], key: str) -> list[float]:
+        # Rows are read back from run.json, where a non-finite number (a diverged run's loss) is
+        # null: it counts as NaN, so that the mean says the runs did not all stay finite.
+        return [math.nan if r[key] is None else r[key] for r in rs]
+
     return [
         {
             "model": name,
@@ -48,10 +55,10 @@ def summarise(rows: list[ResultRow]) -> list[dict[str, Any]]:
             "seeds": [r["seed"] for r in rs],
             "n": len(rs),
             "learned": sum(r["status"] == Outcome.LEARNED for r in rs),
-            "best_val_acc": mean_std([r["best_val_acc"] for r in rs]),
-            "test_acc": mean_std([r["test_acc"] for r in rs]),
-            "final_train_loss": mean_std([r["final_train_loss"] for r in rs]),
-            "seconds": mean_std([r["seconds"] for r in rs]),
+            "best_val_acc": mean_std(values(rs, "best_val_acc")),
+            "test_acc": mean_std(values(rs, "test_acc")),
+            "final_train_loss": mean_std(values(rs, "final_train_loss")),
+            "seconds": mean_std(values(rs, "seconds")),
         }
         for name, rs in by.items()
     ]

@@ -153,7 +153,7 @@ def run_local(
                     log(f"{run.name}: done")
                 except Exception as exc:  # noqa: BLE001 - recorded; the other runs go on
                     errors[run.name] = exception_line(exc)
-                    print(f"{run.name}: error: {errors[run.name]}", file=sys.stderr, flush=True)
+                    log(f"{run.name}: error: {errors[run.name]}; going on with the other runs")
                 bar.update()
     except BaseException:
         for process in list(getattr(pool, "_processes", {}).values()):

@@ -252,8 +252,8 @@ def _inline(
                 # would pair them with the next run's. Stop the study (rerun to resume it).
                 raise
             errors[run.name] = exception_line(exc)
-            # On stderr, where errors go (stdout may be a log file nobody reads until later).
-            print(f"{run.name}: error: {errors[run.name]}", file=sys.stderr, flush=True)
+            # With the progress; the command ends with one line on stderr naming every failed run.
+            log(f"{run.name}: error: {errors[run.name]}; going on with the other runs")
         bar.update()
     bar.close()
     return errors
