@@ -61,6 +61,30 @@ def _setting_flags() -> list[tuple[list[str], str, dict[str, Any]]]:
     return out
 
 
+def _as_flags(message: str) -> str:
+    """A library message with each setting (`data.data_dir`, `data.augment=false`: errors.key)
+    written as the flag that sets it (--data-dir, --no-augment)."""
+    import re
+
+    from .config import settings
+
+    meta = {key: f.metadata for key, f, _ in settings()}
+
+    def flag(m: re.Match) -> str:
+        key, value = m.group(1), m.group(2)
+        if key not in meta:
+            return m.group(0)
+        switch = meta[key]["switch"]
+        # A setting with no flag of its own but a switch that turns it on (--sync-bn) is that switch.
+        on = switch[0] if switch and switch[1] is True and value is None else None
+        name = meta[key]["flag"] or on or f"--{key}"
+        if value is not None and switch and _shown_default(switch[1]) == value:
+            return switch[0]
+        return name if value is None else f"{name} {value}"
+
+    return re.sub(r"`([a-z_]+\.[a-z_]+)(?:=([^`]*))?`", flag, message)
+
+
 def _shown_default(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
@@ -1045,7 +1069,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Printed:
         return 0
     except UserError as exc:
-        _say(f"resnet-lab: error: {one_line(str(exc))}", own=True)
+        _say(f"resnet-lab: error: {one_line(_as_flags(str(exc)))}", own=True)
         return 2
     except KeyboardInterrupt:
         _say("resnet-lab: interrupted")

@@ -71,7 +71,7 @@ def check_batch(global_batch: int, world: int) -> None:
         lower = global_batch - global_batch % world
         sizes = [s for s in (lower, lower + world) if s > 0]
         raise UserError(
-            f"--batch-size {global_batch} (the global batch) does not split over {world} processes; "
+            f"`train.batch_size={global_batch}` (the global batch) does not split over {world} processes; "
             f"use {' or '.join(map(str, sizes))}, or another --nproc-per-node"
         )
 
@@ -82,7 +82,7 @@ def check_last_batch(n_train: int, global_batch: int, world: int) -> None:
     if world > 1 and 0 < last < world:
         raise UserError(
             f"the last training batch of {last} image(s) cannot give each of {world} processes one; "
-            f"change --batch-size or data.train_subset so that {n_train:,} images end in a batch "
+            f"change `train.batch_size` or `data.train_subset` so that {n_train:,} images end in a batch "
             "of at least that many"
         )
 
@@ -101,7 +101,7 @@ def setup(device: torch.device, backend: str | None = None) -> tuple[Place, torc
     backend = backend or ("nccl" if device.type == "cuda" else "gloo")
     if backend == "nccl" and not torch.cuda.is_available():
         raise UserError(
-            "NCCL needs CUDA GPUs and none is available; run on GPUs or use --device cpu"
+            "NCCL needs CUDA GPUs and none is available; run on GPUs or use `train.device=cpu`"
         )
     if device.type == "cuda":
         torch.cuda.set_device(here.local)

@@ -410,7 +410,7 @@ def check_same_data(run_dir: Path, data: DataSplits, allow: bool = False) -> str
     elif changed:
         raise UserError(
             f"{run_dir} was trained on other data than these ({changed}); give the data it was "
-            "trained on (the same --data-dir and split settings), start a new run, or (analyze, "
+            "trained on (the same `data.data_dir` and split settings), start a new run, or (analyze, "
             "diagnose) measure it on these with --other-data"
         )
     return changed

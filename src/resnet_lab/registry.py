@@ -248,7 +248,7 @@ def create_model(name: str, **options) -> nn.Module:
             raise UserError(f"model {name!r}: the factory raised {last_line(exc)}") from None
         raise UserError(
             f"model {name!r} cannot be built with these options ({last_line(exc)[:160]}); lower "
-            "--width or choose a smaller model"
+            "`model.width_mult` or choose a smaller model"
         ) from None
     except Exception as exc:
         if not is_external(name):

@@ -60,7 +60,7 @@ def check_model_fits(
     needed = training_bytes(name, options, image_shape, batch)
     if needed is None:
         return
-    fix = "lower --width or --batch-size, or choose a smaller model"
+    fix = "lower `model.width_mult` or `train.batch_size`, or choose a smaller model"
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         if needed > free:

@@ -85,7 +85,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise UserError(
-            "--device cuda was asked for but no CUDA GPU is available; use --device cpu or auto"
+            "`train.device=cuda` was asked for but no CUDA GPU is available; use `train.device=cpu` or auto"
         )
     return torch.device(name)
 
@@ -100,7 +100,7 @@ def setup_runtime(cfg: TrainConfig) -> torch.device:
     check_batch(cfg.batch_size, from_env().world)
     if cfg.sync_bn and from_env().active and device.type != "cuda":
         raise UserError(
-            "--sync-bn needs CUDA (SyncBatchNorm has no CPU kernels); drop it on CPUs, where each "
+            "`train.sync_bn` needs CUDA (SyncBatchNorm has no CPU kernels); drop it on CPUs, where each "
             "process normalises its own slice of the batch"
         )
     _, device = setup_distributed(device)

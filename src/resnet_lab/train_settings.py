@@ -181,7 +181,7 @@ def check_train_config(cfg: TrainConfig) -> None:
         raise UserError(f"checkpoint_every must be >= 1 epoch, got {cfg.checkpoint_every}")
     if cfg.diag_every < 1:
         raise UserError(
-            f"diag_every must be >= 1, got {cfg.diag_every}; use --no-diagnostics to turn recording off"
+            f"diag_every must be >= 1, got {cfg.diag_every}; use `train.diagnostics=false` to turn recording off"
         )
     if cfg.max_steps is not None and cfg.max_steps < 1:
         raise UserError(f"max_steps must be >= 1, got {cfg.max_steps}")

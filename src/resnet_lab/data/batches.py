@@ -137,7 +137,7 @@ def make_batches(
         from ..errors import UserError
 
         raise UserError(
-            "under torchrun the data are split by the in-memory pipeline; drop --pipeline dataloader"
+            "under torchrun the data are split by the in-memory pipeline; drop `data.pipeline=dataloader`"
         )
     check_last_batch(len(data.train), t.batch_size, here.world)
     if cfg.data.pipeline == "dataloader":

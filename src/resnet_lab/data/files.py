@@ -183,7 +183,7 @@ def open_archive(archive: Path) -> tarfile.TarFile:
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise UserError(
             f"cannot read archive {archive}: it is not a tar file, or it is damaged "
-            f"({type(exc).__name__}); --data-dir must be an image folder or a complete .tar / "
+            f"({type(exc).__name__}); `data.data_dir` must be an image folder or a complete .tar / "
             ".tar.gz of one"
         ) from None
 

@@ -114,12 +114,12 @@ def check_data_config(cfg: DataConfig) -> None:
         )
     for key, value in (("train_subset", cfg.train_subset), ("test_subset", cfg.test_subset)):
         if value is not None and value < 1:
-            raise UserError(f"{key} must be >= 1, got {value}")
+            raise UserError(f"`data.{key}` must be >= 1, got {value}")
     if cfg.dataset == "synthetic":
         positive("synthetic data set size", min(cfg.synthetic_train, cfg.synthetic_test))
         if cfg.data_dir:
             raise UserError(
-                f"--data-dir {cfg.data_dir} is given but --dataset synthetic generates its images "
-                "and reads no files; drop --data-dir, or pass --dataset imagefolder (or cifar10) "
-                "to train on the files there"
+                f"`data.data_dir={cfg.data_dir}` is given but `data.dataset=synthetic` generates its "
+                "images and reads no files; drop `data.data_dir`, or pass `data.dataset=imagefolder` "
+                "(or cifar10) to train on the files there"
             )

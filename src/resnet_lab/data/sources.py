@@ -53,12 +53,12 @@ def load_cifar10(
     have_local = (root / "cifar-10-batches-py").is_dir()
     if data_dir and not root.exists():
         raise UserError(
-            f"data directory {root} does not exist; pass --data-dir pointing to a folder "
+            f"data directory {root} does not exist; pass `data.data_dir` pointing to a folder "
             "that contains cifar-10-batches-py"
         )
     if not have_local and not download:
         raise UserError(
-            f"no cifar-10-batches-py folder in {root}; pass --data-dir pointing to a "
+            f"no cifar-10-batches-py folder in {root}; pass `data.data_dir` pointing to a "
             "folder that contains it, or allow downloading"
         )
     try:
@@ -69,13 +69,13 @@ def load_cifar10(
     except (RuntimeError, OSError, ValueError, EOFError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise UserError(
-            f"CIFAR-10 could not be loaded from {root} ({first}); check the files or pass --data-dir "
-            "to a folder with an intact cifar-10-batches-py (or --dataset imagefolder for a JPEG copy)"
+            f"CIFAR-10 could not be loaded from {root} ({first}); check the files or pass `data.data_dir` "
+            "to a folder with an intact cifar-10-batches-py (or `data.dataset=imagefolder` for a JPEG copy)"
         ) from None
     except Exception as exc:  # noqa: BLE001 - a truncated pickle raises UnpicklingError and friends
         raise UserError(
             f"CIFAR-10 files in {root / 'cifar-10-batches-py'} are unreadable ({type(exc).__name__}: "
-            f"{exc}); re-download them or point --data-dir at an intact copy"
+            f"{exc}); re-download them or point `data.data_dir` at an intact copy"
         ) from None
     tensors = [
         ImageTensors(
@@ -202,13 +202,13 @@ def load_imagefolder(data_dir: str | None, cache_dir: Path) -> FolderData:
     resolved files and their bytes, see ``cache.py``) matches."""
     if not data_dir:
         raise UserError(
-            "--dataset imagefolder needs --data-dir: a folder (or .tar.gz) holding "
+            "`data.dataset=imagefolder` needs `data.data_dir`: a folder (or .tar.gz) holding "
             "train/<class>/* and test/<class>/*"
         )
     root = Path(data_dir)
     if not root.exists():
         raise UserError(
-            f"data directory {root} does not exist; pass --data-dir pointing to a folder "
+            f"data directory {root} does not exist; pass `data.data_dir` pointing to a folder "
             "(or .tar.gz) holding train/<class>/* and test/<class>/*"
         )
     if root.is_dir() and not ((root / "train").is_dir() and (root / "test").is_dir()):
