@@ -189,7 +189,7 @@ def test_cifar_pickle_folder_loads_through_torchvision(tmp_path, monkeypatch):
     [
         ({"dataset": "imagefolder", "data_dir": "/nonexistent/x"}, "does not exist"),
         ({"dataset": "cifar10", "data_dir": "/nonexistent/x"}, "does not exist"),
-        ({"dataset": "imagefolder"}, "needs --data-dir"),
+        ({"dataset": "imagefolder"}, "needs `data.data_dir`"),
         ({"dataset": "synthetic", "val_size": 5000}, "leaves no training or no validation images"),
     ],
 )

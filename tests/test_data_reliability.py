@@ -474,7 +474,8 @@ def test_data_dir_with_synthetic_data_is_refused(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--dataset synthetic generates its images" in err[0]
     assert "drop --data-dir" in err[0] and not out.exists()
-    with pytest.raises(UserError, match="drop --data-dir"):
+    # The library names the setting by its config key, the command line by its flag.
+    with pytest.raises(UserError, match="drop `data.data_dir`"):
         load_data(DataConfig(dataset="synthetic", data_dir=str(tmp_path)))
 
 

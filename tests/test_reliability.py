@@ -472,7 +472,7 @@ def test_a_grid_runs_error_goes_to_stderr(tmp_path, capsys):
     args = ["grid", "--preset", "grid-smoke", "--axis", "data.val_size=100000", "--out", str(out)]
     assert main(args) == 1
     captured = capsys.readouterr()
-    assert "val_size 100000 leaves no training" in captured.err
+    assert "--val-size 100000 leaves no training" in captured.err
 
 
 FACTORIES = """

@@ -928,7 +928,7 @@ def _cmd_grid(args: argparse.Namespace) -> int:
     if failed:
         _say(
             f"resnet-lab: error: {len(failed)} of {len(rows)} grid run(s) failed: "
-            f"{one_line('; '.join(failed), 400)}; each is recorded in grid.json. Fix the cause, then "
+            f"{one_line(_as_flags('; '.join(failed)), 400)}; each is recorded in grid.json. Fix the cause, then "
             "run the same command again to retry them"
         )
     return 1 if failed else 0

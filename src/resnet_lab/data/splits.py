@@ -34,7 +34,7 @@ def load_data(cfg: DataConfig) -> DataSplits:
         )
     if val_size >= len(train):
         raise UserError(
-            f"val_size {val_size} leaves no training or no validation images (the training set has "
+            f"`data.val_size={val_size}` leaves no training or no validation images (the training set has "
             f"{len(train)}); choose a `data.val_size` between 1 and {len(train) - 1}"
         )
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.split_seed))
@@ -46,7 +46,7 @@ def load_data(cfg: DataConfig) -> DataSplits:
     test_index = None
     if cfg.test_subset and cfg.test_subset >= len(test):
         note_once(
-            f"`data.test_subset={cfg.test_subset}` is not smaller than the test set: all "
+            f"--test-subset {cfg.test_subset:,} is not smaller than the test set: all "
             f"{len(test):,} test images are used"
         )
     if cfg.test_subset and cfg.test_subset < len(test):
