@@ -170,14 +170,23 @@ def _grid_cmd(out, *extra):
     ]
 
 
-def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_path):
-    reference = tmp_path / "ref"
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The smoke grid trained once, uninterrupted, one run after another at one thread: what the
+    resumed, interrupted and --jobs grids below must reproduce to the last bit."""
+    out = tmp_path_factory.mktemp("reference") / "ref"
     done = subprocess.run(
-        _grid_cmd(reference), check=False, capture_output=True, text=True, timeout=600
+        _grid_cmd(out, "--threads", "1"), check=False, capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr
+    return out
+
+
+def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_path, reference):
     out = tmp_path / "killed"
-    kill_when_written(_grid_cmd(out), out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt")
+    kill_when_written(
+        _grid_cmd(out, "--threads", "1"), out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt"
+    )
     # The first invocation's start as its runs recorded it, dated back so that it differs from the
     # resuming one's: a finished run (2020) and the interrupted one, which the resume continues (2019).
     for run, start in (("depth8_skip-off_seed0", "2020"), ("depth8_skip-on_seed0", "2019")):
@@ -185,7 +194,9 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
         info = json.loads(path.read_text())
         info["provenance"]["started"] = f"{start}-01-01T00:00:00+00:00"
         path.write_text(json.dumps(info))
-    again = subprocess.run(_grid_cmd(out), check=False, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        _grid_cmd(out, "--threads", "1"), check=False, capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 0, again.stderr
     assert (
         "depth8_skip-off_seed0: finished earlier, skipped" in again.stdout
@@ -206,7 +217,7 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
 
     before = sorted(p.name for p in out.iterdir())
     other = subprocess.run(
-        _grid_cmd(out, "--axis", "model.depth=8,14"),
+        _grid_cmd(out, "--threads", "1", "--axis", "model.depth=8,14"),
         check=False,
         capture_output=True,
         text=True,
@@ -356,18 +367,19 @@ def _rows(out):
     return [{k: r[k] for k in keys} for r in json.loads((out / "grid.json").read_text())["runs"]]
 
 
-def test_jobs_give_each_run_the_numbers_it_has_alone_at_the_same_thread_count(tmp_path, capfd):
+def test_jobs_give_each_run_the_numbers_it_has_alone_at_the_same_thread_count(
+    tmp_path, capfd, reference
+):
     """Two runs at once, one thread each, against one after another at one thread: the same numbers
     to the last bit, every epoch line prefixed with its run, each run's thread count recorded."""
-    args = [*SMOKE, "--threads", "1"]
-    assert main(["grid", *args, "--out", str(tmp_path / "alone")]) == 0
+    args = [*SMOKE, "--epochs", "4", "--threads", "1"]
     assert main(["grid", *args, "--jobs", "2", "--out", str(tmp_path / "jobs")]) == 0
     out = capfd.readouterr().out  # the workers write to the file descriptor, not to sys.stdout
     assert "local jobs: 2 run(s), 2 at a time" in out
     assert "[depth8_skip-on_seed0] [Epoch 02]" in out
-    assert _rows(tmp_path / "alone") == _rows(tmp_path / "jobs")
+    assert _rows(reference) == _rows(tmp_path / "jobs")
     for run in ("depth8_skip-off_seed0", "depth8_skip-on_seed0"):
-        a, b = (tmp_path / d / run / "metrics.jsonl" for d in ("alone", "jobs"))
+        a, b = (d / run / "metrics.jsonl" for d in (reference, tmp_path / "jobs"))
         strip = [
             {k: v for k, v in json.loads(l).items() if k != "seconds"}
             for l in a.read_text().splitlines()
@@ -431,15 +443,10 @@ def test_jobs_are_refused_with_submitit(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_every_job_once_and_any_jobs_resume_to_the_same_numbers(tmp_path):
+def test_ctrl_c_stops_every_job_once_and_any_jobs_resume_to_the_same_numbers(tmp_path, reference):
     import signal
     import time
 
-    reference = tmp_path / "ref"
-    ref = subprocess.run(
-        _grid_cmd(reference, "--threads", "1"), check=False, capture_output=True, text=True
-    )
-    assert ref.returncode == 0, ref.stderr
     out = tmp_path / "jobs"
     # A handler here becomes the default in the child (exec resets handlers, but keeps an ignored
     # signal ignored, as it is when the tests run in a shell's background).
