@@ -14,8 +14,8 @@ from torch import nn
 from resnet_lab.config import DataConfig
 from resnet_lab.data import load_data
 from resnet_lab.diagnostics import verdict as V
-from resnet_lab.diagnostics.analyze import diagnose
-from resnet_lab.diagnostics.hooks import ResponseRecorder, probe
+from resnet_lab.diagnostics.analyze import diagnose_states
+from resnet_lab.diagnostics.hooks import ResponseRecorder, measure_layers
 from resnet_lab.diagnostics.stats import (
     first_to_last_ratio,
     relu_stats,
@@ -51,7 +51,7 @@ def batch(n: int = 64):
 
 
 def verdict_of(model) -> dict:
-    p = probe(model, *batch())
+    p = measure_layers(model, *batch())
     return V.gradient_verdict(p["layers"], p["loss"], 10)
 
 
@@ -90,8 +90,8 @@ def test_backward_signal_does_not_depend_on_batch_size_or_layer_size():
     torch.manual_seed(0)
     net = plain_net(depth=4, init="kaiming")
     x, y = batch(32)
-    once = probe(net, x, y)["layers"]
-    twice = probe(net, torch.cat([x, x]), torch.cat([y, y]))["layers"]
+    once = measure_layers(net, x, y)["layers"]
+    twice = measure_layers(net, torch.cat([x, x]), torch.cat([y, y]))["layers"]
     for a, b in zip(once, twice):
         assert abs(a["back_signal"] - b["back_signal"]) < 1e-4 * a["back_signal"]
     # A net whose output layer has 100x more weights than its first: healthy under He init, though
@@ -117,7 +117,7 @@ def test_a_non_finite_loss_is_a_non_finite_output_and_a_non_finite_gradient_expl
 
 def test_large_first_step_is_flagged_not_judged():
     torch.manual_seed(0)
-    p = probe(plain_net(depth=4, init="kaiming"), *batch())
+    p = measure_layers(plain_net(depth=4, init="kaiming"), *batch())
     worst = max(l["grad_to_weight"] for l in p["layers"])
     flagged = V.gradient_verdict(p["layers"], p["loss"], 10, lr=2 / worst)
     calm = V.gradient_verdict(p["layers"], p["loss"], 10, lr=0.5 / worst)
@@ -158,11 +158,13 @@ def test_only_relu_outputs_count_as_units():
     net = plain_net(depth=4, init="kaiming")
     with torch.no_grad():
         net.fc.bias.fill_(-100.0)  # every logit negative
-    p = probe(net, *batch())
+    p = measure_layers(net, *batch())
     assert p["layers"][-1]["dead_frac"] is None
     assert V.gradient_verdict(p["layers"], p["loss"], 10)["verdict"] != "dead units"
     # The seed ResNet: 1x1 projections feed the addition, not a ReLU of their own.
-    layers = probe(create_model("resnet_seed", width_mult=0.125, input_size=16), *batch())["layers"]
+    layers = measure_layers(create_model("resnet_seed", width_mult=0.125, input_size=16), *batch())[
+        "layers"
+    ]
     projections = [l for l in layers if l["name"].startswith("proj")]
     assert projections and all(l["dead_frac"] is None for l in projections)
     assert all(l["dead_frac"] is not None for l in layers if l["name"].startswith("conv"))
@@ -180,7 +182,7 @@ def test_probe_leaves_model_unchanged_and_removes_hooks():
     torch.manual_seed(0)
     net = plain_net(depth=4, norm="batch", init="kaiming").eval()
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    p = probe(net, *batch())
+    p = measure_layers(net, *batch())
     assert not net.training
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
     assert all(p_.grad is None for p_ in net.parameters())
@@ -199,7 +201,10 @@ def test_response_after_batchnorm_is_normalised():
 
 def test_layer_names_put_projections_apart():
     model = create_model("resnet_seed", width_mult=0.125)
-    names = [l["name"] for l in probe(model, torch.randn(4, 3, 32, 32), torch.arange(4))["layers"]]
+    names = [
+        l["name"]
+        for l in measure_layers(model, torch.randn(4, 3, 32, 32), torch.arange(4))["layers"]
+    ]
     assert names[:3] == ["conv1", "conv2", "conv3"] and names[-1] == "fc"
     assert names.count("proj1") == names.count("proj2") == 1
     assert sum(n.startswith("conv") for n in names) == 13
@@ -234,7 +239,9 @@ def test_diagnose_reports_predictions_histogram_and_weight_change():
     torch.manual_seed(0)
     init = create_model("resnet_seed", width_mult=0.125).state_dict()
     final = {k: v * 1.5 if v.is_floating_point() else v for k, v in init.items()}
-    d = diagnose("resnet_seed", {"width_mult": 0.125}, data, init_state=init, final_state=final)
+    d = diagnose_states(
+        "resnet_seed", {"width_mult": 0.125}, data, init_state=init, final_state=final
+    )
     assert (
         sum(d["predictions"]["init"]["pred_hist"])
         == d["prediction_images"]
@@ -368,7 +375,9 @@ def test_real_families_at_init(name, options, expected):
 
     data = synthetic(256, 10, val_size=10)
     torch.manual_seed(0)
-    p = probe(create_model(name, width_mult=0.25, **options), *fixed_batch(data.train, data, n=128))
+    p = measure_layers(
+        create_model(name, width_mult=0.25, **options), *fixed_batch(data.train, data, n=128)
+    )
     assert V.gradient_verdict(p["layers"], p["loss"], 10)["verdict"] == expected
 
 

@@ -43,7 +43,7 @@ FAMILY = {"resnet_seed": ("resnet_seed", True), "resnet_seed_plain": ("resnet_se
 def _model(
     name, test_acc, status="learned", problem="none", optimizer="sgd", seed=0, run="r", **changes
 ):
-    """A constructed model run as report.load_run gives it, with resolved settings for attribution."""
+    """A constructed model run as report.read_compare gives it, with resolved settings for attribution."""
     family, skip = FAMILY.get(name, (name, None))
     settings = {
         "model.family": family,

@@ -65,19 +65,19 @@ def diagnose(
 def probe(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
     """One forward + backward on ``batch`` = (images, labels): loss, logits and per-layer statistics
     (response mean/std, dead fraction, weight norm and std, gradient norm). The model is left as it was."""
-    from .diagnostics.hooks import probe as _probe
+    from .diagnostics.hooks import measure_layers
 
     x, y = batch
-    return _probe(model, x, y)
+    return measure_layers(model, x, y)
 
 
 def load_run(run_dir: str | Path) -> Run:
     """A finished compare directory (what ``resnet-lab report`` reads) as a :class:`Run`: config,
     provenance, per model run a :class:`ModelRun` (its results row as typed fields, history and
     diagnosis), per model the mean ± std over its seeds, and ``to_frame()`` (with pandas)."""
-    from .reporting.report import load_run as _load_run
+    from .reporting.report import read_compare
 
-    return from_report(_load_run(run_dir))
+    return from_report(read_compare(run_dir))
 
 
 def report(runs: Sequence[str | Path | Run], out: str | Path | None = None) -> tuple[Path, Path]:
@@ -145,7 +145,7 @@ def compare(
     ``out=None`` trains in a temporary directory and keeps only what is returned (no checkpoints;
     ``Run.dir`` and each ``ModelRun.dir`` are None)."""
     from .comparison import run_compare
-    from .reporting.report import load_run as read_run
+    from .reporting.report import read_compare as read_run
 
     factories: dict[str, Callable[..., nn.Module]] = {}
     names = []

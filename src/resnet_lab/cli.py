@@ -749,7 +749,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     from .data import load_data
     from .diagnostics.analyze import (
         check_probe_images,
-        diagnose,
+        diagnose_states,
         find_initial_checkpoint,
         format_diagnosis,
     )
@@ -777,7 +777,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
             resolve_device(cfg.train.device),
         )
         torch.manual_seed(cfg.train.seed)
-        result = diagnose(
+        result = diagnose_states(
             args.model,
             options,
             data,
@@ -821,7 +821,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
         check_probe_images(args.probe_images, data)
         device = resolve_device(args.__dict__.get("train.device") or "auto")  # as diagnose --model
         same = init is final or init["epoch"] == final["epoch"]
-        result = diagnose(
+        result = diagnose_states(
             final["model"],
             final["model_options"],
             data,

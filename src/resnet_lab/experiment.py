@@ -26,7 +26,7 @@ import torch
 from .config import ExperimentConfig, ModelConfig, to_dict
 from .data import DataSplits, make_batches
 from .data.tensors import same_data
-from .diagnostics.analyze import diagnose, fixed_batch, problem_summary
+from .diagnostics.analyze import diagnose_states, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
 from .distributed import barrier, place, wrap
 from .errors import UserError, note_once
@@ -334,7 +334,7 @@ def train_model(
         barrier()  # rank 0 writes the diagnosis and run.json; the next model starts together
         return {"model": name, "status": judged.status}  # type: ignore[typeddict-item]
     init_state = load_checkpoint(run_dir / "checkpoints" / "epoch0000.pt")["state_dict"]
-    diagnosis = diagnose(
+    diagnosis = diagnose_states(
         name,
         options,
         data,

@@ -1,6 +1,6 @@
 """A finished compare as typed objects: what ``rl.load_run`` and ``rl.compare`` return.
 
-The report reads a run as a plain dict (``reporting.report.load_run``); this module turns that
+The report reads a run as a plain dict (``reporting.report.read_compare``); this module turns that
 dict into frozen dataclasses for users of the Python API: a :class:`Run` with one
 :class:`ModelRun` per trained model (per seed with ``--seeds``) and a :class:`ModelSummary` per
 model (mean ± std over its seeds). ``Run.to_frame()`` gives a pandas DataFrame where pandas is
@@ -162,7 +162,7 @@ def _summary(s: dict[str, Any]) -> ModelSummary:
 
 
 def from_report(loaded: dict[str, Any], *, keep_dir: bool = True) -> Run:
-    """The :class:`Run` of a compare as ``reporting.report.load_run`` reads it. ``keep_dir=False``:
+    """The :class:`Run` of a compare as ``reporting.report.read_compare`` reads it. ``keep_dir=False``:
     the directory is about to go (a temporary one), so no path is kept."""
     run_dir = Path(loaded["dir"]) if keep_dir and loaded.get("dir") is not None else None
     where = loaded.get("dir") or "the run"

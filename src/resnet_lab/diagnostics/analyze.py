@@ -16,7 +16,7 @@ from torch import nn
 from ..data import Batches, DataSplits, ImageTensors
 from ..errors import UserError
 from ..registry import architecture, create_model
-from .hooks import probe, weight_change
+from .hooks import measure_layers, weight_change
 from .stats import Diagnosis, jsonable, softmax_summary, total_variation
 from .verdict import change_finding, gradient_verdict
 
@@ -73,7 +73,7 @@ def build(
     return model
 
 
-def diagnose(
+def diagnose_states(
     name: str,
     options: dict[str, Any],
     data: DataSplits,
@@ -148,7 +148,7 @@ def analyse_models(
     }
     logits = {}
     for phase, model in phases.items():
-        p = probe(model, x, y)
+        p = measure_layers(model, x, y)
         out["probe"][phase] = {"loss": p["loss"], "layers": p["layers"]}
         out["verdict"][phase] = gradient_verdict(p["layers"], p["loss"], data.num_classes, lr)
         logits[phase], out["predictions"][phase] = _predictions(model, xt, data.num_classes)

@@ -145,7 +145,7 @@ def _buffers(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.named_buffers()}
 
 
-def probe(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+def measure_layers(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
     """One forward + backward on a fixed batch in training mode; returns loss, logits and per-layer
     response statistics and gradient norms. Leaves the model's parameters, gradients, buffers
     (BN running statistics) and train/eval mode as they were."""
@@ -236,7 +236,7 @@ class DiagnosticsCallback(Callback):
         append_text(self.path, json.dumps(jsonable(record)) + "\n")
 
     def _probe(self, state: TrainState, phase: str) -> None:
-        result = probe(without_sync_bn(state.model), self.x, self.y)
+        result = measure_layers(without_sync_bn(state.model), self.x, self.y)
         self._write(
             {
                 "phase": phase,

@@ -45,7 +45,7 @@ def read_study(study_dir: Path, filename: str, command: str) -> Any:
         ) from None
 
 
-def load_run(run_dir: str | Path) -> dict[str, Any]:
+def read_compare(run_dir: str | Path) -> dict[str, Any]:
     """A finished compare run: config, provenance and, per model, its row, history and diagnosis."""
     run_dir = Path(run_dir)
     results = run_dir / "results.json"
@@ -449,7 +449,7 @@ def write_report(
     """Write report.html, report.md and figures/*.png into ``out_dir`` (default: the first run)."""
     if not run_dirs:
         raise UserError("no run directory given; pass the --out directory of a finished compare")
-    runs = [load_run(d) for d in run_dirs]
+    runs = [read_compare(d) for d in run_dirs]
     ids = [str(r["dir"].resolve()) for r in runs]
     if len(set(ids)) < len(ids):
         raise UserError("the same run directory is given twice; pass each compare once")
