@@ -313,7 +313,7 @@ def test_sigterm_during_diagnose_exits_143_in_one_line(capsys, monkeypatch):
     def terminated(*a, **k):
         raise cli._Terminated()
 
-    monkeypatch.setattr(analyze, "diagnose", terminated)
+    monkeypatch.setattr(analyze, "diagnose_states", terminated)
     assert main(["diagnose", "--model", "simple_cnn", "--preset", "smoke"]) == 143
     assert one_line(capsys.readouterr().err) == "resnet-lab: terminated"
 
