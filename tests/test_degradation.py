@@ -231,122 +231,113 @@ def test_sweep_refuses_a_directory_made_with_other_settings(tmp_path):
     )
 
 
-def _summary(errors: dict[tuple[str, int], tuple[float, float | None]], seeds=(0, 1, 2)):
-    return [
-        {
-            "family": f,
-            "depth": d,
-            "seeds": list(seeds),
-            "train_error": list(e),
-            "train_error_kind": "clean",
-        }
-        for (f, d), e in errors.items()
-    ]
+def _study(errors: dict[tuple[str, int], list[float]], verdict="exploding gradients"):
+    """(summary, rows) of a sweep whose nets end at these clean training errors, one per seed (seeds
+    0, 1, ...), the summary computed from the rows as the sweep computes it."""
+    from resnet_lab.sweep import summarise
 
-
-def _rows(verdict="exploding gradients", seeds=(0, 1, 2)):
-    return [
+    rows = [
         {
             "family": f,
             "depth": d,
             "seed": s,
             "run": f"{f}{d}-seed{s}",
+            "final_train_clean_acc": 100 - e,
+            "final_train_acc": 100 - e,
+            "final_val_acc": 100 - e,
+            "test_acc": 100 - e,
             "verdict_init": verdict if f == "plain" and d == 56 else "healthy",
             "verdict_final": "healthy",
             "backward_change_init": 1e4 if d == 56 else 20.0,
         }
-        for f in ("plain", "resnet")
-        for d in (20, 56)
-        for s in seeds
+        for (f, d), errs in errors.items()
+        for s, e in enumerate(errs)
     ]
+    return summarise(rows), rows
 
 
-def test_degradation_is_said_only_beyond_two_seed_stds_with_three_seeds():
+def _sentences(errors, **kw) -> str:
     from resnet_lab.reporting.conclusions import degradation_sentences
 
-    both = degradation_sentences(
-        _summary(
-            {
-                ("plain", 20): (10.0, 0.5),
-                ("plain", 56): (14.0, 0.8),
-                ("resnet", 20): (9.0, 0.4),
-                ("resnet", 56): (8.0, 0.5),
-            }
-        ),
-        _rows(),
-    )
-    text = " ".join(both)
-    assert "higher by 4.00 points, more than 2 seed stds: degradation" in text
-    assert "Both halves of He et al.'s result are shown" in text
-    assert "No plain run's gradients vanished" in text and "plain-56 exploding gradients" in text
+    return " ".join(degradation_sentences(*_study(errors, **kw)))
 
-    # The same means with a spread that covers the difference: no degradation claimed.
-    noisy = " ".join(
-        degradation_sentences(
-            _summary(
-                {
-                    ("plain", 20): (10.0, 2.5),
-                    ("plain", 56): (14.0, 2.2),
-                    ("resnet", 20): (9.0, 0.4),
-                    ("resnet", 56): (8.0, 0.5),
-                }
-            ),
-            _rows(),
-        )
+
+def test_degradation_is_said_only_when_the_paired_interval_excludes_zero():
+    both = _sentences(
+        {
+            ("plain", 20): [10.0, 10.5, 9.5],
+            ("plain", 56): [14.0, 14.8, 13.5],  # +4.0, +4.3, +4.0 per seed
+            ("resnet", 20): [9.0, 9.4, 8.6],
+            ("resnet", 56): [8.0, 8.5, 7.6],  # -1.0, -0.9, -1.0 per seed
+        }
+    )
+    assert "higher: degradation (plain-56 − plain-20: +4.10 points, 95 % CI" in both
+    assert "paired t over 3 seeds" in both
+    assert "Both halves of He et al.'s result are shown" in both
+    assert "No plain run's gradients vanished" in both and "plain-56 exploding gradients" in both
+
+    # The same means with per-seed gaps that disagree: the interval covers 0, no degradation claimed.
+    noisy = _sentences(
+        {
+            ("plain", 20): [10.0, 10.5, 9.5],
+            ("plain", 56): [18.0, 7.5, 16.5],  # +8.0, -3.0, +7.0
+            ("resnet", 20): [9.0, 9.4, 8.6],
+            ("resnet", 56): [8.0, 8.5, 7.6],
+        }
     )
     assert "degradation" not in noisy.replace("degradation problem", "")
-    assert "not distinguishable" in noisy and "Both halves" not in noisy
+    assert "not distinguishable (plain-56 − plain-20: +4.00 points" in noisy
+    assert "Both halves" not in noisy
 
-    # One seed: the rule needs three; the report says so and claims nothing.
-    one = " ".join(
-        degradation_sentences(
-            _summary({("plain", 20): (10.0, None), ("plain", 56): (14.0, None)}, seeds=(0,)),
-            _rows(seeds=(0,)),
-        )
-    )
-    assert "with 1 seed the 2-std rule needs 3: no claim either way" in one
+    # One seed: no interval; the report says so and claims nothing.
+    one = _sentences({("plain", 20): [10.0], ("plain", 56): [14.0]})
+    assert "no claim either way" in one and "too few seeds for an interval" in one
     assert ": degradation" not in one
 
 
-def test_a_deeper_residual_net_worse_within_the_spread_neither_shows_nor_refutes_the_second_half():
-    """The case measured by degradation-cpu: plain nets degrade, resnet-56's mean is higher than
-    resnet-20's by less than 2 seed stds."""
-    from resnet_lab.reporting.conclusions import degradation_sentences
-
-    text = " ".join(
-        degradation_sentences(
-            _summary(
-                {
-                    ("plain", 20): (36.0, 2.1),
-                    ("plain", 56): (74.3, 3.5),
-                    ("resnet", 20): (29.0, 2.5),
-                    ("resnet", 56): (37.6, 6.8),
-                }
-            ),
-            _rows(),
-        )
+def test_a_residual_gap_with_a_wide_interval_neither_shows_nor_refutes_the_second_half():
+    """The case measured by degradation-cpu-residual at 4,000 iterations: per-seed gaps resnet-56 -
+    resnet-20 of +7.6, +0.4 and -2.9 points (a mean of +1.7 whose interval spans about -11.6 to +15)."""
+    text = _sentences(
+        {
+            ("plain", 20): [36.0, 34.0, 38.0],
+            ("plain", 56): [74.0, 71.0, 78.0],
+            ("resnet", 20): [20.0, 19.0, 21.0],
+            ("resnet", 56): [27.6, 19.4, 18.1],
+        }
     )
-    assert "plain-56's" in text and "more than 2 seed stds: degradation" in text
-    assert "higher by 8.60 points, within 2 seed stds: not distinguishable" in text
+    assert "plain-56 − plain-20" in text and "higher: degradation" in text
+    assert (
+        "not distinguishable (resnet-56 − resnet-20: +1.70 points, 95 % CI -11.6"
+        in text.replace("−11.6", "-11.6")
+    )
     assert "neither shows the second half" in text and "nor rules it out" in text
     assert "Both halves" not in text and "Depth slowed training in both families" not in text
 
 
-def test_depth_slowing_both_families_is_not_called_degradation():
-    from resnet_lab.reporting.conclusions import degradation_sentences
+def test_a_residual_gap_inside_the_margin_but_with_a_wide_interval_is_not_called_no_worse():
+    """Issue 32's asymmetric case: a mean gap <= 0 is not "no worse" while the interval reaches
+    past the margin fixed in advance."""
+    text = _sentences(
+        {
+            ("plain", 20): [10.0, 10.5, 9.5],
+            ("plain", 56): [14.0, 14.8, 13.5],
+            ("resnet", 20): [20.07, 19.0, 21.1],
+            ("resnet", 56): [20.0, 14.0, 26.0],
+        }
+    )
+    assert "Both halves" not in text and "neither shows the second half" in text
 
-    text = " ".join(
-        degradation_sentences(
-            _summary(
-                {
-                    ("plain", 20): (10.0, 0.5),
-                    ("plain", 56): (20.0, 0.5),
-                    ("resnet", 20): (9.0, 0.4),
-                    ("resnet", 56): (15.0, 0.5),
-                }
-            ),
-            _rows(verdict="vanishing gradients"),
-        )
+
+def test_depth_slowing_both_families_is_not_called_degradation():
+    text = _sentences(
+        {
+            ("plain", 20): [10.0, 10.5, 9.5],
+            ("plain", 56): [20.0, 20.4, 19.6],
+            ("resnet", 20): [9.0, 9.4, 8.6],
+            ("resnet", 56): [15.0, 15.5, 14.4],
+        },
+        verdict="vanishing gradients",
     )
     assert "Depth slowed training in both families" in text and "Both halves" not in text
     assert "had vanishing gradients" in text and "No plain run's gradients vanished" not in text
@@ -367,23 +358,18 @@ def test_plain_and_residual_nets_of_a_seed_start_from_the_same_weights():
 def test_a_diverged_deeper_plain_net_is_not_called_degradation():
     from resnet_lab.reporting.conclusions import degradation_sentences
 
-    rows = _rows()
+    summary, rows = _study(
+        {
+            ("plain", 20): [10.0, 10.5, 9.5],
+            ("plain", 56): [40.0, 41.0, 39.0],
+            ("resnet", 20): [9.0, 9.4, 8.6],
+            ("resnet", 56): [8.0, 8.5, 7.6],
+        }
+    )
     for r in rows:
         if r["family"] == "plain" and r["depth"] == 56 and r["seed"] == 1:
             r["outcome"] = "diverged"
-    text = " ".join(
-        degradation_sentences(
-            _summary(
-                {
-                    ("plain", 20): (10.0, 0.5),
-                    ("plain", 56): (40.0, 0.8),
-                    ("resnet", 20): (9.0, 0.4),
-                    ("resnet", 56): (8.0, 0.5),
-                }
-            ),
-            rows,
-        )
-    )
+    text = " ".join(degradation_sentences(summary, rows))
     assert "plain56-seed1 diverged: no claim from this pair" in text
     assert ": degradation" not in text and "Both halves" not in text
     assert "exploding gradients" in text

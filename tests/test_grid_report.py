@@ -113,6 +113,7 @@ def _grid(outcomes, seeds=(0,)) -> dict:
                         "outcomes": counts,
                         "outcome": shared.pop() if len(shared) == 1 else "mixed",
                         "best_val_acc": _ms([r["best_val_acc"] for r in rows]),
+                        "best_val_by_seed": {r["seed"]: r["best_val_acc"] for r in rows},
                         "test_acc": _ms([r["test_acc"] for r in rows]),
                         "threshold_step": _ms(
                             [r["threshold_step"] for r in rows if r["threshold_step"]]
@@ -187,8 +188,8 @@ def test_rescue_names_exactly_the_single_key_changes(tmp_path):
         "At depth 20 the seed's setting (no skip, no norm, default init, sgd) failed"
     )
     assert (
-        "changing only model.init from default to kaiming makes it learn (best val 35.2% vs 10.0%; one seed)"
-        in sgd20
+        "changing only model.init from default to kaiming makes it learn (best val 35.2% vs 10.0%; "
+        "+25.20 points, paired over 1 seed: too few seeds for an interval" in sgd20
     )
     assert "changing only the optimiser to adam (10.0%) leaves it failing" in sgd20
     assert (
@@ -201,8 +202,8 @@ def test_rescue_names_exactly_the_single_key_changes(tmp_path):
     flipped = _rescue_sentences(_grid(outcomes))
     assert len(flipped) == 1
     assert (
-        "changing only the optimiser from sgd to adam makes it learn (best val 30.0% vs 10.0%; one seed)"
-        in flipped[0]
+        "changing only the optimiser from sgd to adam makes it learn (best val 30.0% vs 10.0%; "
+        "+20.00 points, paired over 1 seed" in flipped[0]
     )
     assert "changing only model.init to kaiming (10.0%) leaves it failing" in flipped[0]
     assert any(
@@ -267,9 +268,10 @@ def test_two_seeds_mixed_cell_and_overlapping_ranges(tmp_path):
     assert len(fig.axes) == 3  # two optimiser panels and the colour bar
 
     [sgd20] = [s for s in _rescue_sentences(blob) if "sgd)" in s]
+    # Two seeds give no interval: the outcome flipped, but nothing is called different or equal.
     assert (
-        "changing only model.init from default to kaiming learned in every seed but is not distinguishable"
-        in sgd20
+        "changing only model.init from default to kaiming makes it learn (best val 21.2 ± 1.1% vs "
+        "17.9 ± 2.7%; +3.35 points, paired over 2 seeds: too few seeds for an interval" in sgd20
     )
     assert "rescues" not in sgd20
     s = grid_sentences(blob)
@@ -399,6 +401,7 @@ def _controls(cells) -> dict:
                 },
                 "outcome": outcomes[0] if len(set(outcomes)) == 1 else "mixed",
                 "best_val_acc": _ms(accs),
+                "best_val_by_seed": dict(enumerate(accs)),
                 "test_acc": _ms(accs),
                 "threshold_step": None,
                 "passed": 0,
@@ -427,7 +430,8 @@ def test_seed_controls_name_the_single_changes_that_rescue_the_failing_nets():
     text = grid_sentences(_controls(cells))
     deep = next(s for s in text if "with deep_cnn" in s and "the seed's setting" in s)
     assert (
-        "changing only model.init from default to kaiming rescues it (best val 46.0 ± 1.0%" in deep
+        "changing only model.init from default to kaiming rescues it (best val 46.0 ± 1.0% vs "
+        "10.0 ± 0.0%; +36.00 points, 95 % CI" in deep
     )
     assert "changing only the optimiser from sgd (lr 0.01) to adam (lr 0.001) rescues it" in deep
     res = next(s for s in text if "with resnet_seed" in s and "the seed's setting" in s)

@@ -71,3 +71,15 @@ def test_no_worse_than_needs_a_margin_and_an_interval():
     tight = inf.paired_difference([20.0, 21.0, 22.0], [20.1, 21.0, 22.1])
     assert inf.no_worse_than(tight, margin=1.0) is True
     assert inf.no_worse_than(inf.paired_difference([1.0], [1.0]), margin=1.0) is None
+
+
+def test_seed_difference_pairs_by_seed_when_both_sides_ran_the_same_seeds():
+    a = {0: 10.0, 1: 12.0, 2: 11.0}
+    b = {2: 14.5, 0: 13.0, 1: 16.0}  # another order: still paired by seed
+    d = inf.seed_difference(a, b)
+    assert d.test == "paired t" and d == inf.paired_difference(
+        [10.0, 12.0, 11.0], [13.0, 16.0, 14.5]
+    )
+    other = inf.seed_difference(a, {3: 13.0, 4: 16.0, 5: 14.5})
+    assert other.test == "Welch t" and other.n == (3, 3)
+    assert inf.seed_difference({0: 1.0}, {0: 2.0}).shown is None  # one seed: no interval

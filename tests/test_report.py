@@ -86,12 +86,11 @@ def test_conclusions_follow_the_numbers():
             _model("resnet_seed", 69.96),
         ]
     )
-    assert a[0].startswith(
-        "The seed's ordering ResNet > SimpleCNN > DeepCNN holds in this single seed"
-    )
+    assert a[0].startswith("The seed's ordering ResNet > SimpleCNN > DeepCNN holds in the means")
+    assert "with one seed it is not tested against seed-to-seed variation" in a[0]
     assert (
-        "resnet_seed − simple_cnn = +5.29 points, from one seed: not tested against seed-to-seed variation."
-        in a
+        "resnet_seed − simple_cnn: +5.29 points, paired over 1 seed: too few seeds for an interval "
+        "(at least 3 per side); not tested against seed-to-seed variation." in a
     )
     assert any("deep_cnn failed (test accuracy 10.00%): loss stayed at ln 10" in s for s in a)
     b = conclusions(
@@ -106,7 +105,9 @@ def test_skip_effect_is_claimed_only_from_the_controlled_pair():
     s = conclusions([_model("deep_cnn", 10.0, "failed", STUCK)] + pair)
     claim = [x for x in s if "differ in the skip connections alone" in x]
     assert len(claim) == 1 and claim[0].startswith("resnet_seed and resnet_seed_plain")
-    assert "so here the skip connections decide whether the net learns" in claim[0]
+    # One seed each: learned vs failed is not shown (Fisher's exact test, 1/1 vs 0/1: p = 1).
+    assert "does not show that the skip connections decide" in claim[0]
+    assert "1/1 vs 0/1 learned, Fisher's exact test p = 1: not shown" in claim[0]
     note = next(x for x in s if x.startswith("deep_cnn (failed"))
     assert (
         "different networks (model.family deep_cnn vs resnet_seed" in note
@@ -130,7 +131,7 @@ def test_skip_effect_is_claimed_only_from_the_controlled_pair():
     # Both learn: the sentence compares them instead of crediting the skips with learning.
     s = conclusions([_model("resnet_seed", 69.9), _model("resnet_seed_plain", 60.0)])
     claim = next(x for x in s if "skip connections alone" in x)
-    assert "decide" not in claim and "from one seed: not tested" in claim
+    assert "decide" not in claim and "not tested against seed-to-seed variation" in claim
 
 
 def _seeds(name, accs, **kw):
@@ -139,19 +140,23 @@ def _seeds(name, accs, **kw):
 
 def test_seed_spread_decides_what_is_called_different():
     apart = conclusions(
-        _seeds("resnet_seed", [70.0, 71.0, 72.0]) + _seeds("resnet_seed_plain", [60.0, 61.0, 62.0])
+        _seeds("resnet_seed", [70.0, 71.0, 72.0]) + _seeds("resnet_seed_plain", [60.0, 60.5, 62.5])
     )
     claim = next(x for x in apart if "skip connections alone" in x)
+    # Per-seed gaps 10.0, 10.5, 9.5: the paired t interval (scipy) excludes 0.
     assert (
-        "resnet_seed is higher than resnet_seed_plain by 10.00 points (beyond the spread)" in claim
+        "resnet_seed is higher than resnet_seed_plain (resnet_seed − resnet_seed_plain: +10.00 "
+        "points, 95 % CI +8.76 to +11.24, paired t over 3 seeds, p = 0.00083: shown)" in claim
     )
     assert "71.00% ± 1.00%, n=3" in claim
     close = conclusions(
         _seeds("resnet_seed", [70.0, 66.0, 74.0]) + _seeds("resnet_seed_plain", [65.0, 68.0, 71.0])
     )
     claim = next(x for x in close if "skip connections alone" in x)
-    assert "not distinguishable at 3 seeds" in claim
+    assert "are not distinguishable (resnet_seed − resnet_seed_plain: +2.00 points" in claim
+    assert "paired t over 3 seeds" in claim and "not shown (the interval covers 0)" in claim
     assert any("± is the standard deviation over seeds" in x for x in close)
+    assert any("95 % t interval" in x and "excludes 0" in x for x in close)  # the rule, stated
     order = conclusions(
         _seeds("resnet_seed", [70.0, 66.0, 74.0])
         + _seeds("simple_cnn", [65.0, 68.0, 69.0])
@@ -159,7 +164,8 @@ def test_seed_spread_decides_what_is_called_different():
     )
     assert (
         "holds in the means" in order[0]
-        and "resnet_seed and simple_cnn are not distinguishable at 3 seeds" in order[0]
+        and "resnet_seed and simple_cnn are not distinguishable (resnet_seed − simple_cnn"
+        in order[0]
     )
     assert any(x.startswith("deep_cnn failed in every seed (seeds 0, 1, 2)") for x in order)
 
@@ -171,10 +177,7 @@ def test_optimizer_effect_needs_runs_that_differ_only_in_the_optimizer():
     ]
     s = conclusions(runs)
     claim = next(x for x in s if "differ in the optimiser alone" in x)
-    assert (
-        "optim.lr 0.01 vs 0.001" in claim
-        and "so here the optimiser decides whether the net learns" in claim
-    )
+    assert "optim.lr 0.01 vs 0.001" in claim and "does not show that the optimiser decides" in claim
     runs[1]["settings"]["train.epochs"] = 20
     s = conclusions(runs)
     assert not any("optimiser alone" in x for x in s)

@@ -18,7 +18,7 @@ Below 3 values per side no interval is claimed: the sentence says so instead. To
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 LEVEL = 0.95  # every interval's confidence level
@@ -95,6 +95,24 @@ def welch_difference(a: Sequence[float], b: Sequence[float]) -> Difference:
     res = stats.ttest_ind(b, a, equal_var=False)
     ci = res.confidence_interval(LEVEL)
     return Difference(estimate, float(ci.low), float(ci.high), n, "Welch t", float(res.pvalue))
+
+
+def seed_difference(a: Mapping[int, float], b: Mapping[int, float]) -> Difference:
+    """B - A from each side's values by seed: paired when both sides ran the same seeds (the same
+    seed gives both the same data order), Welch's otherwise. The one rule every sentence comparing
+    two sets of runs uses: called shown only when the 95 % interval excludes 0."""
+    if set(a) == set(b):
+        seeds = sorted(a)
+        return paired_difference([a[s] for s in seeds], [b[s] for s in seeds])
+    return welch_difference(list(a.values()), list(b.values()))
+
+
+# How the sentences judge a difference (stated in every report that uses seed_difference).
+RULE = (
+    f"a difference is called shown only when its {LEVEL:.0%} t interval (paired over seeds where "
+    f"both sides ran the same seeds, Welch's otherwise) excludes 0; with fewer than {MIN_N} seeds "
+    "per side no interval is claimed and nothing is called different or equal"
+).replace("%", " %")
 
 
 @dataclass(frozen=True)

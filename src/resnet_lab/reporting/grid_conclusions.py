@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..inference import MIN_N, fisher_counts, logrank
+from ..inference import MIN_N, RULE, Difference, fisher_counts, logrank, seed_difference
 from ..outcome import Outcome
-from ..spread import mean_std, overlap
+from ..spread import mean_std
 from .survival import Escapes, escapes
 
 SEED_SETTING = {
@@ -50,6 +50,8 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "outcomes": outcomes,
                 "outcome": rs[0]["outcome"] if len({r["outcome"] for r in rs}) == 1 else "mixed",
                 "best_val_acc": mean_std([r["best_val_acc"] for r in ok]),
+                # Per seed, for the differences between cells (inference.seed_difference).
+                "best_val_by_seed": {r["seed"]: r["best_val_acc"] for r in ok},
                 "test_acc": mean_std([r["test_acc"] for r in ok]),
                 "threshold_step": mean_std([float(s) for s in passed]),
                 "passed": len(passed),
@@ -414,24 +416,35 @@ def _change_text(s: dict[str, Any], n: dict[str, Any], k: str) -> str:
     return f"changing only {what} from {value_text(s['settings'][k])} to {value_text(n['settings'][k])}"
 
 
+def _val_difference(s: dict[str, Any], n: dict[str, Any]) -> Difference:
+    """Best validation accuracy of cell ``n`` minus cell ``s``, over seeds (paired where both ran
+    the same seeds). A summary written before per-seed values were kept gives its means alone."""
+    if "best_val_by_seed" in s and "best_val_by_seed" in n:
+        return seed_difference(s["best_val_by_seed"], n["best_val_by_seed"])
+    return seed_difference({0: s["best_val_acc"][0]}, {0: n["best_val_acc"][0]})
+
+
 def _neighbour_parts(s: dict[str, Any], neighbours: list[tuple[dict[str, Any], str]]) -> list[str]:
     """For a failed cell ``s``: what each cell differing from it in one setting did."""
     acc = _ms(s["best_val_acc"])
     rescued, unclear, still, other = [], [], [], []
     for n, k in neighbours:
         ncls, nacc = cell_class(n), _ms(n["best_val_acc"])
-        if ncls == Outcome.LEARNED and overlap(n["best_val_acc"], s["best_val_acc"]) is True:
+        d = _val_difference(s, n) if ncls == Outcome.LEARNED else None
+        if d is not None and d.shown is False:
             unclear.append(
                 f"{_change_text(s, n, k)} learned in every seed but is not distinguishable from it "
-                f"(best val {nacc} vs {acc}: the ranges overlap)"
+                f"(best val {nacc} vs {acc}: {d.text()})"
             )
-        elif ncls == Outcome.LEARNED and (n["best_val_acc"] or [0, None])[1] is None:
-            # One seed: the outcome flipped, but nothing says another seed would agree.
+        elif d is not None and not d.shown:
+            # Too few seeds for an interval: the outcome flipped, but nothing says others would agree.
             rescued.append(
-                f"{_change_text(s, n, k)} makes it learn (best val {nacc} vs {acc}; one seed)"
+                f"{_change_text(s, n, k)} makes it learn (best val {nacc} vs {acc}; {d.text()})"
             )
-        elif ncls == Outcome.LEARNED:
-            rescued.append(f"{_change_text(s, n, k)} rescues it (best val {nacc} vs {acc})")
+        elif d is not None:
+            rescued.append(
+                f"{_change_text(s, n, k)} rescues it (best val {nacc} vs {acc}; {d.text()})"
+            )
         elif ncls == Outcome.FAILED:
             what = {"optim.name": "the optimiser", "grid.model": "the model"}.get(k, k)
             still.append(f"{what} to {value_text(n['settings'][k])} ({nacc})")
@@ -531,6 +544,6 @@ def grid_sentences(blob: dict[str, Any]) -> list[str]:
                 if product
                 else "each cell's seeds"
             )
-            + "; where two cells' ranges overlap they are called not distinguishable."
+            + f"; {RULE}."
         )
     return out
