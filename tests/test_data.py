@@ -213,7 +213,6 @@ def test_cifar_without_local_copy_and_no_download_names_the_fix(tmp_path):
         load_data(DataConfig(dataset="cifar10", data_dir=str(tmp_path), download=False))
 
 
-@pytest.mark.slow
 def test_real_cifar10_jpeg_copy_has_the_published_counts(shared_jpeg, tmp_path):
     d = load_data(
         DataConfig(

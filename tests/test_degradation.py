@@ -187,6 +187,7 @@ def _sweep(out, *extra):
     ]
 
 
+@pytest.mark.slow
 def test_sweep_resumes_after_a_kill_and_matches_an_uninterrupted_sweep(tmp_path):
     reference = tmp_path / "ref"
     assert (
@@ -216,6 +217,7 @@ def test_sweep_resumes_after_a_kill_and_matches_an_uninterrupted_sweep(tmp_path)
     assert "depths:" in md and "simple_cnn" not in md
 
 
+@pytest.mark.slow
 def test_sweep_refuses_a_directory_made_with_other_settings(tmp_path):
     out = tmp_path / "s"
     assert (

@@ -270,6 +270,7 @@ def test_diagnose_cli_on_a_fresh_model_prints_the_verdict():
     assert "Predicted classes:" in proc.stdout and "conv10" in proc.stdout
 
 
+@pytest.mark.slow
 def test_diagnose_after_smoke_compare(tmp_path):
     out = tmp_path / "run"
     assert (

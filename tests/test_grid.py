@@ -306,6 +306,7 @@ def test_summary_gives_mean_and_std_over_seeds():
     assert s["threshold_step"] == pytest.approx([10.0, 0.0])
 
 
+@pytest.mark.slow
 def test_submitit_local_executor_gives_the_same_rows_as_inline(tmp_path):
     pytest.importorskip("submitit")
     cfg = resolve(

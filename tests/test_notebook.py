@@ -9,6 +9,7 @@ import pytest
 NOTEBOOK = Path(__file__).parent.parent / "examples" / "quickstart.ipynb"
 
 
+@pytest.mark.slow
 def test_quickstart_notebook_executes(tmp_path):
     nbformat = pytest.importorskip(
         "nbformat", reason="nbformat is a dev dependency: pip install -e '.[dev]'"
