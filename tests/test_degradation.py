@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from conftest import kill_when_written
+from resnet_lab import inference
 from resnet_lab.config import resolve
 from resnet_lab.data import load_data, make_batches
 from resnet_lab.models.layers import PadShortcut, ResidualBlock
@@ -295,6 +296,23 @@ def test_degradation_is_said_only_when_the_paired_interval_excludes_zero():
     one = _sentences({("plain", 20): [10.0], ("plain", 56): [14.0]})
     assert "no claim either way" in one and "too few seeds for an interval" in one
     assert ": degradation" not in one
+
+
+def test_the_interaction_is_the_per_seed_difference_of_the_depth_penalties():
+    text = _sentences(
+        {
+            ("plain", 20): [10.0, 10.5, 9.5],
+            ("plain", 56): [14.0, 14.8, 13.5],  # penalties +4.0, +4.3, +4.0
+            ("resnet", 20): [9.0, 9.4, 8.6],
+            ("resnet", 56): [8.0, 8.5, 7.6],  # penalties -1.0, -0.9, -1.0
+        }
+    )
+    # Per seed 5.0, 5.2, 5.0: the paired t interval of issue 32's interaction.
+    ref = inference.paired_difference([0.0, 0.0, 0.0], [5.0, 5.2, 5.0])
+    assert (
+        f"plain minus residual (per seed, the difference of the two families' differences): {ref.text()}: larger without skips."
+        in text
+    )
 
 
 def test_a_residual_gap_with_a_wide_interval_neither_shows_nor_refutes_the_second_half():

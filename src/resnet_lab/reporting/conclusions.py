@@ -406,6 +406,7 @@ def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, An
             pairs[family].append((shallow, deep, d))
             out.append(sentence)
     out += _both_halves(pairs)
+    out += _interaction(by, rows, clean)
     plain_rows = [r for r in rows if r["family"] == "plain"]
     if plain_rows:  # kept apart from the degradation claim
         out.append(_plain_gradients(plain_rows))
@@ -465,6 +466,40 @@ def _depth_pair(
     else:
         judgement = "not distinguishable"
     return d, f"{pair}: {judgement} ({gap})."
+
+
+def _interaction(by: dict, rows: list[dict[str, Any]], clean: bool) -> list[str]:
+    """Is the depth penalty larger without skips than with them? Per seed, (plain deep - plain
+    shallow) - (resnet deep - resnet shallow) over the depths both families ran, paired over the
+    seeds all four nets share."""
+    depths = sorted({d for f, d in by if f == "plain"} & {d for f, d in by if f == "resnet"})
+    if len(depths) < 2:
+        return []
+    shallow, deep = depths[0], depths[-1]
+    nets = {
+        (f, d): _train_errors(rows, f, d, clean)
+        for f in ("plain", "resnet")
+        for d in (shallow, deep)
+    }
+    seeds = sorted(set.intersection(*(set(v) for v in nets.values())))
+    if not seeds:
+        return []
+    gap = {
+        f: [nets[(f, deep)][s] - nets[(f, shallow)][s] for s in seeds] for f in ("plain", "resnet")
+    }
+    d = seed_difference(dict(zip(seeds, gap["resnet"])), dict(zip(seeds, gap["plain"])))
+    verdict = (
+        "larger without skips"
+        if d.shown and d.estimate > 0
+        else "smaller without skips"
+        if d.shown
+        else "a difference between the families is not shown"
+    )
+    text = (
+        f"The depth penalty {deep} vs {shallow}, plain minus residual (per seed, the difference of "
+        f"the two families' differences): {d.text()}: {verdict}."
+    )
+    return [text]
 
 
 def _both_halves(pairs: dict[str, list[tuple[int, int, Difference | None]]]) -> list[str]:
