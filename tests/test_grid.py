@@ -480,3 +480,18 @@ def test_ctrl_c_stops_every_job_once_and_any_jobs_resume_to_the_same_numbers(tmp
 def test_jobs_must_be_a_number_or_auto(tmp_path, capsys):
     assert main(["grid", *SMOKE, "--jobs", "many", "--out", str(tmp_path / "g")]) == 2
     assert "expected a number or auto" in capsys.readouterr().err
+
+
+def test_compare_is_a_study_too_jobs_give_the_numbers_it_has_one_run_at_a_time(tmp_path, capfd):
+    """compare runs on the same study engine: --jobs 2 trains its models at once, to the numbers
+    the runs have one after another at the same thread count, and results.json is the same."""
+    args = ["compare", "--preset", "smoke", "--models", "simple_cnn,deep_cnn", "--threads", "1"]
+    assert main([*args, "--out", str(tmp_path / "alone")]) == 0
+    assert main([*args, "--jobs", "2", "--out", str(tmp_path / "jobs")]) == 0
+    assert "local jobs: 2 run(s), 2 at a time" in capfd.readouterr().out
+
+    def rows(d):
+        blob = json.loads((tmp_path / d / "results.json").read_text())
+        return [{k: v for k, v in r.items() if k != "seconds"} for r in blob["results"]]
+
+    assert rows("alone") == rows("jobs") and len(rows("jobs")) == 2
