@@ -177,3 +177,35 @@ def test_existing_inits_are_unchanged(init):
     keys = model.state_dict().keys()
     assert len(keys) == 44 and not any("alpha" in k for k in keys)
     assert all(b.alpha is None for b in skip_blocks(model))
+
+
+def test_fc_init_default_leaves_the_classifier_as_pytorch_draws_it_and_nothing_else_changes():
+    """Issue 34's controlled pair: the same seed gives the same convolutions and BN either way;
+    only the classifier differs (He's N(0, 2/fan_in) vs PyTorch's U(-1/sqrt(fan_in), ..))."""
+    from resnet_lab.registry import architecture, create_model
+
+    torch.manual_seed(0)
+    he = create_model("resnet56", width_mult=0.5)
+    torch.manual_seed(0)
+    torch_fc = create_model("resnet56", width_mult=0.5, fc_init="default")
+    a, b = he.state_dict(), torch_fc.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if not k.startswith("fc."))
+    fan_in = he.fc.weight.shape[1]
+    assert he.fc.weight.std().item() == pytest.approx((2 / fan_in) ** 0.5, rel=0.15)
+    bound = fan_in**-0.5
+    assert torch_fc.fc.weight.abs().max().item() <= bound and torch_fc.fc.bias.abs().max() > 0
+    assert architecture("resnet56", {"fc_init": "default"})["options"]["fc_init"] == "default"
+    assert architecture("resnet56", {})["options"]["fc_init"] == "as_init"
+    with pytest.raises(UserError, match="fixup zeroes the classifier"):
+        create_model("resnet20", init="fixup", fc_init="default")
+
+
+def test_fc_init_is_refused_in_one_line_by_a_model_without_it(capsys):
+    from resnet_lab.cli import main
+
+    assert (
+        main(["compare", "--preset", "smoke", "--models", "deep_cnn", "--model.fc_init", "default"])
+        == 2
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no fc_init option" in err[0]

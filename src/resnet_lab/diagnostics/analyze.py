@@ -7,6 +7,7 @@ docs/diagnostics.md); ``format_diagnosis`` renders it as text.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,13 @@ def analyse_models(
     logits = {}
     for phase, model in phases.items():
         p = measure_layers(model, x, y)
-        out["probe"][phase] = {"loss": p["loss"], "layers": p["layers"]}
+        # The logits' scale: their std over the probe batch and classes (a net that starts far from
+        # ln C starts with large logits; issue 34's classifier-init question).
+        out["probe"][phase] = {
+            "loss": p["loss"],
+            "logit_std": float(p["logits"].float().std()),
+            "layers": p["layers"],
+        }
         out["verdict"][phase] = gradient_verdict(p["layers"], p["loss"], data.num_classes, lr)
         logits[phase], out["predictions"][phase] = _predictions(model, xt, data.num_classes)
     layers = out["probe"]["init"]["layers"]
@@ -249,8 +256,13 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
     for phase, pred in d["predictions"].items():
         hist = pred["pred_hist"]
         top = max(range(len(hist)), key=hist.__getitem__)
+        probe = d["probe"].get(phase, {})
         lines += [
             f"{titles[phase]}{labels.get(phase, '')}:",
+            f"  Loss (probe batch):    {_f4(probe['loss'])} (ln {d['num_classes']} = "
+            f"{math.log(d['num_classes']):.4f}); logit std {_f4(probe.get('logit_std'))}"
+            if "loss" in probe
+            else "  Loss (probe batch):    not recorded",
             f"  Raw logits (image 0):  {_vec(pred['logits_head'][0])}",
             f"  Softmax (image 0):     {_vec(pred['softmax_head'][0])}",
             f"  Softmax range:         {_f4(pred['softmax_min'])}-{_f4(pred['softmax_max'])} over the test batch",

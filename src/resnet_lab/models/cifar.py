@@ -31,7 +31,7 @@ from torch import nn
 
 from ..registry import register_model, register_variant
 from .layers import ConvNet, ConvUnit, Init, ResidualBlock, check_options, init_weights, scaled
-from .settings import MAX_DEPTH
+from .settings import MAX_DEPTH, FcInit
 
 PAPER_DEPTHS = (20, 32, 44, 56, 110)
 # He et al.'s deepest CIFAR net; deeper ones take minutes just to build and gigabytes to train.
@@ -49,6 +49,7 @@ def cifar_net(
     width_mult: float = 1.0,
     init: Init = "kaiming",
     norm: str = "batch",
+    fc_init: FcInit = "as_init",
 ) -> ConvNet:
     """A depth-(6n+2) CIFAR net: ``skip`` True for the ResNet, False for the plain net."""
     check_options(norm=norm, init=init, width_mult=width_mult, input_size=input_size)
@@ -80,7 +81,7 @@ def cifar_net(
         num_classes=num_classes,
         input_size=input_size,
     )
-    return init_weights(net, init)
+    return init_weights(net, init, fc_init)
 
 
 register_model("cifar_net")(cifar_net)

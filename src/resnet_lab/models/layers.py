@@ -12,7 +12,7 @@ import math
 import torch
 from torch import nn
 
-from .settings import INITS, NORMS, Init, Norm
+from .settings import FC_INITS, INITS, NORMS, FcInit, Init, Norm
 
 
 def scaled(channels: int, width_mult: float) -> int:
@@ -169,8 +169,11 @@ def _delta_orthogonal_(weight: torch.Tensor, gain: float) -> None:
         weight[:, :, kh // 2, kw // 2] = centre
 
 
-def init_weights(model: nn.Module, scheme: Init) -> nn.Module:
+def init_weights(model: nn.Module, scheme: Init, fc_init: FcInit = "as_init") -> nn.Module:
     """Re-initialise conv and linear weights in place; biases to zero (except ``default``).
+    ``fc_init="default"`` leaves the classifier (``model.fc``, else the last linear layer) with
+    PyTorch's own init whatever the scheme (issue 34); every other weight is drawn as without it,
+    so the same seed gives the same convolutions either way.
 
     ``default`` keeps PyTorch's own init (kaiming_uniform with a=sqrt(5), i.e. a weight variance of
     1/(3 fan_in)): the scheme under which the seed's deep plain net fails. ``kaiming`` is He et al.
@@ -189,34 +192,24 @@ def init_weights(model: nn.Module, scheme: Init) -> nn.Module:
     """
     if scheme not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {scheme!r}")
+    if fc_init not in FC_INITS:
+        raise ValueError(f"fc_init must be one of {FC_INITS}, got {fc_init!r}")
+    if scheme == "fixup" and fc_init == "default":
+        raise ValueError("fixup zeroes the classifier; fc_init 'default' contradicts it: drop one")
     if scheme == "default":
         return model
+    keep = _classifier(model) if fc_init == "default" else None
     # Validate before drawing anything, so a rejected model is left untouched.
     blocks = _skip_blocks(model, scheme) if scheme in ("fixup", "skipinit") else []
-    relu_gain = nn.init.calculate_gain("relu")
     for m in model.modules():
-        if isinstance(m, (nn.Conv2d, nn.Linear)):
-            # fixup and skipinit start from He init; they differ from it only in the steps below.
-            if scheme in ("kaiming", "fixup", "skipinit"):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-            elif scheme == "xavier":
-                nn.init.xavier_uniform_(m.weight, gain=relu_gain)
-            elif scheme == "orthogonal":
-                nn.init.orthogonal_(m.weight, gain=relu_gain)
-            elif isinstance(m, nn.Conv2d):  # delta_orthogonal; a 1x1 conv is its own centre tap
-                _delta_orthogonal_(m.weight, relu_gain)
-            else:
-                # delta_orthogonal's linear layers: gain 1, since no ReLU follows the classifier.
-                nn.init.orthogonal_(m.weight, gain=1.0)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m is not keep:
+            _draw(m, scheme)
     if scheme == "fixup":
         # Fixup's rule L^(-1/(2m-2)) with m = 2 convs per branch; the zeroed last conv makes each
         # branch output 0 at init, and the scaling bounds the update each branch gets in SGD.
         # Projection shortcuts keep their He init.
         scale = len(blocks) ** -0.5
-        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        fc = model.fc if isinstance(getattr(model, "fc", None), nn.Linear) else linears[-1]
+        fc = _classifier(model)
         with torch.no_grad():
             for block in blocks:
                 block.conv1.weight.mul_(scale)
@@ -229,6 +222,32 @@ def init_weights(model: nn.Module, scheme: Init) -> nn.Module:
             w = block.conv1.weight
             block.alpha = nn.Parameter(torch.zeros((), dtype=w.dtype, device=w.device))
     return model
+
+
+def _draw(m: nn.Conv2d | nn.Linear, scheme: Init) -> None:
+    """One layer's weights by ``scheme`` (not ``default``), its bias zero."""
+    relu_gain = nn.init.calculate_gain("relu")
+    # fixup and skipinit start from He init; they differ from it only in init_weights' later steps.
+    if scheme in ("kaiming", "fixup", "skipinit"):
+        nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+    elif scheme == "xavier":
+        nn.init.xavier_uniform_(m.weight, gain=relu_gain)
+    elif scheme == "orthogonal":
+        nn.init.orthogonal_(m.weight, gain=relu_gain)
+    elif isinstance(m, nn.Conv2d):  # delta_orthogonal; a 1x1 conv is its own centre tap
+        _delta_orthogonal_(m.weight, relu_gain)
+    else:
+        # delta_orthogonal's linear layers: gain 1, since no ReLU follows the classifier.
+        nn.init.orthogonal_(m.weight, gain=1.0)
+    if m.bias is not None:
+        nn.init.zeros_(m.bias)
+
+
+def _classifier(model: nn.Module) -> nn.Linear:
+    """The classifier: ``model.fc``, else the last linear layer."""
+    if isinstance(getattr(model, "fc", None), nn.Linear):
+        return model.fc
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
 
 
 def check_options(*, norm: str, init: str, width_mult: float, input_size: int) -> None:

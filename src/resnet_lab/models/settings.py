@@ -17,6 +17,11 @@ Init = Literal[
 Shortcut = Literal["A", "B"]
 NORMS = typing.get_args(Norm)
 INITS = typing.get_args(Init)
+# The classifier's init: as the rest of the net (model.init), or PyTorch's own nn.Linear init,
+# U(-1/sqrt(fan_in), 1/sqrt(fan_in)), which is also what the reference Torch code of He et al.'s
+# CIFAR nets leaves on its classifier (issue 34).
+FcInit = Literal["as_init", "default"]
+FC_INITS = typing.get_args(FcInit)
 # The deepest He et al. CIFAR net (6n+2) the cifar family builds: 1202 is the paper's deepest.
 MAX_DEPTH = 1202
 
@@ -63,6 +68,12 @@ class ModelConfig:
     depth: int | None = setting(
         None, "cifar_net: weight layers, 6n+2 (unset: the model's own)", metavar="N"
     )
+    fc_init: FcInit | None = setting(
+        None,
+        "cifar_net (plainN/resnetN): the classifier's init: as_init = model.init's scheme (He for "
+        "plainN/resnetN), default = PyTorch's nn.Linear init, as the reference Torch code leaves it "
+        "(unset: as_init)",
+    )
 
 
 def check_model_config(cfg: ModelConfig) -> None:
@@ -76,3 +87,5 @@ def check_model_config(cfg: ModelConfig) -> None:
         one_of("init", cfg.init, INITS)
     if cfg.norm is not None:
         one_of("norm", cfg.norm, NORMS)
+    if cfg.fc_init is not None:
+        one_of("fc_init", cfg.fc_init, FC_INITS)
