@@ -495,3 +495,15 @@ def test_compare_is_a_study_too_jobs_give_the_numbers_it_has_one_run_at_a_time(t
         return [{k: v for k, v in r.items() if k != "seconds"} for r in blob["results"]]
 
     assert rows("alone") == rows("jobs") and len(rows("jobs")) == 2
+
+
+def test_an_axis_of_typed_values_is_the_axis_its_spec_parses_to():
+    from resnet_lab.grid_engine import axis_of
+
+    skip = axis_of("model.skip", [False, True])
+    assert skip == parse_axis("model.skip=false,true") and skip.values == ((False,), (True,))
+    joint = axis_of("optim.name+optim.lr", [("sgd", 0.01), ("adam", 1e-3)])
+    assert joint == parse_axis("optim.name+optim.lr=sgd+0.01,adam+0.001")
+    assert parse_axis(joint.spec) == joint and joint.values[1] == ("adam", 0.001)
+    with pytest.raises(UserError, match="model.depth"):
+        axis_of("model.depth", ["deep"])

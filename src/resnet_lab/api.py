@@ -183,18 +183,16 @@ def grid(
 ) -> dict[str, Any]:
     """Run a study over config axes, as ``resnet-lab grid`` does, and return its grid.json (every
     run's row and the mean ± std per cell). ``axes``: axis specs (``"model.depth=8,20"``, joint
-    ``"optim.name+optim.lr=sgd+0.01,adam+0.001"``) or a mapping ``{"model.skip": [False, True]}``.
+    ``"optim.name+optim.lr=sgd+0.01,adam+0.001"``) or a mapping of typed values
+    (``{"model.skip": [False, True]}``, joint ``{"optim.name+optim.lr": [("sgd", 0.01)]}``).
     ``config`` as for :func:`compare` (``grid.model`` names the net every cell builds);
     ``out=None`` runs in a temporary directory."""
     import json
 
-    from .grid_engine import run_grid
+    from .grid_engine import axis_of, run_grid
 
-    if isinstance(axes, Mapping):
-        axes = [
-            f"{k}={','.join(str(v).lower() if isinstance(v, bool) else str(v) for v in vs)}"
-            for k, vs in axes.items()
-        ]
+    if isinstance(axes, Mapping):  # typed values: each an Axis, stored as its spec
+        axes = [axis_of(k, vs).spec for k, vs in axes.items()]
     extra: dict[str, Any] = {"grid.axes": list(axes)}
     if seeds is not None:
         extra["grid.seeds"] = list(seeds)

@@ -58,8 +58,29 @@ _NOT_AXES = ("train.seed", "grid.axes", "grid.seeds", "grid.threshold_acc", "pre
 
 @dataclass(frozen=True)
 class Axis:
+    """One study axis, typed: its config keys and, per value, one typed value per key. Its
+    ``spec`` (``KEY=V1,V2`` / ``K1+K2=a+b,c+d``) is how config.yaml stores it (so that a saved study
+    reads back as written); ``parse_axis(axis.spec) == axis``."""
+
     keys: tuple[str, ...]
     values: tuple[tuple[Any, ...], ...]  # one tuple per value, aligned with keys
+
+    @property
+    def spec(self) -> str:
+        def one(v: Any) -> str:
+            return str(v).lower() if isinstance(v, bool) else str(v)
+
+        values = ",".join("+".join(one(v) for v in value) for value in self.values)
+        return f"{'+'.join(self.keys)}={values}"
+
+
+def axis_of(key: str, values: Any) -> Axis:
+    """An Axis from typed values (the Python API: ``{"model.skip": [False, True]}``, or a joint
+    ``{"optim.name+optim.lr": [("sgd", 0.01), ("adam", 1e-3)]}``), each value checked and typed by
+    its key's field exactly as on the command line."""
+    keys = tuple(k.strip() for k in key.split("+"))
+    rows = [tuple(v) if len(keys) > 1 else (v,) for v in values]
+    return parse_axis(Axis(keys, tuple(rows)).spec)
 
 
 class GridRow(ResultRow, total=False):
