@@ -238,3 +238,19 @@ def test_a_config_saved_before_model_options_were_unset_still_builds_its_models(
     new = apply_overrides(resolve("quick"), {"model.shortcut": "B"}, "t")
     with pytest.raises(UserError, match="has no shortcut option"):
         builder_options("simple_cnn", new, data)
+
+
+def test_a_factory_taking_kwargs_gets_the_class_count_so_torchvision_models_work_by_name():
+    """torchvision's builders take **kwargs and pass num_classes on to the model (issue 35): it must
+    arrive, and nothing the model would refuse (in_channels, input_size) may be sent."""
+    from resnet_lab.config import resolve
+    from resnet_lab.data import load_data
+    from resnet_lab.experiment import builder_options, check_model
+
+    cfg = resolve("smoke", None, {})
+    data = load_data(cfg.data)
+    name = "torchvision.models:resnet18"
+    options = builder_options(name, cfg, data)
+    assert options == {"num_classes": data.num_classes}
+    torch.manual_seed(0)
+    check_model(name, create_model(name, **options), data)  # (2, 10) logits, in one line if not

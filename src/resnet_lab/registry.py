@@ -129,11 +129,16 @@ _OPTION_KINDS = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR
 
 
 def model_options(name: str) -> list[str]:
-    """The options the builder of ``name`` accepts by keyword (keyword-only or ordinary parameters)."""
-    builder = get_builder(name)
-    return [
-        p.name for p in inspect.signature(builder).parameters.values() if p.kind in _OPTION_KINDS
-    ]
+    """The options the builder of ``name`` accepts by keyword (keyword-only or ordinary parameters).
+
+    A factory that takes ``**kwargs`` (torchvision's and timm's builders) also gets
+    ``num_classes``: every classification builder passes it on to its model, while any other
+    option (``in_channels``, ``input_size``, a width) would be refused by the model it builds."""
+    params = inspect.signature(get_builder(name)).parameters.values()
+    names = [p.name for p in params if p.kind in _OPTION_KINDS]
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params) and "num_classes" not in names:
+        names.append("num_classes")
+    return names
 
 
 def is_external(name: str) -> bool:
