@@ -335,3 +335,16 @@ def test_escape_sentences_carry_their_tests():
     one = next(t for t in text if t.startswith("k 1 → 3"))
     assert "3/3 vs 0/1 left, Fisher's exact test p = 0.25: not shown" in one
     assert "log-rank" not in one  # one run: no curve to test
+
+
+def test_an_escape_pair_of_two_networks_is_not_called_a_single_factor():
+    base = {"grid.model": "deep_cnn", "optim.momentum": 0.9}
+    summary = [
+        _cell(base, left=(1390, 1850)),
+        _cell({**base, "grid.model": "resnet_seed_plain"}, censored=(2112,)),
+    ]
+    [_, pair] = escape_sentences(summary, 10)
+    assert pair.startswith(
+        "grid.model deep_cnn → resnet_seed_plain (a different network, not one factor)"
+    )
+    assert "all else equal" not in pair

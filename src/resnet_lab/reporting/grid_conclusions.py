@@ -142,7 +142,11 @@ def escape_sentences(summary: list[dict[str, Any]], num_classes: int) -> list[st
             key = changed[0]
             ref, other = cell_escapes(a), cell_escapes(b)
             what = f"{key} {value_text(a['settings'][key])} → {value_text(b['settings'][key])}"
-            what += " (all else equal" + ("" if i == 0 else f"; from {ref.label}") + ")"
+            # Another network differs in every layer it does not share: never a single factor.
+            equal = (
+                "a different network, not one factor" if key == "grid.model" else "all else equal"
+            )
+            what += f" ({equal}" + ("" if i == 0 else f"; from {ref.label}") + ")"
             n = f"n = {other.n} vs {ref.n}"
             n += "; a single seed is not a rate" if min(other.n, ref.n) < 2 else ""
             verdict = _escape_verdict(ref, other, num_classes)
