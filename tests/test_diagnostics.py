@@ -123,7 +123,19 @@ def test_large_first_step_is_flagged_not_judged():
     calm = V.gradient_verdict(p["layers"], p["loss"], 10, lr=0.5 / worst)
     assert flagged["large_steps"] and not calm["large_steps"]
     assert flagged["verdict"] == calm["verdict"] == "healthy"
-    assert any("first SGD step" in e for e in flagged["evidence"])
+    assert any("SGD's steady step" in e for e in flagged["evidence"])
+    # Momentum 0.9 makes the steady step 10x the first (issue 33): the calm lr is flagged with it.
+    with_momentum = V.gradient_verdict(p["layers"], p["loss"], 10, lr=0.5 / worst, momentum=0.9)
+    assert with_momentum["large_steps"] and "lr/(1-momentum) = " in with_momentum["evidence"][-1]
+
+
+def test_a_loss_far_above_ln_c_is_evidence_of_large_logits():
+    layer = {"grad_norm": 1.0, "grad_to_weight": 0.1, "act_std": 1, "dead_frac": 0}
+    layers = [{"name": "conv1", **layer}, {"name": "fc", **layer}]
+    high = V.gradient_verdict(layers, 16.9, 10)["evidence"]
+    assert any("14.6 nats above ln 10: the logits start large" in e for e in high)
+    near = V.gradient_verdict(layers, math.log(10) + 0.5, 10)["evidence"]
+    assert not any("logits start large" in e for e in near)
 
 
 @pytest.mark.parametrize(

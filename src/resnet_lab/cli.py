@@ -756,7 +756,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
     from .experiment import builder_options, check_same_data
     from .resources import check_model_fits
     from .runs import load_checkpoint
-    from .train import resolve_device, sgd_lr
+    from .train import resolve_device, sgd_step
 
     overrides = _overrides(args)
     if bool(args.checkpoint) == bool(args.model):
@@ -782,7 +782,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
             options,
             data,
             device=resolve_device(cfg.train.device),
-            lr=sgd_lr(cfg.optim),
+            **sgd_step(cfg.optim),
             probe_images=args.probe_images,
         )
         labels = {"init": f" (fresh, seed {cfg.train.seed})"}
@@ -828,7 +828,7 @@ def _cmd_diagnose(args: argparse.Namespace) -> int:
             init_state=init["state_dict"],
             final_state=None if same else final["state_dict"],
             device=device,
-            lr=sgd_lr(cfg.optim),
+            **sgd_step(cfg.optim),
             probe_images=args.probe_images,
         )
         if other:

@@ -47,7 +47,7 @@ from .train import (
     evaluate,
     fit,
     prepare_model,
-    sgd_lr,
+    sgd_step,
 )
 
 # A run "stayed at ln C" when every epoch's mean training loss is within this of ln(num_classes):
@@ -341,7 +341,7 @@ def train_model(
         init_state=init_state,
         final_state={k: v.cpu() for k, v in model.state_dict().items()},
         device=device,
-        lr=sgd_lr(cfg.optim),
+        **sgd_step(cfg.optim),
     )
     write_json(run_dir / "diagnosis.json", diagnosis)
     trace = state.callback_state.get(TRACE_KEY, [])

@@ -148,12 +148,13 @@ def prepare_model(
     return model, (torch.compile(model) if cfg.compile else None)
 
 
-def sgd_lr(cfg: OptimConfig) -> float | None:
-    """The learning rate of plain SGD's first step (the warm-up's if any); None for Adam, whose step
-    size does not scale with the gradient (what the diagnostics' large-step flag compares)."""
+def sgd_step(cfg: OptimConfig) -> dict[str, float]:
+    """``lr`` (the warm-up's if any) and ``momentum`` of SGD's early steps, as keyword arguments of
+    the diagnosis; none for Adam, whose step size does not scale with the gradient (what the
+    diagnostics' large-step flag compares)."""
     if cfg.name != "sgd":
-        return None
-    return cfg.warmup_lr if cfg.warmup_lr is not None else cfg.lr
+        return {}
+    return {"lr": cfg.warmup_lr if cfg.warmup_lr is not None else cfg.lr, "momentum": cfg.momentum}
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:

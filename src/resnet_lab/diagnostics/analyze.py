@@ -83,12 +83,13 @@ def diagnose_states(
     final_state: dict[str, torch.Tensor] | None = None,
     device: torch.device = CPU,
     lr: float | None = None,
+    momentum: float = 0.0,
     probe_images: int = PROBE_SIZE,
 ) -> Diagnosis:
     """Analyse model ``name`` at initialisation and, if ``final_state`` is given, after training.
 
-    ``init_state`` None means a fresh model built now (seeded by the caller). ``lr``: the SGD
-    learning rate, to flag layers whose first step would exceed their weight (verdict.py).
+    ``init_state`` None means a fresh model built now (seeded by the caller). ``lr``, ``momentum``:
+    SGD's, to flag layers whose steady step would exceed their weight (verdict.py).
     """
     init = build(name, options, init_state).to(device)
     final = build(name, options, final_state).to(device) if final_state is not None else None
@@ -100,6 +101,7 @@ def diagnose_states(
         name=name,
         options=architecture(name, options)["options"],  # every option, defaults filled in
         lr=lr,
+        momentum=momentum,
         probe_images=probe_images,
     )
 
@@ -124,6 +126,7 @@ def analyse_models(
     name: str = "",
     options: dict[str, Any] | None = None,
     lr: float | None = None,
+    momentum: float = 0.0,
     probe_images: int = PROBE_SIZE,
 ) -> Diagnosis:
     """The analysis of any module before (``init``) and, if given, after training (``final``), both
@@ -157,7 +160,9 @@ def analyse_models(
             "logit_std": float(p["logits"].float().std()),
             "layers": p["layers"],
         }
-        out["verdict"][phase] = gradient_verdict(p["layers"], p["loss"], data.num_classes, lr)
+        out["verdict"][phase] = gradient_verdict(
+            p["layers"], p["loss"], data.num_classes, lr, momentum
+        )
         logits[phase], out["predictions"][phase] = _predictions(model, xt, data.num_classes)
     layers = out["probe"]["init"]["layers"]
     out["layer_response"] = {

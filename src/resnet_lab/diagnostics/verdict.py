@@ -25,10 +25,15 @@ grow with the number of weights). Checked in this order; the first that fires is
    that can die).
 5. **healthy** otherwise.
 
-Not a verdict but a flag (``large_steps``): with the learning rate given, layers whose first plain
-SGD step lr * ||dL/dW|| / ||W|| exceeds ``STEP_BOUND`` (a step larger than the weight itself).
+Not a verdict but a flag (``large_steps``): with the SGD learning rate given, layers whose steady
+step exceeds ``STEP_BOUND`` (a step larger than the weight itself). The steady step is
+lr / (1 - momentum) * ||dL/dW|| / ||W||: momentum accumulates a persistent gradient into steps
+1/(1 - momentum) times the first one (issue 33: 0.01 * 88 = 0.88 for the first step of a He-init
+net without BN, but 8.8 once momentum 0.9 has built up).
 Evidence sentences are built from the numbers; a loss within ``LOSS_PINNED_TOLERANCE`` of ln C is
-added as evidence (the output is uninformative: softmax nearly uniform).
+added as evidence (the output is uninformative: softmax nearly uniform), and so is a loss more than
+``LOSS_HIGH_MARGIN`` nats above ln C (the logits start large: a forward-signal problem the backward
+rules do not see, e.g. skips + He init without BN, whose first loss is about 16.9).
 
 The findings about a trained run compare it with its initial checkpoint: **weights effectively
 unchanged** when every layer's relative weight change is below ``WEIGHTS_UNCHANGED_REL`` *and* the
@@ -51,6 +56,10 @@ HUGE_GRAD_TO_WEIGHT = 1e3
 DEAD_FRACTION = 0.5
 STEP_BOUND = 1.0
 LOSS_PINNED_TOLERANCE = 0.01
+# Nats above ln C at which the initial loss is called high: softmax of logits with std s over 10
+# classes starts near ln C + s^2/2, so 1 nat is a logit std of about 1.4, several times the
+# 0.3-0.6 of the plain CIFAR nets at initialisation (docs/results/initial-scale.json).
+LOSS_HIGH_MARGIN = 1.0
 WEIGHTS_UNCHANGED_REL = 0.05
 PREDICTIONS_UNCHANGED_TV = 0.05
 
@@ -179,31 +188,43 @@ RULES: tuple[Rule, ...] = (_non_finite, _no_gradient, _signal_change, _huge_grad
 
 
 def gradient_verdict(
-    layers: Sequence[LayerStats], loss: float, num_classes: int, lr: float | None = None
+    layers: Sequence[LayerStats],
+    loss: float,
+    num_classes: int,
+    lr: float | None = None,
+    momentum: float = 0.0,
 ) -> Verdict:
-    """The verdict of one probe, its evidence and the fitted signals (``lr``: flag large steps)."""
+    """The verdict of one probe, its evidence and the fitted signals (``lr``, ``momentum``: SGD's,
+    to flag large steps)."""
     ratio = first_to_last_ratio(layers)
     back, forward = signal_fits(layers)
     probe = _Probe(layers, loss, signal_path(layers), back, forward)
     out: Verdict = {"first_to_last": ratio, "backward": back, "forward": forward, "large_steps": []}
     evidence: list[str] = []
     if lr is not None:
+        step = lr / (1 - momentum)
         big = [
             l
             for l in layers
-            if finite(l["grad_to_weight"]) and lr * l["grad_to_weight"] > STEP_BOUND
+            if finite(l["grad_to_weight"]) and step * l["grad_to_weight"] > STEP_BOUND
         ]
         out["large_steps"] = [l["name"] for l in big]
         if big:
             worst = max(big, key=lambda l: l["grad_to_weight"])
             evidence.append(
-                f"first SGD step at lr {lr:g} would be {lr * worst['grad_to_weight']:.2g} x "
-                f"{worst['name']}'s weight norm (bound {STEP_BOUND:g}) in {len(big)} layer(s)"
+                f"SGD's steady step at lr {lr:g}, momentum {momentum:g} (lr/(1-momentum) = "
+                f"{step:g}) would be {step * worst['grad_to_weight']:.2g} x {worst['name']}'s "
+                f"weight norm (bound {STEP_BOUND:g}) in {len(big)} layer(s)"
             )
     ln_c = math.log(num_classes)
     if finite(loss) and abs(loss - ln_c) <= LOSS_PINNED_TOLERANCE:
         evidence.append(
             f"loss {loss:.4f} is at ln {num_classes} = {ln_c:.4f}: the output is uninformative"
+        )
+    elif finite(loss) and loss > ln_c + LOSS_HIGH_MARGIN:
+        evidence.append(
+            f"loss {loss:.3g} is {loss - ln_c:.3g} nats above ln {num_classes}: the logits start "
+            "large (a forward-signal problem the backward rules do not measure)"
         )
     for rule in RULES:
         if (found := rule(probe)) is not None:
