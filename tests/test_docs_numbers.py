@@ -1,0 +1,94 @@
+"""Measured numbers in README and docs against the result files kept in the repository (issue 32):
+a number typed by hand that no longer matches its file fails here."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _json(path: str) -> dict:
+    return json.loads((ROOT / path).read_text(encoding="utf-8"))
+
+
+def test_the_initial_scale_table_is_the_mean_of_its_file():
+    rows = _json("docs/results/initial-scale.json")["rows"]
+    doc = (ROOT / "docs/degradation.md").read_text(encoding="utf-8")
+    for family in ("plain", "resnet"):
+        for depth in (20, 56, 110):
+            net = f"{family}{depth}"
+
+            def cell(fc: str, key: str, rows=rows, net=net) -> list[float]:
+                return [
+                    r[key]
+                    for r in rows
+                    if r["net"] == net and r["width_mult"] == 0.5 and r["fc_init"] == fc
+                ]
+
+            he, pt = cell("as_init", "loss"), cell("default", "loss")
+            line = (
+                f"| {family}-{depth} | {statistics.fmean(he):.3f} ± {statistics.stdev(he):.3f} "
+                f"| {statistics.fmean(pt):.3f} ± {statistics.stdev(pt):.3f} "
+                f"| {statistics.fmean(cell('as_init', 'logit_std')):.2f} "
+                f"| {statistics.fmean(cell('default', 'logit_std')):.2f} |"
+            )
+            assert line in doc, line
+
+
+@pytest.mark.parametrize(
+    "key,text",
+    [
+        ("degradation-cpu plain-56 - plain-20", "95 % CI +{0:.1f} to +{1:.1f} (Welch)"),
+        (
+            "degradation-cpu resnet-56 - resnet-20 (2,000 it.)",
+            "95 % CI −{neg0:.1f} to +{1:.1f} (paired over 3 seeds)",
+        ),
+        ("degradation-cpu-residual resnet-56 - resnet-20 (4,000 it.)", "−{neg0:.1f} to +{1:.1f}"),
+        ("quick-sgd resnet_seed - simple_cnn (test acc)", "95 % CI +{0:.1f} to +{1:.1f}"),
+    ],
+)
+def test_the_readme_intervals_are_those_of_the_reconclusion_file(key, text):
+    low, high = _json("docs/results/reconclusions-issue32.json")[key]["ci"]
+    assert text.format(low, high, neg0=-low) in README
+
+
+def test_the_seed_escape_table_rows_are_those_of_the_merged_grid():
+    runs = _json("docs/seed-escape/grid.json")["runs"]
+    # (cell label in the README, settings that pick its runs out of grid.json)
+    cells = {
+        "`recipe`": {"grid.model": "deep_cnn", "optim.momentum": 0.9, "model.width_mult": 1.0},
+        "`plain-sgd`": {"optim.momentum": 0.0, "optim.lr": 0.01},
+        "`width-0.5`": {"model.width_mult": 0.5},
+        "`width-0.25`": {"model.width_mult": 0.25},
+        "`plain-sgd-lr0.1`": {"optim.momentum": 0.0, "optim.lr": 0.1},
+        "`unit-inputs`": {"data.normalize": False},
+        "`no-augment`": {"data.augment": False},
+        "`resnet-plain`": {"grid.model": "resnet_seed_plain"},
+    }
+    rows = {
+        line.split("|")[1].strip(): line for line in README.splitlines() if line.startswith("| `")
+    }
+    for label, want in cells.items():
+        mine = [r for r in runs if all(r["settings"].get(k) == v for k, v in want.items())]
+        if label == "`recipe`":  # the recipe: every other setting at the recipe's value too
+            mine = [
+                r
+                for r in mine
+                if r["settings"]["optim.lr"] == 0.01
+                and r["settings"]["data.augment"]
+                and r["settings"]["data.normalize"]
+            ]
+        assert mine, label
+        row = rows[label]
+        for r in mine:
+            if r["escape_step"] is None:
+                assert f"**{r['steps']:,}**" in row, (label, r["steps"])
+            else:
+                assert f"**{r['escape_step']:,}**" in row, (label, r["escape_step"])
+            assert f"{r['best_val_acc']:.2f}" in row or f"{r['best_val_acc']:.2f} %" in row, label
