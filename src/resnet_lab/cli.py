@@ -62,8 +62,8 @@ def _setting_flags() -> list[tuple[list[str], str, dict[str, Any]]]:
 
 
 def _as_flags(message: str) -> str:
-    """A library message with each setting (`data.data_dir`, `data.augment=false`: errors.key)
-    written as the flag that sets it (--data-dir, --no-augment)."""
+    """A library message with each setting (`data.data_dir`, `data.augment=false`: UserError's
+    convention) written as the flag that sets it (--data-dir, --no-augment)."""
     import re
 
     from .config import settings

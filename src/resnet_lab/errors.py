@@ -3,16 +3,8 @@
 
 class UserError(Exception):
     """Bad input from the user: the message names the problem and the fix. A setting is named by
-    its config key (:func:`key`), which the command line shows as its flag."""
-
-
-def key(name: str, value: object = None) -> str:
-    """A setting in a message, as its config key: `data.data_dir`, or with a value
-    `data.augment=false` (what a Python or YAML user sets; ``cli`` shows the flag instead)."""
-    if value is None:
-        return f"`{name}`"
-    text = str(value).lower() if isinstance(value, bool) else str(value)
-    return f"`{name}={text}`"
+    its config key in backticks, `data.data_dir` or with a value `data.augment=false` (what a Python
+    or YAML user sets); the command line shows the flag instead (cli._as_flags)."""
 
 
 # A message is one readable line: a value from the input is shown shortened (a YAML alias bomb

@@ -123,9 +123,14 @@ class Counts:
     runs: tuple[int, int]
     p: float
 
+    @property
+    def shown(self) -> bool:
+        """True when the two-sided p-value is below 1 - LEVEL."""
+        return self.p < 1 - LEVEL
+
     def text(self, what: str = "learned") -> str:
         (la, lb), (na, nb) = self.learned, self.runs
-        verdict = "shown" if self.p < 1 - LEVEL else "not shown"
+        verdict = "shown" if self.shown else "not shown"
         return f"{la}/{na} vs {lb}/{nb} {what}, Fisher's exact test p = {self.p:.2g}: {verdict}"
 
 

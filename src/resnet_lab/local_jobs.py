@@ -129,13 +129,14 @@ def run_local(
     jobs: int,
     job: Callable[..., Any],
     log: Callable[[str], None],
+    kind: str = "grid",
 ) -> dict[str, str]:
     """Run ``job(cfg_dict, run, run_dir, prov)`` for every pending run, ``jobs`` at a time, in
     spawned processes; returns {run name: one-line error} of the runs that failed (the others go
     on). An interrupt stops every worker (each run keeps its last completed epoch) and is raised."""
     log(f"local jobs: {len(pending)} run(s), {jobs} at a time")
     errors: dict[str, str] = {}
-    bar = tqdm(total=len(pending), desc="grid", unit="run", disable=not sys.stderr.isatty())
+    bar = tqdm(total=len(pending), desc=kind, unit="run", disable=not sys.stderr.isatty())
     pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_start)
     try:
         futures = {}

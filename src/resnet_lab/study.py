@@ -118,7 +118,8 @@ def pending_runs(
 ) -> Planned:
     """The runs that have not finished; each finished one is said and skipped. ``data``: the data
     every run trains on (compare), refused for a finished run trained on others (a grid with a
-    data axis cannot tell before it loads each run's data)."""
+    data axis cannot tell before it loads each run's data), and so is an unfinished one, here
+    before any run starts (so also under --jobs, whose workers would check it one by one)."""
     pending = []
     for run, cfg in planned:
         if data is not None:
@@ -150,7 +151,7 @@ def launch(
         return _submitit(pending, out, prov, how.submitit, log, kind)
     jobs = _jobs(how.jobs, pending, data, prov, log)
     if jobs > 1:
-        return run_local(pending, out, prov, jobs, run_job, log)
+        return run_local(pending, out, prov, jobs, run_job, log, kind)
     return _inline(pending, out, base, data, prov, log, total or len(pending), stop_on, kind)
 
 

@@ -18,7 +18,7 @@ import math
 import statistics
 from typing import Any
 
-from ..inference import LEVEL, RULE, Difference, fisher_counts, no_worse_than, seed_difference
+from ..inference import RULE, Difference, fisher_counts, no_worse_than, seed_difference
 from ..outcome import Outcome
 from ..spread import fmt, mean_std
 from .attribution import describe, differences, isolated_factor
@@ -277,16 +277,13 @@ def factor_sentence(a: dict[str, Any], b: dict[str, Any], factor: str, diffs: li
     if (ka == na and kb == 0) or (kb == nb and ka == 0):
         winner = a if ka == na else b
         counts = fisher_counts(ka, na, kb, nb)
-        if counts.p < 1 - LEVEL:
-            tail = (
-                f"so here {factor} decide{'' if factor.endswith('s') else 's'} whether the net "
-                f"learns ({winner['label']} learns; {counts.text()})"
-            )
+        decide = f"{factor} decide{'' if factor.endswith('s') else 's'}"
+        if counts.shown:
+            tail = f"so here {decide} whether the net learns ({winner['label']} learns; {counts.text()})"
         else:
             tail = (
                 f"{winner['label']} learned in every seed and the other in none, which at "
-                f"{_seeds_text(na)} and {_seeds_text(nb)} does not show that {factor} "
-                f"decide{'' if factor.endswith('s') else 's'} ({counts.text()})"
+                f"{_seeds_text(na)} and {_seeds_text(nb)} does not show that {decide} ({counts.text()})"
             )
     elif ka == kb == 0:
         tail = f"so changing {factor} alone does not rescue it here"
