@@ -446,3 +446,15 @@ def test_seed_controls_name_the_single_changes_that_rescue_the_failing_nets():
         if "with deep_cnn" in s and "the seed's setting" in s
     )
     assert "model.init to kaiming (10.0 ± 0.0%) leaves it failing" in deep
+
+
+def test_a_cell_of_another_network_is_not_called_a_single_change():
+    cells = {
+        ("deep_cnn", None, "default", "sgd", 0.01): [10.0, 10.0, 10.0],
+        ("simple_cnn", None, "default", "sgd", 0.01): [60.0, 61.5, 59.0],
+        ("deep_cnn", None, "kaiming", "sgd", 0.01): [45.0, 47.0, 46.0],
+    }
+    text = grid_sentences(_controls(cells))
+    deep = next(s for s in text if "with deep_cnn" in s and "the seed's setting" in s)
+    assert "another network (simple_cnn instead of deep_cnn, not one factor) rescues it" in deep
+    assert "changing only the model" not in deep and "changing only grid.model" not in deep

@@ -416,8 +416,10 @@ def _change_text(s: dict[str, Any], n: dict[str, Any], k: str) -> str:
             return value_text(c["settings"][k]) + (f" ({', '.join(extra)})" if extra else "")
 
         return f"changing only the optimiser from {opt(s)} to {opt(n)}"
-    what = "the model" if k == "grid.model" else k
-    return f"changing only {what} from {value_text(s['settings'][k])} to {value_text(n['settings'][k])}"
+    old, new = value_text(s["settings"][k]), value_text(n["settings"][k])
+    if k == "grid.model":  # another network differs in every layer: never one factor
+        return f"another network ({new} instead of {old}, not one factor)"
+    return f"changing only {k} from {old} to {new}"
 
 
 def _val_difference(s: dict[str, Any], n: dict[str, Any]) -> Difference:
@@ -448,8 +450,8 @@ def _neighbour_parts(s: dict[str, Any], neighbours: list[tuple[dict[str, Any], s
             rescued.append(
                 f"{_change_text(s, n, k)} rescues it (best val {nacc} vs {acc}; {d.text()})"
             )
-        elif ncls == Outcome.FAILED:
-            what = {"optim.name": "the optimiser", "grid.model": "the model"}.get(k, k)
+        elif ncls == Outcome.FAILED and k != "grid.model":
+            what = "the optimiser" if k == "optim.name" else k
             still.append(f"{what} to {value_text(n['settings'][k])} ({nacc})")
         else:
             other.append(f"{_change_text(s, n, k)} gives {outcome_text(n)} (best val {nacc})")
