@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from resnet_lab.config import resolve
 from resnet_lab.data import load_data
-from resnet_lab.diagnostics.analyze import fixed_batch
+from resnet_lab.diagnostics.diagnose import fixed_batch
 from resnet_lab.experiment import builder_options
 from resnet_lab.registry import create_model
 

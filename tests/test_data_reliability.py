@@ -649,7 +649,7 @@ def test_a_file_removed_from_the_extracted_archive_mid_run_is_one_line_and_resum
 def test_an_interrupt_while_the_cache_is_written_stays_an_interrupt(tmp_path, monkeypatch, sig):
     import signal
 
-    from resnet_lab import cli
+    from resnet_lab.cli import guard
 
     root = image_set(tmp_path / "set")
     real = cache._dump
@@ -659,12 +659,12 @@ def test_an_interrupt_while_the_cache_is_written_stays_an_interrupt(tmp_path, mo
         real(blob, f)
 
     monkeypatch.setattr(cache, "_dump", interrupted)
-    # The command's own handlers: SIGTERM raises cli._Terminated, SIGINT KeyboardInterrupt (set
+    # The command's own handlers: SIGTERM raises guard.Terminated, SIGINT KeyboardInterrupt (set
     # here too: a test run started in the background of a shell inherits SIGINT ignored).
-    previous = signal.signal(signal.SIGTERM, cli._on_sigterm)
+    previous = signal.signal(signal.SIGTERM, guard.on_sigterm)
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        with pytest.raises((KeyboardInterrupt, cli._Terminated)):
+        with pytest.raises((KeyboardInterrupt, guard.Terminated)):
             load_data(cfg_for(root, tmp_path))
     finally:
         signal.signal(signal.SIGTERM, previous)

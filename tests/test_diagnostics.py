@@ -14,7 +14,7 @@ from torch import nn
 from resnet_lab.config import DataConfig
 from resnet_lab.data import load_data
 from resnet_lab.diagnostics import verdict as V
-from resnet_lab.diagnostics.analyze import diagnose_states
+from resnet_lab.diagnostics.diagnose import diagnose_states
 from resnet_lab.diagnostics.hooks import ResponseRecorder, measure_layers
 from resnet_lab.diagnostics.stats import (
     first_to_last_ratio,
@@ -384,7 +384,7 @@ def test_real_families_at_init(name, options, expected):
     no BN, PyTorch's init), at quarter width on a synthetic batch (docs/diagnostics.md has the same
     table at full width on real CIFAR-10)."""
     from resnet_lab.data import synthetic
-    from resnet_lab.diagnostics.analyze import fixed_batch
+    from resnet_lab.diagnostics.diagnose import fixed_batch
 
     data = synthetic(256, 10, val_size=10)
     torch.manual_seed(0)

@@ -279,7 +279,7 @@ def test_no_normalize_feeds_pixels_in_0_1(tmp_path):
 
 
 def test_function_step_separates_a_shared_shift_from_the_input_dependent_change():
-    from resnet_lab.diagnostics.analyze import function_step
+    from resnet_lab.diagnostics.diagnose import function_step
 
     class BiasOnly(torch.nn.Module):  # logits = bias: one step moves every image alike
         def __init__(self):

@@ -457,3 +457,20 @@ def test_sigterm_mid_analysis_exits_143_in_one_line_and_writes_nothing(analysed,
     assert proc.returncode == 143, first + err
     assert "Traceback" not in err and "no new results were written" in err
     assert not out.exists()
+
+
+def test_every_registered_analysis_declares_the_interface_and_a_module_that_does_not_is_refused(
+    monkeypatch,
+):
+    import types
+
+    from resnet_lab import mechanisms
+
+    for name in mechanisms.ANALYSES:
+        assert isinstance(mechanisms.analysis(name), mechanisms.Analysis)
+    partial = types.ModuleType("half_an_analysis")
+    partial.TITLE, partial.figure = "half", lambda entries: None
+    monkeypatch.setitem(__import__("sys").modules, "half_an_analysis", partial)
+    monkeypatch.setitem(mechanisms.ANALYSES, "half", "half_an_analysis")
+    with pytest.raises(TypeError, match="lacks DEFAULT_SUBSET, prepare, measure, sentences"):
+        mechanisms.analysis("half")

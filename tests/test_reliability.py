@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resnet_lab import cli
-from resnet_lab.cli import main
+from resnet_lab.cli import guard, main
 from resnet_lab.files import atomic_write_bytes, write_json
 from resnet_lab.rundir import MARKER, DirLock, claim
 
@@ -199,7 +198,7 @@ def test_sigterm_while_the_report_is_written_exits_143_in_one_line(tmp_path, cap
     from resnet_lab.reporting import report
 
     def terminated(*a, **k):
-        raise cli._Terminated()
+        raise guard.Terminated()
 
     monkeypatch.setattr(report, "write_report", terminated)
     assert main(["compare", *SMOKE, "--models", "simple_cnn", "--out", str(tmp_path / "r")]) == 143
@@ -308,12 +307,12 @@ def test_an_out_path_that_is_not_utf8_is_refused(tmp_path, capsys):
 
 
 def test_sigterm_during_diagnose_exits_143_in_one_line(capsys, monkeypatch):
-    from resnet_lab.diagnostics import analyze
+    from resnet_lab.diagnostics import targets
 
     def terminated(*a, **k):
-        raise cli._Terminated()
+        raise guard.Terminated()
 
-    monkeypatch.setattr(analyze, "diagnose_states", terminated)
+    monkeypatch.setattr(targets, "diagnose_states", terminated)
     assert main(["diagnose", "--model", "simple_cnn", "--preset", "smoke"]) == 143
     assert one_line(capsys.readouterr().err) == "resnet-lab: terminated"
 
@@ -558,7 +557,7 @@ def test_clamped_subsets_are_said_once(tmp_path, capsys):
 
 
 def test_a_grid_of_hundreds_of_runs_asks_for_yes(tmp_path, capsys):
-    from resnet_lab.cli import GRID_CONFIRM_RUNS
+    from resnet_lab.cli.grid import GRID_CONFIRM_RUNS
 
     values = ",".join(str(0.001 * (i + 1)) for i in range(GRID_CONFIRM_RUNS + 1))
     out = tmp_path / "g"

@@ -87,7 +87,7 @@ def test_bf16_autocast_is_on_only_when_asked_or_on_a_gpu_and_stays_close_to_fp32
     reason="torch.compile on a CPU needs a C compiler",
 )
 def test_compile_switch_gives_the_same_training_and_diagnostics_still_record(tmp_path):
-    from resnet_lab.diagnostics.analyze import fixed_batch
+    from resnet_lab.diagnostics.diagnose import fixed_batch
     from resnet_lab.diagnostics.hooks import DiagnosticsCallback
     from resnet_lab.train import fit
 

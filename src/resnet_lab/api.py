@@ -50,7 +50,7 @@ def diagnose(
     ``before`` (the same net earlier: a module or a state_dict), ``model`` is analysed as the
     trained net against it: relative weight change, prediction shift, and a finding. Returns the
     format of a run's ``diagnosis.json``. ``model`` must already be on ``device``."""
-    from .diagnostics.analyze import analyse_models
+    from .diagnostics.diagnose import analyse_models
 
     device = torch.device(device)
     if before is None:

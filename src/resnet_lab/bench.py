@@ -233,7 +233,7 @@ def diagnostics_overhead(
     resolve a cost of a few per cent. Only the steps and the callback's own work are timed: the
     per-epoch evaluation both sides pay is left out, which makes the reported cost an upper bound.
     """
-    from .diagnostics.analyze import fixed_batch
+    from .diagnostics.diagnose import fixed_batch
     from .diagnostics.hooks import DiagnosticsCallback
 
     probe = fixed_batch(data.train, data, device=device)

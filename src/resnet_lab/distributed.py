@@ -113,7 +113,7 @@ def setup(device: torch.device, backend: str | None = None) -> tuple[Place, torc
         try:
             dist.init_process_group(backend, timeout=datetime.timedelta(seconds=seconds))
         except Exception as exc:  # noqa: BLE001 - rendezvous failures come as many types
-            _PLACE = here  # so that this rank says its own failure (cli._say)
+            _PLACE = here  # so that this rank says its own failure (cli/guard.py: say)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UserError(
                 f"cannot join the torchrun process group ({first}); check --rdzv-endpoint / "

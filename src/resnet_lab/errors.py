@@ -4,7 +4,7 @@
 class UserError(Exception):
     """Bad input from the user: the message names the problem and the fix. A setting is named by
     its config key in backticks, `data.data_dir` or with a value `data.augment=false` (what a Python
-    or YAML user sets); the command line shows the flag instead (cli._as_flags)."""
+    or YAML user sets); the command line shows the flag instead (cli/flags.py: as_flags)."""
 
 
 # A message is one readable line: a value from the input is shown shortened (a YAML alias bomb

@@ -26,7 +26,7 @@ import torch
 from .config import ExperimentConfig, ModelConfig, to_dict
 from .data import DataSplits, make_batches
 from .data.tensors import same_data
-from .diagnostics.analyze import diagnose_states, fixed_batch, problem_summary
+from .diagnostics.diagnose import diagnose_states, fixed_batch, problem_summary
 from .diagnostics.hooks import DiagnosticsCallback
 from .distributed import barrier, place, wrap
 from .errors import UserError, note_once

@@ -1,1 +1,1 @@
-"""Diagnostics: pure statistics (stats.py), collectors (hooks.py), rules (verdict.py), analysis (analyze.py)."""
+"""Diagnostics: pure statistics (stats.py), collectors (hooks.py), rules (verdict.py), the before/after diagnosis (diagnose.py)."""

@@ -41,7 +41,7 @@ class TrainedRun:
 
     def build(self, phase: str) -> nn.Module:
         """The model with its ``"init"`` or ``"final"`` weights, on the CPU, in eval mode."""
-        from ..diagnostics.analyze import build
+        from ..diagnostics.diagnose import build
 
         state = self.init_state if phase == "init" else self.final_state
         return build(self.model, self.options, state).eval()
@@ -199,7 +199,7 @@ def label_runs(runs: list[TrainedRun]) -> None:
 
 def validation_images(data, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` fixed validation images (normalised, unaugmented) and labels: never the test set."""
-    from ..diagnostics.analyze import fixed_batch
+    from ..diagnostics.diagnose import fixed_batch
 
     return fixed_batch(data.val, data, n=min(n, len(data.val)), seed=SUBSET_SEED, device=device)
 
