@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU numbers for the README (issue 18), ready for a machine with CUDA GPUs; not yet run (no GPU has
+# GPU numbers for docs/results.md (issue 18), ready for a machine with CUDA GPUs; not yet run (no GPU has
 # been lent to this project's sessions). From the repository root, with resnet-lab installed:
 #   bash benchmarks/gpu.sh                       # DATA=path/to/cifar10 OUT=runs/gpu to change
 # It runs, each timed: the seed experiment end to end at full width (goal: <= 3 min on one GPU),

@@ -1,5 +1,5 @@
-"""Re-judge the studies the README quotes under issue 32's rules (resnet_lab.inference), from the
-numbers the README and docs/degradation.md report for them: the run directories themselves are not
+"""Re-judge the studies docs/results.md quotes under issue 32's rules (resnet_lab.inference), from the
+numbers docs/results.md and docs/degradation.md report for them: the run directories themselves are not
 in the repository, so where only mean ± std (n = 3) was kept the difference is Welch's interval
 from those (scipy.stats.ttest_ind_from_stats), and where the per-seed gaps were kept it is the
 paired t interval over them, as the reports now compute it.
@@ -54,14 +54,14 @@ def main() -> None:
     out = {
         "rule": "inference.seed_difference / fisher_counts; 95 % intervals",
         "no_worse_margin_points": NO_WORSE_MARGIN,
-        # README, "The degradation problem": degradation-cpu, clean training error, 2,000 iterations.
+        # docs/results.md, "The degradation problem": degradation-cpu, clean training error, 2,000 iterations.
         "degradation-cpu plain-56 - plain-20": welch((35.96, 2.12), (74.31, 3.48)),
         # docs/degradation.md, per-seed gaps resnet-56 - resnet-20 (seeds 0, 1, 2).
         "degradation-cpu resnet-56 - resnet-20 (2,000 it.)": paired([16.0, 8.4, 1.3]),
         "degradation-cpu-residual resnet-56 - resnet-20 (4,000 it.)": paired([7.6, 0.4, -2.9]),
-        # README: at depth 56 the skips alone (same initial weights), plain-56 - resnet-56.
+        # docs/results.md: at depth 56 the skips alone (same initial weights), plain-56 - resnet-56.
         "degradation-cpu plain-56 - resnet-56": welch((37.56, 6.81), (74.31, 3.48)),
-        # README, SGD quick compare with 3 seeds, test accuracy: the seed's ordering, step by step.
+        # docs/results.md, SGD quick compare with 3 seeds, test accuracy: the seed's ordering, step by step.
         "quick-sgd resnet_seed - simple_cnn (test acc)": welch((64.09, 0.38), (69.01, 1.54)),
         "quick-sgd simple_cnn - deep_cnn (test acc)": welch((10.00, 0.00), (64.09, 0.38)),
         # Learned counts: the skips pair of the quick compare and of seed-controls (3/3 vs 0/3).
@@ -69,7 +69,7 @@ def main() -> None:
             "p": fisher_counts(3, 3, 0, 3).p,
             "text": fisher_counts(3, 3, 0, 3).text(),
         },
-        # README, seed-controls (best val acc): each single change against the failing cell.
+        # docs/results.md, seed-controls (best val acc): each single change against the failing cell.
         "seed-controls deep_cnn kaiming - default": welch((10.14, 0.03), (61.41, 1.57)),
         "seed-controls deep_cnn adam - sgd": welch((10.14, 0.03), (60.85, 2.26)),
         "seed-controls resnet_seed skips on - off": welch((10.14, 0.03), (63.85, 1.05)),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The measurement queue of issue 28 (README, "Which of the seed's unstated settings decide its
+# The measurement queue of issue 28 (docs/results.md, "Which of the seed's unstated settings decide its
 # failure"): the preset seed-escape's cells, one grid after another, in the order of what each
 # answers first. Every stage is a resumable `resnet-lab grid`, so running this script again after an
 # interruption (or in the next session) continues where it stopped and skips finished runs.

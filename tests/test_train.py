@@ -169,7 +169,7 @@ def test_channels_last_is_avoided_only_where_torch_crashes():
     cpu = torch.device("cpu")
     risky = nn.Sequential(
         nn.Conv2d(8, 16, 1, stride=2)
-    )  # segfaults in torch 2.14's CPU backward (README)
+    )  # segfaults in torch 2.14's CPU backward (docs/results.md)
     assert not channels_last_safe(risky, cpu)
     assert channels_last_safe(
         create_model("resnet_seed", width_mult=0.25), cpu

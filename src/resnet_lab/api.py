@@ -4,21 +4,22 @@ Re-exported from ``resnet_lab`` (``import resnet_lab as rl``). Nothing here chan
 caller did not ask for: models keep their parameters, gradients, buffers and train/eval mode;
 no global seed or thread setting is touched; nothing is written unless an output path is given.
 
->>> import torch
->>> from torch import nn
->>> import resnet_lab as rl
->>> data = rl.data.synthetic()
->>> _ = torch.manual_seed(0)
->>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-...                     nn.Linear(8, 10))
->>> d = rl.diagnose(net, data)
->>> d["verdict"]["init"]["verdict"] in ("healthy", "vanishing gradients", "exploding gradients", "dead units", "non-finite output")
-True
->>> [layer["name"] for layer in d["probe"]["init"]["layers"]]
-['conv1', 'fc']
->>> stats = rl.probe(net, (torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])))
->>> sorted(stats)
-['layers', 'logits', 'loss']
+Examples:
+    >>> import torch
+    >>> from torch import nn
+    >>> import resnet_lab as rl
+    >>> data = rl.data.synthetic()
+    >>> _ = torch.manual_seed(0)
+    >>> net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    ...                     nn.Linear(8, 10))
+    >>> d = rl.diagnose(net, data)
+    >>> d["verdict"]["init"]["verdict"] in ("healthy", "vanishing gradients", "exploding gradients", "dead units", "non-finite output")
+    True
+    >>> [layer["name"] for layer in d["probe"]["init"]["layers"]]
+    ['conv1', 'fc']
+    >>> stats = rl.probe(net, (torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])))
+    >>> sorted(stats)
+    ['layers', 'logits', 'loss']
 """
 
 from __future__ import annotations

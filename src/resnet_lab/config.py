@@ -121,13 +121,13 @@ _SEED_CONTROLS_AXIS = (
     "resnet_seed+false+kaiming+sgd+0.01,resnet_seed+true+kaiming+sgd+0.01"
 )
 
-# Which of the seed's unstated settings decide its failure (README; issue 28): the seed's DeepCNN
+# Which of the seed's unstated settings decide its failure (docs/results.md; issue 28): the seed's DeepCNN
 # at full width in bf16 with resnet-lab's recipe (SGD lr 0.01 momentum 0.9, batch 128, crop + flip,
 # per-channel standardisation), and one cell per changed setting, each differing from the first in
 # that setting alone. The runs record the step at which they leave ln 10 (escape.py) and stop one
 # epoch (352 steps) after it; a run still at ln 10 after 6 epochs (2,112 steps, 1.5-2x the escape
 # of the full-width run at 1,050-1,400 steps) is censored there. Measured step times (bf16, this
-# 2-core AMD EPYC): 222 s per epoch at width 1, so <= 23 min per run (README for the sizing).
+# 2-core AMD EPYC): 222 s per epoch at width 1, so <= 23 min per run (docs/results.md for the sizing).
 ESCAPE_CELL_KEYS = (
     "grid.model+optim.momentum+optim.lr+data.augment+data.normalize+model.width_mult+train.amp"
 )
@@ -170,7 +170,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     # DeepCNN alone on a 2-core CPU).
     "seed": {},
     # CPU scale: quarter width (16/32/64 channels in the deep nets), full 45k/5k split, fewer epochs.
-    # Finishes in well under 20 minutes on a 2-core CPU (README for the measured time).
+    # Finishes in well under 20 minutes on a 2-core CPU (docs/results.md for the measured time).
     "quick": {"model.width_mult": 0.25, "train.epochs": 8},
     # Seconds, synthetic data: for tests and a first look at the outputs.
     "smoke": {
@@ -242,7 +242,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train.tensorboard": False,
         "grid.axes": ("model.depth=8,20,32,56", _SETTINGS_AXIS, _OPTIM_AXIS),
     },
-    # The seed experiment, controlled (README, "Which change rescues the seed's failure"): the quick
+    # The seed experiment, controlled (docs/results.md, "Which change rescues the seed's failure"): the quick
     # preset's nets and data (quarter width, full 45k/5k split) over 3 seeds, with fewer epochs so
     # that the 27 runs fit in 90 minutes on a 2-core CPU.
     "seed-controls": {
@@ -263,7 +263,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "grid.axes": (escape_axis(),),
         "grid.seeds": (0,),
     },
-    # The candidate for the seed's recipe (README, "Which of the seed's unstated settings ..."):
+    # The candidate for the seed's recipe (docs/results.md, "Which of the seed's unstated settings ..."):
     # the seed preset with plain SGD (momentum 0, lr 0.01), in bf16 for the CPU; the one change that
     # kept the full-width DeepCNN at ln 10 for the whole 6-epoch budget of seed-escape. Its 20-epoch
     # run of all four nets is queued (benchmarks/seed_escape_queue.sh), not yet measured.

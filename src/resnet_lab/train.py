@@ -106,7 +106,7 @@ def setup_runtime(cfg: TrainConfig) -> torch.device:
     _, device = setup_distributed(device)
     if device.type == "cuda":
         # Picks the fastest conv algorithm per shape; the choice can vary between runs, which is one
-        # reason CUDA runs are not bit-reproducible (README).
+        # reason CUDA runs are not bit-reproducible (docs/usage.md).
         torch.backends.cudnn.benchmark = True
     return device
 
@@ -127,7 +127,7 @@ def autocast(enabled: bool, device: torch.device):
 def channels_last_safe(model: nn.Module, device: torch.device) -> bool:
     """False where torch's CPU kernels crash with channels_last: the backward of a 1x1 stride-2 conv
     with fewer than 16 input channels segfaults with 2 threads in torch 2.14 (e.g. Conv2d(8, 16, 1,
-    stride=2) on a batch of 3; README, "Known problems"), which the projection shortcuts of the seed
+    stride=2) on a batch of 3; docs/results.md, "Known problems"), which the projection shortcuts of the seed
     ResNet have at width 0.125. Such runs use the default NCHW layout instead (same numbers, slower)."""
     return device.type != "cpu" or not any(
         isinstance(m, nn.Conv2d)

@@ -63,7 +63,7 @@ class TrainConfig:
     device: Device = setting("auto", "auto picks CUDA when available", flag="--device")
     seed: int = setting(0, "seed for init, data order and augmentation", flag="--seed")
     channels_last: bool = setting(
-        True,  # NHWC convs: measured 1.2-2x faster on the 2-core CPU (README)
+        True,  # NHWC convs: measured 1.2-2x faster on the 2-core CPU (docs/performance.md)
         "NHWC memory layout for the convolutions",
         switch=("--no-channels-last", False, "keep the default NCHW memory layout"),
     )

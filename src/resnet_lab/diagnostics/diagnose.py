@@ -190,7 +190,7 @@ def function_step(
     RMS change of the logits on ``probe_x`` (eval mode), beside their RMS before the step. The
     first step of SGD with momentum is this same step. In the standard parameterisation (PyTorch's
     default init) a wider net at the same lr takes a larger step in function space (each unit
-    sums more weight changes), the mechanism tested for the seed's width dependence (README).
+    sums more weight changes), the mechanism tested for the seed's width dependence (docs/results.md).
     The change is reported whole and centred over the probe images (the input-dependent part).
     Works on a copy: ``model`` is left as it was."""
     import copy
