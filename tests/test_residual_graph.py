@@ -164,3 +164,13 @@ def test_lesion_runs_on_torchvision_resnet18_and_leaves_it_as_it_was():
     assert result["n_deletable"] == 8 and all(u["residual"] for u in result["units"])
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, state[k])
+
+
+def test_a_block_of_ones_own_is_deleted_down_to_its_identity():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), AddBlock(), nn.ReLU()).eval()
+    x = torch.randn(4, 3, 8, 8)
+    assert units_of(model) == ["1"]
+    (row,), swaps = plan(model, x)
+    assert row["deletable"] and row["deleted_as"] == "identity shortcut"
+    with torch.inference_mode(), deleted(model, swaps):
+        torch.testing.assert_close(model(x), torch.relu(model[0](x)))  # relu(x + 0)
