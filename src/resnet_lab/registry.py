@@ -4,7 +4,9 @@ A second registration under the same name is an error (as in torchvision's ``_ap
 typo'd copy of a builder can never silently replace the original; a notebook re-running its cell
 passes ``overwrite=True``. A name of the form ``pkg.module:factory`` or ``path/to/file.py:factory``
 is the user's own model: the factory is imported on first use and called like a builder (with the
-options it takes), so every command accepts it where it accepts a registered name.
+options it takes), so every command accepts it where it accepts a registered name. ``timm:<name>``
+is timm's model of that name (the optional extra ``resnet-lab[timm]``), built without pretrained
+weights through ``timm.create_model``.
 """
 
 from __future__ import annotations
@@ -164,11 +166,44 @@ def last_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[-1] if text else ''}"
 
 
+TIMM = "timm"  # ``timm:<name>``: the prefix of timm's models
+
+
+def _timm_builder(name: str, model: str) -> Builder:
+    """A builder of timm's ``model``, taking the options resnet-lab passes every model it can.
+
+    ``in_channels`` becomes timm's ``in_chans``; ``pretrained=False`` always, so nothing is
+    downloaded and a checkpoint (which records ``timm:<name>`` and these options) rebuilds the same
+    network. ``input_size`` is not taken: timm's CNNs pool to any size, and a model built for one
+    size (a ViT) fails the first forward check with one line naming it."""
+    try:
+        import timm
+    except ImportError:
+        raise UserError(
+            f"model {name!r} needs timm, which is not installed; pip install 'resnet-lab[timm]'"
+        ) from None
+    if not timm.is_model(model):
+        raise UserError(
+            f"timm has no model {model!r}; list its names with timm.list_models('{model[:6]}*')"
+        )
+
+    def build(*, num_classes: int = 1000, in_channels: int = 3) -> nn.Module:
+        return timm.create_model(
+            model, pretrained=False, num_classes=num_classes, in_chans=in_channels
+        )
+
+    build.__qualname__ = build.__name__ = f"timm_{model}"
+    return build
+
+
 def _load_external(name: str) -> Builder:
     """Import the factory of ``module:attr`` or ``file.py:attr`` (once per process)."""
     if name in _EXTERNAL:
         return _EXTERNAL[name]
     target, _, attr = name.rpartition(":")
+    if target == TIMM:
+        _EXTERNAL[name] = _timm_builder(name, attr)
+        return _EXTERNAL[name]
     if not target or not attr.isidentifier():
         raise UserError(
             f"model {name!r}: write an external model as pkg.module:factory or path/to/file.py:factory"

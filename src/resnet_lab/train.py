@@ -28,7 +28,7 @@ from .data import Batches
 from .distributed import all_min, all_sum, broadcast_buffers, check_batch, from_env, place
 from .distributed import setup as setup_distributed
 from .errors import UserError
-from .models.paths import on_shortcut
+from .models.paths import on_shortcut, shortcut_modules
 
 
 class Callback:
@@ -282,11 +282,13 @@ def evaluate(
 
 
 def main_path_depth(model: nn.Module) -> int:
-    """Weight layers (convs + linears) on the main path, i.e. not in a shortcut: resnet110 -> 110."""
+    """Weight layers (convs + linears) on the main path, i.e. not in a shortcut: resnet110 -> 110,
+    torchvision's resnet18 -> 18 (its ``downsample`` convs are on shortcuts)."""
+    shortcuts = shortcut_modules(model)
     return sum(
         1
         for name, m in model.named_modules()
-        if isinstance(m, (nn.Conv2d, nn.Linear)) and not on_shortcut(name)
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and not on_shortcut(name, shortcuts)
     )
 
 

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..files import append_text
-from ..models.paths import SHORTCUT_LABEL, on_shortcut
+from ..models.paths import SHORTCUT_LABEL, on_shortcut, shortcut_modules
 from ..train import Callback, TrainState
 from .stats import LayerStats, jsonable, ratio, relu_stats, response_stats
 
@@ -53,6 +53,7 @@ class ResponseRecorder:
         self.order: list[nn.Module] = []  # weight layers in the order they first ran
         self.stats: dict[nn.Module, dict[str, Any]] = {}
         self._qualified = {m: n for n, m in model.named_modules()}
+        self._shortcuts = shortcut_modules(model)
         self._last_weight: nn.Module | None = None
         self._last_leaf: nn.Module | None = None
         self._awaiting_relu: list[nn.Module] = []
@@ -88,7 +89,11 @@ class ResponseRecorder:
             self.stats[self._last_weight].update(response_stats(output))  # BN right after a conv
             self._watch_gradient(self._last_weight, output)
         elif isinstance(module, nn.ReLU):
-            main = [m for m in self._awaiting_relu if not on_shortcut(self._qualified.get(m, ""))]
+            main = [
+                m
+                for m in self._awaiting_relu
+                if not on_shortcut(self._qualified.get(m, ""), self._shortcuts)
+            ]
             if main:
                 self.stats[main[-1]].update(relu_stats(output))
             self._awaiting_relu.clear()
@@ -110,13 +115,14 @@ class ResponseRecorder:
 def layer_names(model: nn.Module, order: list[nn.Module]) -> dict[nn.Module, tuple[str, str]]:
     """module -> (display name, qualified name), numbered in forward ``order``."""
     qualified = {m: n for n, m in model.named_modules()}
+    shortcuts = shortcut_modules(model)
     linears = [m for m in order if isinstance(m, nn.Linear)]
     names, conv_i, proj_i = {}, 0, 0
     for m in order:
         q = qualified[m]
         if isinstance(m, nn.Linear):
             display = "fc" if len(linears) == 1 else f"fc{linears.index(m) + 1}"
-        elif on_shortcut(q):
+        elif on_shortcut(q, shortcuts):
             proj_i += 1
             display = f"{SHORTCUT_LABEL}{proj_i}"
         else:

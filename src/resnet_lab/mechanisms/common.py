@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UserError
-from ..models.layers import ResidualBlock
+from ..models.residual_graph import residual_blocks
 
 SUBSET_SEED = (
     1  # which validation images an analysis uses; fixed, so every model sees the same ones
@@ -48,8 +48,8 @@ class TrainedRun:
 
 
 def has_skips(model: nn.Module) -> bool:
-    """Residual (at least one block adds its input back) or plain."""
-    return any(isinstance(m, ResidualBlock) and m.skip for m in model.modules())
+    """Residual (at least one block adds its input back, as its traced graph shows) or plain."""
+    return bool(residual_blocks(model).blocks)
 
 
 def describe(model: nn.Module) -> dict[str, Any]:

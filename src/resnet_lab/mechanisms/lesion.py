@@ -2,7 +2,9 @@
 shallow networks"): delete blocks of a *trained* net at test time and measure accuracy.
 
 A residual block is deleted by keeping only its shortcut (the identity, or the projection / zero-pad
-shortcut where the block changes shape, as Veit et al. do for downsampling blocks). A plain layer or
+shortcut where the block changes shape, as Veit et al. do for downsampling blocks). Blocks are those
+the model's traced graph shows (``models/residual_graph.py``): resnet-lab's ``ResidualBlock``, and
+equally torchvision's ``BasicBlock`` / ``Bottleneck`` or a block of your own (``x + self.f(x)``). A plain layer or
 plain block is replaced by the identity where its input and output shapes agree; layers that change
 the shape (the stem conv, stage changes) cannot be deleted, and the result says so. Besides single
 deletions, k of the n deletable units are deleted together (k = 1..n, several random draws).
@@ -23,6 +25,7 @@ import torch
 from torch import nn
 
 from ..models.layers import ConvUnit, PadShortcut, ResidualBlock
+from ..models.residual_graph import Block, residual_blocks
 from .common import by_depth, evaluate
 
 TITLE = "Lesion study (Veit et al. 2016)"
@@ -30,21 +33,70 @@ DEFAULT_SUBSET = 1000  # validation images; 1.5 points of binomial standard erro
 DRAWS = 5  # random draws of k deleted units for each k (all subsets when there are fewer)
 
 
+def _graph_blocks(model: nn.Module) -> dict[str, list[Block]]:
+    """Owner -> its residual additions, for the blocks found in the graph that are not resnet-lab's
+    own ``ResidualBlock`` (those keep their stand-in below). The model itself is never a unit: it
+    cannot be swapped for a stand-in inside itself."""
+    found: dict[str, list[Block]] = {}
+    for block in residual_blocks(model).blocks:
+        if block.owner and not isinstance(model.get_submodule(block.owner), ResidualBlock):
+            found.setdefault(block.owner, []).append(block)
+    return found
+
+
 def units_of(model: nn.Module) -> list[str]:
-    """The deletable candidates of a resnet-lab net: its plain layers and (plain or residual) blocks."""
+    """The deletable candidates: resnet-lab's plain layers and (plain or residual) blocks, and the
+    residual blocks the traced graph shows in a model of any other origin."""
+    graph = _graph_blocks(model)
+    blocks = {n for n, m in model.named_modules() if isinstance(m, ResidualBlock)} | set(graph)
     return [
         name
         for name, m in model.named_modules()
-        if isinstance(m, (ConvUnit, ResidualBlock)) and not _inside_block(name, model)
+        if (isinstance(m, (ConvUnit, ResidualBlock)) or name in graph) and not _inside(name, blocks)
     ]
 
 
-def _inside_block(name: str, model: nn.Module) -> bool:
+def _inside(name: str, blocks: set[str]) -> bool:
     parts = name.split(".")
-    return any(
-        isinstance(model.get_submodule(".".join(parts[:i])), ResidualBlock)
-        for i in range(1, len(parts))
-    )
+    return any(".".join(parts[:i]) in blocks for i in range(1, len(parts)))
+
+
+class ShortcutOnly(nn.Module):
+    """Stands in for a residual block whose forward is not resnet-lab's ``ResidualBlock``: runs the
+    block with each residual branch's output replaced by zeros, so it computes
+    ``post(shortcut(x) + 0)``. Zeroing the branch, rather than rebuilding the block around its
+    shortcut, keeps whatever the block's own forward does after the addition (torchvision's ReLU,
+    a scaling) without having to know it; the branch is still computed, which only costs time."""
+
+    def __init__(self, block: nn.Module, outputs: tuple[str, ...]):
+        super().__init__()
+        self.block = block
+        self.outputs = outputs  # the modules (relative to the block) whose outputs are zeroed
+
+    def forward(self, *args, **kwargs):
+        hooks = [
+            self.block.get_submodule(name).register_forward_hook(_zeros) for name in self.outputs
+        ]
+        try:
+            return self.block(*args, **kwargs)
+        finally:
+            for h in hooks:
+                h.remove()
+
+
+def _zeros(module, inputs, output) -> torch.Tensor:
+    return torch.zeros_like(output)  # a forward hook's return value replaces the module's output
+
+
+def _graph_replacement(
+    name: str, block: nn.Module, adds: list[Block]
+) -> tuple[nn.Module | None, str]:
+    """The stand-in for a block found in the graph (not a ``ResidualBlock``), and how to say it."""
+    if any(b.branch_output is None for b in adds):
+        return None, "a residual branch that does not end in a module called once"
+    outputs = tuple(b.branch_output.removeprefix(f"{name}.") for b in adds)
+    kind = "identity shortcut" if all(not b.shortcut for b in adds) else "projection shortcut"
+    return ShortcutOnly(block, outputs), kind
 
 
 def _shapes(model: nn.Module, names: list[str], x: torch.Tensor) -> dict[str, tuple[tuple, tuple]]:
@@ -131,13 +183,17 @@ def plan(
             f"the model has no submodule {unknown[0]!r}; name units as model.named_modules() does"
         )
     shapes = _shapes(model, names, x)
+    graph = _graph_blocks(model)
     table, swaps, counters = [], {}, {"block": 0, "layer": 0}
     for name in names:
         module = known[name]
-        kind = "block" if isinstance(module, ResidualBlock) else "layer"
+        kind = "block" if isinstance(module, ResidualBlock) or name in graph else "layer"
         counters[kind] += 1
         shape = shapes.get(name)
-        new, how = replacement(module, shape)
+        if name in graph:
+            new, how = _graph_replacement(name, module, graph[name])
+        else:
+            new, how = replacement(module, shape)
         if new is not None:
             swaps[name] = new
         table.append(
@@ -145,7 +201,7 @@ def plan(
                 "name": f"{kind}{counters[kind]}",
                 "module": name,
                 "kind": kind,
-                "residual": isinstance(module, ResidualBlock) and module.skip,
+                "residual": (isinstance(module, ResidualBlock) and module.skip) or name in graph,
                 "changes_shape": shape is not None and shape[0] != shape[1],
                 "deletable": new is not None,
                 "deleted_as": how,
@@ -183,7 +239,7 @@ def lesion(
 ) -> dict[str, Any]:
     """Accuracy of ``model`` (eval mode) on ``x, y`` intact, with each deletable unit deleted, and with k
     random units deleted together. ``units``: qualified module names (default: resnet-lab's layers and
-    blocks). Returns ``{"full_acc", "units": [...], "random": [{"k", "accs", "mean", "std"}]}``.
+    blocks, and the residual blocks the traced graph shows). Returns ``{"full_acc", "units": [...], "random": [{"k", "accs", "mean", "std"}]}``.
     Raises ValueError when no unit can be deleted."""
     model.eval()
     table, swaps = plan(model, x, units)
