@@ -187,7 +187,7 @@ def test_relu_stats_dead_fraction_counts_channels():
     t[:, 1] = 0
     s = relu_stats(t)
     assert s["dead_frac"] == 0.25 and abs(s["relu_std"] - t.std().item()) < 1e-6
-    assert set(response_stats(t)) == {"act_mean", "act_std"}
+    assert set(response_stats(t)) == {"act_mean", "act_std", "input_corr"}
 
 
 def test_probe_leaves_model_unchanged_and_removes_hooks():
@@ -435,3 +435,75 @@ def test_no_signal_at_all_is_vanishing_unless_the_output_layer_is_zero():
             if isinstance(m, nn.Conv2d):
                 m.bias.fill_(-100.0)  # every ReLU dead: nothing flows anywhere
     assert verdict_of(net)["verdict"] == "vanishing gradients"
+
+
+# ------------------------------------------------- issue 33: forward statistics that carry the cause
+
+
+def test_input_correlation_is_one_for_identical_images_zero_for_orthogonal_ones():
+    from resnet_lab.diagnostics.stats import input_correlation
+
+    same = torch.randn(1, 3, 4, 4).repeat(8, 1, 1, 1)
+    assert input_correlation(same) == pytest.approx(1.0, abs=1e-6)
+    orthogonal = torch.eye(6).reshape(6, 6, 1, 1)  # each image one different channel
+    assert input_correlation(orthogonal) == pytest.approx(0.0, abs=1e-7)
+    opposite = torch.stack([torch.ones(5), -torch.ones(5)])
+    assert input_correlation(opposite) == pytest.approx(-1.0)
+    # An all-zero image has no direction: its cosines count as 0 (here 1 of 3 pairs is 1).
+    with_zero = torch.stack([torch.ones(5), torch.ones(5), torch.zeros(5)])
+    assert input_correlation(with_zero) == pytest.approx(1 / 3)
+    assert input_correlation(torch.randn(1, 7)) is None
+    # Only the first `images` take part: the identical tail does not count.
+    mixed = torch.cat([torch.eye(4), torch.ones(10, 4)])
+    assert input_correlation(mixed, images=4) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_centred_relu_std_ignores_a_constant_offset_per_channel_that_relu_std_counts():
+    from resnet_lab.diagnostics.stats import relu_stats
+
+    offsets = torch.tensor([0.5, 2.0, 0.0]).reshape(1, 3, 1, 1)
+    constant = offsets.expand(16, 3, 4, 4).clone()  # the same for every image and position
+    s = relu_stats(constant)
+    assert s["relu_std"] > 0.5 and s["relu_centred_std"] == pytest.approx(0.0, abs=1e-7)
+    varying = constant + torch.randn(16, 3, 4, 4).abs() * torch.tensor([1.0, 1.0, 0.0]).reshape(
+        1, 3, 1, 1
+    )
+    per_channel = varying.transpose(0, 1).reshape(3, -1).var(dim=1, unbiased=False)
+    assert relu_stats(varying)["relu_centred_std"] == pytest.approx(
+        per_channel.mean().sqrt().item()
+    )
+
+
+def test_correlation_fit_reads_c_toward_one_along_the_path_and_needs_it_recorded():
+    layers = [{"name": f"conv{i + 1}", "input_corr": 1 - 0.5 * 0.5**i} for i in range(5)] + [
+        {"name": "fc", "input_corr": 1.0}
+    ]
+    fit = V.correlation_fit(layers)
+    assert fit["first"] == 0.5 and fit["last"] == pytest.approx(1 - 0.5**5)
+    assert fit["one_minus"]["gain"] == pytest.approx(0.5) and fit["one_minus"]["layers"] == 5
+    old = [{k: v for k, v in l.items() if k != "input_corr"} for l in layers]  # an older record
+    assert V.correlation_fit(old) is None
+
+
+def test_a_probe_records_the_correlation_and_centred_std_and_the_text_shows_them():
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(8 * 8 * 8, 10),
+    )
+    x, y = torch.randn(12, 3, 8, 8), torch.randint(0, 10, (12,))
+    layers = measure_layers(model, x, y)["layers"]
+    assert all(-1 <= l["input_corr"] <= 1 for l in layers)
+    assert [l["relu_centred_std"] is None for l in layers] == [False, False, True]
+    h = model[0](x).detach().flatten(1)  # the first conv's responses, one row per image
+    pairs = [
+        torch.nn.functional.cosine_similarity(h[a], h[b], dim=0).item()
+        for a in range(12)
+        for b in range(12)
+        if a != b
+    ]
+    assert layers[0]["input_corr"] == pytest.approx(sum(pairs) / len(pairs), abs=1e-5)

@@ -246,6 +246,10 @@ def _g(x: float | None) -> str:
     return "-" if x is None else f"{x:.2g}"
 
 
+def _corr(x: float | None) -> str:  # near 1 is where it matters: 0.9990 and 0.99999 differ
+    return "-" if x is None else f"{x:.4f}"
+
+
 def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) -> str:
     """Text in the spirit of the seed's hand analysis."""
     labels = labels or {}
@@ -285,6 +289,8 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
     cols = [  # (heading, key): per phase
         ("std", "act_std"),
         ("ReLU std", "relu_std"),
+        ("c-std", "relu_centred_std"),
+        ("corr", "input_corr"),
         ("signal", "back_signal"),
         ("grad", "grad_norm"),
         ("g/w", "grad_to_weight"),
@@ -301,12 +307,17 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
         lines.append(
             f"{layer['name']:8s}"
             + f"{_g(layer.get('weight_std')):>11s}"
-            + "".join(f"{_g(r.get(k)):>{len(h) + 8}s}" for h, k in cols for r in row)
+            + "".join(
+                f"{(_corr if k == 'input_corr' else _g)(r.get(k)):>{len(h) + 8}s}"
+                for h, k in cols
+                for r in row
+            )
             + (f"{_g(changes.get(layer['name'])):>10s}" if changes else "")
         )
     legend = (
-        "(std: the layer's response before its ReLU; ReLU std: after it; signal: RMS over the batch "
-        "of each image's ||dL/d response||; grad: ||dL/dW||; g/w: ||dL/dW|| / ||W||)"
+        "(std: the layer's response before its ReLU; ReLU std: after it; c-std: the same with each "
+        "channel's mean removed; corr: mean cosine between two images' responses; signal: RMS over "
+        "the batch of each image's ||dL/d response||; grad: ||dL/dW||; g/w: ||dL/dW|| / ||W||)"
     )
     lines += [legend, ""]
     for phase, v in d["verdict"].items():
@@ -319,6 +330,13 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
                     f"  {what}: x{fit['gain']:.3g} per layer toward {toward}, depth scale "
                     f"{fit['depth_scale']:.3g} layers, x{fit['change']:.3g} over {fit['layers']} layers"
                 )
+        if corr := v.get("correlation"):
+            fit = corr["one_minus"]
+            lines.append(
+                f"  inputs' correlation: {_corr(corr['first'])} -> {_corr(corr['last'])} along the path "
+                f"(1 - c x{fit['gain']:.3g} per layer toward the output, depth scale "
+                f"{fit['depth_scale']:.3g} layers)"
+            )
     if "function_step" in d:
         f = d["function_step"]
         lines.append(

@@ -79,6 +79,7 @@ class ResponseRecorder:
             self.stats[module] = {
                 **response_stats(output),
                 "relu_std": None,
+                "relu_centred_std": None,
                 "dead_frac": None,
                 "back_signal": None,
             }

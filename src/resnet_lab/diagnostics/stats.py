@@ -14,6 +14,9 @@ from ..models.paths import is_shortcut_label
 class ResponseStats(TypedDict):
     act_mean: float  # the layer's response (pre-activation: after its BN, before the ReLU)
     act_std: float
+    # Mean cosine between two different images' responses (mean-field theory's c12): 1 when every
+    # image looks the same to the layers above (input_correlation); None with one image.
+    input_corr: float | None
 
 
 class LayerStats(ResponseStats):
@@ -22,6 +25,7 @@ class LayerStats(ResponseStats):
     name: str  # conv1 ... / proj1 ... (shortcuts, models/paths.py) / fc
     module: str  # qualified module name, e.g. features.3.conv2
     relu_std: float | None  # std of the ReLU output that follows (None: no ReLU follows)
+    relu_centred_std: float | None  # the same with each channel's own mean removed (relu_stats)
     dead_frac: float | None  # channels of that ReLU output that are 0 on the whole batch
     back_signal: float | None  # RMS over the batch of each example's ||dL/d response||
     weight_norm: float
@@ -45,6 +49,9 @@ class Verdict(TypedDict, total=False):
     first_to_last: float  # first main-path layer's gradient norm / the largest of the last two
     backward: DepthFit | None  # the backward signal, per layer toward the input
     forward: DepthFit | None  # the ReLU output std, per layer toward the output
+    # The input correlation at the path's first and last layer and 1 - c's fit toward the output
+    # (verdict.correlation_fit): {"first", "last", "one_minus": DepthFit}; evidence, not a rule.
+    correlation: dict[str, Any] | None
     large_steps: list[str]  # layers whose first SGD step lr*||grad W||/||W|| exceeds STEP_BOUND
 
 
@@ -65,20 +72,54 @@ class Diagnosis(TypedDict, total=False):
     finding: dict[str, Any]  # {"finding", "text"}
 
 
+# Images whose pairwise correlation is measured: 64 give 2,016 pairs (the mean of cosines to about
+# two decimals) for a Gram matrix that costs little beside the probe's own forward pass.
+CORR_IMAGES = 64
+
+
 def response_stats(t: torch.Tensor) -> ResponseStats:
-    """Mean and std of a layer's response (its pre-activation)."""
+    """Mean and std of a layer's response (its pre-activation), and the correlation between
+    different images' responses (:func:`input_correlation`)."""
     t = t.detach().float()
-    return {"act_mean": t.mean().item(), "act_std": t.std().item()}
+    return {
+        "act_mean": t.mean().item(),
+        "act_std": t.std().item(),
+        "input_corr": input_correlation(t),
+    }
+
+
+def input_correlation(t: torch.Tensor, images: int = CORR_IMAGES) -> float | None:
+    """The mean cosine between two different images' representations at one layer (each image's
+    whole output, flattened), over every pair among the first ``images`` of the batch: mean-field
+    theory's correlation map c12 = q12 / sqrt(q11 q22) measured (Poole et al. 2016; Schoenholz et
+    al. 2017). Depth drives it toward 1 in a net that maps every input to the same point, so the
+    classifier cannot tell images apart even where the std stays healthy. An image whose
+    representation is all zero has no direction: its cosines count as 0. None with one image."""
+    x = t.detach().float()[:images].flatten(1)
+    n = x.shape[0]
+    if n < 2:
+        return None
+    unit = x / x.norm(dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
+    gram = unit @ unit.T
+    return ((gram.sum() - gram.diagonal().sum()) / (n * (n - 1))).item()
 
 
 def relu_stats(t: torch.Tensor) -> dict[str, float]:
     """Std and dead fraction of a ReLU's output: ``dead_frac`` is the fraction of channels (dim 1:
     conv channels or linear features) that are 0 for every example and position in the batch, so
-    they pass no signal forward and no gradient back, whatever the input."""
+    they pass no signal forward and no gradient back, whatever the input. ``relu_centred_std`` is
+    the std with each channel's mean over the batch and positions removed, i.e. the root of the mean
+    per-channel variance: a constant offset per channel (a bias the ReLU passes) carries no
+    information about the image but counts in ``relu_std``; it does not count here."""
     t = t.detach().float()
     channels = t.transpose(0, 1).reshape(t.shape[1], -1)  # (C, N*H*W)
     dead = (channels.amax(dim=1) <= 0).float().mean()
-    return {"relu_std": t.std().item(), "dead_frac": dead.item()}
+    centred = channels.var(dim=1, unbiased=False).mean().sqrt()
+    return {
+        "relu_std": t.std().item(),
+        "relu_centred_std": centred.item(),
+        "dead_frac": dead.item(),
+    }
 
 
 def depth_fit(values: Sequence[float]) -> DepthFit | None:

@@ -85,6 +85,20 @@ def signal_fits(layers: Sequence[LayerStats]) -> tuple[DepthFit | None, DepthFit
     )
 
 
+def correlation_fit(layers: Sequence[LayerStats]) -> dict[str, Any] | None:
+    """How different images' representations converge along the path: the input correlation c
+    (stats.input_correlation) at the first and last layer of the path, and 1 - c fitted as
+    exponential in depth toward the output (its gain per layer and depth scale: c -> 1 within a
+    few depth scales means every image reaches the classifier as the same point; Schoenholz et al.
+    2017's correlation depth scale, measured). Not a verdict rule: evidence beside it. None where
+    the probe did not record c or fewer than 3 layers have c < 1."""
+    corr = [l.get("input_corr") for l in signal_path(layers)]
+    if not corr or None in corr:
+        return None
+    fit = depth_fit([1 - c for c in corr])
+    return None if fit is None else {"first": corr[0], "last": corr[-1], "one_minus": fit}
+
+
 def _fit_text(fit: DepthFit) -> str:
     return f"gain {fit['gain']:.3g}/layer, depth scale {fit['depth_scale']:.3g} layers"
 
@@ -199,7 +213,13 @@ def gradient_verdict(
     ratio = first_to_last_ratio(layers)
     back, forward = signal_fits(layers)
     probe = _Probe(layers, loss, signal_path(layers), back, forward)
-    out: Verdict = {"first_to_last": ratio, "backward": back, "forward": forward, "large_steps": []}
+    out: Verdict = {
+        "first_to_last": ratio,
+        "backward": back,
+        "forward": forward,
+        "correlation": correlation_fit(layers),
+        "large_steps": [],
+    }
     evidence: list[str] = []
     if lr is not None:
         step = lr / (1 - momentum)
