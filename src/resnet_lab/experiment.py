@@ -45,9 +45,9 @@ from .train import (
     build_optimizer,
     channels_last_safe,
     evaluate,
+    first_steps,
     fit,
     prepare_model,
-    sgd_step,
 )
 
 # A run "stayed at ln C" when every epoch's mean training loss is within this of ln(num_classes):
@@ -97,6 +97,7 @@ class ResultRow(TypedDict, total=False):
     epochs: int
     seconds: float
     verdict_init: str
+    predicted_init: str | None  # diagnostics/predict.py's outcome at init (None: not judged)
     verdict_final: str
     first_to_last_grad_init: float
     backward_change_init: float | None  # fitted change of the backward signal toward the input
@@ -341,7 +342,7 @@ def train_model(
         init_state=init_state,
         final_state={k: v.cpu() for k, v in model.state_dict().items()},
         device=device,
-        **sgd_step(cfg.optim),
+        **first_steps(cfg.optim),
     )
     write_json(run_dir / "diagnosis.json", diagnosis)
     trace = state.callback_state.get(TRACE_KEY, [])
@@ -371,6 +372,7 @@ def train_model(
         "epochs": state.epoch,
         "seconds": round(seconds, 1),
         "verdict_init": diagnosis["verdict"]["init"]["verdict"],
+        "predicted_init": (diagnosis.get("prediction") or {}).get("outcome"),
         "verdict_final": diagnosis["verdict"]["final"]["verdict"],
         "first_to_last_grad_init": diagnosis["verdict"]["init"]["first_to_last"],
         "backward_change_init": (diagnosis["verdict"]["init"].get("backward") or {}).get("change"),

@@ -148,13 +148,12 @@ def prepare_model(
     return model, (torch.compile(model) if cfg.compile else None)
 
 
-def sgd_step(cfg: OptimConfig) -> dict[str, float]:
-    """``lr`` (the warm-up's if any) and ``momentum`` of SGD's early steps, as keyword arguments of
-    the diagnosis; none for Adam, whose step size does not scale with the gradient (what the
-    diagnostics' large-step flag compares)."""
-    if cfg.name != "sgd":
-        return {}
-    return {"lr": cfg.warmup_lr if cfg.warmup_lr is not None else cfg.lr, "momentum": cfg.momentum}
+def first_steps(cfg: OptimConfig) -> dict[str, Any]:
+    """The optimiser of the early steps as keyword arguments of the diagnosis (``optimizer``,
+    ``lr``: the warm-up's if any, ``momentum``: SGD's): what its large-step flag and its predicted
+    outcome (diagnostics/predict.py) read."""
+    lr = cfg.warmup_lr if cfg.warmup_lr is not None else cfg.lr
+    return {"optimizer": cfg.name, "lr": lr, "momentum": cfg.momentum if cfg.name == "sgd" else 0.0}
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:

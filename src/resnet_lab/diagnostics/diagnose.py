@@ -18,6 +18,7 @@ from ..data import Batches, DataSplits, ImageTensors
 from ..errors import UserError
 from ..registry import architecture, create_model
 from .hooks import measure_layers, weight_change
+from .predict import HIT_RATE_TEXT, FirstSteps, Probe, predict
 from .stats import Diagnosis, jsonable, softmax_summary, total_variation
 from .verdict import change_finding, gradient_verdict
 
@@ -82,14 +83,17 @@ def diagnose_states(
     init_state: dict[str, torch.Tensor] | None = None,
     final_state: dict[str, torch.Tensor] | None = None,
     device: torch.device = CPU,
+    optimizer: str | None = None,
     lr: float | None = None,
     momentum: float = 0.0,
     probe_images: int = PROBE_SIZE,
 ) -> Diagnosis:
     """Analyse model ``name`` at initialisation and, if ``final_state`` is given, after training.
 
-    ``init_state`` None means a fresh model built now (seeded by the caller). ``lr``, ``momentum``:
-    SGD's, to flag layers whose steady step would exceed their weight (verdict.py).
+    ``init_state`` None means a fresh model built now (seeded by the caller). ``optimizer``,
+    ``lr``, ``momentum`` (train.first_steps): the optimiser's first steps, for the predicted
+    outcome (predict.py) and, under SGD, the flag on layers whose steady step would exceed their
+    weight (verdict.py).
     """
     init = build(name, options, init_state).to(device)
     final = build(name, options, final_state).to(device) if final_state is not None else None
@@ -100,6 +104,7 @@ def diagnose_states(
         device=device,
         name=name,
         options=architecture(name, options)["options"],  # every option, defaults filled in
+        optimizer=optimizer,
         lr=lr,
         momentum=momentum,
         probe_images=probe_images,
@@ -125,12 +130,17 @@ def analyse_models(
     device: torch.device = CPU,
     name: str = "",
     options: dict[str, Any] | None = None,
+    optimizer: str | None = None,
     lr: float | None = None,
     momentum: float = 0.0,
     probe_images: int = PROBE_SIZE,
 ) -> Diagnosis:
     """The analysis of any module before (``init``) and, if given, after training (``final``), both
-    already on ``device``; leaves their parameters, gradients, buffers and modes as they were."""
+    already on ``device``; leaves their parameters, gradients, buffers and modes as they were.
+    With ``lr``, the optimiser's first steps are judged (``optimizer``: SGD unless said)."""
+    if lr is not None and optimizer is None:
+        optimizer = "sgd"
+    sgd = {"lr": lr, "momentum": momentum} if optimizer == "sgd" else {}
     x, y = fixed_batch(data.train, data, n=probe_images, device=device)  # all, if fewer
     xt, _ = fixed_batch(data.test, data, device=device)
     phases: dict[str, nn.Module] = {"init": init}
@@ -160,9 +170,10 @@ def analyse_models(
             "logit_std": float(p["logits"].float().std()),
             "layers": p["layers"],
         }
-        out["verdict"][phase] = gradient_verdict(
-            p["layers"], p["loss"], data.num_classes, lr, momentum
-        )
+        out["verdict"][phase] = gradient_verdict(p["layers"], p["loss"], data.num_classes, **sgd)
+        if phase == "init" and lr is not None:
+            steps = FirstSteps(optimizer, lr, momentum)  # type: ignore[arg-type]
+            out["prediction"] = predict(Probe(p["layers"], p["loss"], data.num_classes, steps))
         logits[phase], out["predictions"][phase] = _predictions(model, xt, data.num_classes)
     layers = out["probe"]["init"]["layers"]
     out["layer_response"] = {
@@ -172,7 +183,7 @@ def analyse_models(
     out["backward_signal"] = {
         ph: [l["back_signal"] for l in out["probe"][ph]["layers"]] for ph in phases
     }
-    if lr is not None:
+    if sgd:
         out["function_step"] = function_step(init, x, y, xt, lr)
     if "final" in phases:
         out["prediction_shift"] = total_variation(logits["init"], logits["final"])
@@ -337,6 +348,10 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
                 f"(1 - c x{fit['gain']:.3g} per layer toward the output, depth scale "
                 f"{fit['depth_scale']:.3g} layers)"
             )
+    if pred := d.get("prediction"):
+        lines.append(f"Predicted at initialisation under {pred['optimizer']}: {pred['text']}")
+        lines += [f"  - {r}" for r in pred["reasons"]]
+        lines.append(f"  (the rules: docs/diagnostics.md, 'Predicted outcome'; {HIT_RATE_TEXT})")
     if "function_step" in d:
         f = d["function_step"]
         lines.append(

@@ -82,12 +82,15 @@ class ResponseRecorder:
                 "relu_centred_std": None,
                 "dead_frac": None,
                 "back_signal": None,
+                "normalised": False,
             }
             self._watch_gradient(module, output)
             self._last_weight = module
             self._awaiting_relu.append(module)
         elif isinstance(module, NORM_TYPES) and self._last_leaf is self._last_weight is not None:
             self.stats[self._last_weight].update(response_stats(output))  # BN right after a conv
+            # Its output no longer depends on the weight's scale (predict.py's step rule).
+            self.stats[self._last_weight]["normalised"] = True
             self._watch_gradient(self._last_weight, output)
         elif isinstance(module, nn.ReLU):
             main = [
@@ -143,6 +146,9 @@ def weight_norms(module: nn.Module) -> dict[str, float]:
     return {
         "weight_norm": wn,
         "weight_std": w.std().item(),
+        # The size of a typical weight (||W|| / sqrt(n)): what Adam's step of about lr per weight
+        # compares with (diagnostics/predict.py).
+        "weight_rms": wn / w.numel() ** 0.5,
         "grad_norm": gn,
         "grad_to_weight": ratio(gn, wn),
     }

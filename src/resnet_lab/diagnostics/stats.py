@@ -28,8 +28,10 @@ class LayerStats(ResponseStats):
     relu_centred_std: float | None  # the same with each channel's own mean removed (relu_stats)
     dead_frac: float | None  # channels of that ReLU output that are 0 on the whole batch
     back_signal: float | None  # RMS over the batch of each example's ||dL/d response||
+    normalised: bool  # a normalisation (BN) directly follows: the layer is scale-invariant
     weight_norm: float
     weight_std: float
+    weight_rms: float  # ||W|| / sqrt(number of weights)
     grad_norm: float
     grad_to_weight: float
 
@@ -65,6 +67,9 @@ class Diagnosis(TypedDict, total=False):
     classes: list[str]
     probe: dict[str, dict[str, Any]]  # phase (init | final) -> {"loss", "layers": [LayerStats]}
     verdict: dict[str, Verdict]  # phase -> verdict
+    prediction: dict[
+        str, Any
+    ]  # at init, given the optimiser: predict.predict's outcome and reasons
     predictions: dict[str, dict[str, Any]]  # phase -> softmax summary and predicted-class histogram
     layer_response: dict[str, list[Any]]  # names, and per phase the response std per layer
     prediction_shift: float  # total variation between init and final predictions

@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..experiment import builder_options, check_same_data
 from ..resources import check_model_fits
 from ..runs import load_checkpoint
-from ..train import resolve_device, sgd_step
+from ..train import first_steps, resolve_device
 from .diagnose import check_probe_images, diagnose_states, find_initial_checkpoint
 
 Labels = dict[str, str]  # state ("init", "final") -> how the text form names it
@@ -36,7 +36,7 @@ def diagnose_fresh(
     check_model_fits(name, options, data.image_shape, probe_images, device)
     torch.manual_seed(cfg.train.seed)
     result = diagnose_states(
-        name, options, data, device=device, **sgd_step(cfg.optim), probe_images=probe_images
+        name, options, data, device=device, **first_steps(cfg.optim), probe_images=probe_images
     )
     return result, {"init": f" (fresh, seed {cfg.train.seed})"}
 
@@ -78,7 +78,7 @@ def diagnose_checkpoint(
         init_state=init["state_dict"],
         final_state=None if same else final["state_dict"],
         device=resolve_device(device),
-        **sgd_step(cfg.optim),
+        **first_steps(cfg.optim),
         probe_images=probe_images,
     )
     if other:
