@@ -47,6 +47,17 @@ def test_diagnose_any_module_before_and_after_without_touching_it():
     assert not after.training and all(p.grad is None for p in after.parameters())
     assert torch.get_num_threads() == threads
     assert rl.diagnose(after, data, before=before)["weight_change"] == d["weight_change"]
+    assert "prediction" not in d  # no optimiser given: nothing predicted
+
+
+def test_diagnose_predicts_the_outcome_for_the_optimiser_it_is_given():
+    data = rl.data.synthetic(n_train=300, n_test=100)
+    torch.manual_seed(0)
+    net = _net()
+    sgd = rl.diagnose(net, data, lr=0.01, momentum=0.9)["prediction"]
+    adam = rl.diagnose(net, data, optimizer="adam", lr=0.001)["prediction"]
+    assert sgd["optimizer"] == "SGD lr 0.01 momentum 0.9" and adam["optimizer"] == "Adam lr 0.001"
+    assert {sgd["outcome"], adam["outcome"]} <= {"trains", "stays at ln C", "diverges"}
 
 
 def test_the_package_imports_nothing_heavy_until_asked():

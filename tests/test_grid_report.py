@@ -458,3 +458,36 @@ def test_a_cell_of_another_network_is_not_called_a_single_change():
     deep = next(s for s in text if "with deep_cnn" in s and "the seed's setting" in s)
     assert "another network (simple_cnn instead of deep_cnn, not one factor) rescues it" in deep
     assert "changing only the model" not in deep and "changing only grid.model" not in deep
+
+
+def test_the_prediction_table_counts_predicted_against_observed_and_names_the_misses():
+    from resnet_lab.reporting.grid_conclusions import _prediction_sentences, prediction_table
+
+    def row(run, predicted, outcome):
+        return {"run": run, "predicted_init": predicted, "outcome": outcome}
+
+    rows = [
+        row("a", "trains", "learned"),
+        row("b", "trains", "learned"),
+        row("c", "stays at ln C", "failed"),
+        row("d", "diverges", "diverged"),
+        row("e", "trains", "failed"),  # a miss: called fine, did not train
+        row("f", "diverges", "learned"),  # a false alarm
+        row("g", None, "failed"),  # from before the prediction: not counted
+        row("h", "trains", "error"),  # raised: no outcome
+    ]
+    t = prediction_table(rows)
+    assert t["runs"] == 6
+    assert t["confusion"] == {
+        "trains": {"learned": 2, "failed": 1},
+        "stays at ln C": {"failed": 1},
+        "diverges": {"diverged": 1, "learned": 1},
+    }
+    assert (t["sensitivity"].hits, t["sensitivity"].n) == (2, 3)
+    assert (t["specificity"].hits, t["specificity"].n) == (2, 3)
+    assert (t["hit_rate"].hits, t["hit_rate"].n) == (4, 6)
+    assert [r["run"] for r in t["misses"]] == ["e", "f"]
+    text = " ".join(_prediction_sentences(rows))
+    assert "sensitivity 2/3 = 67 %" in text and "Mispredicted: e (predicted trains, failed)" in text
+    assert prediction_table([row("g", None, "failed")]) is None
+    assert _prediction_sentences([row("g", None, "failed")]) == []

@@ -83,3 +83,15 @@ def test_seed_difference_pairs_by_seed_when_both_sides_ran_the_same_seeds():
     other = inf.seed_difference(a, {3: 13.0, 4: 16.0, 5: 14.5})
     assert other.test == "Welch t" and other.n == (3, 3)
     assert inf.seed_difference({0: 1.0}, {0: 2.0}).shown is None  # one seed: no interval
+
+
+def test_proportion_has_the_exact_clopper_pearson_interval():
+    from resnet_lab.inference import proportion
+
+    p = proportion(9, 10)
+    assert p.rate == 0.9
+    # Clopper-Pearson for 9/10 at 95 %: [0.5550, 0.9975] (the beta quantiles).
+    assert p.low == pytest.approx(0.5550, abs=1e-4) and p.high == pytest.approx(0.99747, abs=1e-4)
+    assert "9/10 = 90 %" in p.text() and "exact" in p.text()
+    assert proportion(0, 0).text() == "no runs" and proportion(0, 0).rate is None
+    assert proportion(0, 5).low == 0.0 and proportion(5, 5).high == 1.0

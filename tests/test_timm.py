@@ -50,7 +50,7 @@ def test_an_unknown_timm_name_is_refused_in_one_line():
 
 def test_a_checkpoint_of_a_timm_model_rebuilds_the_same_network(tmp_path):
     pytest.importorskip("timm")
-    from resnet_lab.diagnostics.analyze import build
+    from resnet_lab.diagnostics.diagnose import build
     from resnet_lab.runs import load_checkpoint, save_checkpoint
 
     options = {"num_classes": 10, "in_channels": 3}

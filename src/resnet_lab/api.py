@@ -45,22 +45,29 @@ def diagnose(
     *,
     before: nn.Module | dict[str, torch.Tensor] | None = None,
     device: str | torch.device = "cpu",
+    optimizer: str | None = None,
+    lr: float | None = None,
+    momentum: float = 0.0,
 ) -> dict[str, Any]:
     """The seed-style analysis of ``model`` on ``data`` (predictions on a fixed test batch, per-layer
     response and gradient statistics, a verdict by the rules of docs/diagnostics.md). With
     ``before`` (the same net earlier: a module or a state_dict), ``model`` is analysed as the
-    trained net against it: relative weight change, prediction shift, and a finding. Returns the
-    format of a run's ``diagnosis.json``. ``model`` must already be on ``device``."""
+    trained net against it: relative weight change, prediction shift, and a finding. With ``lr``
+    (and ``optimizer``: "sgd", the default, or "adam"; ``momentum``: SGD's), the outcome that
+    optimiser is predicted to reach from the initial weights (``"prediction"``: trains / stays at
+    ln C / diverges, with the rules that fired). Returns the format of a run's ``diagnosis.json``.
+    ``model`` must already be on ``device``."""
     from .diagnostics.diagnose import analyse_models
 
     device = torch.device(device)
+    steps = {"optimizer": optimizer, "lr": lr, "momentum": momentum}
     if before is None:
-        return analyse_models(model, None, data, device=device)
+        return analyse_models(model, None, data, device=device, **steps)
     if isinstance(before, dict):
         earlier = copy.deepcopy(model)
         earlier.load_state_dict(before)
         before = earlier
-    return analyse_models(before, model, data, device=device)
+    return analyse_models(before, model, data, device=device, **steps)
 
 
 def probe(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:

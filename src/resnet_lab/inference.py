@@ -9,6 +9,8 @@ estimate, interval, n and test, and a sentence that says all four.
 - :func:`fisher_counts`: how many runs learned on each side, Fisher's exact test (two-sided).
 - :func:`logrank`: censored times (the escape step: a run that never left ln C is censored at its
   last step), the log-rank test (``scipy.stats.logrank``).
+- :func:`proportion`: a rate (a hit rate, a sensitivity) with its exact Clopper-Pearson interval
+  (``scipy.stats.binomtest``).
 - :func:`no_worse_than`: "B is no worse than A" only against a margin fixed in advance
   (non-inferiority: the interval's upper end below the margin), never from a mean difference <= 0.
 
@@ -163,3 +165,35 @@ def no_worse_than(diff: Difference, margin: float) -> bool | None:
     if diff.high is None:
         return None
     return diff.high < margin
+
+
+@dataclass(frozen=True)
+class Proportion:
+    """``hits`` of ``n``, with the exact (Clopper-Pearson) ``LEVEL`` interval of the rate."""
+
+    hits: int
+    n: int
+    low: float | None
+    high: float | None
+
+    @property
+    def rate(self) -> float | None:
+        return self.hits / self.n if self.n else None
+
+    def text(self) -> str:
+        if not self.n:
+            return "no runs"
+        return (
+            f"{self.hits}/{self.n} = {self.rate:.0%} ({LEVEL:.0%} CI {self.low:.0%}-{self.high:.0%}, "
+            "exact)"
+        ).replace("%", " %")
+
+
+def proportion(hits: int, n: int) -> Proportion:
+    """A rate with its exact binomial interval (none for n = 0)."""
+    if n == 0:
+        return Proportion(0, 0, None, None)
+    from scipy import stats
+
+    ci = stats.binomtest(hits, n).proportion_ci(confidence_level=LEVEL, method="exact")
+    return Proportion(hits, n, float(ci.low), float(ci.high))

@@ -512,6 +512,65 @@ def _verdict_sentences(rows: list[dict[str, Any]], max_names: int = 4) -> list[s
     return out
 
 
+def prediction_table(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The predicted outcome at initialisation (diagnostics/predict.py, the row's ``predicted_init``)
+    against the observed one: the confusion counts, and for "will not train" (predicted to stay at
+    ln C or to diverge; observed failed or diverged) the sensitivity, specificity and hit rate with
+    exact intervals, and the misses. None when no run has both."""
+    from ..inference import proportion
+
+    judged = [
+        r
+        for r in rows
+        if r.get("predicted_init")
+        and r.get("outcome") in (Outcome.LEARNED, Outcome.FAILED, Outcome.DIVERGED)
+    ]
+    if not judged:
+        return None
+    confusion: dict[str, dict[str, int]] = {}
+    for r in judged:
+        row = confusion.setdefault(r["predicted_init"], {})
+        row[r["outcome"]] = row.get(r["outcome"], 0) + 1
+    said_bad = lambda r: r["predicted_init"] != "trains"
+    was_bad = lambda r: r["outcome"] != Outcome.LEARNED
+    bad = [r for r in judged if was_bad(r)]
+    good = [r for r in judged if not was_bad(r)]
+    return {
+        "runs": len(judged),
+        "confusion": confusion,  # predicted -> observed -> runs
+        "sensitivity": proportion(sum(map(said_bad, bad)), len(bad)),
+        "specificity": proportion(sum(not said_bad(r) for r in good), len(good)),
+        "hit_rate": proportion(sum(said_bad(r) == was_bad(r) for r in judged), len(judged)),
+        "misses": [r for r in judged if said_bad(r) != was_bad(r)],
+    }
+
+
+def _prediction_sentences(rows: list[dict[str, Any]], max_names: int = 4) -> list[str]:
+    t = prediction_table(rows)
+    if t is None:
+        return []  # runs from before the prediction existed: the verdict sentences stand alone
+    cells = "; ".join(
+        f"predicted {p}: " + ", ".join(f"{n} {o}" for o, n in sorted(obs.items()))
+        for p, obs in sorted(t["confusion"].items())
+    )
+    out = [
+        (
+            f"Did the predicted outcome at initialisation (diagnostics/predict.py) come true? Of {t['runs']} "
+            f"runs: {cells}. For 'will not train': sensitivity {t['sensitivity'].text()}, specificity "
+            f"{t['specificity'].text()}, hit rate {t['hit_rate'].text()} (all of this grid's runs, not a "
+            "held-out part)."
+        )
+    ]
+    if t["misses"]:
+        shown = ", ".join(
+            f"{r['run']} (predicted {r['predicted_init']}, {r['outcome']})"
+            for r in t["misses"][:max_names]
+        )
+        more = len(t["misses"]) - max_names
+        out.append(f"Mispredicted: {shown}" + (f" and {more} more." if more > 0 else "."))
+    return out
+
+
 def grid_sentences(blob: dict[str, Any]) -> list[str]:
     """Conclusions of a grid.json: totals, depth limits per setting, what rescues the seed's setting
     (single-key changes only), whether the init verdict predicted the outcome, and the seed spread."""
@@ -535,6 +594,7 @@ def grid_sentences(blob: dict[str, Any]) -> list[str]:
     out += _depth_sentences(summary, axes)
     out += _seed_setting_sentences(summary, axes, blob.get("config"))
     out += _verdict_sentences(rows)
+    out += _prediction_sentences(rows)
     out += escape_sentences(summary, blob.get("num_classes") or 10)
     if len(seeds) == 1:
         out.append(
