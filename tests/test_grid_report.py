@@ -491,3 +491,32 @@ def test_the_prediction_table_counts_predicted_against_observed_and_names_the_mi
     assert "sensitivity 2/3 = 67 %" in text and "Mispredicted: e (predicted trains, failed)" in text
     assert prediction_table([row("g", None, "failed")]) is None
     assert _prediction_sentences([row("g", None, "failed")]) == []
+
+
+def test_a_cell_shows_its_predicted_outcome_and_a_mark_where_a_run_came_out_otherwise():
+    from resnet_lab.reporting.grid_conclusions import summarise
+    from resnet_lab.reporting.plots import _cell_text
+
+    def row(seed, predicted, outcome, acc):
+        return {
+            "cell": "c",
+            "settings": {"model.depth": 20},
+            "seed": seed,
+            "outcome": outcome,
+            "best_val_acc": acc,
+            "test_acc": acc,
+            "verdict_init": "healthy",
+            "predicted_init": predicted,
+        }
+
+    right = summarise(
+        [row(0, "stays at ln C", "failed", 10.0), row(1, "stays at ln C", "failed", 10.2)]
+    )[0]
+    assert right["predicted_init"] == ["stays at ln C"] and right["mispredicted"] == 0
+    assert _cell_text(right) == "10 ✗ →s"
+    wrong = summarise(
+        [row(0, "stays at ln C", "learned", 30.0), row(1, "trains", "learned", 32.0)]
+    )[0]
+    assert wrong["mispredicted"] == 1 and _cell_text(wrong) == "31 →s!"
+    old = summarise([{**row(0, None, "learned", 30.0), "predicted_init": None}])[0]
+    assert old["predicted_init"] == [] and _cell_text(old) == "30"

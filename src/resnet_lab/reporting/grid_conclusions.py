@@ -28,6 +28,17 @@ _SHORT_VALUES = {
 }
 
 
+def _mispredicted(r: dict[str, Any]) -> bool:
+    """The prediction at init said "will not train" and the run learned, or the reverse."""
+    if not r.get("predicted_init") or r["outcome"] not in (
+        Outcome.LEARNED,
+        Outcome.FAILED,
+        Outcome.DIVERGED,
+    ):
+        return False
+    return (r["predicted_init"] != "trains") != (r["outcome"] != Outcome.LEARNED)
+
+
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per cell, in grid order: outcomes over seeds and the mean +- std of the accuracies."""
     cells: dict[str, list[dict[str, Any]]] = {}
@@ -56,6 +67,12 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "threshold_step": mean_std([float(s) for s in passed]),
                 "passed": len(passed),
                 "verdicts_init": sorted({r["verdict_init"] for r in ok}),
+                # The outcomes predicted at initialisation (diagnostics/predict.py; absent in rows
+                # from before it) and how many runs came out otherwise.
+                "predicted_init": sorted(
+                    {r["predicted_init"] for r in ok if r.get("predicted_init")}
+                ),
+                "mispredicted": sum(_mispredicted(r) for r in ok),
                 "left_ln": sum(bool(r.get("left_ln")) for r in ok),
                 # When each run left ln C (escape.py): steps of those that did, last steps of those
                 # that did not (censored); rows from before it was recorded are in neither.
@@ -532,7 +549,7 @@ def prediction_table(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         row = confusion.setdefault(r["predicted_init"], {})
         row[r["outcome"]] = row.get(r["outcome"], 0) + 1
     said_bad = lambda r: r["predicted_init"] != "trains"
-    was_bad = lambda r: r["outcome"] != Outcome.LEARNED
+    was_bad = lambda r: r["outcome"] != Outcome.LEARNED  # failed or diverged (judged rows only)
     bad = [r for r in judged if was_bad(r)]
     good = [r for r in judged if not was_bad(r)]
     return {
@@ -541,7 +558,7 @@ def prediction_table(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
         "sensitivity": proportion(sum(map(said_bad, bad)), len(bad)),
         "specificity": proportion(sum(not said_bad(r) for r in good), len(good)),
         "hit_rate": proportion(sum(said_bad(r) == was_bad(r) for r in judged), len(judged)),
-        "misses": [r for r in judged if said_bad(r) != was_bad(r)],
+        "misses": [r for r in judged if _mispredicted(r)],
     }
 
 

@@ -55,6 +55,7 @@ def _table(blob: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         "best val acc %",
         f"passed {blob.get('threshold_acc', '?')}% at step (mean)",
         "verdict at init",
+        "predicted at init",
         f"left ln {blob.get('num_classes') or 10} at step",
         "test acc %",
     ]
@@ -78,6 +79,7 @@ def _table(blob: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
                 _ms(s.get("best_val_acc")),
                 passed_text,
                 ", ".join(v for v in s.get("verdicts_init") or [] if v) or "-",
+                ", ".join(s.get("predicted_init") or []) or "-",
                 cell_escapes(s).text(),
                 _ms(s.get("test_acc")),
             ]
@@ -102,6 +104,8 @@ def _run_line(r: dict[str, Any]) -> str:
         bits.append(
             f"gradients at init: {r.get('verdict_init') or '-'}, after training: {r.get('verdict_final') or '-'}"
         )
+    if r.get("predicted_init"):
+        bits.append(f"predicted at init: {r['predicted_init']}")
     if r.get("left_ln") is not None:
         bits.append("loss left ln C" if r["left_ln"] else "loss never left ln C")
     if "escape_step" in r:

@@ -319,13 +319,20 @@ VERDICT_MARKS = {
 }
 
 
+# The outcome predicted at initialisation (diagnostics/predict.py), with "!" where it differs from
+# what happened ("will not train" against learned, or "trains" against failed / diverged).
+PREDICTION_MARKS = {"stays at ln C": "→s", "diverges": "→D", "trains": ""}
+
+
 def _cell_text(s: dict[str, Any]) -> str:
     acc = "" if s.get("best_val_acc") is None else f"{s['best_val_acc'][0]:.0f}"
     mark = OUTCOME_MARKS.get(s["outcome"], "")
     verdicts = "".join(
         VERDICT_MARKS.get(v, "?") for v in s.get("verdicts_init") or [] if v and v != "healthy"
     )
-    return " ".join(p for p in (acc, mark, verdicts) if p)
+    predicted = "".join(PREDICTION_MARKS.get(p, "?") for p in s.get("predicted_init") or [])
+    wrong = "!" if s.get("mispredicted") else ""
+    return " ".join(p for p in (acc, mark, verdicts, predicted + wrong) if p)
 
 
 def grid_heatmap(
@@ -405,6 +412,9 @@ def grid_heatmap(
         + ", ".join(f"{m} {o}" for o, m in OUTCOME_MARKS.items())
         + " (no mark: learned in every seed)\ngradients at init: "
         + ", ".join(f"{m} {v}" for v, m in VERDICT_MARKS.items())
+        + " · predicted at init: "
+        + ", ".join(f"{m} {o}" for o, m in PREDICTION_MARKS.items() if m)
+        + ", ! a run mispredicted"
         + " · grey: ran but no accuracy · blank: not run",
         fontsize=7,
     )
