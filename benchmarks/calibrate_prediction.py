@@ -24,12 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from resnet_lab.diagnostics.predict import FirstSteps, Probe, predict
+from resnet_lab.diagnostics.predict import Probe, predict
+from resnet_lab.diagnostics.rejudge import NEEDED, first_steps
 from resnet_lab.reporting.grid_conclusions import prediction_table
 
 HELD_OUT_DEPTHS = {32}
 FIT_DEPTHS = {8, 20, 56}
-NEEDED = ("input_corr", "normalised", "weight_rms")  # what the rules read beyond the old probe
 
 
 def part(settings: dict[str, Any]) -> str:
@@ -53,15 +53,6 @@ def init_probe(run_dir: Path) -> tuple[dict[str, Any], str]:
     return {**fresh["probe"]["init"], "num_classes": fresh["num_classes"]}, "re-measured"
 
 
-def first_steps(run_dir: Path) -> FirstSteps:
-    import yaml
-
-    optim = yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]
-    lr = optim["warmup_lr"] if optim.get("warmup_lr") is not None else optim["lr"]
-    momentum = optim["momentum"] if optim["name"] == "sgd" else 0.0
-    return FirstSteps(optim["name"], lr, momentum)
-
-
 def main(grids: list[str]) -> None:
     rows = []
     for grid in map(Path, grids):
@@ -70,7 +61,9 @@ def main(grids: list[str]) -> None:
             if r["outcome"] == "error" or not (run_dir / "diagnosis.json").is_file():
                 continue
             probe, source = init_probe(run_dir)
-            steps = first_steps(run_dir)
+            import yaml
+
+            steps = first_steps(yaml.safe_load((run_dir / "config.yaml").read_text())["optim"])
             p = predict(Probe(probe["layers"], probe["loss"], probe["num_classes"], steps))
             rows.append(
                 {
@@ -98,7 +91,10 @@ def main(grids: list[str]) -> None:
     json.dump(
         {
             "rules": "resnet_lab/diagnostics/predict.py (RULES)",
-            "split": {"fit": "SGD at depths 8, 20, 56", "held-out": "depth 32, and every Adam cell"},
+            "split": {
+                "fit": "SGD at depths 8, 20, 56",
+                "held-out": "depth 32, and every Adam cell",
+            },
             "parts": parts,
             "runs": rows,
         },

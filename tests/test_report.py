@@ -442,3 +442,39 @@ def test_equal_means_are_tied_in_the_ranking_not_ordered():
     )
     ranking = next(x for x in s if x.startswith("Ranking"))
     assert "resnet_seed 69.00% > deep_cnn 10.00% = resnet_seed_plain 10.00%" in ranking
+
+
+def test_a_rebuilt_report_judges_the_stored_probes_by_todays_rules(smoke_report, tmp_path):
+    """A run whose stored verdict and prediction came from a rule that no longer exists (written
+    here as a made-up label) is reported with today's, computed from its stored probe."""
+    from resnet_lab.diagnostics.rejudge import rejudge
+    from resnet_lab.reporting.report import read_compare
+
+    old = tmp_path / "old"
+    shutil.copytree(smoke_report, old)
+    blob = json.loads((old / "results.json").read_text())
+    today = {}
+    for row in blob["results"]:
+        diag = json.loads((old / row["run"] / "diagnosis.json").read_text())
+        today[row["model"]] = diag["verdict"]["init"]["verdict"], diag["prediction"]["outcome"]
+        diag["verdict"]["init"]["verdict"] = "a retired rule's label"
+        diag["prediction"]["outcome"] = "a retired prediction"
+        (old / row["run"] / "diagnosis.json").write_text(json.dumps(diag))
+        row["verdict_init"], row["predicted_init"] = (
+            "a retired rule's label",
+            "a retired prediction",
+        )
+    (old / "results.json").write_text(json.dumps(blob))
+    for m in read_compare(old)["models"]:
+        verdict, predicted = today[m["name"]]
+        assert m["row"]["verdict_init"] == m["diagnosis"]["verdict"]["init"]["verdict"] == verdict
+        assert m["row"]["predicted_init"] == m["diagnosis"]["prediction"]["outcome"] == predicted
+    assert main(["report", str(old)]) == 0
+    assert "retired" not in (old / "report.md").read_text()
+    # A probe without the statistics the prediction reads gets no prediction, not half a one.
+    diag = json.loads((old / blob["results"][0]["run"] / "diagnosis.json").read_text())
+    for layer in diag["probe"]["init"]["layers"]:
+        layer.pop("input_corr")
+    optim = yaml.safe_load((old / blob["results"][0]["run"] / "config.yaml").read_text())["optim"]
+    assert "prediction" not in rejudge(diag, optim)
+    assert rejudge({"verdict": "unreadable"}, optim) == {"verdict": "unreadable"}

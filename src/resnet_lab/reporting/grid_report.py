@@ -26,6 +26,14 @@ from .report import Page, png, read_study, settings_yaml, study_provenance, writ
 REQUIRED = ("config", "axes", "runs", "summary")
 
 
+def rejudged(rows: list[dict[str, Any]], grid_dir: Path) -> list[dict[str, Any]]:
+    """The rows with their verdicts and predictions computed again by today's rules from the probes
+    stored in their run directories (diagnostics/rejudge.py), where those directories are here."""
+    from ..diagnostics.rejudge import rejudged_row
+
+    return [rejudged_row(r, grid_dir / r["run"]) if "run" in r else r for r in rows]
+
+
 def load_grid(grid_dir: str | Path) -> dict[str, Any]:
     grid_dir = Path(grid_dir)
     blob = read_study(grid_dir, "grid.json", "resnet-lab grid")
@@ -206,6 +214,7 @@ def write_merged_report(
     written with their merged grid.json into ``out`` (a new directory, or one that holds only such
     a merged report)."""
     out = Path(out)
+    blobs = [{**b, "runs": rejudged(b["runs"], Path(src))} for b, src in zip(blobs, sources)]
     blob = merge_grids(blobs, sources)
     if out.exists() and any(p.name not in MERGED_FILES for p in out.iterdir()):
         raise UserError(
@@ -224,6 +233,7 @@ def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
     """Write grid.html (self-contained), grid.md and figures/*.png into ``grid_dir``."""
     grid_dir = Path(grid_dir)
     blob = load_grid(grid_dir)
+    blob["runs"] = rejudged(blob["runs"], grid_dir)
     # Summarised again from the rows, so that a grid written by an older resnet-lab gets today's
     # columns (e.g. the escape steps its rows hold) in a rewritten report.
     blob["summary"] = summarise(blob["runs"])

@@ -46,7 +46,10 @@ def read_study(study_dir: Path, filename: str, command: str) -> Any:
 
 
 def read_compare(run_dir: str | Path) -> dict[str, Any]:
-    """A finished compare run: config, provenance and, per model, its row, history and diagnosis."""
+    """A finished compare run: config, provenance and, per model, its row, history and diagnosis
+    (verdicts judged again by today's rules from the stored probes)."""
+    from ..diagnostics.rejudge import rejudge, rejudged_row
+
     run_dir = Path(run_dir)
     results = run_dir / "results.json"
     if not results.is_file():
@@ -77,12 +80,16 @@ def read_compare(run_dir: str | Path) -> dict[str, Any]:
                 if "architecture" in info and "precision" in info
                 else None
             )
+            # Verdicts and predictions by today's rules from the stored probes (diagnostics/rejudge.py).
+            diagnosis = (
+                rejudge(json.loads(diag.read_text()), config["optim"]) if diag.is_file() else None
+            )
             models.append(
                 {
                     "name": row["model"],
-                    "row": row,
+                    "row": rejudged_row(row, mdir),
                     "history": history,
-                    "diagnosis": json.loads(diag.read_text()) if diag.is_file() else None,
+                    "diagnosis": diagnosis,
                     "optimizer": config["optim"]["name"],
                     "seed": row.get("seed", config["train"]["seed"]),
                     "run": run_dir.name,

@@ -19,6 +19,8 @@ def _fmt(ms) -> str:
 
 
 def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
+    from ..diagnostics.rejudge import rejudged_row
+
     sweep_dir = Path(sweep_dir)
     blob = read_study(sweep_dir, "sweep.json", "resnet-lab sweep")
     runs = []
@@ -28,7 +30,7 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
         diag = rd / "diagnosis.json"
         runs.append(
             {
-                **row,
+                **rejudged_row(row, rd),  # verdicts by today's rules (diagnostics/rejudge.py)
                 "history": history,
                 "diagnosis": json.loads(diag.read_text()) if diag.is_file() else None,
             }

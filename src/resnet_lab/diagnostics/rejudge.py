@@ -1,0 +1,74 @@
+"""Stored probes judged again by today's rules, so that a report rebuilt from old runs never shows
+a verdict (or a prediction) of a rule that no longer exists (issue 32).
+
+A run's diagnosis.json keeps the raw statistics of its probes (per layer, the loss); the verdict
+and the predicted outcome are functions of those (verdict.py, predict.py) and of the optimiser in
+the run's config.yaml. A probe recorded before a statistic existed that a rule reads is judged
+without that rule's input: the verdict's rules read only what every probe has; the prediction
+needs the input correlation, the normalised flag and the weights' rms (``NEEDED``) and is left
+out (None) for probes without them, rather than judged on half its evidence.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .predict import FirstSteps, Probe, predict
+from .verdict import gradient_verdict
+
+NEEDED = ("input_corr", "normalised", "weight_rms")  # what predict.py reads beyond older probes
+
+
+def first_steps(optim: dict[str, Any]) -> FirstSteps:
+    """The optimiser's first steps from a config's ``optim`` section (as train.first_steps)."""
+    lr = optim["warmup_lr"] if optim.get("warmup_lr") is not None else optim["lr"]
+    momentum = optim["momentum"] if optim["name"] == "sgd" else 0.0
+    return FirstSteps(optim["name"], lr, momentum)
+
+
+def rejudge(diagnosis: dict[str, Any], optim: dict[str, Any]) -> dict[str, Any]:
+    """``diagnosis`` with its verdicts (and, where its init probe allows, its prediction) computed
+    again by today's rules; the statistics are kept as they were. A diagnosis these rules cannot
+    read (a format older than the per-layer probe) is returned as it was stored."""
+    try:
+        return _rejudge(diagnosis, optim)
+    except (KeyError, TypeError, ValueError):
+        return diagnosis
+
+
+def _rejudge(diagnosis: dict[str, Any], optim: dict[str, Any]) -> dict[str, Any]:
+    steps = first_steps(optim)
+    sgd = {"lr": steps.lr, "momentum": steps.momentum} if steps.optimizer == "sgd" else {}
+    n = diagnosis["num_classes"]
+    out = dict(diagnosis)
+    out["verdict"] = {
+        phase: gradient_verdict(p["layers"], p["loss"], n, **sgd)
+        for phase, p in diagnosis["probe"].items()
+    }
+    init = diagnosis["probe"].get("init")
+    out.pop("prediction", None)
+    if init and init["layers"] and all(k in init["layers"][0] for k in NEEDED):
+        out["prediction"] = predict(Probe(init["layers"], init["loss"], n, steps))
+    return out
+
+
+def rejudged_row(row: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """A study row (results.json / grid.json) with ``verdict_init``, ``verdict_final`` and
+    ``predicted_init`` from its run directory's probes by today's rules; the row as it was where
+    the directory holds no readable diagnosis.json and config.yaml (moved, or never written)."""
+    import json
+
+    import yaml
+
+    try:
+        diagnosis = json.loads((run_dir / "diagnosis.json").read_text())
+        optim = yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]
+        judged = _rejudge(diagnosis, optim)
+    except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
+        return row
+    out = {**row, "predicted_init": (judged.get("prediction") or {}).get("outcome")}
+    for phase in ("init", "final"):
+        if phase in judged["verdict"]:
+            out[f"verdict_{phase}"] = judged["verdict"][phase]["verdict"]
+    return out
