@@ -507,3 +507,38 @@ def test_an_axis_of_typed_values_is_the_axis_its_spec_parses_to():
     assert parse_axis(joint.spec) == joint and joint.values[1] == ("adam", 0.001)
     with pytest.raises(UserError, match="model.depth"):
         axis_of("model.depth", ["deep"])
+
+
+def test_jobs_get_one_gpu_each_round_robin_and_none_without_a_gpu(monkeypatch):
+    import queue
+
+    import torch
+
+    from resnet_lab import local_jobs
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    assert local_jobs.gpu_slots(2) == ["3", "5"]
+    assert local_jobs.gpu_slots(5) == ["3", "5", "3", "5", "3"]  # more jobs than GPUs: shared
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert local_jobs.gpu_slots(2) is None
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    assert local_jobs.gpu_slots(2) is None
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert local_jobs.gpu_slots(3) == ["0", "1", "0"]
+    # A worker takes its GPU from the queue before anything touches CUDA.
+    import os
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "unset by the worker")  # restored after the test
+    slots = queue.Queue()
+    slots.put("1")
+    import signal
+
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    stderr = sys.stderr
+    try:
+        local_jobs._worker_start(slots)
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+    finally:
+        signal.signal(signal.SIGINT, handlers[0]), signal.signal(signal.SIGTERM, handlers[1])
+        sys.stderr = stderr

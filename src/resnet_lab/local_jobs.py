@@ -108,7 +108,25 @@ class _NoBars:
         return getattr(self._stream, name)
 
 
-def _worker_start() -> None:
+def gpu_slots(jobs: int) -> list[str] | None:
+    """The GPU each of ``jobs`` workers sees (its CUDA_VISIBLE_DEVICES), round robin over this
+    machine's visible GPUs, so that N jobs on N GPUs get one each and more jobs than GPUs share them
+    (several small runs fit on one GPU); None on a machine without a GPU (the workers keep the
+    parent's environment)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [i.strip() for i in visible.split(",") if i.strip()]
+    else:
+        import torch
+
+        ids = [str(i) for i in range(torch.cuda.device_count())]
+    return [ids[i % len(ids)] for i in range(jobs)] if ids else None
+
+
+def _worker_start(slots=None) -> None:
+    # One GPU per worker (gpu_slots), set before the run imports torch.cuda in this fresh process.
+    if slots is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = slots.get()
     # Ctrl-C reaches the whole process group; the parent stops the workers itself, so that no
     # worker prints a traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -137,7 +155,16 @@ def run_local(
     log(f"local jobs: {len(pending)} run(s), {jobs} at a time")
     errors: dict[str, str] = {}
     bar = tqdm(total=len(pending), desc=kind, unit="run", disable=not sys.stderr.isatty())
-    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_worker_start)
+    context = get_context("spawn")
+    slots = None
+    if (gpus := gpu_slots(jobs)) is not None:
+        slots = context.Queue()
+        for gpu in gpus:
+            slots.put(gpu)
+        log(f"local jobs: GPU(s) {', '.join(gpus)} (one per job, CUDA_VISIBLE_DEVICES)")
+    pool = ProcessPoolExecutor(
+        jobs, mp_context=context, initializer=_worker_start, initargs=(slots,)
+    )
     try:
         futures = {}
         for run, cfg in pending:
