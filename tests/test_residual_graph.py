@@ -89,9 +89,8 @@ def test_every_registered_family_gives_the_blocks_of_its_naming_convention(name)
         f"{n}.shortcut" for n, m in skip_blocks.items() if not isinstance(m.shortcut, nn.Identity)
     }
     assert found.shortcut_modules == named_shortcuts
-    # ConvNet checks its input size in Python, so its own forward is read by the convention (it
-    # makes no addition) and its children are traced.
-    assert [u.module for u in found.untraced] == [""]
+    # Every registered model traces whole (ConvNet checks its input size in a hook, not in forward).
+    assert found.untraced == ()
     assert has_skips(model) == bool(skip_blocks)
     names = [n for n, _ in model.named_modules()]
     assert [on_shortcut(n, shortcut_modules(model)) for n in names] == [
@@ -106,8 +105,11 @@ def test_plain_nets_and_additions_that_are_not_residual_give_no_blocks():
     assert not has_skips(create_model("resnet_seed_plain"))
 
 
-def test_an_untraceable_model_falls_back_to_the_naming_convention_with_a_one_line_reason():
+def test_an_untraceable_model_falls_back_to_the_naming_convention_with_a_one_line_reason(capsys):
     found = residual_blocks(Gated())
+    note = capsys.readouterr().err.strip()
+    assert note.startswith("resnet-lab: note: Gated cannot be traced with torch.fx (TraceError")
+    assert "\n" not in note and "naming convention" in note
     assert found.blocks == (Block("", ("body",), ("shortcut",)),)
     (untraced,) = found.untraced
     assert untraced.module == "" and "\n" not in untraced.reason

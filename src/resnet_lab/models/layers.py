@@ -136,14 +136,21 @@ class ConvNet(nn.Module):
         self.features = features
         self.input_size = input_size
         self.fc = nn.Linear(math.prod(feature_shape), num_classes)
+        # The size check runs as a hook, not in forward, so that torch.fx can trace forward
+        # (models/residual_graph.py reads the blocks from the graph; an `if` on a shape cannot be traced).
+        self.register_forward_pre_hook(_check_input_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
-            raise ValueError(
-                f"this model was built for {self.input_size}x{self.input_size} inputs, got "
-                f"{tuple(x.shape[-2:])}; rebuild it with input_size={x.shape[-1]}"
-            )
         return self.fc(torch.flatten(self.features(x), 1))
+
+
+def _check_input_size(model: ConvNet, args: tuple[torch.Tensor, ...]) -> None:
+    x = args[0]
+    if x.shape[-1] != model.input_size or x.shape[-2] != model.input_size:
+        raise ValueError(
+            f"this model was built for {model.input_size}x{model.input_size} inputs, got "
+            f"{tuple(x.shape[-2:])}; rebuild it with input_size={x.shape[-1]}"
+        )
 
 
 def _skip_blocks(model: nn.Module, scheme: str) -> list[ResidualBlock]:

@@ -17,11 +17,10 @@ and the shortcut call (``nn.Identity`` left out: it computes nothing). So a mode
 (torchvision, timm, ``out = x + self.f(x)`` in a notebook) has its blocks found the same way as
 resnet-lab's own families, whose blocks are exactly their ``ResidualBlock``\\ s with ``skip``.
 
-Where fx cannot trace a module's forward (Python control flow on tensor values; resnet-lab's own
-``ConvNet`` checks the input size that way), the module's children are traced one by one, and the
+Where fx cannot trace a module's forward (Python control flow on tensor values), the module's children are traced one by one, and the
 additions of that module's own forward are taken from the naming convention this replaces (a
 ``ResidualBlock`` with ``skip``, or a module with a child called ``shortcut``); the result says which
-modules were read that way and why, in one line each.
+modules were read that way and why, and so does one stderr note per module (``note_once``).
 
 This module is apart from ``paths.py`` because it needs torch, while ``paths.py`` is also read by
 ``reporting/``, which imports no torch; ``paths.py`` asks it for the shortcut modules of a model.
@@ -36,7 +35,7 @@ from dataclasses import dataclass
 import torch
 from torch import fx, nn
 
-from ..errors import exception_line
+from ..errors import exception_line, note_once
 from .layers import ResidualBlock
 
 # The longest shortcut chain (in graph nodes) still taken for a shortcut rather than a branch: the
@@ -109,6 +108,14 @@ def residual_blocks(model: nn.Module) -> ResidualStructure:
     untraced: list[Untraced] = []
     _read(model, "", blocks, untraced)
     found = ResidualStructure(tuple(blocks), tuple(untraced))
+    for u in untraced:  # said once per module and reason, in one line each
+        where = (
+            f"module {u.module!r} of {type(model).__name__}" if u.module else type(model).__name__
+        )
+        note_once(
+            f"{where} cannot be traced with torch.fx ({u.reason}); its own residual additions are "
+            "read by the naming convention (a ResidualBlock, or a child called 'shortcut')"
+        )
     _CACHE[model] = (key, found)
     return found
 
