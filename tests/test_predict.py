@@ -159,3 +159,13 @@ def test_every_rule_that_fires_is_listed_the_deciding_one_first():
     out = P.predict(_probe(layers))
     assert out["rule"] == "step larger than the weight" and len(out["reasons"]) == 2
     assert out["reasons"][1].startswith("inputs merged")
+
+
+def test_the_largest_steps_are_listed_with_whether_a_normalisation_exempts_them():
+    layers = _path()
+    layers[1] = {**layers[1], "grad_to_weight": 30.0, "normalised": True}  # 3x, exempt
+    layers[-1] = {**layers[-1], "grad_to_weight": 5.0}  # 0.5x
+    steps = P.predict(_probe(layers))["largest_steps"]
+    assert [s["name"] for s in steps] == ["conv2", "fc", "conv1"]
+    assert steps[0]["step"] == pytest.approx(3.0) and steps[0]["normalised"]
+    assert not steps[1]["normalised"] and len(steps) == 3

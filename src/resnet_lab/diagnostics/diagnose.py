@@ -351,6 +351,15 @@ def format_diagnosis(d: dict[str, Any], labels: dict[str, str] | None = None) ->
     if pred := d.get("prediction"):
         lines.append(f"Predicted at initialisation under {pred['optimizer']}: {pred['text']}")
         lines += [f"  - {r}" for r in pred["reasons"]]
+        if pred.get("largest_steps"):
+            lines.append(
+                "  steady first step / weight, largest: "
+                + ", ".join(
+                    f"{s['name']} {s['step']:.3g}"
+                    + (" (normalised: exempt)" if s["normalised"] else "")
+                    for s in pred["largest_steps"]
+                )
+            )
         lines.append(f"  (the rules: docs/diagnostics.md, 'Predicted outcome'; {HIT_RATE_TEXT})")
     if "function_step" in d:
         f = d["function_step"]

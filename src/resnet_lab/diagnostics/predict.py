@@ -145,7 +145,7 @@ RULES: tuple[tuple[str, Predicted, Rule], ...] = (
 
 def predict(p: Probe) -> dict[str, object]:
     """{"outcome", "rule" (the name of the rule that decided; None for trains), "reasons" (the
-    sentences of every rule that fired, the deciding one first), "optimizer"}."""
+    sentences of every rule that fired, the deciding one first), "optimizer", "largest_steps"}."""
     fired = [(name, outcome, why) for name, outcome, rule in RULES if (why := rule(p)) is not None]
     if fired:
         name, outcome, _ = fired[0]
@@ -159,4 +159,16 @@ def predict(p: Probe) -> dict[str, object]:
         "rule": name,
         "reasons": reasons,
         "optimizer": p.steps.text(),
+        "largest_steps": largest_steps(p),
     }
+
+
+def largest_steps(p: Probe, n: int = 3) -> list[dict[str, object]]:
+    """The ``n`` layers with the largest steady first step relative to their weight under the
+    probe's optimiser (evidence beside rule 2: {"name", "step", "normalised"})."""
+    steps = [
+        {"name": l["name"], "step": s, "normalised": bool(l.get("normalised"))}
+        for l in p.layers
+        if (s := p.steps.relative_step(l)) is not None and finite(s)
+    ]
+    return sorted(steps, key=lambda d: -d["step"])[:n]
