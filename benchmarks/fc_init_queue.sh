@@ -9,6 +9,8 @@ set -u
 OUT=${1:?usage: fc_init_queue.sh OUT_DIR DATA}
 DATA=${2:?usage: fc_init_queue.sh OUT_DIR DATA}
 PY=${PYTHON:-python}
+here=$(cd "$(dirname "$0")/.." && pwd)
+export PYTHONPATH="$here/src"  # this checkout's code, whatever the Python's own install points at
 mkdir -p "$OUT"
 for fc in default as_init; do
   echo "$(date -u +%FT%TZ) start fc_init=$fc at $(git rev-parse --short HEAD)" >> "$OUT/queue.log"
