@@ -22,7 +22,8 @@ for it in 8000 16000; do
   "$PY" -m resnet_lab.cli sweep --preset degradation-cpu-residual --dataset imagefolder --data-dir "$DATA" \
     --model.fc_init default --seeds 0,1,2,3,4 --max-steps "$it" --train.epochs "$epochs" \
     --optim.milestones "$((it / 2)),$((it * 3 / 4))" --out "$OUT/it$it" >> "$OUT/it$it.log" 2>&1
-  echo "$(date -u +%FT%TZ) end $it rc=$?" >> "$OUT/queue.log"
+  rc=$?  # before the echo: its $(date) would reset $?
+  echo "$(date -u +%FT%TZ) end $it rc=$rc" >> "$OUT/queue.log"
   "$PY" "$here/benchmarks/budget_decision.py" "$OUT/it$it" > "$OUT/it$it-decision.json"
   decided=$?
   echo "$(date -u +%FT%TZ) decision at $it: $(grep '"verdict"' "$OUT/it$it-decision.json")" >> "$OUT/queue.log"

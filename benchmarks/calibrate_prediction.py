@@ -24,8 +24,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from resnet_lab.diagnostics.predict import Probe, predict
-from resnet_lab.diagnostics.rejudge import NEEDED, first_steps
+from resnet_lab.diagnostics.predict import FirstSteps, Probe, predict
+from resnet_lab.diagnostics.rejudge import NEEDED
+from resnet_lab.models.paths import is_shortcut_label
 from resnet_lab.reporting.grid_conclusions import prediction_table
 
 HELD_OUT_DEPTHS = {32}
@@ -63,7 +64,9 @@ def main(grids: list[str]) -> None:
             probe, source = init_probe(run_dir)
             import yaml
 
-            steps = first_steps(yaml.safe_load((run_dir / "config.yaml").read_text())["optim"])
+            optim = yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]
+            depth = sum(not is_shortcut_label(l["name"]) for l in probe["layers"])
+            steps = FirstSteps.of(optim, depth)
             p = predict(Probe(probe["layers"], probe["loss"], probe["num_classes"], steps))
             rows.append(
                 {
@@ -84,7 +87,7 @@ def main(grids: list[str]) -> None:
         table = prediction_table([r for r in rows if r["part"] == name])
         if table is not None:
             table = {
-                k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                k: {**dataclasses.asdict(v), "rate": v.rate} if dataclasses.is_dataclass(v) else v
                 for k, v in table.items()
             }
             parts[name] = table

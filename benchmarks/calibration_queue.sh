@@ -16,6 +16,8 @@ mkdir -p "$OUT"
 echo "$(date -u +%FT%TZ) start trainability-quick seeds 0,1,2 at $(git -C "$here" rev-parse --short HEAD)" >> "$OUT/queue.log"
 "$PY" -m resnet_lab.cli grid --preset trainability-quick --seeds 0,1,2 --dataset imagefolder \
   --data-dir "$DATA" --out "$OUT/map" >> "$OUT/map.log" 2>&1
-echo "$(date -u +%FT%TZ) end trainability-quick rc=$?" >> "$OUT/queue.log"
+rc=$?  # before the echo: its $(date) would reset $?
+echo "$(date -u +%FT%TZ) end trainability-quick rc=$rc" >> "$OUT/queue.log"
 "$PY" "$here/benchmarks/calibrate_prediction.py" "$OUT/map" > "$OUT/prediction-calibration.json" 2>> "$OUT/map.log"
-echo "$(date -u +%FT%TZ) calibration rc=$? -> $OUT/prediction-calibration.json" >> "$OUT/queue.log"
+rc=$?  # before the echo: its $(date) would reset $?
+echo "$(date -u +%FT%TZ) calibration rc=$rc -> $OUT/prediction-calibration.json" >> "$OUT/queue.log"

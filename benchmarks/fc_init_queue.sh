@@ -16,5 +16,6 @@ for fc in default as_init; do
   echo "$(date -u +%FT%TZ) start fc_init=$fc at $(git rev-parse --short HEAD)" >> "$OUT/queue.log"
   "$PY" -m resnet_lab.cli sweep --preset degradation-cpu-residual --dataset imagefolder \
     --data-dir "$DATA" --model.fc_init "$fc" --out "$OUT/fc-$fc" >> "$OUT/fc-$fc.log" 2>&1
-  echo "$(date -u +%FT%TZ) end fc_init=$fc rc=$?" >> "$OUT/queue.log"
+  rc=$?  # before the echo: its $(date) would reset $?
+  echo "$(date -u +%FT%TZ) end fc_init=$fc rc=$rc" >> "$OUT/queue.log"
 done

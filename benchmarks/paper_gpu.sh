@@ -15,11 +15,13 @@ DATA=${DATA:-../shared/datasets/cifar10-jpeg.tar.gz}
 OUT=${OUT:-runs/paper}
 LAUNCH=${LAUNCH:-inline}
 args=(sweep --preset paper --seeds 0,1,2,3,4 --dataset imagefolder --data-dir "$DATA" --out "$OUT")
+rc=0  # a sweep with failed runs exits 1: the report of the finished ones is still written
 case "$LAUNCH" in
-  inline) resnet-lab "${args[@]}" ;;
-  local) resnet-lab "${args[@]}" --jobs "${JOBS:?JOBS=N: runs at once, one GPU each}" ;;
+  inline) resnet-lab "${args[@]}" || rc=$? ;;
+  local) resnet-lab "${args[@]}" --jobs "${JOBS:?JOBS=N: runs at once, one GPU each}" || rc=$? ;;
   slurm) resnet-lab "${args[@]}" --launcher submitit --slurm-partition "${PARTITION:?PARTITION=name}" \
-           --gpus-per-job 1 --cpus-per-job "${CPUS:-8}" --timeout-min "${TIMEOUT_MIN:-600}" --max-parallel 50 ;;
+           --gpus-per-job 1 --cpus-per-job "${CPUS:-8}" --timeout-min "${TIMEOUT_MIN:-600}" --max-parallel 50 || rc=$? ;;
   *) echo "LAUNCH must be inline, local or slurm" >&2; exit 2 ;;
 esac
 resnet-lab report "$OUT"
+exit "$rc"

@@ -32,7 +32,8 @@ stage() {  # stage NAME SEEDS CELL...
   echo "$(date -u +%FT%TZ) start $name (seeds $seeds: $*) at $(git -C "$here" rev-parse --short HEAD)" >>"$root/queue.log"
   "$py" -m resnet_lab.cli grid --preset seed-escape --dataset imagefolder --data-dir "$data" \
     --axis "$(axis "$@")" --seeds "$seeds" --out "$root/$name" >>"$root/$name.log" 2>&1
-  echo "$(date -u +%FT%TZ) end $name rc=$?" >>"$root/queue.log"
+  rc=$?  # before the echo: its $(date) would reset $?
+  echo "$(date -u +%FT%TZ) end $name rc=$rc" >>"$root/queue.log"
 }
 
 # 1. Today's recipe at seeds 0 and 1 on this machine: the reference every control is paired with
@@ -57,6 +58,7 @@ if [[ $wanted == *" seed-plain-sgd "* ]]; then
     "$py" -m resnet_lab.cli compare --preset seed-plain-sgd --dataset imagefolder --data-dir "$data" \
       --no-tensorboard --out "$root/seed-plain-sgd" >>"$root/seed-plain-sgd.log" 2>&1
   fi
-  echo "$(date -u +%FT%TZ) end seed-plain-sgd rc=$?" >>"$root/queue.log"
+  rc=$?  # before the echo: its $(date) would reset $?
+  echo "$(date -u +%FT%TZ) end seed-plain-sgd rc=$rc" >>"$root/queue.log"
 fi
 echo "$(date -u +%FT%TZ) queue done" >>"$root/queue.log"

@@ -58,6 +58,8 @@ def test_diagnose_predicts_the_outcome_for_the_optimiser_it_is_given():
     adam = rl.diagnose(net, data, optimizer="adam", lr=0.001)["prediction"]
     assert sgd["optimizer"] == "SGD lr 0.01 momentum 0.9" and adam["optimizer"] == "Adam lr 0.001"
     assert {sgd["outcome"], adam["outcome"]} <= {"trains", "stays at ln C", "diverges"}
+    with pytest.raises(ValueError, match="needs its lr"):
+        rl.diagnose(net, data, optimizer="adam")
 
 
 def test_the_package_imports_nothing_heavy_until_asked():

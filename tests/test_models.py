@@ -254,3 +254,12 @@ def test_a_factory_taking_kwargs_gets_the_class_count_so_torchvision_models_work
     assert options == {"num_classes": data.num_classes}
     torch.manual_seed(0)
     check_model(name, create_model(name, **options), data)  # (2, 10) logits, in one line if not
+
+
+def test_a_convnet_refuses_another_input_size_positional_or_by_keyword():
+    model = create_model("simple_cnn")
+    with pytest.raises(ValueError, match="built for 32x32 inputs, got \\(28, 28\\)"):
+        model(torch.randn(1, 3, 28, 28))
+    with pytest.raises(ValueError, match="built for 32x32"):
+        model(x=torch.randn(1, 3, 28, 28))
+    assert model(x=torch.randn(1, 3, 32, 32)).shape == (1, 10)

@@ -11,6 +11,7 @@ import torch
 from resnet_lab.config import DataConfig
 from resnet_lab.data import load_data
 from resnet_lab.diagnostics import predict as P
+from resnet_lab.diagnostics import verdict as V
 from resnet_lab.diagnostics.diagnose import diagnose_states, format_diagnosis
 
 
@@ -62,9 +63,7 @@ def test_the_named_cases_are_predicted_with_their_reasons(
         name,
         {**options, "num_classes": 10},
         data,
-        optimizer=optimizer,
-        lr=lr,
-        momentum=momentum,
+        optim={"name": optimizer, "lr": lr, "momentum": momentum},
         probe_images=64,
     )
     assert d["prediction"]["outcome"] == outcome and d["prediction"]["rule"] == rule
@@ -169,3 +168,50 @@ def test_the_largest_steps_are_listed_with_whether_a_normalisation_exempts_them(
     assert [s["name"] for s in steps] == ["conv2", "fc", "conv1"]
     assert steps[0]["step"] == pytest.approx(3.0) and steps[0]["normalised"]
     assert not steps[1]["normalised"] and len(steps) == 3
+
+
+def test_first_steps_take_the_warm_up_lr_only_for_nets_the_schedule_warms_up():
+    optim = {"name": "sgd", "lr": 0.1, "momentum": 0.9, "warmup_lr": 0.01, "warmup_min_depth": 110}
+    assert P.FirstSteps.of(optim, 110).lr == 0.01  # resnet-110: warmed up (train.LRSchedule)
+    assert P.FirstSteps.of(optim, 56).lr == 0.1  # resnet-56: not
+    assert P.FirstSteps.of({**optim, "warmup_lr": None}, 110).lr == 0.1
+    adam = P.FirstSteps.of({"name": "adam", "lr": 0.001, "momentum": 0.9}, 20)
+    assert (adam.optimizer, adam.lr, adam.momentum) == ("adam", 0.001, 0.0)
+    with pytest.raises(ValueError, match="adamw"):
+        P.FirstSteps.of({"name": "adamw", "lr": 0.001}, 20)
+
+
+def test_a_stored_null_gradient_is_non_finite_as_the_verdict_reads_it():
+    layers = _path()
+    layers[0] = {**layers[0], "grad_norm": None}  # how JSON stores a NaN
+    assert P.predict(_probe(layers))["rule"] == "non-finite"
+
+
+def test_adam_does_not_move_a_layer_without_gradient():
+    layers = _path()
+    layers[-1] = {
+        **layers[-1],
+        "grad_to_weight": 0.0,
+        "weight_rms": 1e-4,
+    }  # lr/rms = 10, but no step
+    assert P.predict(_probe(layers, steps=("adam", 0.001, 0.0)))["outcome"] == P.TRAINS
+
+
+def test_no_backward_signal_at_all_counts_as_vanishing_unless_the_output_layer_starts_at_zero():
+    layers = _path(gain=1.0, last_corr=0.9999)
+    layers[0] = {**layers[0], "back_signal": 0.0}
+    out = P.predict(_probe(layers))
+    assert out["outcome"] == P.STAYS and "shrinks to 0" in out["reasons"][0]
+    layers[-1] = {**layers[-1], "weight_norm": 0.0}  # Fixup's zero classifier: it learns first
+    assert P.predict(_probe(layers))["outcome"] == P.TRAINS
+
+
+def test_completely_merged_inputs_keep_their_correlation_fit():
+    from resnet_lab.diagnostics.stats import input_correlation
+
+    assert input_correlation(torch.ones(4, 3, 2, 2) * 0.3) <= 1.0
+    layers = [
+        {"name": f"conv{i + 1}", "input_corr": c} for i, c in enumerate((0.5, 0.99, 1.0, 1.0))
+    ]
+    fit = V.correlation_fit([*layers, {"name": "fc", "input_corr": 1.0}])
+    assert fit is not None and fit["last"] == 1.0 and fit["one_minus"]["gain"] < 0.01

@@ -60,7 +60,10 @@ def diagnose(
     from .diagnostics.diagnose import analyse_models
 
     device = torch.device(device)
-    steps = {"optimizer": optimizer, "lr": lr, "momentum": momentum}
+    if optimizer is not None and lr is None:
+        raise ValueError(f"optimizer={optimizer!r} needs its lr to predict an outcome; pass lr=")
+    optim = None if lr is None else {"name": optimizer or "sgd", "lr": lr, "momentum": momentum}
+    steps = {"optim": optim}
     if before is None:
         return analyse_models(model, None, data, device=device, **steps)
     if isinstance(before, dict):

@@ -45,7 +45,6 @@ from .train import (
     build_optimizer,
     channels_last_safe,
     evaluate,
-    first_steps,
     fit,
     prepare_model,
 )
@@ -342,7 +341,7 @@ def train_model(
         init_state=init_state,
         final_state={k: v.cpu() for k, v in model.state_dict().items()},
         device=device,
-        **first_steps(cfg.optim),
+        optim=dataclasses.asdict(cfg.optim),
     )
     write_json(run_dir / "diagnosis.json", diagnosis)
     trace = state.callback_state.get(TRACE_KEY, [])

@@ -126,7 +126,12 @@ def gpu_slots(jobs: int) -> list[str] | None:
 def _worker_start(slots=None) -> None:
     # One GPU per worker (gpu_slots), set before the run imports torch.cuda in this fresh process.
     if slots is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = slots.get()
+        import queue
+
+        try:  # one slot per worker; a worker started beyond them keeps the parent's GPUs
+            os.environ["CUDA_VISIBLE_DEVICES"] = slots.get(timeout=5)
+        except queue.Empty:
+            pass
     # Ctrl-C reaches the whole process group; the parent stops the workers itself, so that no
     # worker prints a traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -157,7 +162,9 @@ def run_local(
     bar = tqdm(total=len(pending), desc=kind, unit="run", disable=not sys.stderr.isatty())
     context = get_context("spawn")
     slots = None
-    if (gpus := gpu_slots(jobs)) is not None:
+    # A run that names its GPU (--device cuda:1) keeps it: the workers see every GPU then.
+    named = any(str(cfg.train.device).startswith("cuda:") for _, cfg in pending)
+    if not named and (gpus := gpu_slots(jobs)) is not None:
         slots = context.Queue()
         for gpu in gpus:
             slots.put(gpu)

@@ -148,14 +148,6 @@ def prepare_model(
     return model, (torch.compile(model) if cfg.compile else None)
 
 
-def first_steps(cfg: OptimConfig) -> dict[str, Any]:
-    """The optimiser of the early steps as keyword arguments of the diagnosis (``optimizer``,
-    ``lr``: the warm-up's if any, ``momentum``: SGD's): what its large-step flag and its predicted
-    outcome (diagnostics/predict.py) read."""
-    lr = cfg.warmup_lr if cfg.warmup_lr is not None else cfg.lr
-    return {"optimizer": cfg.name, "lr": lr, "momentum": cfg.momentum if cfg.name == "sgd" else 0.0}
-
-
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
     if cfg.name == "sgd":
         return torch.optim.SGD(

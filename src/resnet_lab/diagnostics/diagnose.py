@@ -8,6 +8,7 @@ docs/diagnostics.md); ``format_diagnosis`` renders it as text.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from torch import nn
 from ..data import Batches, DataSplits, ImageTensors
 from ..errors import UserError
 from ..registry import architecture, create_model
+from ..train import main_path_depth
 from .hooks import measure_layers, weight_change
 from .predict import HIT_RATE_TEXT, FirstSteps, Probe, predict
 from .stats import Diagnosis, jsonable, softmax_summary, total_variation
@@ -83,17 +85,15 @@ def diagnose_states(
     init_state: dict[str, torch.Tensor] | None = None,
     final_state: dict[str, torch.Tensor] | None = None,
     device: torch.device = CPU,
-    optimizer: str | None = None,
-    lr: float | None = None,
-    momentum: float = 0.0,
+    optim: Mapping[str, Any] | None = None,
     probe_images: int = PROBE_SIZE,
 ) -> Diagnosis:
     """Analyse model ``name`` at initialisation and, if ``final_state`` is given, after training.
 
-    ``init_state`` None means a fresh model built now (seeded by the caller). ``optimizer``,
-    ``lr``, ``momentum`` (train.first_steps): the optimiser's first steps, for the predicted
-    outcome (predict.py) and, under SGD, the flag on layers whose steady step would exceed their
-    weight (verdict.py).
+    ``init_state`` None means a fresh model built now (seeded by the caller). ``optim``: the
+    config's optim section (a mapping: name, lr, momentum, warmup_lr, warmup_min_depth), whose
+    first steps (predict.FirstSteps.of) the predicted outcome and, under SGD, the flag on layers
+    whose steady step would exceed their weight (verdict.py) are judged for.
     """
     init = build(name, options, init_state).to(device)
     final = build(name, options, final_state).to(device) if final_state is not None else None
@@ -104,9 +104,7 @@ def diagnose_states(
         device=device,
         name=name,
         options=architecture(name, options)["options"],  # every option, defaults filled in
-        optimizer=optimizer,
-        lr=lr,
-        momentum=momentum,
+        optim=optim,
         probe_images=probe_images,
     )
 
@@ -130,17 +128,15 @@ def analyse_models(
     device: torch.device = CPU,
     name: str = "",
     options: dict[str, Any] | None = None,
-    optimizer: str | None = None,
-    lr: float | None = None,
-    momentum: float = 0.0,
+    optim: Mapping[str, Any] | None = None,
     probe_images: int = PROBE_SIZE,
 ) -> Diagnosis:
     """The analysis of any module before (``init``) and, if given, after training (``final``), both
     already on ``device``; leaves their parameters, gradients, buffers and modes as they were.
-    With ``lr``, the optimiser's first steps are judged (``optimizer``: SGD unless said)."""
-    if lr is not None and optimizer is None:
-        optimizer = "sgd"
-    sgd = {"lr": lr, "momentum": momentum} if optimizer == "sgd" else {}
+    With ``optim`` (a config's optim section), the optimiser's first steps on ``init`` are judged:
+    the predicted outcome (predict.py) and, under SGD, the large-step flag and the function step."""
+    steps = FirstSteps.of(optim, main_path_depth(init)) if optim is not None else None
+    sgd = {"lr": steps.lr, "momentum": steps.momentum} if steps and steps.optimizer == "sgd" else {}
     x, y = fixed_batch(data.train, data, n=probe_images, device=device)  # all, if fewer
     xt, _ = fixed_batch(data.test, data, device=device)
     phases: dict[str, nn.Module] = {"init": init}
@@ -171,8 +167,7 @@ def analyse_models(
             "layers": p["layers"],
         }
         out["verdict"][phase] = gradient_verdict(p["layers"], p["loss"], data.num_classes, **sgd)
-        if phase == "init" and lr is not None:
-            steps = FirstSteps(optimizer, lr, momentum)  # type: ignore[arg-type]
+        if phase == "init" and steps is not None:
             out["prediction"] = predict(Probe(p["layers"], p["loss"], data.num_classes, steps))
         logits[phase], out["predictions"][phase] = _predictions(model, xt, data.num_classes)
     layers = out["probe"]["init"]["layers"]
@@ -184,7 +179,7 @@ def analyse_models(
         ph: [l["back_signal"] for l in out["probe"][ph]["layers"]] for ph in phases
     }
     if sgd:
-        out["function_step"] = function_step(init, x, y, xt, lr)
+        out["function_step"] = function_step(init, x, y, xt, sgd["lr"])
     if "final" in phases:
         out["prediction_shift"] = total_variation(logits["init"], logits["final"])
         out["weight_change"] = weight_change(

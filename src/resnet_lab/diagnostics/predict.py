@@ -13,20 +13,22 @@ that did not shape them):
 2. ``step larger than the weight`` -> diverges: some layer's steady first step is larger than the
    layer's weight, so the first steps replace it rather than adjust it. The steady step of SGD
    with momentum beta is lr / (1 - beta) * ||dL/dW|| / ||W|| (momentum accumulates a persistent
-   gradient); Adam's normalised step moves each weight by about lr whatever the gradient's size
-   (Kingma & Ba 2015, section 2.1), i.e. lr / rms(W) relative to the weight. Layers followed by
+   gradient); Adam's normalised step moves each weight by about lr whatever the gradient's size,
+   as long as it is well above Adam's eps (Kingma & Ba 2015, section 2.1), i.e. lr / rms(W)
+   relative to the weight (a layer with no gradient does not move). Layers followed by
    a normalisation (BatchNorm) are exempt: their output does not depend on the weight's scale, so
    a large step grows ||W|| and shrinks the next effective step by 1/||W||^2 (van Laarhoven 2017;
    Arora et al. 2019) rather than blowing up the output. Layers whose weight is zero (Fixup's
    classifier, a zero-initialised last conv) are exempt: they are meant to grow from 0.
-3. ``inputs merged, no gradient to separate them`` -> stays at ln C, under SGD only: the
-   representation reaching the classifier is the same for every image (the input correlation at
-   the path's last layer is at least ``CORR_MERGED``), so the output can fit the class prior
-   but nothing about the image, and the backward signal that would have to separate the images
-   in the early layers shrinks toward the input by more than ``SIGNAL_CHANGE_LIMIT`` (verdict.py),
-   so SGD's steps there are that much smaller than at the output. Adam is exempt: its step does
-   not scale with the gradient's size (rule 2's reason), so a vanishing signal does not slow the
-   early layers.
+3. ``inputs merged, no gradient to separate them`` -> stays at ln C, under SGD only: different
+   images' responses at the path's last layer (before the classifier; the uncentred cosine of
+   stats.input_correlation, so a shared offset counts as sameness) are nearly the same (input
+   correlation at least ``CORR_MERGED``), so the output can fit the class prior but hardly
+   anything about the image; and the backward signal that would have to separate the images in
+   the early layers shrinks toward the input by more than ``SIGNAL_CHANGE_LIMIT`` (verdict.py; or
+   is 0 somewhere, unless the output layer starts at zero), so SGD's steps there are that much
+   smaller than at the output. Adam is exempt: its step does not scale with the gradient's size
+   (rule 2's reason), so a vanishing signal does not slow the early layers.
 
 What none of them sees: a budget. "Stays at ln C" means "within a budget of the order of the
 map's" (hundreds to a few thousand steps); a net the rule calls stuck may still leave later (the
@@ -36,9 +38,9 @@ full-width DeepCNN left after about 1,400 steps, docs/results.md).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from .stats import LayerStats, finite
 from .verdict import SIGNAL_CHANGE_LIMIT, signal_fits, signal_path
@@ -58,11 +60,23 @@ HIT_RATE_TEXT = "hit rate on held-out runs: not measured yet"
 
 @dataclass(frozen=True)
 class FirstSteps:
-    """The optimiser's first steps, as far as the rules need them (train.first_steps)."""
+    """The optimiser's first steps, as far as the rules need them (:meth:`of` a config's optim section)."""
 
     optimizer: Literal["sgd", "adam"]
     lr: float
     momentum: float = 0.0  # SGD's; Adam's beta1 does not change its step's size
+
+    @classmethod
+    def of(cls, optim: Mapping[str, Any], depth: int) -> FirstSteps:
+        """The first steps of the optimiser a config's ``optim`` section sets, on a net of ``depth``
+        main-path weight layers: at the warm-up's lr where the schedule warms this net up
+        (train.LRSchedule: ``warmup_lr`` set and ``depth >= warmup_min_depth``)."""
+        name = optim["name"]
+        if name not in ("sgd", "adam"):
+            raise ValueError(f"no first-step rule for optimizer {name!r}; sgd or adam")
+        warm = optim.get("warmup_lr") is not None and depth >= optim.get("warmup_min_depth", 0)
+        lr = optim["warmup_lr"] if warm else optim["lr"]
+        return cls(name, lr, optim.get("momentum", 0.0) if name == "sgd" else 0.0)
 
     def relative_step(self, layer: LayerStats) -> float | None:
         """The steady step of ``layer``'s weight relative to the weight (None: not defined)."""
@@ -70,8 +84,10 @@ class FirstSteps:
             return None
         if self.optimizer == "sgd":
             return self.lr / (1 - self.momentum) * layer["grad_to_weight"]
+        # Adam's update lr * m / (sqrt(v) + eps) is about lr per weight only where the gradient is
+        # well above eps (1e-8); a layer with no gradient does not move at all.
         rms = layer.get("weight_rms")
-        return self.lr / rms if rms else None
+        return self.lr / rms if rms and layer["grad_to_weight"] > 0 else None
 
     def text(self) -> str:
         tail = f" momentum {self.momentum:g}" if self.optimizer == "sgd" else ""
@@ -94,10 +110,10 @@ Rule = Callable[[Probe], "str | None"]  # the reason the rule fired (a sentence)
 
 
 def non_finite(p: Probe) -> str | None:
-    grads = [l.get("grad_norm") for l in p.layers]
     if not finite(p.loss):
         return f"the loss at initialisation is {p.loss}"
-    bad = [l["name"] for l, g in zip(p.layers, grads) if g is not None and not finite(g)]
+    # None is how a stored probe (JSON) writes a NaN or an infinity, as verdict._non_finite reads it.
+    bad = [l["name"] for l in p.layers if not finite(l.get("grad_norm"))]
     return f"the gradient of {', '.join(bad)} is not finite" if bad else None
 
 
@@ -123,15 +139,22 @@ def inputs_merged_without_gradient(p: Probe) -> str | None:
         return None
     path = signal_path(p.layers)
     last = path[-1].get("input_corr") if path else None
-    back, _ = signal_fits(p.layers)
-    if last is None or back is None or last < CORR_MERGED:
+    if last is None or last < CORR_MERGED:
         return None
-    if back["change"] >= 1 / SIGNAL_CHANGE_LIMIT:
-        return None
+    # No signal at all on some layer is the extreme of a vanishing one (verdict._no_gradient), unless
+    # the output layer starts at zero (Fixup): then it learns first and the rest follows.
+    zero_output = p.layers and p.layers[-1].get("weight_norm") == 0
+    if any(l.get("back_signal") == 0 for l in path) and not zero_output:
+        change = "to 0"
+    else:
+        back, _ = signal_fits(p.layers)
+        if back is None or back["change"] >= 1 / SIGNAL_CHANGE_LIMIT:
+            return None
+        change = f"x{back['change']:.2g}"
     return (
-        f"every image reaches the classifier as nearly the same point (input correlation "
-        f"{last:.4f} at {path[-1]['name']}, >= {CORR_MERGED}), and the backward signal that would "
-        f"separate them shrinks x{back['change']:.2g} toward the input (beyond 1/{SIGNAL_CHANGE_LIMIT:.0f}): "
+        f"different images' responses at the path's last layer are nearly the same (input "
+        f"correlation {last:.4f} at {path[-1]['name']}, >= {CORR_MERGED}), and the backward signal "
+        f"that would separate them shrinks {change} toward the input (beyond 1/{SIGNAL_CHANGE_LIMIT:.0f}): "
         "SGD's steps in the early layers are that much smaller"
     )
 

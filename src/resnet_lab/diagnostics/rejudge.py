@@ -14,17 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..models.paths import is_shortcut_label
 from .predict import FirstSteps, Probe, predict
 from .verdict import gradient_verdict
 
 NEEDED = ("input_corr", "normalised", "weight_rms")  # what predict.py reads beyond older probes
-
-
-def first_steps(optim: dict[str, Any]) -> FirstSteps:
-    """The optimiser's first steps from a config's ``optim`` section (as train.first_steps)."""
-    lr = optim["warmup_lr"] if optim.get("warmup_lr") is not None else optim["lr"]
-    momentum = optim["momentum"] if optim["name"] == "sgd" else 0.0
-    return FirstSteps(optim["name"], lr, momentum)
 
 
 def rejudge(diagnosis: dict[str, Any], optim: dict[str, Any]) -> dict[str, Any]:
@@ -38,7 +32,11 @@ def rejudge(diagnosis: dict[str, Any], optim: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rejudge(diagnosis: dict[str, Any], optim: dict[str, Any]) -> dict[str, Any]:
-    steps = first_steps(optim)
+    init = diagnosis["probe"].get("init")
+    # The main path's weight layers (projections are named proj*): train.main_path_depth's count,
+    # which decides whether the schedule warms the net up.
+    depth = sum(not is_shortcut_label(l["name"]) for l in (init or {}).get("layers", []))
+    steps = FirstSteps.of(optim, depth)
     sgd = {"lr": steps.lr, "momentum": steps.momentum} if steps.optimizer == "sgd" else {}
     n = diagnosis["num_classes"]
     out = dict(diagnosis)
@@ -46,24 +44,28 @@ def _rejudge(diagnosis: dict[str, Any], optim: dict[str, Any]) -> dict[str, Any]
         phase: gradient_verdict(p["layers"], p["loss"], n, **sgd)
         for phase, p in diagnosis["probe"].items()
     }
-    init = diagnosis["probe"].get("init")
     out.pop("prediction", None)
     if init and init["layers"] and all(k in init["layers"][0] for k in NEEDED):
         out["prediction"] = predict(Probe(init["layers"], init["loss"], n, steps))
     return out
 
 
-def rejudged_row(row: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+def rejudged_row(
+    row: dict[str, Any], run_dir: Path, optim: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """A study row (results.json / grid.json) with ``verdict_init``, ``verdict_final`` and
-    ``predicted_init`` from its run directory's probes by today's rules; the row as it was where
-    the directory holds no readable diagnosis.json and config.yaml (moved, or never written)."""
+    ``predicted_init`` from its run directory's probes by today's rules (``optim``: the run's
+    optim section, read from its config.yaml unless given); the row as it was where the directory
+    holds no readable diagnosis.json and config (moved, or never written), or where the rules
+    cannot read the stored probe (a format older than theirs)."""
     import json
 
     import yaml
 
     try:
         diagnosis = json.loads((run_dir / "diagnosis.json").read_text())
-        optim = yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]
+        if optim is None:
+            optim = yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]
         judged = _rejudge(diagnosis, optim)
     except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
         return row

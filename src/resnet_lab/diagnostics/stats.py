@@ -106,7 +106,8 @@ def input_correlation(t: torch.Tensor, images: int = CORR_IMAGES) -> float | Non
         return None
     unit = x / x.norm(dim=1, keepdim=True).clamp_min(torch.finfo(x.dtype).tiny)
     gram = unit @ unit.T
-    return ((gram.sum() - gram.diagonal().sum()) / (n * (n - 1))).item()
+    mean = ((gram.sum() - gram.diagonal().sum()) / (n * (n - 1))).item()
+    return min(mean, 1.0)  # identical images give 1 + rounding in float32
 
 
 def relu_stats(t: torch.Tensor) -> dict[str, float]:

@@ -8,6 +8,7 @@ Kept apart from diagnose.py because these read run directories and data settings
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..errors import UserError
 from ..experiment import builder_options, check_same_data
 from ..resources import check_model_fits
 from ..runs import load_checkpoint
-from ..train import first_steps, resolve_device
+from ..train import resolve_device
 from .diagnose import check_probe_images, diagnose_states, find_initial_checkpoint
 
 Labels = dict[str, str]  # state ("init", "final") -> how the text form names it
@@ -36,7 +37,12 @@ def diagnose_fresh(
     check_model_fits(name, options, data.image_shape, probe_images, device)
     torch.manual_seed(cfg.train.seed)
     result = diagnose_states(
-        name, options, data, device=device, **first_steps(cfg.optim), probe_images=probe_images
+        name,
+        options,
+        data,
+        device=device,
+        optim=dataclasses.asdict(cfg.optim),
+        probe_images=probe_images,
     )
     return result, {"init": f" (fresh, seed {cfg.train.seed})"}
 
@@ -78,7 +84,7 @@ def diagnose_checkpoint(
         init_state=init["state_dict"],
         final_state=None if same else final["state_dict"],
         device=resolve_device(device),
-        **first_steps(cfg.optim),
+        optim=dataclasses.asdict(cfg.optim),
         probe_images=probe_images,
     )
     if other:

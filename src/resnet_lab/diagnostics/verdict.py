@@ -91,11 +91,13 @@ def correlation_fit(layers: Sequence[LayerStats]) -> dict[str, Any] | None:
     exponential in depth toward the output (its gain per layer and depth scale: c -> 1 within a
     few depth scales means every image reaches the classifier as the same point; Schoenholz et al.
     2017's correlation depth scale, measured). Not a verdict rule: evidence beside it. None where
-    the probe did not record c or fewer than 3 layers have c < 1."""
+    the probe did not record c on every layer of the path, or the path has fewer than 3 layers."""
     corr = [l.get("input_corr") for l in signal_path(layers)]
     if not corr or None in corr:
         return None
-    fit = depth_fit([1 - c for c in corr])
+    # 1 - c floored at float32's resolution, so that a layer where the images merged completely
+    # (c = 1 to the last bit) counts as merged rather than dropping the fit.
+    fit = depth_fit([max(1 - c, 1e-7) for c in corr])
     return None if fit is None else {"first": corr[0], "last": corr[-1], "one_minus": fit}
 
 

@@ -138,14 +138,14 @@ class ConvNet(nn.Module):
         self.fc = nn.Linear(math.prod(feature_shape), num_classes)
         # The size check runs as a hook, not in forward, so that torch.fx can trace forward
         # (models/residual_graph.py reads the blocks from the graph; an `if` on a shape cannot be traced).
-        self.register_forward_pre_hook(_check_input_size)
+        self.register_forward_pre_hook(_check_input_size, with_kwargs=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(torch.flatten(self.features(x), 1))
 
 
-def _check_input_size(model: ConvNet, args: tuple[torch.Tensor, ...]) -> None:
-    x = args[0]
+def _check_input_size(model: ConvNet, args: tuple, kwargs: dict) -> None:
+    x = args[0] if args else kwargs["x"]
     if x.shape[-1] != model.input_size or x.shape[-2] != model.input_size:
         raise ValueError(
             f"this model was built for {model.input_size}x{model.input_size} inputs, got "

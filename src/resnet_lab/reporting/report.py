@@ -87,7 +87,7 @@ def read_compare(run_dir: str | Path) -> dict[str, Any]:
             models.append(
                 {
                     "name": row["model"],
-                    "row": rejudged_row(row, mdir),
+                    "row": rejudged_row(row, mdir, config["optim"]),
                     "history": history,
                     "diagnosis": diagnosis,
                     "optimizer": config["optim"]["name"],

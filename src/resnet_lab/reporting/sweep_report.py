@@ -18,6 +18,22 @@ def _fmt(ms) -> str:
     return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
 
 
+def _rejudged_diagnosis(path: Path, run_dir: Path) -> dict | None:
+    """The run's diagnosis with its verdicts by today's rules (as its row), None if it has none."""
+    import yaml
+
+    from ..diagnostics.rejudge import rejudge
+
+    if not path.is_file():
+        return None
+    diagnosis = json.loads(path.read_text())
+    try:
+        optim = yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        return diagnosis
+    return rejudge(diagnosis, optim)
+
+
 def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
     from ..diagnostics.rejudge import rejudged_row
 
@@ -32,7 +48,7 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
             {
                 **rejudged_row(row, rd),  # verdicts by today's rules (diagnostics/rejudge.py)
                 "history": history,
-                "diagnosis": json.loads(diag.read_text()) if diag.is_file() else None,
+                "diagnosis": _rejudged_diagnosis(diag, rd),
             }
         )
     figures = [
