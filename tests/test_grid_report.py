@@ -520,3 +520,30 @@ def test_a_cell_shows_its_predicted_outcome_and_a_mark_where_a_run_came_out_othe
     assert wrong["mispredicted"] == 1 and _cell_text(wrong) == "31 →s!"
     old = summarise([{**row(0, None, "learned", 30.0), "predicted_init": None}])[0]
     assert old["predicted_init"] == [] and _cell_text(old) == "30"
+
+
+def test_grid_rows_are_rejudged_from_their_run_directories_probes(tmp_path):
+    import json
+
+    import torch
+    import yaml
+    from torch import nn
+
+    import resnet_lab as rl
+    from resnet_lab.reporting.grid_report import rejudged
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 30 * 30, 10))
+    data = rl.data.synthetic(n_train=300, n_test=100)
+    diagnosis = rl.diagnose(net, data, lr=0.01, momentum=0.9)
+    run = tmp_path / "cell_seed0"
+    run.mkdir()
+    (run / "diagnosis.json").write_text(json.dumps(diagnosis))
+    optim = {"name": "sgd", "lr": 0.01, "momentum": 0.9, "warmup_lr": None}
+    (run / "config.yaml").write_text(yaml.safe_dump({"optim": optim}))
+    stale = {"run": "cell_seed0", "verdict_init": "a retired label", "predicted_init": "retired"}
+    moved = {"run": "elsewhere_seed0", "verdict_init": "kept", "predicted_init": None}
+    new, kept = rejudged([stale, moved], tmp_path)
+    assert new["verdict_init"] == diagnosis["verdict"]["init"]["verdict"]
+    assert new["predicted_init"] == diagnosis["prediction"]["outcome"]
+    assert kept == moved  # no run directory here: the row as it was
