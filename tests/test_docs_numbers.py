@@ -122,3 +122,15 @@ def test_the_seed_escape_table_lives_on_the_results_page_alone():
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     holders = [p.name for p in pages if row in p.read_text(encoding="utf-8")]
     assert holders == ["results.md"], holders
+
+
+def test_the_study_benchmark_numbers_on_the_performance_page_are_those_of_its_file():
+    perf = (ROOT / "docs/performance.md").read_text(encoding="utf-8")
+    study = _json("docs/results/bench-study-degradation-cpu-100steps.json")["study"]
+    seq, auto = study["seconds"]["one at a time"], study["seconds"]["jobs auto"]
+    assert f"took {seq[0]:.0f} / {seq[1]:.0f} s one run at a time" in perf
+    assert f"against {auto[0]:.0f} / {auto[1]:.0f} s" in perf
+    assert f"**{study['ratio_of_medians']:.2f}×**" in perf
+    per = study["ratio_per_repeat"]
+    assert f"(per repeat {per[0]:.2f}× and {per[1]:.2f}×)" in perf
+    assert f"chose {study['jobs_chosen'][0]} both times" in perf
