@@ -547,3 +547,10 @@ def test_grid_rows_are_rejudged_from_their_run_directories_probes(tmp_path):
     assert new["verdict_init"] == diagnosis["verdict"]["init"]["verdict"]
     assert new["predicted_init"] == diagnosis["prediction"]["outcome"]
     assert kept == moved  # no run directory here: the row as it was
+
+
+def test_precision_settings_are_labelled_by_what_they_mean():
+    from resnet_lab.reporting.grid_conclusions import settings_label
+
+    assert settings_label({"model.width_mult": 1.0, "train.amp": "off"}) == "width_mult 1, fp32"
+    assert settings_label({"train.amp": "bf16"}) == "bf16"

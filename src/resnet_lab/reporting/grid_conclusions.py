@@ -25,6 +25,9 @@ _SHORT_VALUES = {
     ("model.norm", "batch"): "BN",
     ("model.norm", "none"): "no norm",
     ("model.init", "default"): "default init",
+    # Precision: "off" alone would not say what is off.
+    ("train.amp", "off"): "fp32",
+    ("train.amp", "auto"): "amp auto",
 }
 
 
