@@ -73,6 +73,7 @@ def test_the_seed_escape_table_rows_are_those_of_the_merged_grid():
         "`unit-inputs`": {"data.normalize": False},
         "`no-augment`": {"data.augment": False},
         "`resnet-plain`": {"grid.model": "resnet_seed_plain"},
+        "`fp32`": {"train.amp": "off"},
     }
     rows = {
         line.split("|")[1].strip(): line for line in RESULTS.splitlines() if line.startswith("| `")
@@ -86,6 +87,7 @@ def test_the_seed_escape_table_rows_are_those_of_the_merged_grid():
                 if r["settings"]["optim.lr"] == 0.01
                 and r["settings"]["data.augment"]
                 and r["settings"]["data.normalize"]
+                and r["settings"]["train.amp"] == "bf16"
             ]
         assert mine, label
         row = rows[label]

@@ -424,12 +424,16 @@ def grid_heatmap(
 def plateau_survival(groups: list[Any], num_classes: int) -> Figure:
     """The fraction of each group's runs still at ln C against optimiser steps (Kaplan-Meier, a
     censored run marked with a cross at its last step); ``groups``: survival.Escapes."""
-    fig, ax = plt.subplots(figsize=(8, 4.2))
+    # The legend goes below the axes: with many cells it would hide the curves inside them.
+    fig, ax = plt.subplots(figsize=(8, 4.2 + 0.2 * len(groups)))
+    styles = ("-", "--", ":", "-.")
     for i, g in enumerate(groups):
         steps, alive = g.curve()
         if not steps:
             continue
-        ax.step(steps, alive, where="post", color=_color(i), label=f"{g.label} (n={g.n})")
+        # Colours repeat after len(COLORS) cells; the line style tells those apart.
+        style = styles[(i // len(COLORS)) % len(styles)]
+        ax.step(steps, alive, where="post", color=_color(i), ls=style, label=f"{g.label} (n={g.n})")
         # Each censored run is a cross at its last step, at the curve's height there.
         for s in g.censored:
             height = next(a for x, a in zip(reversed(steps), reversed(alive)) if x <= s)
@@ -438,7 +442,7 @@ def plateau_survival(groups: list[Any], num_classes: int) -> Figure:
     ax.set_ylabel(f"fraction of runs still at ln {num_classes}")
     ax.set_ylim(-0.03, 1.05)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(0, -0.15), frameon=False)
     ax.set_title(f"Time to leave ln {num_classes} (x: run stopped while still there)", fontsize=10)
     fig.tight_layout()
     return fig
