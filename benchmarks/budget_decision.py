@@ -32,8 +32,12 @@ def decide(sweep_dir: Path) -> dict:
     }
     seeds = sorted({s for d, s in err if (20, s) in err and (56, s) in err})
     if not seeds:
-        return {"sweep": str(sweep_dir), "seeds": [], "verdict": "not decided",
-                "text": "no seed has both resnet-20 and resnet-56 finished with a clean training error"}
+        return {
+            "sweep": str(sweep_dir),
+            "seeds": [],
+            "verdict": "not decided",
+            "text": "no seed has both resnet-20 and resnet-56 finished with a clean training error",
+        }
     gap = paired_difference([err[(20, s)] for s in seeds], [err[(56, s)] for s in seeds])
     no_worse = gap.high is not None and gap.high < NO_WORSE_MARGIN
     worse = gap.low is not None and gap.low > 0
