@@ -565,3 +565,26 @@ def test_a_grid_of_hundreds_of_runs_asks_for_yes(tmp_path, capsys):
     assert main(args) == 2
     assert f"this grid has {GRID_CONFIRM_RUNS + 1} runs" in one_line(capsys.readouterr().err)
     assert not out.exists()
+
+
+def test_a_released_lock_is_free_although_a_forked_child_still_holds_its_file(tmp_path):
+    """A DataLoader worker forked while the run held the lock shares the lock's open file; when the
+    run releases it (e.g. after an error) while that worker is still shutting down, the directory
+    must be free for the --resume that follows."""
+    import os
+    import signal
+    import time
+
+    d = tmp_path / "run"
+    d.mkdir()
+    lock = DirLock(d, "the run").acquire()
+    child = os.fork()
+    if child == 0:  # the "worker": holds the inherited descriptor for a while, then leaves
+        time.sleep(5)
+        os._exit(0)
+    try:
+        lock.release()
+        DirLock(d, "the resume").acquire().release()  # refused before the fix
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)

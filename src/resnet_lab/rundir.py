@@ -114,7 +114,13 @@ class DirLock:
 
     def release(self) -> None:
         if self.fd is not None:
-            os.close(self.fd)  # closing drops the flock
+            # Unlock before closing: a forked child (a DataLoader worker still shutting down after an
+            # error) shares this open file, and closing ours alone would leave the lock held by it
+            # (a --resume right after was refused as "being written by another process").
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
             self.fd = None
 
     def __enter__(self) -> Self:
