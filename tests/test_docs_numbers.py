@@ -136,3 +136,23 @@ def test_the_study_benchmark_numbers_on_the_performance_page_are_those_of_its_fi
     per = study["ratio_per_repeat"]
     assert f"(per repeat {per[0]:.2f}× and {per[1]:.2f}×)" in perf
     assert f"chose {study['jobs_chosen'][0]} both times" in perf
+
+
+def test_the_degradation_page_restates_the_reconclusion_files_estimates_and_intervals():
+    page = (ROOT / "docs/degradation.md").read_text(encoding="utf-8")
+    file = _json("docs/results/reconclusions-issue32.json")
+    plain = file["degradation-cpu plain-56 - plain-20"]
+    short = file["degradation-cpu resnet-56 - resnet-20 (2,000 it.)"]
+    long = file["degradation-cpu-residual resnet-56 - resnet-20 (4,000 it.)"]
+    assert (
+        f"+{plain['estimate']:.2f} points (95 % CI +{plain['ci'][0]:.1f} to +{plain['ci'][1]:.1f}"
+        in page
+    )
+    assert (
+        f"+{short['estimate']:.2f} after 2,000 iterations (−{-short['ci'][0]:.1f} to +{short['ci'][1]:.1f}"
+        in page
+    )
+    assert (
+        f"+{long['estimate']:.2f} after 4,000 (−{-long['ci'][0]:.1f} to +{long['ci'][1]:.1f})"
+        in page
+    )
