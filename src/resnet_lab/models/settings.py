@@ -60,7 +60,7 @@ class ModelConfig:
     skip: bool | None = setting(
         None,
         "residual additions on or off, for models that have them as an option (resnet_seed, "
-        "cifar_net; unset: the model's own); a model without the option refuses it. "
+        "cifar_net, notebook_resnet; unset: the model's own); a model without the option refuses it. "
         "resnet_seed_plain is resnet_seed with skips off by name",
         flag="--skip",
         metavar="{on,off}",
