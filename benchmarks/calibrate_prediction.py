@@ -24,9 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from resnet_lab.diagnostics.predict import FirstSteps, Probe, predict
-from resnet_lab.diagnostics.rejudge import NEEDED
-from resnet_lab.models.paths import is_shortcut_label
+from resnet_lab.diagnostics.rejudge import NEEDED, judge
 from resnet_lab.reporting.grid_conclusions import prediction_table
 
 HELD_OUT_DEPTHS = {32}
@@ -42,32 +40,29 @@ def part(settings: dict[str, Any]) -> str:
     return "fit" if depth in FIT_DEPTHS else "other"
 
 
-def init_probe(run_dir: Path) -> tuple[dict[str, Any], str]:
-    """(the probe at initialisation, where it came from)."""
+def init_diagnosis(run_dir: Path) -> tuple[dict[str, Any], str]:
+    """(the run's diagnosis with a probe at initialisation that holds what the rules read, where it
+    came from)."""
     d = json.loads((run_dir / "diagnosis.json").read_text())
-    probe = d["probe"]["init"]
-    if all(k in probe["layers"][0] for k in NEEDED):
-        return {**probe, "num_classes": d["num_classes"]}, "diagnosis.json"
+    if all(k in d["probe"]["init"]["layers"][0] for k in NEEDED):
+        return d, "diagnosis.json"
     from resnet_lab.diagnostics.targets import diagnose_checkpoint
 
-    fresh, _ = diagnose_checkpoint(run_dir / "checkpoints" / "epoch0000.pt")
-    return {**fresh["probe"]["init"], "num_classes": fresh["num_classes"]}, "re-measured"
+    return diagnose_checkpoint(run_dir / "checkpoints" / "epoch0000.pt")[0], "re-measured"
 
 
 def main(grids: list[str]) -> None:
+    import yaml
+
     rows = []
     for grid in map(Path, grids):
         for r in json.loads((grid / "grid.json").read_text())["runs"]:
             run_dir = grid / r["run"]
             if r["outcome"] == "error" or not (run_dir / "diagnosis.json").is_file():
                 continue
-            probe, source = init_probe(run_dir)
-            import yaml
-
+            diagnosis, source = init_diagnosis(run_dir)
             optim = yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]
-            depth = sum(not is_shortcut_label(l["name"]) for l in probe["layers"])
-            steps = FirstSteps.of(optim, depth)
-            p = predict(Probe(probe["layers"], probe["loss"], probe["num_classes"], steps))
+            p = judge(diagnosis, optim)["prediction"]  # today's rules, as a rebuilt report judges
             rows.append(
                 {
                     "grid": str(grid),
@@ -79,7 +74,7 @@ def main(grids: list[str]) -> None:
                     "rule": p["rule"],
                     "reasons": p["reasons"],
                     "probe_source": source,
-                    "loss_init": probe["loss"],
+                    "loss_init": diagnosis["probe"]["init"]["loss"],
                 }
             )
     parts = {}

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .stats import LayerStats, finite
-from .verdict import SIGNAL_CHANGE_LIMIT, signal_fits, signal_path
+from .verdict import SIGNAL_CHANGE_LIMIT, signal_fits, signal_path, zero_output_layer
 
 TRAINS, STAYS, DIVERGES = "trains", "stays at ln C", "diverges"
 Predicted = Literal["trains", "stays at ln C", "diverges"]
@@ -143,8 +143,7 @@ def inputs_merged_without_gradient(p: Probe) -> str | None:
         return None
     # No signal at all on some layer is the extreme of a vanishing one (verdict._no_gradient), unless
     # the output layer starts at zero (Fixup): then it learns first and the rest follows.
-    zero_output = p.layers and p.layers[-1].get("weight_norm") == 0
-    if any(l.get("back_signal") == 0 for l in path) and not zero_output:
+    if any(l.get("back_signal") == 0 for l in path) and zero_output_layer(p.layers) is None:
         change = "to 0"
     else:
         back, _ = signal_fits(p.layers)

@@ -25,13 +25,32 @@ def rejudge(diagnosis: dict[str, Any], optim: dict[str, Any]) -> dict[str, Any]:
     """``diagnosis`` with its verdicts (and, where its init probe allows, its prediction) computed
     again by today's rules; the statistics are kept as they were. A diagnosis these rules cannot
     read (a format older than the per-layer probe) is returned as it was stored."""
+    return rejudged({}, diagnosis, optim)[1]
+
+
+def rejudged(
+    row: dict[str, Any], diagnosis: dict[str, Any] | None, optim: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A study row (results.json / grid.json) and its run's diagnosis, both by today's rules from
+    one judgement of the stored probes: the row's ``verdict_init``, ``verdict_final`` and
+    ``predicted_init`` are the judged diagnosis's. Both as they were where there is no diagnosis or
+    the rules cannot read its probe (a format older than theirs)."""
+    if diagnosis is None:
+        return row, None
     try:
-        return _rejudge(diagnosis, optim)
+        judged = judge(diagnosis, optim)
     except (KeyError, TypeError, ValueError):
-        return diagnosis
+        return row, diagnosis
+    out = {**row, "predicted_init": (judged.get("prediction") or {}).get("outcome")}
+    for phase in ("init", "final"):
+        if phase in judged["verdict"]:
+            out[f"verdict_{phase}"] = judged["verdict"][phase]["verdict"]
+    return out, judged
 
 
-def _rejudge(diagnosis: dict[str, Any], optim: dict[str, Any]) -> dict[str, Any]:
+def judge(diagnosis: dict[str, Any], optim: dict[str, Any]) -> dict[str, Any]:
+    """``diagnosis`` judged by today's rules (see :func:`rejudge`); raises KeyError, TypeError or
+    ValueError on a diagnosis or ``optim`` section the rules cannot read."""
     init = diagnosis["probe"].get("init")
     # The main path's weight layers (projections are named proj*): train.main_path_depth's count,
     # which decides whether the schedule warms the net up.
@@ -53,11 +72,9 @@ def _rejudge(diagnosis: dict[str, Any], optim: dict[str, Any]) -> dict[str, Any]
 def rejudged_row(
     row: dict[str, Any], run_dir: Path, optim: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """A study row (results.json / grid.json) with ``verdict_init``, ``verdict_final`` and
-    ``predicted_init`` from its run directory's probes by today's rules (``optim``: the run's
-    optim section, read from its config.yaml unless given); the row as it was where the directory
-    holds no readable diagnosis.json and config (moved, or never written), or where the rules
-    cannot read the stored probe (a format older than theirs)."""
+    """:func:`rejudged`'s row, from the diagnosis.json in ``run_dir`` (``optim``: the run's optim
+    section, read from its config.yaml unless given); the row as it was where the directory holds
+    no readable diagnosis.json and config (moved, or never written)."""
     import json
 
     import yaml
@@ -66,11 +83,6 @@ def rejudged_row(
         diagnosis = json.loads((run_dir / "diagnosis.json").read_text())
         if optim is None:
             optim = yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]
-        judged = _rejudge(diagnosis, optim)
     except (OSError, ValueError, KeyError, TypeError, yaml.YAMLError):
         return row
-    out = {**row, "predicted_init": (judged.get("prediction") or {}).get("outcome")}
-    for phase in ("init", "final"):
-        if phase in judged["verdict"]:
-            out[f"verdict_{phase}"] = judged["verdict"][phase]["verdict"]
-    return out
+    return rejudged(row, diagnosis, optim)[0]

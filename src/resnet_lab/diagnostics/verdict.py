@@ -101,6 +101,14 @@ def correlation_fit(layers: Sequence[LayerStats]) -> dict[str, Any] | None:
     return None if fit is None else {"first": corr[0], "last": corr[-1], "one_minus": fit}
 
 
+def zero_output_layer(layers: Sequence[LayerStats]) -> LayerStats | None:
+    """The main path's output layer if its weights are all zero (zero-initialised, as Fixup's
+    classifier): it learns first and passes no backward signal until then, which is no fault of
+    the layers below."""
+    head = [l for l in layers if not is_shortcut_label(l["name"])][-1:]
+    return head[0] if head and head[0]["weight_norm"] == 0 else None
+
+
 def _fit_text(fit: DepthFit) -> str:
     return f"gain {fit['gain']:.3g}/layer, depth scale {fit['depth_scale']:.3g} layers"
 
@@ -144,8 +152,7 @@ def _no_gradient(p: _Probe) -> tuple[str, list[str]] | None:
         return "vanishing gradients", [f"no gradient at all reaches {names}{more}"]
     if not (p.path and len(silent) == len(p.path)):
         return None
-    head = [l for l in p.layers if not is_shortcut_label(l["name"])][-1]
-    if head["weight_norm"] == 0:  # zero-initialised output layer: it learns first, then the rest
+    if (head := zero_output_layer(p.layers)) is not None:
         return "healthy", [
             (
                 f"no backward signal reaches the layers below {head['name']} yet: its weights are "

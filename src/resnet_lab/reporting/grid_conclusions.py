@@ -31,15 +31,26 @@ _SHORT_VALUES = {
 }
 
 
-def _mispredicted(r: dict[str, Any]) -> bool:
-    """The prediction at init said "will not train" and the run learned, or the reverse."""
-    if not r.get("predicted_init") or r["outcome"] not in (
+def _predicted_and_judged(r: dict[str, Any]) -> bool:
+    """A run with a prediction at init and an outcome (not an error) to hold it against."""
+    return bool(r.get("predicted_init")) and r.get("outcome") in (
         Outcome.LEARNED,
         Outcome.FAILED,
         Outcome.DIVERGED,
-    ):
-        return False
-    return (r["predicted_init"] != "trains") != (r["outcome"] != Outcome.LEARNED)
+    )
+
+
+def _said_bad(r: dict[str, Any]) -> bool:  # predicted to stay at ln C or to diverge
+    return r["predicted_init"] != "trains"
+
+
+def _was_bad(r: dict[str, Any]) -> bool:  # failed or diverged
+    return r["outcome"] != Outcome.LEARNED
+
+
+def _mispredicted(r: dict[str, Any]) -> bool:
+    """The prediction at init said "will not train" and the run learned, or the reverse."""
+    return _predicted_and_judged(r) and _said_bad(r) != _was_bad(r)
 
 
 def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -539,28 +550,21 @@ def prediction_table(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     exact intervals, and the misses. None when no run has both."""
     from ..inference import proportion
 
-    judged = [
-        r
-        for r in rows
-        if r.get("predicted_init")
-        and r.get("outcome") in (Outcome.LEARNED, Outcome.FAILED, Outcome.DIVERGED)
-    ]
+    judged = [r for r in rows if _predicted_and_judged(r)]
     if not judged:
         return None
     confusion: dict[str, dict[str, int]] = {}
     for r in judged:
         row = confusion.setdefault(r["predicted_init"], {})
         row[r["outcome"]] = row.get(r["outcome"], 0) + 1
-    said_bad = lambda r: r["predicted_init"] != "trains"
-    was_bad = lambda r: r["outcome"] != Outcome.LEARNED  # failed or diverged (judged rows only)
-    bad = [r for r in judged if was_bad(r)]
-    good = [r for r in judged if not was_bad(r)]
+    bad = [r for r in judged if _was_bad(r)]
+    good = [r for r in judged if not _was_bad(r)]
     return {
         "runs": len(judged),
         "confusion": confusion,  # predicted -> observed -> runs
-        "sensitivity": proportion(sum(map(said_bad, bad)), len(bad)),
-        "specificity": proportion(sum(not said_bad(r) for r in good), len(good)),
-        "hit_rate": proportion(sum(said_bad(r) == was_bad(r) for r in judged), len(judged)),
+        "sensitivity": proportion(sum(map(_said_bad, bad)), len(bad)),
+        "specificity": proportion(sum(not _said_bad(r) for r in good), len(good)),
+        "hit_rate": proportion(sum(not _mispredicted(r) for r in judged), len(judged)),
         "misses": [r for r in judged if _mispredicted(r)],
     }
 

@@ -48,7 +48,7 @@ def read_study(study_dir: Path, filename: str, command: str) -> Any:
 def read_compare(run_dir: str | Path) -> dict[str, Any]:
     """A finished compare run: config, provenance and, per model, its row, history and diagnosis
     (verdicts judged again by today's rules from the stored probes)."""
-    from ..diagnostics.rejudge import rejudge, rejudged_row
+    from ..diagnostics.rejudge import rejudged
 
     run_dir = Path(run_dir)
     results = run_dir / "results.json"
@@ -81,13 +81,12 @@ def read_compare(run_dir: str | Path) -> dict[str, Any]:
                 else None
             )
             # Verdicts and predictions by today's rules from the stored probes (diagnostics/rejudge.py).
-            diagnosis = (
-                rejudge(json.loads(diag.read_text()), config["optim"]) if diag.is_file() else None
-            )
+            stored = json.loads(diag.read_text()) if diag.is_file() else None
+            row, diagnosis = rejudged(row, stored, config["optim"])
             models.append(
                 {
                     "name": row["model"],
-                    "row": rejudged_row(row, mdir, config["optim"]),
+                    "row": row,
                     "history": history,
                     "diagnosis": diagnosis,
                     "optimizer": config["optim"]["name"],

@@ -18,39 +18,31 @@ def _fmt(ms) -> str:
     return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
 
 
-def _rejudged_diagnosis(path: Path, run_dir: Path) -> dict | None:
-    """The run's diagnosis with its verdicts by today's rules (as its row), None if it has none."""
+def _judged(row: dict, run_dir: Path) -> tuple[dict, dict | None]:
+    """The run's row and diagnosis (None if it has none), both by today's rules
+    (diagnostics/rejudge.py); both as stored where its config cannot be read."""
     import yaml
 
-    from ..diagnostics.rejudge import rejudge
+    from ..diagnostics.rejudge import rejudged
 
-    if not path.is_file():
-        return None
-    diagnosis = json.loads(path.read_text())
+    path = run_dir / "diagnosis.json"
+    diagnosis = json.loads(path.read_text()) if path.is_file() else None
     try:
         optim = yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]
     except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return diagnosis
-    return rejudge(diagnosis, optim)
+        return row, diagnosis
+    return rejudged(row, diagnosis, optim)
 
 
 def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
-    from ..diagnostics.rejudge import rejudged_row
-
     sweep_dir = Path(sweep_dir)
     blob = read_study(sweep_dir, "sweep.json", "resnet-lab sweep")
     runs = []
     for row in blob["runs"]:
         rd = sweep_dir / row["run"]
         history = read_history(rd / "metrics.jsonl")
-        diag = rd / "diagnosis.json"
-        runs.append(
-            {
-                **rejudged_row(row, rd),  # verdicts by today's rules (diagnostics/rejudge.py)
-                "history": history,
-                "diagnosis": _rejudged_diagnosis(diag, rd),
-            }
-        )
+        row, diagnosis = _judged(row, rd)  # verdicts by today's rules (diagnostics/rejudge.py)
+        runs.append({**row, "history": history, "diagnosis": diagnosis})
     figures = [
         (
             "degradation_curves",
