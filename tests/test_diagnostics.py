@@ -211,6 +211,22 @@ def test_response_after_batchnorm_is_normalised():
     assert all(abs(s - 1) < 0.05 for s in stds)  # BN output, not the raw conv output
 
 
+def test_each_layer_response_is_measured_once(monkeypatch):
+    # A conv a BN follows is measured at the BN's output only: the input-correlation Gram matrix
+    # is computed once per weight layer, not also for the conv output it would discard.
+    from resnet_lab.diagnostics import hooks
+
+    seen = []
+    monkeypatch.setattr(hooks, "response_stats", lambda t: seen.append(t) or response_stats(t))
+    torch.manual_seed(0)
+    net = plain_net(depth=3, norm="batch").train()
+    with ResponseRecorder(net) as rec:
+        net(batch()[0] * 50)
+    assert len(seen) == len(rec.order) == 4  # three convs and the classifier
+    assert all(rec.stats[m]["input_corr"] is not None for m in rec.order)
+    assert [rec.stats[m]["normalised"] for m in rec.order] == [True, True, True, False]
+
+
 def test_layer_names_put_projections_apart():
     model = create_model("resnet_seed", width_mult=0.125)
     names = [

@@ -54,8 +54,8 @@ class ResponseRecorder:
         self.stats: dict[nn.Module, dict[str, Any]] = {}
         self._qualified = {m: n for n, m in model.named_modules()}
         self._shortcuts = shortcut_modules(model)
-        self._last_weight: nn.Module | None = None
-        self._last_leaf: nn.Module | None = None
+        # The weight layer that ran last, with its output, while no other leaf module has run since.
+        self._pending: tuple[nn.Module, torch.Tensor] | None = None
         self._awaiting_relu: list[nn.Module] = []
         self._tensor_hooks: dict[nn.Module, Any] = {}
 
@@ -73,11 +73,23 @@ class ResponseRecorder:
         self._tensor_hooks[module] = output.register_hook(record)
 
     def _hook(self, module: nn.Module, inputs, output) -> None:
+        # A weight layer's response statistics wait for the next leaf: when a BN follows directly
+        # they are taken of the BN's output only (the Gram matrix of input_corr is computed once).
+        pending, self._pending = self._pending, None
+        if isinstance(module, NORM_TYPES) and pending is not None:
+            self.stats[pending[0]].update(response_stats(output))  # BN right after a conv
+            # Its output no longer depends on the weight's scale (predict.py's step rule).
+            self.stats[pending[0]]["normalised"] = True
+            self._watch_gradient(pending[0], output)
+            return
+        self._flush(pending)
         if isinstance(module, WEIGHT_TYPES):
             if module not in self.stats:
                 self.order.append(module)
             self.stats[module] = {
-                **response_stats(output),
+                "act_mean": None,
+                "act_std": None,
+                "input_corr": None,
                 "relu_std": None,
                 "relu_centred_std": None,
                 "dead_frac": None,
@@ -85,13 +97,8 @@ class ResponseRecorder:
                 "normalised": False,
             }
             self._watch_gradient(module, output)
-            self._last_weight = module
+            self._pending = (module, output)
             self._awaiting_relu.append(module)
-        elif isinstance(module, NORM_TYPES) and self._last_leaf is self._last_weight is not None:
-            self.stats[self._last_weight].update(response_stats(output))  # BN right after a conv
-            # Its output no longer depends on the weight's scale (predict.py's step rule).
-            self.stats[self._last_weight]["normalised"] = True
-            self._watch_gradient(self._last_weight, output)
         elif isinstance(module, nn.ReLU):
             main = [
                 m
@@ -101,7 +108,11 @@ class ResponseRecorder:
             if main:
                 self.stats[main[-1]].update(relu_stats(output))
             self._awaiting_relu.clear()
-        self._last_leaf = module
+
+    def _flush(self, pending: tuple[nn.Module, torch.Tensor] | None) -> None:
+        """The waiting weight layer's response statistics, of its own output (no BN followed)."""
+        if pending is not None:
+            self.stats[pending[0]].update(response_stats(pending[1]))
 
     def __enter__(self) -> Self:
         for m in self.model.modules():
@@ -110,6 +121,8 @@ class ResponseRecorder:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._flush(self._pending)  # the model's last leaf was a weight layer (the logits)
+        self._pending = None
         for h in [*self.handles, *self._tensor_hooks.values()]:
             h.remove()
         self.handles.clear()
