@@ -1,5 +1,6 @@
-"""Issue 34, step 2: does this budget decide He et al.'s second half? Reads a residual sweep
-(sweep.json: resnet-20 and resnet-56 over the same seeds) and judges resnet-56 - resnet-20 in
+"""Issue 34, step 2: does this budget decide He et al.'s second half? Reads residual sweeps
+(their sweep.json: resnet-20 and resnet-56 over the same seeds; one sweep per seed where the queue
+ran them in stages) and judges resnet-56 - resnet-20 in
 clean training error (He et al.'s Figure 6 quantity), paired over seeds, against the margin fixed
 before these runs (reporting/conclusions.NO_WORSE_MARGIN, 2 points):
 
@@ -9,7 +10,7 @@ before these runs (reporting/conclusions.NO_WORSE_MARGIN, 2 points):
 
 Prints one JSON object; exit code 0 when decided (the budget series stops), 1 when not.
 
-    python benchmarks/budget_decision.py SWEEP_DIR
+    python benchmarks/budget_decision.py SWEEP_DIR [SWEEP_DIR ...]
 """
 
 from __future__ import annotations
@@ -23,17 +24,25 @@ from resnet_lab.inference import paired_difference
 from resnet_lab.reporting.conclusions import NO_WORSE_MARGIN
 
 
-def decide(sweep_dir: Path) -> dict:
-    rows = json.loads((sweep_dir / "sweep.json").read_text())["runs"]
-    err = {
-        (r["depth"], r["seed"]): 100 - r["final_train_clean_acc"]
-        for r in rows
-        if r["family"] == "resnet" and r.get("final_train_clean_acc") is not None
-    }
+def decide(sweep_dirs: list[Path]) -> dict:
+    rows = [
+        r
+        for d in sweep_dirs
+        if (d / "sweep.json").is_file()  # a stage not run yet: no pairs
+        for r in json.loads((d / "sweep.json").read_text())["runs"]
+    ]
+    err: dict[tuple[int, int], float] = {}
+    for r in rows:
+        if r["family"] == "resnet" and r.get("final_train_clean_acc") is not None:
+            if (r["depth"], r["seed"]) in err:
+                sys.exit(
+                    f"resnet-{r['depth']} seed {r['seed']} is in two of these sweeps; pass each once"
+                )
+            err[(r["depth"], r["seed"])] = 100 - r["final_train_clean_acc"]
     seeds = sorted({s for d, s in err if (20, s) in err and (56, s) in err})
     if not seeds:
         return {
-            "sweep": str(sweep_dir),
+            "sweeps": [str(d) for d in sweep_dirs],
             "seeds": [],
             "verdict": "not decided",
             "text": "no seed has both resnet-20 and resnet-56 finished with a clean training error",
@@ -52,7 +61,7 @@ def decide(sweep_dir: Path) -> dict:
         (False, False): "not decided",
     }[(no_worse, worse)]
     return {
-        "sweep": str(sweep_dir),
+        "sweeps": [str(d) for d in sweep_dirs],
         "seeds": seeds,
         "gap_per_seed": {s: round(err[(56, s)] - err[(20, s)], 2) for s in seeds},
         "gap": dataclasses.asdict(gap),
@@ -63,8 +72,8 @@ def decide(sweep_dir: Path) -> dict:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: budget_decision.py SWEEP_DIR")
-    result = decide(Path(sys.argv[1]))
+    if len(sys.argv) < 2:
+        sys.exit("usage: budget_decision.py SWEEP_DIR [SWEEP_DIR ...]")
+    result = decide([Path(a) for a in sys.argv[1:]])
     print(json.dumps(result, indent=1))
     sys.exit(0 if result["verdict"] != "not decided" else 1)

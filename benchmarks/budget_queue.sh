@@ -4,28 +4,27 @@
 # 50 % and 75 % of the iterations), 5 paired seeds, the budget doubled from 8,000 iterations until
 # budget_decision.py decides (exit 0) or about 8 h of CPU are spent (sized from the 4,000-iteration
 # runs: ~7.75 min per 1,000 iterations per seed for the pair, so 8k x 5 seeds ~ 5.2 h and 16k ~ 10 h:
-# 16k is the last budget started). The classifier keeps PyTorch's nn.Linear init
-# (--model.fc_init default), as He et al.'s reference Torch code does: the series measures the
-# paper's setting, whatever the classifier-init pair (fc_init_queue.sh) shows for resnet-lab's He
-# default. Resumable; run it from a worktree whose code is frozen.
-#   PYTHON=/work/main/.venv/bin/python bash benchmarks/budget_queue.sh OUT_DIR DATA.tar.gz
-set -u
+# 16k is the last budget started). One stage per budget and seed (~1 h at 8k), so that a session's
+# finished pairs are kept (KEEP_TO) before its machine goes away. The classifier keeps PyTorch's
+# nn.Linear init (--model.fc_init default), as He et al.'s reference Torch code does: the series
+# measures the paper's setting, whatever the classifier-init pair (fc_init_queue.sh) shows for
+# resnet-lab's He default. Resumable; run it from a worktree whose code is frozen.
+#   KEEP_TO=/work/main/docs/budget PYTHON=/work/main/.venv/bin/python bash benchmarks/budget_queue.sh OUT_DIR DATA.tar.gz
 OUT=${1:?usage: budget_queue.sh OUT_DIR DATA}
 DATA=${2:?usage: budget_queue.sh OUT_DIR DATA}
-PY=${PYTHON:-python}
-here=$(cd "$(dirname "$0")/.." && pwd)
-export PYTHONPATH="$here/src"
+source "$(dirname "$0")/queue_lib.sh"
 mkdir -p "$OUT"
 for it in 8000 16000; do
-  epochs=$(( (it + 116) / 117 + 1 ))  # 15,000 training images / batch 128 = 117 steps per epoch
-  echo "$(date -u +%FT%TZ) start $it iterations ($epochs epochs cap) at $(git -C "$here" rev-parse --short HEAD)" >> "$OUT/queue.log"
-  "$PY" -m resnet_lab.cli sweep --preset degradation-cpu-residual --dataset imagefolder --data-dir "$DATA" \
-    --model.fc_init default --seeds 0,1,2,3,4 --max-steps "$it" --train.epochs "$epochs" \
-    --optim.milestones "$((it / 2)),$((it * 3 / 4))" --out "$OUT/it$it" >> "$OUT/it$it.log" 2>&1
-  rc=$?  # before the echo: its $(date) would reset $?
-  echo "$(date -u +%FT%TZ) end $it rc=$rc" >> "$OUT/queue.log"
-  "$PY" "$here/benchmarks/budget_decision.py" "$OUT/it$it" > "$OUT/it$it-decision.json"
+  epochs=$(((it + 116) / 117 + 1)) # 15,000 training images / batch 128 = 117 steps per epoch
+  for seed in 0 1 2 3 4; do
+    stage "$OUT/queue.log" "it$it-seed$seed" "$OUT/it$it-seed$seed" "$py" -m resnet_lab.cli sweep \
+      --preset degradation-cpu-residual --dataset imagefolder --data-dir "$DATA" \
+      --model.fc_init default --seeds "$seed" --max-steps "$it" --train.epochs "$epochs" \
+      --optim.milestones "$((it / 2)),$((it * 3 / 4))" --out "$OUT/it$it-seed$seed"
+  done
+  "$py" "$here/benchmarks/budget_decision.py" "$OUT"/it$it-seed{0,1,2,3,4} >"$OUT/it$it-decision.json"
   decided=$?
-  echo "$(date -u +%FT%TZ) decision at $it: $(grep '"verdict"' "$OUT/it$it-decision.json")" >> "$OUT/queue.log"
+  echo "$(date -u +%FT%TZ) decision at $it: $(grep '"verdict"' "$OUT/it$it-decision.json")" >>"$OUT/queue.log"
+  [ -n "${KEEP_TO:-}" ] && cp "$OUT/it$it-decision.json" "$KEEP_TO/"
   [ "$decided" -eq 0 ] && break
 done

@@ -1,0 +1,27 @@
+# Sourced by the measurement queues (seed_escape_queue.sh, calibration_queue.sh, fc_init_queue.sh,
+# budget_queue.sh): one stage at a time, its start and end (with the command's real exit code) in the
+# queue's log, and, where KEEP_TO is set, its results kept by keep.sh into KEEP_TO/<stage> every 5
+# minutes while it runs and once at its end: the measurement machines are not kept between
+# sessions, so whatever the queue finished must be in the repository's working tree (then
+# committed) to count. Restoring a kept stage (cp -r KEEP_TO/<stage>/. <its study dir>/) and running
+# the queue again skips its finished runs.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+py=${PYTHON:-python3}
+export PYTHONPATH="$here/src"  # this checkout's code, whatever the Python's own install points at
+
+stage() {  # stage QUEUE_LOG NAME STUDY_DIR COMMAND... (the command's output: STUDY_DIR.log)
+  local log=$1 name=$2 dir=$3
+  shift 3
+  echo "$(date -u +%FT%TZ) start $name at $(git -C "$here" rev-parse --short HEAD): ${*:2}" >>"$log"
+  "$@" >>"$dir.log" 2>&1 &
+  local pid=$! rc
+  if [ -n "${KEEP_TO:-}" ]; then
+    bash "$here/benchmarks/keep.sh" "$dir" "$KEEP_TO/$name" 300 "$pid" >>"$log" 2>&1 &
+  fi
+  wait "$pid"
+  rc=$?  # before the echo: its $(date) would reset $?
+  wait   # the keeper's last pass
+  echo "$(date -u +%FT%TZ) end $name rc=$rc" >>"$log"
+  return "$rc"
+}

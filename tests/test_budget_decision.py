@@ -1,0 +1,60 @@
+"""benchmarks/budget_decision.py: issue 34's stopping rule over a budget's per-seed sweeps."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).parent.parent / "benchmarks" / "budget_decision.py"
+
+
+def _decide():
+    spec = importlib.util.spec_from_file_location("budget_decision", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.decide
+
+
+def _sweeps(tmp_path: Path, gaps: list[float]) -> list[Path]:
+    """One sweep directory per seed, resnet-20 at 10 % clean training error, resnet-56 10 + gap."""
+    dirs = []
+    for seed, gap in enumerate(gaps):
+        d = tmp_path / f"it8000-seed{seed}"
+        d.mkdir()
+        runs = [
+            {"family": "resnet", "depth": depth, "seed": seed, "final_train_clean_acc": 100 - err}
+            for depth, err in ((20, 10.0), (56, 10.0 + gap))
+        ]
+        (d / "sweep.json").write_text(json.dumps({"runs": runs}))
+        dirs.append(d)
+    return dirs
+
+
+@pytest.mark.parametrize(
+    "gaps,verdict",
+    [
+        ([-1.0, -0.5, -1.5, -0.8, -1.2], "no worse, shown"),
+        ([3.0, 4.0, 3.5, 2.5, 4.5], "worse, shown"),
+        ([-6.0, 5.0, 1.0, -3.0, 4.0], "not decided"),
+    ],
+)
+def test_the_paired_gap_over_per_seed_sweeps_decides(tmp_path, gaps, verdict):
+    result = _decide()(_sweeps(tmp_path, gaps))
+    assert result["verdict"] == verdict
+    assert result["seeds"] == list(range(len(gaps)))
+    assert result["gap_per_seed"] == {s: g for s, g in enumerate(gaps)}
+
+
+def test_a_stage_not_run_yet_leaves_its_seed_out(tmp_path):
+    dirs = _sweeps(tmp_path, [-1.0, -0.5, -1.5])
+    result = _decide()([*dirs, tmp_path / "it8000-seed3"])
+    assert result["seeds"] == [0, 1, 2]
+
+
+def test_a_seed_given_twice_is_refused(tmp_path):
+    dirs = _sweeps(tmp_path, [-1.0, -0.5])
+    with pytest.raises(SystemExit, match="in two of these sweeps"):
+        _decide()([*dirs, dirs[0]])
