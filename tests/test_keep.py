@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 from conftest import smoke_compare
-
 from resnet_lab.cli import main
 
 KEEP = Path(__file__).parent.parent / "benchmarks" / "keep.sh"
@@ -38,6 +37,7 @@ def test_kept_runs_are_small_and_a_restored_study_skips_them(tmp_path, capsys):
 def test_keep_refuses_a_missing_study(tmp_path):
     done = subprocess.run(
         ["bash", str(KEEP), str(tmp_path / "nothing"), str(tmp_path / "kept")],
+        check=False,
         capture_output=True,
         text=True,
     )
@@ -62,6 +62,7 @@ def test_a_queue_stage_logs_its_real_exit_code_and_keeps_its_runs(tmp_path):
     )
     done = subprocess.run(
         ["bash", "-c", script],
+        check=False,
         capture_output=True,
         text=True,
         env={"KEEP_TO": str(tmp_path / "kept"), "PATH": "/usr/bin:/bin"},
