@@ -9,7 +9,7 @@
 # nn.Linear init (--model.fc_init default), as He et al.'s reference Torch code does: the series
 # measures the paper's setting, whatever the classifier-init pair (fc_init_queue.sh) shows for
 # resnet-lab's He default. Resumable; run it from a worktree whose code is frozen.
-#   KEEP_TO=/work/main/docs/budget PYTHON=/work/main/.venv/bin/python bash benchmarks/budget_queue.sh OUT_DIR DATA.tar.gz
+#   KEEP_TO=/work/main/docs/measurements/budget PYTHON=/work/main/.venv/bin/python bash benchmarks/budget_queue.sh OUT_DIR DATA.tar.gz
 OUT=${1:?usage: budget_queue.sh OUT_DIR DATA}
 DATA=${2:?usage: budget_queue.sh OUT_DIR DATA}
 source "$(dirname "$0")/queue_lib.sh"

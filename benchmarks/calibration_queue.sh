@@ -6,7 +6,7 @@
 # the statistics the rules read. Then the calibration on the fit and held-out parts
 # (benchmarks/calibrate_prediction.py, over the stages together). Run it from a worktree whose code
 # is frozen; resumable (run it again: finished runs are skipped).
-#   KEEP_TO=/work/main/docs/calibration PYTHON=/work/main/.venv/bin/python \
+#   KEEP_TO=/work/main/docs/measurements/calibration PYTHON=/work/main/.venv/bin/python \
 #     bash benchmarks/calibration_queue.sh OUT_DIR DATA.tar.gz
 OUT=${1:?usage: calibration_queue.sh OUT_DIR DATA}
 DATA=${2:?usage: calibration_queue.sh OUT_DIR DATA}

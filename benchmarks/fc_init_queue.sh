@@ -5,7 +5,7 @@
 # init alone. One stage per arm and seed (~32 min each on the 2-core AMD EPYC: ~96 min per arm of
 # 3 seeds), so that whatever a session finishes is kept (KEEP_TO) before its machine goes away.
 # Resumable: run the same command again (finished runs are skipped).
-#   KEEP_TO=/work/main/docs/fc-init PYTHON=.venv/bin/python bash benchmarks/fc_init_queue.sh OUT_DIR DATA.tar.gz
+#   KEEP_TO=/work/main/docs/measurements/fc-init PYTHON=.venv/bin/python bash benchmarks/fc_init_queue.sh OUT_DIR DATA.tar.gz
 OUT=${1:?usage: fc_init_queue.sh OUT_DIR DATA}
 DATA=${2:?usage: fc_init_queue.sh OUT_DIR DATA}
 source "$(dirname "$0")/queue_lib.sh"

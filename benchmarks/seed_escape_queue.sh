@@ -7,7 +7,7 @@
 # Run it from a git worktree whose code is frozen (edits in the main checkout must not reach a
 # running measurement), with a Python that has resnet-lab's dependencies:
 #   git worktree add /work/wt-escape <commit>
-#   cd /work/wt-escape && KEEP_TO=/work/main/docs/seed-escape/stages PYTHON=/work/main/.venv/bin/python \
+#   cd /work/wt-escape && KEEP_TO=/work/main/docs/measurements/seed-escape PYTHON=/work/main/.venv/bin/python \
 #       nohup bash benchmarks/seed_escape_queue.sh \
 #       /work/runs_measure/seed-escape ../shared/datasets/cifar10-jpeg.tar.gz >/dev/null 2>&1 &
 # Progress: <root>/queue.log (one line per stage start/end) and <root>/<stage>.log (the grid's output).
@@ -46,6 +46,7 @@ escape recipe-seed2 2 recipe
 escape plain-sgd-seeds 1,2 plain-sgd
 # 5. Plain SGD as the seed's recipe: all four nets, full width, the full 20 epochs (about 5 h here).
 if [[ $wanted == *" seed-plain-sgd "* ]]; then
+  restore seed-plain-sgd "$root/seed-plain-sgd"  # before the check below: a kept compare resumes
   if [ -f "$root/seed-plain-sgd/config.yaml" ]; then
     stage "$root/queue.log" seed-plain-sgd "$root/seed-plain-sgd" \
       "$py" -m resnet_lab.cli compare --resume "$root/seed-plain-sgd"

@@ -72,3 +72,22 @@ def test_a_queue_stage_logs_its_real_exit_code_and_keeps_its_runs(tmp_path):
     assert "start s1" in log and "end s1 rc=3" in log
     assert (tmp_path / "kept/s1/r/run.json").is_file()
     assert not (tmp_path / "kept/s1/r/big.pt").exists()
+
+
+def test_a_queue_stage_starts_from_its_kept_copy(tmp_path):
+    kept = tmp_path / "kept" / "s1"
+    (kept / "r").mkdir(parents=True)
+    (kept / "r" / "run.json").write_text('{"status": "completed"}')
+    study = tmp_path / "study"
+    script = (
+        f"source {KEEP.parent / 'queue_lib.sh'}; "
+        f"stage {tmp_path}/queue.log s1 {study} test -f {study}/r/run.json; echo rc=$?"
+    )
+    done = subprocess.run(
+        ["bash", "-c", script],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={"KEEP_TO": str(tmp_path / "kept"), "PATH": "/usr/bin:/bin"},
+    )
+    assert done.stdout.strip() == "rc=0", done.stderr
