@@ -8,7 +8,8 @@
 #     /work/main /work/runs_measure /work/shared/datasets/cifar10-jpeg.tar.gz >/work/runs_measure/pending.out 2>&1 &
 # Sizes (2-core CPU, measured): issue 28's plain SGD at seeds 1, 2 (2 x 6 epochs of the full-width
 # DeepCNN, bf16: ~4 min per epoch on an AMD EPYC, ~2 min with AMX) and its 20-epoch compare of four
-# nets (~5 h AMD, ~2.3 h AMX); issue 33's map, 3 seeds (~27 min each, fp32); issue 34's
+# nets (~5 h AMD, ~2.3 h AMX); issue 33's map, 3 seeds (~27 min each, fp32); issue 32's
+# seed-controls and degradation-cpu again, for kept summaries (~90 min each); issue 34's
 # classifier-init pair (6 stages, ~32 min each, fp32) and budget series (~1 h per seed at 8k).
 usage="usage: pending_queue.sh MAIN_CHECKOUT OUT_ROOT DATA_ARCHIVE"
 main=${1:?$usage}
@@ -18,5 +19,6 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 keep=$main/docs/measurements
 KEEP_TO=$keep/seed-escape bash "$here/benchmarks/seed_escape_queue.sh" "$out/seed-escape" "$data" seed-plain-sgd plain-sgd-seeds
 KEEP_TO=$keep/calibration bash "$here/benchmarks/calibration_queue.sh" "$out/calibration" "$data"
+KEEP_TO=$keep/summaries bash "$here/benchmarks/summaries_queue.sh" "$out/summaries" "$data"
 KEEP_TO=$keep/fc-init bash "$here/benchmarks/fc_init_queue.sh" "$out/fc-init" "$data"
 KEEP_TO=$keep/budget bash "$here/benchmarks/budget_queue.sh" "$out/budget" "$data"
