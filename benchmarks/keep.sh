@@ -22,7 +22,7 @@ if [ -z "$pid" ] && [ ! -d "$src" ]; then  # while a stage runs, its directory m
   exit 2
 fi
 
-STUDY_FILES="config.yaml .resnet-lab grid.json grid.md sweep.json sweep.md results.json results.md"
+STUDY_FILES="config.yaml .resnet-lab grid.json grid.md sweep.json sweep.md results.json results.md bench.json"
 RUN_FILES="run.json config.yaml metrics.jsonl loss_trace.json diagnosis.json diagnostics.jsonl"
 
 once() {
