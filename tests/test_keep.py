@@ -13,6 +13,22 @@ from resnet_lab.cli import main
 KEEP = Path(__file__).parent.parent / "benchmarks" / "keep.sh"
 
 
+def _stage(tmp_path: Path, study: Path, *command: str) -> str:
+    """What ``stage`` (benchmarks/queue_lib.sh) prints of its exit code, KEEP_TO=tmp_path/kept."""
+    script = (
+        f"source {KEEP.parent / 'queue_lib.sh'}; "
+        f"stage {tmp_path}/queue.log s1 {study} {' '.join(command)}; echo rc=$?"
+    )
+    done = subprocess.run(
+        ["bash", "-c", script],
+        check=False,
+        capture_output=True,
+        text=True,
+        env={"KEEP_TO": str(tmp_path / "kept"), "PATH": "/usr/bin:/bin"},
+    )
+    return done.stdout.strip() + done.stderr
+
+
 def test_kept_runs_are_small_and_a_restored_study_skips_them(tmp_path, capsys):
     a, kept, b = tmp_path / "a", tmp_path / "kept", tmp_path / "b"
     assert smoke_compare(a, "--models", "simple_cnn", "--epochs", "1", "--no-tensorboard") == 0
@@ -56,18 +72,7 @@ def test_a_queue_stage_logs_its_real_exit_code_and_keeps_its_runs(tmp_path):
         f"touch {study}/r/big.pt\n"
         "exit 3\n"
     )
-    script = (
-        f"source {KEEP.parent / 'queue_lib.sh'}; "
-        f"stage {tmp_path}/queue.log s1 {study} bash {finish}; echo rc=$?"
-    )
-    done = subprocess.run(
-        ["bash", "-c", script],
-        check=False,
-        capture_output=True,
-        text=True,
-        env={"KEEP_TO": str(tmp_path / "kept"), "PATH": "/usr/bin:/bin"},
-    )
-    assert done.stdout.strip() == "rc=3", done.stderr
+    assert _stage(tmp_path, study, "bash", str(finish)) == "rc=3"
     log = (tmp_path / "queue.log").read_text()
     assert "start s1" in log and "end s1 rc=3" in log
     assert (tmp_path / "kept/s1/r/run.json").is_file()
@@ -79,15 +84,4 @@ def test_a_queue_stage_starts_from_its_kept_copy(tmp_path):
     (kept / "r").mkdir(parents=True)
     (kept / "r" / "run.json").write_text('{"status": "completed"}')
     study = tmp_path / "study"
-    script = (
-        f"source {KEEP.parent / 'queue_lib.sh'}; "
-        f"stage {tmp_path}/queue.log s1 {study} test -f {study}/r/run.json; echo rc=$?"
-    )
-    done = subprocess.run(
-        ["bash", "-c", script],
-        check=False,
-        capture_output=True,
-        text=True,
-        env={"KEEP_TO": str(tmp_path / "kept"), "PATH": "/usr/bin:/bin"},
-    )
-    assert done.stdout.strip() == "rc=0", done.stderr
+    assert _stage(tmp_path, study, "test", "-f", f"{study}/r/run.json") == "rc=0"
