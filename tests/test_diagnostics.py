@@ -211,13 +211,20 @@ def test_response_after_batchnorm_is_normalised():
     assert all(abs(s - 1) < 0.05 for s in stds)  # BN output, not the raw conv output
 
 
-def test_each_layer_response_is_measured_once(monkeypatch):
+def test_each_layer_input_correlation_is_measured_once(monkeypatch):
     # A conv a BN follows is measured at the BN's output only: the input-correlation Gram matrix
     # is computed once per weight layer, not also for the conv output it would discard.
-    from resnet_lab.diagnostics import hooks
+    from resnet_lab.diagnostics import hooks, stats
 
     seen = []
-    monkeypatch.setattr(hooks, "response_stats", lambda t: seen.append(t) or response_stats(t))
+    counted = stats.input_correlation
+
+    def counting(t, *a):
+        seen.append(t)
+        return counted(t, *a)
+
+    monkeypatch.setattr(hooks, "input_correlation", counting)
+    monkeypatch.setattr(stats, "input_correlation", counting)  # inside response_stats
     torch.manual_seed(0)
     net = plain_net(depth=3, norm="batch").train()
     with ResponseRecorder(net) as rec:
@@ -225,6 +232,38 @@ def test_each_layer_response_is_measured_once(monkeypatch):
     assert len(seen) == len(rec.order) == 4  # three convs and the classifier
     assert all(rec.stats[m]["input_corr"] is not None for m in rec.order)
     assert [rec.stats[m]["normalised"] for m in rec.order] == [True, True, True, False]
+
+
+@pytest.mark.parametrize("inplace", [False, True])
+def test_an_in_place_op_after_a_layer_does_not_change_its_statistics(inplace):
+    # The statistics are of the layer's own output, also where a ReLU(inplace=True) overwrites it
+    # before the next module runs (torchvision's VGG and AlexNet have such ReLUs).
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(inplace=inplace), nn.Linear(16, 4))
+    x = torch.randn(32, 8)
+    with ResponseRecorder(net) as rec:
+        net(x)
+    first = net[0](x).detach()
+    got = rec.stats[net[0]]
+    assert got["act_mean"] == pytest.approx(first.mean().item())
+    assert got["act_std"] == pytest.approx(first.std().item())
+    assert got["input_corr"] == pytest.approx(response_stats(first)["input_corr"])
+
+
+def test_a_forward_that_fails_leaves_no_hooks_behind():
+    class Broken(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            self.fc(x)  # a weight layer is waiting for its correlation when the forward fails
+            raise RuntimeError("boom")
+
+    net = Broken()
+    with pytest.raises(RuntimeError, match="boom"), ResponseRecorder(net):
+        net(torch.randn(2, 4))
+    assert all(not m._forward_hooks for m in net.modules())
 
 
 def test_layer_names_put_projections_apart():

@@ -22,7 +22,16 @@ from torch import nn
 from ..files import append_text
 from ..models.paths import SHORTCUT_LABEL, on_shortcut, shortcut_modules
 from ..train import Callback, TrainState
-from .stats import LayerStats, jsonable, ratio, relu_stats, response_stats
+from .stats import (
+    CORR_IMAGES,
+    LayerStats,
+    input_correlation,
+    jsonable,
+    moments,
+    ratio,
+    relu_stats,
+    response_stats,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import (
@@ -54,7 +63,8 @@ class ResponseRecorder:
         self.stats: dict[nn.Module, dict[str, Any]] = {}
         self._qualified = {m: n for n, m in model.named_modules()}
         self._shortcuts = shortcut_modules(model)
-        # The weight layer that ran last, with its output, while no other leaf module has run since.
+        # The weight layer that ran last, with a copy of its output's first images, while no other
+        # leaf module has run since.
         self._pending: tuple[nn.Module, torch.Tensor] | None = None
         self._awaiting_relu: list[nn.Module] = []
         self._tensor_hooks: dict[nn.Module, Any] = {}
@@ -73,8 +83,8 @@ class ResponseRecorder:
         self._tensor_hooks[module] = output.register_hook(record)
 
     def _hook(self, module: nn.Module, inputs, output) -> None:
-        # A weight layer's response statistics wait for the next leaf: when a BN follows directly
-        # they are taken of the BN's output only (the Gram matrix of input_corr is computed once).
+        # A weight layer's input correlation waits for the next leaf: when a BN follows directly,
+        # all its statistics are those of the BN's output, and the Gram matrix is computed once.
         pending, self._pending = self._pending, None
         if isinstance(module, NORM_TYPES) and pending is not None:
             self.stats[pending[0]].update(response_stats(output))  # BN right after a conv
@@ -87,8 +97,7 @@ class ResponseRecorder:
             if module not in self.stats:
                 self.order.append(module)
             self.stats[module] = {
-                "act_mean": None,
-                "act_std": None,
+                **moments(output),
                 "input_corr": None,
                 "relu_std": None,
                 "relu_centred_std": None,
@@ -97,7 +106,10 @@ class ResponseRecorder:
                 "normalised": False,
             }
             self._watch_gradient(module, output)
-            self._pending = (module, output)
+            # A copy of the images the correlation reads: an in-place op after the layer (a
+            # ReLU(inplace=True), a residual `out += x`) would change the output itself before
+            # the next leaf runs. Far cheaper than the Gram matrix it may save.
+            self._pending = (module, output.detach()[:CORR_IMAGES].clone())
             self._awaiting_relu.append(module)
         elif isinstance(module, nn.ReLU):
             main = [
@@ -110,9 +122,9 @@ class ResponseRecorder:
             self._awaiting_relu.clear()
 
     def _flush(self, pending: tuple[nn.Module, torch.Tensor] | None) -> None:
-        """The waiting weight layer's response statistics, of its own output (no BN followed)."""
+        """The waiting weight layer's input correlation, of its own output (no BN followed)."""
         if pending is not None:
-            self.stats[pending[0]].update(response_stats(pending[1]))
+            self.stats[pending[0]]["input_corr"] = input_correlation(pending[1])
 
     def __enter__(self) -> Self:
         for m in self.model.modules():
@@ -120,13 +132,16 @@ class ResponseRecorder:
                 self.handles.append(m.register_forward_hook(self._hook))
         return self
 
-    def __exit__(self, *exc) -> None:
-        self._flush(self._pending)  # the model's last leaf was a weight layer (the logits)
-        self._pending = None
-        for h in [*self.handles, *self._tensor_hooks.values()]:
-            h.remove()
-        self.handles.clear()
-        self._tensor_hooks.clear()
+    def __exit__(self, exc_type, *exc) -> None:
+        try:
+            if exc_type is None:  # the model's last leaf was a weight layer (the logits)
+                self._flush(self._pending)
+        finally:
+            self._pending = None
+            for h in [*self.handles, *self._tensor_hooks.values()]:
+                h.remove()
+            self.handles.clear()
+            self._tensor_hooks.clear()
 
 
 def layer_names(model: nn.Module, order: list[nn.Module]) -> dict[nn.Module, tuple[str, str]]:

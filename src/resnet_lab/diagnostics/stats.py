@@ -85,12 +85,13 @@ CORR_IMAGES = 64
 def response_stats(t: torch.Tensor) -> ResponseStats:
     """Mean and std of a layer's response (its pre-activation), and the correlation between
     different images' responses (:func:`input_correlation`)."""
+    return {**moments(t), "input_corr": input_correlation(t)}
+
+
+def moments(t: torch.Tensor) -> dict[str, float]:
+    """Mean and std of a response over every element (``act_mean``, ``act_std``)."""
     t = t.detach().float()
-    return {
-        "act_mean": t.mean().item(),
-        "act_std": t.std().item(),
-        "input_corr": input_correlation(t),
-    }
+    return {"act_mean": t.mean().item(), "act_std": t.std().item()}
 
 
 def input_correlation(t: torch.Tensor, images: int = CORR_IMAGES) -> float | None:
