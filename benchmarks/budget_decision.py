@@ -8,7 +8,8 @@ before these runs (reporting/conclusions.NO_WORSE_MARGIN, 2 points):
 - "worse, shown": its lower end is above 0;
 - "not decided": neither.
 
-Prints one JSON object; exit code 0 when decided (the budget series stops), 1 when not.
+Prints one JSON object; exit code 0 when decided (the budget series stops), 1 when not, 2 when
+refused (a seed in two of the sweeps).
 
     python benchmarks/budget_decision.py SWEEP_DIR [SWEEP_DIR ...]
 """
@@ -35,9 +36,11 @@ def decide(sweep_dirs: list[Path]) -> dict:
     for r in rows:
         if r["family"] == "resnet" and r.get("final_train_clean_acc") is not None:
             if (r["depth"], r["seed"]) in err:
-                sys.exit(
-                    f"resnet-{r['depth']} seed {r['seed']} is in two of these sweeps; pass each once"
+                print(
+                    f"resnet-{r['depth']} seed {r['seed']} is in two of these sweeps; pass each once",
+                    file=sys.stderr,
                 )
+                sys.exit(2)
             err[(r["depth"], r["seed"])] = 100 - r["final_train_clean_acc"]
     seeds = sorted({s for d, s in err if (20, s) in err and (56, s) in err})
     if not seeds:

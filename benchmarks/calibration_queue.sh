@@ -12,10 +12,17 @@ OUT=${1:?usage: calibration_queue.sh OUT_DIR DATA}
 DATA=${2:?usage: calibration_queue.sh OUT_DIR DATA}
 source "$(dirname "$0")/queue_lib.sh"
 mkdir -p "$OUT"
+failed=0
 for seed in 0 1 2; do
   stage "$OUT/queue.log" "map-seed$seed" "$OUT/map-seed$seed" "$py" -m resnet_lab.cli grid \
     --preset trainability-quick --seeds "$seed" --dataset imagefolder --data-dir "$DATA" \
-    --out "$OUT/map-seed$seed"
+    --out "$OUT/map-seed$seed" || failed=1
 done
+if [ "$failed" -ne 0 ]; then  # the calibration needs every seed's map
+  echo "$(date -u +%FT%TZ) a map stage failed: no calibration (see map-seed*.log)" >>"$OUT/queue.log"
+  exit 1
+fi
 "$py" "$here/benchmarks/calibrate_prediction.py" "$OUT"/map-seed{0,1,2} >"$OUT/prediction-calibration.json" 2>>"$OUT/queue.log"
-echo "$(date -u +%FT%TZ) calibration rc=$? -> $OUT/prediction-calibration.json" >>"$OUT/queue.log"
+rc=$?  # before the echo: its $(date) would reset $?
+echo "$(date -u +%FT%TZ) calibration rc=$rc -> $OUT/prediction-calibration.json" >>"$OUT/queue.log"
+[ "$rc" -eq 0 ] && [ -n "${KEEP_TO:-}" ] && cp "$OUT/prediction-calibration.json" "$KEEP_TO/"

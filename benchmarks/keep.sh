@@ -23,20 +23,25 @@ if [ -z "$pid" ] && [ ! -d "$src" ]; then  # while a stage runs, its directory m
 fi
 
 STUDY_FILES="config.yaml .resnet-lab grid.json grid.md sweep.json sweep.md results.json results.md bench.json"
-RUN_FILES="run.json config.yaml metrics.jsonl loss_trace.json diagnosis.json diagnostics.jsonl"
+RUN_FILES="config.yaml metrics.jsonl loss_trace.json diagnosis.json diagnostics.jsonl run.json"
+
+put() {  # put FILE TARGET: replace TARGET only when FILE differs, by rename (never a cut-off copy)
+  cmp -s "$1" "$2" && return 0
+  cp -p "$1" "$2.tmp" && mv -f "$2.tmp" "$2"
+}
 
 once() {
   [ -d "$src" ] || return 0
   mkdir -p "$dest"
   for f in $STUDY_FILES; do
-    [ -f "$src/$f" ] && cp -p "$src/$f" "$dest/$f"
+    [ -f "$src/$f" ] && put "$src/$f" "$dest/$f"
   done
   for run in "$src"/*/; do
     run=${run%/}
     grep -qE '"status": "(completed|diverged)"' "$run/run.json" 2>/dev/null || continue
     mkdir -p "$dest/${run##*/}"
-    for f in $RUN_FILES; do
-      [ -f "$run/$f" ] && cp -p "$run/$f" "$dest/${run##*/}/$f"
+    for f in $RUN_FILES; do  # run.json last: a kept run counts as finished only with its files
+      [ -f "$run/$f" ] && put "$run/$f" "$dest/${run##*/}/$f"
     done
   done
   return 0

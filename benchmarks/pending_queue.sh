@@ -28,6 +28,11 @@ KEEP_TO=$keep/budget bash "$here/benchmarks/budget_queue.sh" "$out/budget" "$dat
 source "$here/benchmarks/queue_lib.sh"
 mkdir -p "$out/jobs-bench"
 printf "sweep: {seeds: [0]}\n" >"$out/jobs-bench/seed0.yaml"
-[ -f "$keep/jobs-bench/degradation-cpu-seed0/bench.json" ] || KEEP_TO=$keep/jobs-bench stage "$out/jobs-bench/queue.log" degradation-cpu-seed0 "$out/jobs-bench/degradation-cpu-seed0" \
-  "$py" -m resnet_lab.cli bench --preset degradation-cpu --config "$out/jobs-bench/seed0.yaml" --mode study \
-  --repeats 1 --dataset imagefolder --data-dir "$data" --out "$out/jobs-bench/degradation-cpu-seed0"
+bench=$out/jobs-bench/degradation-cpu-seed0
+if [ ! -f "$keep/jobs-bench/degradation-cpu-seed0/bench.json" ]; then  # an interrupted one starts again whole
+  rm -rf "$bench" "$keep/jobs-bench/degradation-cpu-seed0"
+fi
+[ -f "$keep/jobs-bench/degradation-cpu-seed0/bench.json" ] || KEEP_TO=$keep/jobs-bench stage \
+  "$out/jobs-bench/queue.log" degradation-cpu-seed0 "$bench" "$py" -m resnet_lab.cli bench \
+  --preset degradation-cpu --config "$out/jobs-bench/seed0.yaml" --mode study --repeats 1 \
+  --dataset imagefolder --data-dir "$data" --out "$bench"

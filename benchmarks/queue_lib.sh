@@ -23,13 +23,14 @@ stage() {  # stage QUEUE_LOG NAME STUDY_DIR COMMAND... (the command's output: ST
   restore "$name" "$dir"
   echo "$(date -u +%FT%TZ) start $name at $(git -C "$here" rev-parse --short HEAD): ${*:2}" >>"$log"
   "$@" >>"$dir.log" 2>&1 &
-  local pid=$! rc
+  local pid=$! rc keeper=
   if [ -n "${KEEP_TO:-}" ]; then
     bash "$here/benchmarks/keep.sh" "$dir" "$KEEP_TO/$name" 300 "$pid" >>"$log" 2>&1 &
+    keeper=$!
   fi
   wait "$pid"
   rc=$?  # before the echo: its $(date) would reset $?
-  wait   # the keeper's last pass
+  [ -n "$keeper" ] && wait "$keeper"  # its last pass, after the stage's end
   echo "$(date -u +%FT%TZ) end $name rc=$rc" >>"$log"
   return "$rc"
 }

@@ -54,7 +54,9 @@ def test_a_stage_not_run_yet_leaves_its_seed_out(tmp_path):
     assert result["seeds"] == [0, 1, 2]
 
 
-def test_a_seed_given_twice_is_refused(tmp_path):
+def test_a_seed_given_twice_is_refused_with_its_own_exit_code(tmp_path, capsys):
     dirs = _sweeps(tmp_path, [-1.0, -0.5])
-    with pytest.raises(SystemExit, match="in two of these sweeps"):
+    with pytest.raises(SystemExit) as refused:
         _decide()([*dirs, dirs[0]])
+    assert refused.value.code == 2  # not 1, "not decided", on which the series goes on
+    assert "in two of these sweeps" in capsys.readouterr().err
