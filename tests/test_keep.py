@@ -85,3 +85,21 @@ def test_a_queue_stage_starts_from_its_kept_copy(tmp_path):
     (kept / "r" / "run.json").write_text('{"status": "completed"}')
     study = tmp_path / "study"
     assert _stage(tmp_path, study, "test", "-f", f"{study}/r/run.json") == "rc=0"
+
+
+def test_a_kept_grid_resumes_elsewhere_with_its_rows(tmp_path, capsys):
+    # The queues' stages are grids and sweeps: the kept copy must pass the grid's own config check
+    # (the same settings) and its claim marker, and rebuild grid.json from the kept run.json files.
+    a, kept, b = tmp_path / "a", tmp_path / "kept", tmp_path / "b"
+    grid = ["grid", "--preset", "grid-smoke", "--no-diagnostics", "--epochs", "1"]
+    assert main([*grid, "--out", str(a)]) == 0
+    subprocess.run(["bash", str(KEEP), str(a), str(kept)], check=True)
+    shutil.copytree(kept, b)
+    capsys.readouterr()
+    assert main([*grid, "--out", str(b)]) == 0
+    assert capsys.readouterr().out.count("finished earlier, skipped") == 2
+    rows = [
+        [(r["run"], r["test_acc"]) for r in json.loads((d / "grid.json").read_text())["runs"]]
+        for d in (a, b)
+    ]
+    assert rows[0] == rows[1]
