@@ -3,7 +3,9 @@
 # depths 8/20/32/56 x 11 skip/norm/init settings x SGD/Adam, width 0.5, 240 steps), one stage per
 # seed (0, 1, 2: about 27 min each as measured on a quiet 2-core machine, docs/trainability.md, so
 # that a stage fits one session of a machine that is not kept), each run's diagnosis.json recording
-# the statistics the rules read. Then the calibration on the fit and held-out parts
+# the statistics the rules read. --jobs auto: these small
+# half-width nets train faster several at once (the outcomes, not bit-exact numbers, are what the
+# calibration reads; every run records its thread count). Then the calibration on the fit and held-out parts
 # (benchmarks/calibrate_prediction.py, over the stages together). Run it from a worktree whose code
 # is frozen; resumable (run it again: finished runs are skipped).
 #   KEEP_TO=/work/main/docs/measurements/calibration PYTHON=/work/main/.venv/bin/python \
@@ -15,7 +17,7 @@ mkdir -p "$OUT"
 failed=0
 for seed in 0 1 2; do
   stage "$OUT/queue.log" "map-seed$seed" "$OUT/map-seed$seed" "$py" -m resnet_lab.cli grid \
-    --preset trainability-quick --seeds "$seed" --dataset imagefolder --data-dir "$DATA" \
+    --preset trainability-quick --seeds "$seed" --jobs auto --dataset imagefolder --data-dir "$DATA" \
     --out "$OUT/map-seed$seed" || failed=1
 done
 if [ "$failed" -ne 0 ]; then  # the calibration needs every seed's map
