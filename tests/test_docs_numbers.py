@@ -156,3 +156,16 @@ def test_the_degradation_page_restates_the_reconclusion_files_estimates_and_inte
         f"+{long['estimate']:.2f} after 4,000 (−{-long['ci'][0]:.1f} to +{long['ci'][1]:.1f})"
         in page
     )
+
+
+def test_the_amx_half_width_bf16_numbers_are_those_of_their_files():
+    perf = (ROOT / "docs/performance.md").read_text(encoding="utf-8")
+
+    def speed(name: str, model: str) -> float:
+        rows = _json(f"docs/results/bench-amx-{name}.json")["throughput"]["models"]
+        return next(r for r in rows if r["model"] == model)["images_per_s"]["resnet-lab"]
+
+    for model in ("resnet20", "resnet56"):
+        fp32, bf16 = speed("halfwidth-fp32", model), speed("halfwidth-bf16", model)
+        assert f"{model} {fp32:.0f} → {bf16:.0f} img/s ({bf16 / fp32:.2f}×)" in perf, model
+    assert f"DeepCNN at {speed('seed-plain-sgd-bf16', 'deep_cnn'):.0f}\nimg/s in bf16" in perf
