@@ -169,3 +169,32 @@ def test_the_amx_half_width_bf16_numbers_are_those_of_their_files():
         fp32, bf16 = speed("halfwidth-fp32", model), speed("halfwidth-bf16", model)
         assert f"{model} {fp32:.0f} → {bf16:.0f} img/s ({bf16 / fp32:.2f}×)" in perf, model
     assert f"DeepCNN at {speed('seed-plain-sgd-bf16', 'deep_cnn'):.0f}\nimg/s in bf16" in perf
+
+
+def test_the_plain_sgd_table_rows_are_those_of_the_kept_runs():
+    kept = ROOT / "docs/measurements/seed-escape/seed-plain-sgd"
+    rows = _table_rows(RESULTS, "| model (`seed-plain-sgd`) |")
+    assert len(rows) >= 3, rows
+    for row in rows:
+        model = row.split("|")[1].strip()
+        r = json.loads((kept / model / "run.json").read_text(encoding="utf-8"))["results"]
+        assert f"**{r['test_acc']:.2f} %**" in row, model
+        assert f"{r['best_val_acc']:.2f} % ({r['best_val_epoch']})" in row, model
+        escape = (
+            f"| {r['escape_step']:,} |"
+            if r["escape_step"] is not None
+            else f"still at ln 10 at its last step, {r['steps']:,}"
+        )
+        assert escape in row, model
+        assert f"| {r['status']} |" in row and f"| {r['predicted_init']} |" in row, model
+
+
+def test_the_readme_plain_sgd_sentence_is_that_of_the_kept_runs():
+    kept = ROOT / "docs/measurements/seed-escape/seed-plain-sgd"
+    acc = {
+        m: json.loads((kept / m / "run.json").read_text(encoding="utf-8"))["results"]["test_acc"]
+        for m in ("simple_cnn", "deep_cnn", "resnet_seed")
+    }
+    text = " ".join(README.split())
+    assert f"under plain SGD at lr 0.01 ({acc['deep_cnn']:.2f} % test" in text
+    assert f"({acc['simple_cnn']:.2f} % and {acc['resnet_seed']:.2f} % against 70.75 %" in text
