@@ -8,9 +8,10 @@
 #     /work/main /work/runs_measure /work/shared/datasets/cifar10-jpeg.tar.gz >/work/runs_measure/pending.out 2>&1 &
 # Sizes (2-core CPU, measured): issue 28's plain SGD at seeds 1, 2 (2 x 6 epochs of the full-width
 # DeepCNN, bf16: ~4 min per epoch on an AMD EPYC, ~2 min with AMX) and its 20-epoch compare of four
-# nets (~5 h AMD, ~2.3 h AMX); issue 33's map, 3 seeds (~27 min each, fp32); issue 32's
-# seed-controls and degradation-cpu again, for kept summaries (~90 min each); issue 34's
-# classifier-init pair (6 stages, ~32 min each, fp32) and budget series (~1 h per seed at 8k).
+# nets (~5 h AMD, ~2.3 h AMX); issue 33's map, 3 seeds (~27 min each, fp32); issue 31's study
+# benchmark (~70 min); issue 32's seed-controls and degradation-cpu again, for kept summaries
+# (~90 min each); issue 34's classifier-init pair (6 stages, ~32 min each, fp32) and budget series
+# (~1 h per seed at 8k).
 usage="usage: pending_queue.sh MAIN_CHECKOUT OUT_ROOT DATA_ARCHIVE"
 main=${1:?$usage}
 out=${2:?$usage}
@@ -19,20 +20,22 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 keep=$main/docs/measurements
 KEEP_TO=$keep/seed-escape bash "$here/benchmarks/seed_escape_queue.sh" "$out/seed-escape" "$data" seed-plain-sgd plain-sgd-seeds
 KEEP_TO=$keep/calibration bash "$here/benchmarks/calibration_queue.sh" "$out/calibration" "$data"
+# Issue 31: one run at a time against --jobs auto on degradation-cpu's 4 runs of seed 0 at 1,000 of
+# their 2,000 steps, twice (alternating which goes first: a spread, and each run long enough that
+# its steps, not the start-up that does not shrink with jobs, dominate, unlike the 100-step version in
+# docs/performance.md), ~70 min on the AMX Xeon; not resumable, so skipped once its bench.json is kept.
+source "$here/benchmarks/queue_lib.sh"
+mkdir -p "$out/jobs-bench"
+printf "sweep: {seeds: [0]}\ntrain: {max_steps: 1000}\n" >"$out/jobs-bench/seed0-1000steps.yaml"
+name=degradation-cpu-seed0-1000steps
+bench=$out/jobs-bench/$name
+if [ ! -f "$keep/jobs-bench/$name/bench.json" ]; then  # an interrupted one starts again whole
+  rm -rf "$bench" "$keep/jobs-bench/$name"
+fi
+[ -f "$keep/jobs-bench/$name/bench.json" ] || KEEP_TO=$keep/jobs-bench stage \
+  "$out/jobs-bench/queue.log" "$name" "$bench" "$py" -m resnet_lab.cli bench \
+  --preset degradation-cpu --config "$out/jobs-bench/seed0-1000steps.yaml" --mode study --repeats 2 \
+  --dataset imagefolder --data-dir "$data" --out "$bench"
 KEEP_TO=$keep/summaries bash "$here/benchmarks/summaries_queue.sh" "$out/summaries" "$data"
 KEEP_TO=$keep/fc-init bash "$here/benchmarks/fc_init_queue.sh" "$out/fc-init" "$data"
 KEEP_TO=$keep/budget bash "$here/benchmarks/budget_queue.sh" "$out/budget" "$data"
-# Issue 31: one run at a time against --jobs auto on degradation-cpu's 4 runs of seed 0 at their full
-# 2,000 steps (the 100-step version was all overhead: docs/performance.md), ~80 min; not resumable,
-# so skipped once its bench.json is kept.
-source "$here/benchmarks/queue_lib.sh"
-mkdir -p "$out/jobs-bench"
-printf "sweep: {seeds: [0]}\n" >"$out/jobs-bench/seed0.yaml"
-bench=$out/jobs-bench/degradation-cpu-seed0
-if [ ! -f "$keep/jobs-bench/degradation-cpu-seed0/bench.json" ]; then  # an interrupted one starts again whole
-  rm -rf "$bench" "$keep/jobs-bench/degradation-cpu-seed0"
-fi
-[ -f "$keep/jobs-bench/degradation-cpu-seed0/bench.json" ] || KEEP_TO=$keep/jobs-bench stage \
-  "$out/jobs-bench/queue.log" degradation-cpu-seed0 "$bench" "$py" -m resnet_lab.cli bench \
-  --preset degradation-cpu --config "$out/jobs-bench/seed0.yaml" --mode study --repeats 1 \
-  --dataset imagefolder --data-dir "$data" --out "$bench"
