@@ -13,7 +13,10 @@ be changed after looking); depth 32, and every Adam cell, are **held out** (neve
 change a rule: the hit rate reported is theirs). Runs of other studies (no depth axis) are reported
 as a third part, ``other``.
 
-    python benchmarks/calibrate_prediction.py GRID_DIR [GRID_DIR ...] > docs/results/prediction-calibration.json
+    python benchmarks/calibrate_prediction.py GRID_DIR [GRID_DIR ...] > prediction-calibration.json
+    python benchmarks/calibrate_prediction.py --markdown prediction-calibration.json  # docs' tables
+
+The markdown is what docs/diagnostics.md shows (tests/test_docs_numbers.py checks that it does).
 """
 
 from __future__ import annotations
@@ -51,6 +54,24 @@ def init_diagnosis(run_dir: Path) -> tuple[dict[str, Any], str]:
     return diagnose_checkpoint(run_dir / "checkpoints" / "epoch0000.pt")[0], "re-measured"
 
 
+def evidence(diagnosis: dict[str, Any], prediction: dict[str, Any]) -> dict[str, Any]:
+    """What the rules read at initialisation, beside the prediction: the loss, the input
+    correlation at the signal path's last layer (rule 3), the backward signal's fitted change over
+    the path (rule 3) and the largest steady first step relative to its weight (rule 2)."""
+    from resnet_lab.diagnostics.verdict import signal_fits, signal_path
+
+    layers = diagnosis["probe"]["init"]["layers"]
+    path = signal_path(layers)
+    back, _ = signal_fits(layers)
+    top = (prediction.get("largest_steps") or [None])[0]
+    return {
+        "loss": diagnosis["probe"]["init"]["loss"],
+        "input_corr_last": path[-1].get("input_corr") if path else None,
+        "back_change": back["change"] if back else None,
+        "largest_step": top,
+    }
+
+
 def main(grids: list[str]) -> None:
     import yaml
 
@@ -74,7 +95,7 @@ def main(grids: list[str]) -> None:
                     "rule": p["rule"],
                     "reasons": p["reasons"],
                     "probe_source": source,
-                    "loss_init": diagnosis["probe"]["init"]["loss"],
+                    "evidence": evidence(diagnosis, p),
                 }
             )
     parts = {}
@@ -101,7 +122,75 @@ def main(grids: list[str]) -> None:
     )
 
 
+def _cell(r: dict[str, Any]) -> str:
+    """``depth 32, skip off, ..., optim sgd, seed 0`` from a row's settings (``optim.name`` is the optim)."""
+    s = r["settings"]
+    words = []
+    for key, value in s.items():
+        section, _, field = key.rpartition(".")
+        if key != "seed":
+            words.append(f"{section if field == 'name' else field} {value}")
+    return ", ".join(words + ([f"seed {s['seed']}"] if "seed" in s else []))
+
+
+def _evidence_text(e: dict[str, Any]) -> str:
+    def g(x: float | None, fmt: str) -> str:
+        return "—" if x is None else format(x, fmt)
+
+    step = e.get("largest_step")
+    step_text = (
+        "—"
+        if not step
+        else f"{step['step']:.2g}× ({step['name']}{', BN-followed' if step['normalised'] else ''})"
+    )
+    return (
+        f"loss {g(e['loss'], '.2f')}; input corr. {g(e['input_corr_last'], '.4f')}; "
+        f"backward ×{g(e['back_change'], '.2g')}; largest step {step_text}"
+    )
+
+
+def markdown(blob: dict[str, Any]) -> str:
+    """The calibration as docs/diagnostics.md shows it: per part the runs, the confusion counts
+    (predicted → observed), sensitivity, specificity and hit rate of "will not train" with their
+    exact intervals; then every miss with what the rules read."""
+    from resnet_lab.inference import Proportion
+
+    def rate(d: dict[str, Any]) -> str:
+        return Proportion(d["hits"], d["n"], d["low"], d["high"]).text()
+
+    lines = [
+        "| part | cells | runs | predicted → observed | sensitivity | specificity | hit rate |",
+        "|---|---|---:|---|---|---|---|",
+    ]
+    for name, t in blob["parts"].items():
+        confusion = "; ".join(
+            f"{p}: " + ", ".join(f"{n} {o}" for o, n in sorted(obs.items()))
+            for p, obs in sorted(t["confusion"].items())
+        )
+        lines.append(
+            f"| {name} | {blob['split'].get(name, 'other studies')} | {t['runs']} | {confusion} "
+            f"| {rate(t['sensitivity'])} | {rate(t['specificity'])} | {rate(t['hit_rate'])} |"
+        )
+    misses = [r for t in blob["parts"].values() for r in t["misses"]]
+    lines += [
+        "",
+        "| miss | part | predicted | observed | rule | what the rules read at initialisation |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {_cell(r)} | {r['part']} | {r['predicted_init']} | {r['outcome']} | {r['rule'] or '—'} "
+        f"| {_evidence_text(r['evidence'])} |"
+        for r in misses
+    ]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 2:
-        sys.exit("usage: calibrate_prediction.py GRID_DIR [GRID_DIR ...]")
-    main(sys.argv[1:])
+        sys.exit(
+            "usage: calibrate_prediction.py GRID_DIR [GRID_DIR ...] | --markdown CALIBRATION.json"
+        )
+    if sys.argv[1] == "--markdown":
+        print(markdown(json.loads(Path(sys.argv[2]).read_text())))
+    else:
+        main(sys.argv[1:])
