@@ -88,6 +88,7 @@ def main(grids: list[str]) -> None:
                 {
                     "grid": str(grid),
                     "run": r["run"],
+                    "seed": r.get("seed"),
                     "settings": r.get("settings", {}),
                     "part": part(r.get("settings", {})),
                     "outcome": r["outcome"],
@@ -124,13 +125,11 @@ def main(grids: list[str]) -> None:
 
 def _cell(r: dict[str, Any]) -> str:
     """``depth 32, skip off, ..., optim sgd, seed 0`` from a row's settings (``optim.name`` is the optim)."""
-    s = r["settings"]
     words = []
-    for key, value in s.items():
+    for key, value in r["settings"].items():
         section, _, field = key.rpartition(".")
-        if key != "seed":
-            words.append(f"{section if field == 'name' else field} {value}")
-    return ", ".join(words + ([f"seed {s['seed']}"] if "seed" in s else []))
+        words.append(f"{section if field == 'name' else field} {value}")
+    return ", ".join(words + ([f"seed {r['seed']}"] if r.get("seed") is not None else []))
 
 
 def _evidence_text(e: dict[str, Any]) -> str:

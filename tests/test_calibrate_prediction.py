@@ -32,7 +32,8 @@ def test_the_split_is_the_one_fixed_in_advance():
 def _row(run, depth, optim, predicted, outcome, rule=None):
     return {
         "run": run,
-        "settings": {"model.depth": depth, "optim.name": optim, "seed": 0},
+        "seed": 0,
+        "settings": {"model.depth": depth, "optim.name": optim},
         "part": "held-out",
         "outcome": outcome,
         "predicted_init": predicted,

@@ -115,6 +115,15 @@ def test_a_non_finite_loss_is_a_non_finite_output_and_a_non_finite_gradient_expl
     assert V.gradient_verdict(layers, 2.0, 10)["verdict"] == "healthy"
 
 
+def test_a_stored_probe_of_a_diverged_run_is_judged_not_a_crash():
+    # diagnosis.json writes NaN/inf as null; a diverged run's final probe has nulls in every layer
+    # (the calibration of issue 33 re-judges such probes by today's rules).
+    layer = {"grad_norm": None, "grad_to_weight": None, "act_std": None, "dead_frac": 0}
+    layers = [{"name": "conv1", **layer}, {"name": "conv2", **layer}, {"name": "fc", **layer}]
+    out = V.gradient_verdict(layers, None, 10, lr=0.01, momentum=0.9)
+    assert out["verdict"] == "non-finite output" and math.isnan(out["first_to_last"])
+
+
 def test_large_first_step_is_flagged_not_judged():
     torch.manual_seed(0)
     p = measure_layers(plain_net(depth=4, init="kaiming"), *batch())

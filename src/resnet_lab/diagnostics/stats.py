@@ -206,7 +206,8 @@ def first_to_last_ratio(
     plain path whose depth is in question.
     """
     main = [l for l in layers if not is_shortcut_label(l["name"])]
-    if len(main) < 2:
+    # A stored probe writes a non-finite value as None (jsonable): no ratio then, as for NaN.
+    if len(main) < 2 or not all(finite(l[key]) for l in [main[0], *main[-last_k:]]):
         return math.nan
     first = main[0][key]
     late = max(l[key] for l in main[-last_k:])
