@@ -477,6 +477,39 @@ def test_ctrl_c_stops_every_job_once_and_any_jobs_resume_to_the_same_numbers(tmp
     assert _rows(out) == _rows(reference)
 
 
+def test_the_default_jobs_are_auto_for_a_study_large_enough_and_one_for_a_small_one(monkeypatch):
+    """--jobs left out (Launch.jobs None): a study under AUTO_MIN_STEPS training steps runs one at
+    a time without the probe, recorded; a larger one measures as --jobs auto does; submitit and
+    torchrun keep one at a time (the default is not refused where --jobs N would be)."""
+    from resnet_lab import study
+    from resnet_lab.config import from_dict
+    from resnet_lab.data import synthetic
+    from resnet_lab.study import Launch
+
+    data = synthetic(1280, 50)  # 10 batches of 128 per epoch
+    calls = []
+    monkeypatch.setattr(
+        study, "choose_jobs", lambda probes, runs: calls.append(runs) or (2, {"chosen": 2})
+    )
+
+    def pending(runs, **train):
+        cfg = from_dict({"train": {"batch_size": 128, **train}})
+        return [(study.PlannedRun("c", {}, 0, f"r{i}", "simple_cnn"), cfg) for i in range(runs)]
+
+    prov = {}
+    small = pending(3, epochs=2)  # 60 steps
+    assert study._jobs(None, small, data, prov, log=print) == 1 and not calls
+    assert prov["jobs_probe"]["chosen"] == 1 and "too few" in prov["jobs_probe"]["why"]
+    large = pending(4, epochs=30, max_steps=500)  # 2,000 steps
+    assert study._jobs(None, large, data, {}, log=print) == 2 and calls == [4]
+    assert study._jobs(1, large, data, {}, log=print) == 1 and calls == [4]
+    Launch("inline", None).check()
+    try:  # refused only where submitit is not installed, never for its --jobs
+        Launch("submitit", None).check()
+    except UserError as e:
+        assert "--jobs" not in str(e)
+
+
 def test_jobs_must_be_a_number_or_auto(tmp_path, capsys):
     assert main(["grid", *SMOKE, "--jobs", "many", "--out", str(tmp_path / "g")]) == 2
     assert "expected a number or auto" in capsys.readouterr().err

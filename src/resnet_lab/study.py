@@ -43,6 +43,11 @@ from .resources import training_bytes
 from .train import setup_runtime
 
 LAUNCHERS = ("inline", "submitit")
+# --jobs auto on a study smaller than this (training steps of its pending runs, all together) trains
+# one run at a time without measuring: the probe (process starts and torch imports, a few steps per
+# model and job count; ~20 s on 2 cores) would cost about what running several at once could save
+# (about a third of the study's time at best, docs/performance.md). Tests' tiny studies stay inline.
+AUTO_MIN_STEPS = 1000
 
 
 @dataclass(frozen=True)
@@ -84,24 +89,25 @@ class SubmititOptions:
 @dataclass(frozen=True)
 class Launch:
     """How a study's runs are trained: the launcher, runs at once on this machine (``jobs``: a
-    number or "auto", inline only) and the submitit job settings."""
+    number or "auto", inline only; None, the CLI's default: "auto" for a study of at least
+    ``AUTO_MIN_STEPS`` training steps, 1 for a smaller one) and the submitit job settings."""
 
     launcher: str = "inline"
-    jobs: int | str = 1
+    jobs: int | str | None = 1
     submitit: SubmititOptions = SubmititOptions()
 
     def check(self) -> None:
         """Refused in one line before anything is read or written."""
         launcher, jobs = self.launcher, self.jobs
-        if from_env().active and (launcher != "inline" or jobs != 1):
+        if from_env().active and (launcher != "inline" or jobs not in (1, None)):
             raise UserError(
                 "under torchrun every run trains data-parallel in turn (--launcher inline, --jobs "
                 "1); submitit and --jobs start their own processes, so run them without torchrun"
             )
         if (
-            jobs != "auto"
+            jobs not in ("auto", None)
             and (not isinstance(jobs, int) or jobs < 1)
-            or (jobs != 1 and launcher != "inline")
+            or (jobs not in (1, None) and launcher != "inline")
         ):
             raise UserError(
                 f"--jobs must be >= 1 and is for this machine's processes (got {jobs} with "
@@ -161,6 +167,17 @@ def _model_of(cfg: ExperimentConfig, model: str, data: DataSplits) -> tuple[str,
     return model, options, tuple(data.image_shape), cfg.train.batch_size
 
 
+def _planned_steps(pending: Planned, train_images: int) -> int:
+    """The optimiser steps the pending runs will take in all (from their configs: epochs of
+    ``train_images`` in batches, or ``max_steps`` where that comes first)."""
+    total = 0
+    for _, cfg in pending:
+        t = cfg.train
+        steps = t.epochs * -(-train_images // t.batch_size)
+        total += min(steps, t.max_steps) if t.max_steps is not None else steps
+    return total
+
+
 def _jobs(jobs: int | str, pending: Planned, data: DataSplits, prov, log) -> int:
     """How many runs at once: ``jobs``, or by measurement for "auto" (recorded in ``prov``), never
     more than the pending runs or than fit in memory."""
@@ -174,6 +191,18 @@ def _jobs(jobs: int | str, pending: Planned, data: DataSplits, prov, log) -> int
     sized = sorted(
         ((training_bytes(*m) or 0, m[0], cfg) for m, cfg in models.values()), key=lambda t: t[0]
     )
+    if jobs is None and from_env().active:  # under torchrun every run uses every rank in turn
+        return 1
+    if jobs is None:  # the CLI's default: auto, where the study is large enough for it to pay
+        steps = _planned_steps(pending, len(data.train))
+        if steps < AUTO_MIN_STEPS:
+            prov["jobs_probe"] = {
+                "chosen": 1,
+                "why": f"{steps} training steps in all, under {AUTO_MIN_STEPS}: too few for the "
+                "probe to pay",
+            }
+            return 1
+        jobs = "auto"
     if jobs == "auto":
         shape = DataShape(data.num_classes, tuple(data.image_shape))
         probes = {

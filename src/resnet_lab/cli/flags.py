@@ -121,12 +121,14 @@ def add_launch_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--jobs",
         type=_jobs_arg,
-        default=1,
+        default=None,
         metavar="N|auto",
         help="train N runs at once on this machine, each in its own process with cores/N threads "
-        "(unless --threads says otherwise); fewer when N would not fit in memory. auto: the N that "
-        "trains fastest, measured on the study's smallest and largest model (recorded in the "
-        "study's provenance). Default 1: one run after another with every core",
+        "(unless --threads says otherwise); fewer when N would not fit in memory. auto (the "
+        "default): the N that trains fastest, measured on the study's smallest and largest model "
+        "and recorded in the study's provenance (1 without measuring for a study under 1,000 "
+        "training steps, with --launcher submitit and under torchrun). 1: one run after another "
+        "with every core, as the numbers in docs/results.md were measured",
     )
     p.add_argument("--slurm-partition", metavar="NAME", help="submitit on Slurm: the partition")
     p.add_argument(
@@ -177,7 +179,7 @@ def launch(args: argparse.Namespace):
         cpus_per_job=args.cpus_per_job,
         max_parallel=args.max_parallel,
     )
-    how = Launch(args.launcher, args.jobs, opts)
+    how = Launch(args.launcher, args.jobs, opts)  # jobs None: the default (study.Launch)
     how.check()
     return how
 
