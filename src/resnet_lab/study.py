@@ -45,7 +45,7 @@ from .train import setup_runtime
 LAUNCHERS = ("inline", "submitit")
 # --jobs auto on a study smaller than this (training steps of its pending runs, all together) trains
 # one run at a time without measuring: the probe (process starts and torch imports, a few steps per
-# model and job count; ~20 s on 2 cores) would cost about what running several at once could save
+# model and job count, a few seconds each) would cost about what running several at once could save
 # (about a third of the study's time at best, docs/performance.md). Tests' tiny studies stay inline.
 AUTO_MIN_STEPS = 1000
 
