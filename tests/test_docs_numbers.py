@@ -198,3 +198,37 @@ def test_the_readme_plain_sgd_sentence_is_that_of_the_kept_runs():
     text = " ".join(README.split())
     assert f"under plain SGD at lr 0.01 ({acc['deep_cnn']:.2f} % test" in text
     assert f"({acc['simple_cnn']:.2f} % and {acc['resnet_seed']:.2f} % against 70.75 %" in text
+
+
+def _calibration_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "calibrate_prediction", ROOT / "benchmarks" / "calibrate_prediction.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_calibration_tables_are_those_generated_from_the_kept_calibration():
+    blob = _json("docs/measurements/calibration/prediction-calibration.json")
+    page = (ROOT / "docs/diagnostics.md").read_text(encoding="utf-8")
+    for line in _calibration_script().markdown(blob).splitlines():
+        assert line in page, line
+
+
+def test_diagnose_states_the_held_out_record_of_the_kept_calibration():
+    from resnet_lab.diagnostics.predict import HIT_RATE_TEXT
+
+    held = _json("docs/measurements/calibration/prediction-calibration.json")["parts"]["held-out"]
+    hit, sens = held["hit_rate"], held["sensitivity"]
+    expected = (
+        f"on {held['runs']} held-out runs of the trainability map right in {hit['hits']} "
+        f"({100 * hit['rate']:.0f} %, 95 % CI {100 * hit['low']:.0f}-{100 * hit['high']:.0f} %), "
+        f"but only {sens['hits']} of {sens['n']} failures foreseen"
+    )
+    assert HIT_RATE_TEXT.startswith(expected), (HIT_RATE_TEXT, expected)
+    page = (ROOT / "docs/diagnostics.md").read_text(encoding="utf-8")
+    assert f"{hit['hits']}/{held['runs']} = {100 * hit['rate']:.0f} %" in page
+    assert f"sensitivity {sens['hits']}/{sens['n']} = {100 * sens['rate']:.0f} %" in page
