@@ -335,6 +335,11 @@ def test_escape_sentences_carry_their_tests():
     one = next(t for t in text if t.startswith("k 1 → 3"))
     assert "3/3 vs 0/1 left, Fisher's exact test p = 0.25: not shown" in one
     assert "log-rank" not in one  # one run: no curve to test
+    # Three runs a side but no run left on either: the test has no event to compare (scipy: nan).
+    stuck = escape_sentences(
+        [_cell({"k": 2}, censored=(2112,) * 3), _cell({"k": 4}, censored=(240,) * 3)], 10
+    )
+    assert "no log-rank test (no run of either cell left)" in stuck[1] and "nan" not in stuck[1]
 
 
 def test_an_escape_pair_of_two_networks_is_not_called_a_single_factor():

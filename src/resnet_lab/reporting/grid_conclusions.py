@@ -191,6 +191,8 @@ def _escape_tests(ref: Escapes, other: Escapes) -> str:
     counts = fisher_counts(len(ref.left), ref.n, len(other.left), other.n).text("left")
     if min(ref.n, other.n) < MIN_N:
         return counts
+    if not ref.left and not other.left:  # no event on either side: the test has nothing to compare
+        return f"{counts}; no log-rank test (no run of either cell left)"
     p = logrank(ref.left, ref.censored, other.left, other.censored)
     return f"{counts}; log-rank test on the escape steps p = {p:.2g}"
 
