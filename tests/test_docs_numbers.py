@@ -232,3 +232,26 @@ def test_diagnose_states_the_held_out_record_of_the_kept_calibration():
     page = (ROOT / "docs/diagnostics.md").read_text(encoding="utf-8")
     assert f"{hit['hits']}/{held['runs']} = {100 * hit['rate']:.0f} %" in page
     assert f"sensitivity {sens['hits']}/{sens['n']} = {100 * sens['rate']:.0f} %" in page
+
+
+def test_the_trainability_page_quotes_the_merged_3_seed_report():
+    def flat(path: str) -> str:  # pages wrap their quotes over lines
+        return " ".join((ROOT / path).read_text(encoding="utf-8").split())
+
+    report = flat("docs/measurements/calibration/map-3seeds/grid.md")
+    page = flat("docs/trainability.md")
+    quotes = [
+        q for q in page.split('"') if q.startswith(("No skip", "Skip, BN", "changing", "For '"))
+    ]
+    assert len(quotes) == 5, quotes
+    for q in quotes:
+        assert q in report, q
+    runs = _json("docs/measurements/calibration/map-3seeds/grid.json")["runs"]
+    assert len(runs) == 264 and sum(r["outcome"] == "learned" for r in runs) == 207
+    results = flat("docs/results.md")
+    for number in (
+        "+13.10 points, 95 % CI +5.64 to +20.56",
+        "+9.53 points, 95 % CI +0.09 to +18.97",
+    ):
+        assert number in report and number in page
+    assert "+13.10 points, 95 % CI +5.64 to +20.56" in results

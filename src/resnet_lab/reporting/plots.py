@@ -412,7 +412,7 @@ def grid_heatmap(
         + ", ".join(f"{m} {o}" for o, m in OUTCOME_MARKS.items())
         + " (no mark: learned in every seed)\ngradients at init: "
         + ", ".join(f"{m} {v}" for v, m in VERDICT_MARKS.items())
-        + " · predicted at init: "
+        + "\npredicted at init: "  # its own line: on one line the legend outgrew the figure
         + ", ".join(f"{m} {o}" for o, m in PREDICTION_MARKS.items() if m)
         + ", ! a run mispredicted"
         + " · grey: ran but no accuracy · blank: not run",
