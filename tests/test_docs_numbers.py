@@ -255,3 +255,25 @@ def test_the_trainability_page_quotes_the_merged_3_seed_report():
     ):
         assert number in report and number in page
     assert "+13.10 points, 95 % CI +5.64 to +20.56" in results
+
+
+def test_the_long_study_benchmark_numbers_are_those_of_its_kept_file():
+    perf = " ".join((ROOT / "docs/performance.md").read_text(encoding="utf-8").split())
+    study = _json("docs/measurements/jobs-bench/degradation-cpu-seed0-1000steps/bench.json")[
+        "study"
+    ]
+    seq, auto = study["seconds"]["one at a time"], study["seconds"]["jobs auto"]
+    assert (
+        f"took **{seq[0]:.0f} / {seq[1]:.0f} s one run at a time against {auto[0]:.0f} / "
+        f"{auto[1]:.0f} s with `--jobs auto`: {study['ratio_of_medians']:.2f}×**" in perf
+    )
+    per = study["ratio_per_repeat"]
+    assert f"(per repeat {per[0]:.2f}× and {per[1]:.2f}×;" in perf
+    assert study["jobs_chosen"] == [2, 2] and "chose 2 both times" in perf
+    kept = ROOT / "docs/measurements/jobs-bench/degradation-cpu-seed0-1000steps"
+    probes = [
+        json.loads((kept / f"study-{i}-auto/grid.json").read_text())["provenance"]["jobs_probe"]
+        for i in (0, 1)
+    ]
+    two = [p["throughput_vs_one_job"]["2"] for p in probes]
+    assert f"at {two[0]:.2f}× and {two[1]:.2f}× the step throughput" in perf
