@@ -510,6 +510,15 @@ def test_the_default_jobs_are_auto_for_a_study_large_enough_and_one_for_a_small_
         assert "--jobs" not in str(e)
 
 
+def test_auto_takes_several_jobs_only_beyond_the_probes_noise():
+    from resnet_lab.local_jobs import MIN_GAIN, pick
+
+    assert pick({1: 1.0, 2: 1.78}) == 2
+    assert pick({1: 1.0, 2: 1.014}) == 1  # a tie (the quick compare's probe): one at a time
+    assert pick({1: 1.0, 2: MIN_GAIN}) == 2
+    assert pick({1: 1.0, 2: 0.9}) == 1
+
+
 def test_jobs_must_be_a_number_or_auto(tmp_path, capsys):
     assert main(["grid", *SMOKE, "--jobs", "many", "--out", str(tmp_path / "g")]) == 2
     assert "expected a number or auto" in capsys.readouterr().err
