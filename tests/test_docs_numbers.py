@@ -282,4 +282,6 @@ def test_the_long_study_benchmark_numbers_are_those_of_its_kept_file():
 def test_the_quick_compare_probe_quoted_on_the_performance_page_is_that_of_its_file():
     perf = " ".join((ROOT / "docs/performance.md").read_text(encoding="utf-8").split())
     probe = _json("docs/results/jobs-probe-quick-compare-amx.json")["jobs_probe"]
-    assert f"quarter-width nets measured {probe['throughput_vs_one_job']['2']:.2f}× on the AMX" in perf
+    assert (
+        f"quarter-width nets measured {probe['throughput_vs_one_job']['2']:.2f}× on the AMX" in perf
+    )

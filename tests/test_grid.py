@@ -477,6 +477,43 @@ def test_ctrl_c_stops_every_job_once_and_any_jobs_resume_to_the_same_numbers(tmp
     assert _rows(out) == _rows(reference)
 
 
+@pytest.mark.slow
+def test_a_sigterm_to_the_whole_process_group_stops_every_job_at_once(tmp_path, reference):
+    """As timeout(1), `kill -- -PGID` or a batch system send it: the workers ignore it, the parent
+    stops them, nobody starts a next run, one line and exit code 143, and the study resumes to the
+    numbers of an uninterrupted one."""
+    import os
+    import signal
+    import time
+
+    out = tmp_path / "jobs"
+    proc = subprocess.Popen(
+        _grid_cmd(out, "--threads", "1", "--jobs", "2"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as under timeout(1)
+    )
+    first = out / "depth8_skip-on_seed0" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while not first.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert "Traceback" not in err and len(lines) == 1 and "Resume with:" in lines[0], err
+    finished = [
+        d for d in out.iterdir() if d.is_dir() and '"completed"' in (d / "run.json").read_text()
+    ]
+    assert len(finished) < len(_rows(reference))  # stopped, not run to the end
+    again = subprocess.run(
+        _grid_cmd(out, "--threads", "1", "--jobs", "1"), check=False, capture_output=True, text=True
+    )
+    assert again.returncode == 0, again.stderr
+    assert _rows(out) == _rows(reference)
+
+
 def test_the_default_jobs_are_auto_for_a_study_large_enough_and_one_for_a_small_one(monkeypatch):
     """--jobs left out (Launch.jobs None): a study under AUTO_MIN_STEPS training steps runs one at
     a time without the probe, recorded; a larger one measures as --jobs auto does; submitit and

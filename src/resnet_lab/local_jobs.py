@@ -16,6 +16,7 @@ same numbers alone or beside others.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -132,17 +133,36 @@ def _worker_start(slots=None) -> None:
             os.environ["CUDA_VISIBLE_DEVICES"] = slots.get(timeout=5)
         except queue.Empty:
             pass
-    # Ctrl-C reaches the whole process group; the parent stops the workers itself, so that no
-    # worker prints a traceback of its own.
+    # Ctrl-C and a SIGTERM sent to the whole process group (timeout(1), kill -- -PGID, a batch
+    # system) reach the workers too; the parent alone decides, and stops the workers with STOP_SIGNAL,
+    # so that no worker prints a traceback or goes on with its next run. (SIGSTOP/SIGCONT and
+    # SIGKILL to the group still reach them: a paused study pauses whole.)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Stopped by the parent with SIGTERM: unwind (the run keeps its last completed epoch) and let
-    # the pool shut the worker down, releasing its queues.
-    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(STOP_SIGNAL, _stop)
     sys.stderr = _NoBars(sys.stderr)
 
 
+STOP_SIGNAL = signal.SIGUSR1  # the parent's "stop now" to a worker (never sent to a group)
+_stopping = False  # in a worker: the parent said stop; the runs still queued to it are skipped
+
+
 def _stop(signum, frame) -> None:
-    raise SystemExit(143)
+    global _stopping
+    _stopping = True
+    raise SystemExit(143)  # unwinds the run: it keeps its last completed epoch
+
+
+def _until_stopped(job: Callable[..., Any], *args: Any) -> Any:
+    """``job(*args)`` in a worker, or nothing once the parent has said stop: the pool catches a
+    SystemExit as a run's result and hands the worker its next queued run, which must not start.
+    (Exiting the process instead would leak the pool's semaphores.)"""
+    if _stopping:
+        return None
+    try:
+        return job(*args)
+    except SystemExit:
+        return None
 
 
 def run_local(
@@ -176,7 +196,7 @@ def run_local(
         futures = {}
         for run, cfg in pending:
             cfg = thread_share(cfg, out / run.name, jobs)
-            future = pool.submit(job, to_dict(cfg), run, str(out / run.name), prov)
+            future = pool.submit(_until_stopped, job, to_dict(cfg), run, str(out / run.name), prov)
             futures[future] = run
         remaining = set(futures)
         while remaining:
@@ -192,7 +212,8 @@ def run_local(
                 bar.update()
     except BaseException:
         for process in list(getattr(pool, "_processes", {}).values()):
-            process.terminate()  # SIGTERM: each run resumes from its last completed epoch
+            with contextlib.suppress(ProcessLookupError):  # each run resumes from its last epoch
+                os.kill(process.pid, STOP_SIGNAL)
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     finally:
