@@ -178,22 +178,13 @@ def _planned_steps(pending: Planned, train_images: int) -> int:
     return total
 
 
-def _jobs(jobs: int | str, pending: Planned, data: DataSplits, prov, log) -> int:
+def _jobs(jobs: int | str | None, pending: Planned, data: DataSplits, prov, log) -> int:
     """How many runs at once: ``jobs``, or by measurement for "auto" (recorded in ``prov``), never
-    more than the pending runs or than fit in memory."""
-    if jobs == 1 or not pending:
-        return 1
-    # Each distinct model with its training-memory estimate (0: not estimated), smallest first.
-    models: dict[str, tuple[tuple, ExperimentConfig]] = {}
-    for run, cfg in pending:
-        model = _model_of(cfg, run.model, data)
-        models.setdefault(repr(model), (model, cfg))
-    sized = sorted(
-        ((training_bytes(*m) or 0, m[0], cfg) for m, cfg in models.values()), key=lambda t: t[0]
-    )
+    more than the pending runs or than fit in memory; None (the CLI's default): "auto" where the
+    study is large enough for the measurement to pay, else 1."""
     if jobs is None and from_env().active:  # under torchrun every run uses every rank in turn
         return 1
-    if jobs is None:  # the CLI's default: auto, where the study is large enough for it to pay
+    if jobs is None and pending:
         steps = _planned_steps(pending, len(data.train))
         if steps < AUTO_MIN_STEPS:
             prov["jobs_probe"] = {
@@ -203,6 +194,16 @@ def _jobs(jobs: int | str, pending: Planned, data: DataSplits, prov, log) -> int
             }
             return 1
         jobs = "auto"
+    if jobs in (1, None) or not pending:
+        return 1
+    # Each distinct model with its training-memory estimate (0: not estimated), smallest first.
+    models: dict[str, tuple[tuple, ExperimentConfig]] = {}
+    for run, cfg in pending:
+        model = _model_of(cfg, run.model, data)
+        models.setdefault(repr(model), (model, cfg))
+    sized = sorted(
+        ((training_bytes(*m) or 0, m[0], cfg) for m, cfg in models.values()), key=lambda t: t[0]
+    )
     if jobs == "auto":
         shape = DataShape(data.num_classes, tuple(data.image_shape))
         probes = {
