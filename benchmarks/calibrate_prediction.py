@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet_lab.diagnostics.rejudge import NEEDED, judge
-from resnet_lab.reporting.grid_conclusions import prediction_table
+from resnet_lab.reporting.grid_conclusions import confusion_text, prediction_table, settings_label
 
 HELD_OUT_DEPTHS = {32}
 FIT_DEPTHS = {8, 20, 56}
@@ -54,21 +54,21 @@ def init_diagnosis(run_dir: Path) -> tuple[dict[str, Any], str]:
     return diagnose_checkpoint(run_dir / "checkpoints" / "epoch0000.pt")[0], "re-measured"
 
 
-def evidence(diagnosis: dict[str, Any], prediction: dict[str, Any]) -> dict[str, Any]:
-    """What the rules read at initialisation, beside the prediction: the loss, the input
-    correlation at the signal path's last layer (rule 3), the backward signal's fitted change over
-    the path (rule 3) and the largest steady first step relative to its weight (rule 2)."""
-    from resnet_lab.diagnostics.verdict import signal_fits, signal_path
+def evidence(judged: dict[str, Any]) -> dict[str, Any]:
+    """What the rules read at initialisation, from the diagnosis as ``judge`` returns it: the loss,
+    the input correlation at the signal path's last layer (rule 3), the backward signal's fitted
+    change over the path (rule 3, the verdict's fit) and the largest steady first step relative to
+    its weight (rule 2)."""
+    from resnet_lab.diagnostics.verdict import signal_path
 
-    layers = diagnosis["probe"]["init"]["layers"]
-    path = signal_path(layers)
-    back, _ = signal_fits(layers)
-    top = (prediction.get("largest_steps") or [None])[0]
+    init = judged["probe"]["init"]
+    path = signal_path(init["layers"])
+    back = judged["verdict"]["init"]["backward"]
     return {
-        "loss": diagnosis["probe"]["init"]["loss"],
+        "loss": init["loss"],
         "input_corr_last": path[-1].get("input_corr") if path else None,
         "back_change": back["change"] if back else None,
-        "largest_step": top,
+        "largest_step": (judged["prediction"].get("largest_steps") or [None])[0],
     }
 
 
@@ -83,7 +83,8 @@ def main(grids: list[str]) -> None:
                 continue
             diagnosis, source = init_diagnosis(run_dir)
             optim = yaml.safe_load((run_dir / "config.yaml").read_text())["optim"]
-            p = judge(diagnosis, optim)["prediction"]  # today's rules, as a rebuilt report judges
+            judged = judge(diagnosis, optim)  # today's rules, as a rebuilt report judges
+            p = judged["prediction"]
             rows.append(
                 {
                     "grid": str(grid),
@@ -96,7 +97,7 @@ def main(grids: list[str]) -> None:
                     "rule": p["rule"],
                     "reasons": p["reasons"],
                     "probe_source": source,
-                    "evidence": evidence(diagnosis, p),
+                    "evidence": evidence(judged),
                 }
             )
     # The held-out runs of seeds 1 and 2 as well: the rules were written after an earlier session
@@ -132,15 +133,6 @@ def main(grids: list[str]) -> None:
     )
 
 
-def _cell(r: dict[str, Any]) -> str:
-    """``depth 32, skip off, ..., optim sgd, seed 0`` from a row's settings (``optim.name`` is the optim)."""
-    words = []
-    for key, value in r["settings"].items():
-        section, _, field = key.rpartition(".")
-        words.append(f"{section if field == 'name' else field} {value}")
-    return ", ".join(words + ([f"seed {r['seed']}"] if r.get("seed") is not None else []))
-
-
 def _evidence_text(e: dict[str, Any]) -> str:
     def g(x: float | None, fmt: str) -> str:
         return "—" if x is None else format(x, fmt)
@@ -171,12 +163,9 @@ def markdown(blob: dict[str, Any]) -> str:
         "|---|---|---:|---|---|---|---|",
     ]
     for name, t in blob["parts"].items():
-        confusion = "; ".join(
-            f"{p}: " + ", ".join(f"{n} {o}" for o, n in sorted(obs.items()))
-            for p, obs in sorted(t["confusion"].items())
-        )
         lines.append(
-            f"| {name} | {blob['split'].get(name, 'other studies')} | {t['runs']} | {confusion} "
+            f"| {name} | {blob['split'].get(name, 'other studies')} | {t['runs']} "
+            f"| {confusion_text(t['confusion'])} "
             f"| {rate(t['sensitivity'])} | {rate(t['specificity'])} | {rate(t['hit_rate'])} |"
         )
     # Every miss once: "held-out, seeds 1-2" is a part of "held-out", not a part of its own.
@@ -189,7 +178,7 @@ def markdown(blob: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {_cell(r)} | {r['part']} | {r['predicted_init']} | {r['outcome']} | {r['rule'] or '—'} "
+        f"| {settings_label({**r['settings'], 'seed': r.get('seed')})} | {r['part']} | {r['predicted_init']} | {r['outcome']} | {r['rule'] or '—'} "
         f"| {_evidence_text(r['evidence'])} |"
         for r in misses
     ]

@@ -71,6 +71,6 @@ def test_the_markdown_counts_rates_and_lists_every_miss_with_its_evidence():
     assert "| 1/2 = 50 %" in summary and "| 2/2 = 100 %" in summary and "| 3/4 = 75 %" in summary
     misses = [l for l in lines if l.startswith("| depth 32")]
     assert len(misses) == 1
-    assert misses[0].startswith("| depth 32, optim sgd, seed 0 | held-out | trains | failed | — |")
+    assert misses[0].startswith("| depth 32, sgd, seed 0 | held-out | trains | failed | — |")
     assert "input corr. 0.9995" in misses[0] and "backward ×0.00025" in misses[0]
     assert "largest step 0.02× (fc)" in misses[0]

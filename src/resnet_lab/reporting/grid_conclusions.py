@@ -571,14 +571,19 @@ def prediction_table(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     }
 
 
+def confusion_text(confusion: dict[str, dict[str, int]], lead: str = "") -> str:
+    """A prediction_table's confusion counts in words: ``{lead}trains: 4 failed, 26 learned; ...``."""
+    return "; ".join(
+        f"{lead}{p}: " + ", ".join(f"{n} {o}" for o, n in sorted(obs.items()))
+        for p, obs in sorted(confusion.items())
+    )
+
+
 def _prediction_sentences(rows: list[dict[str, Any]], max_names: int = 4) -> list[str]:
     t = prediction_table(rows)
     if t is None:
         return []  # runs from before the prediction existed: the verdict sentences stand alone
-    cells = "; ".join(
-        f"predicted {p}: " + ", ".join(f"{n} {o}" for o, n in sorted(obs.items()))
-        for p, obs in sorted(t["confusion"].items())
-    )
+    cells = confusion_text(t["confusion"], "predicted ")
     out = [
         (
             f"Did the predicted outcome at initialisation (diagnostics/predict.py) come true? Of {t['runs']} "
