@@ -214,6 +214,9 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
     resumed_run = json.loads((out / "depth8_skip-on_seed0" / "run.json").read_text())
     assert resumed_run["provenance"]["started"] == "2019-01-01T00:00:00+00:00"
     assert "last resumed" in (out / "grid.html").read_text()
+    # Once more with every run finished: the report is rebuilt, when the study ran is not moved.
+    subprocess.run(_grid_cmd(out, "--threads", "1"), check=True, capture_output=True, timeout=600)
+    assert json.loads((out / "grid.json").read_text())["provenance"] == prov
 
     before = sorted(p.name for p in out.iterdir())
     other = subprocess.run(

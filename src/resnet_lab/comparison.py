@@ -23,7 +23,7 @@ from .registry import check_model_names, create_model, is_external, run_name
 from .reporting.survival import escapes
 from .resources import check_model_fits
 from .rundir import claim
-from .runs import now, peak_memory, provenance, write_json, write_text, write_yaml
+from .runs import finishing_provenance, peak_memory, provenance, write_json, write_text, write_yaml
 from .spread import fmt, mean_std
 from .study import Launch, Planned, PlannedRun, launch, pending_runs
 from .train import amp_enabled, setup_runtime
@@ -190,8 +190,10 @@ def run_compare(
         rows = _collect(planned, out, errors)
         table = results_markdown(rows, cfg, data.source, amp_enabled(cfg.train, device))
         write_text(out / "results.md", table)
-        prov["finished"] = now()
-        prov.update(peak_memory(device))  # of this process: data, models and training together
+        # peak memory: of this process (data, models and training together)
+        prov = finishing_provenance(
+            {**prov, **peak_memory(device)}, out / "results.json", trained=bool(pending)
+        )
         write_json(
             out / "results.json",
             {

@@ -48,7 +48,7 @@ from .registry import create_model, model_options
 from .reporting.grid_conclusions import summarise
 from .resources import CPU, check_model_fits
 from .rundir import claim, has_content
-from .runs import now, provenance, recorded_start, write_json, write_yaml
+from .runs import finishing_provenance, provenance, recorded_start, write_json, write_yaml
 from .study import Launch, Planned, PlannedRun, launch, pending_runs
 from .train import setup_runtime
 
@@ -331,6 +331,7 @@ def run_grid(
             f"earlier); data {data.describe()}; device {prov['device']}"
         )
         errors = launch(how, pending, out, cfg, data, prov, log, total=len(planned), kind=kind)
+        prov = finishing_provenance(prov, out / "grid.json", trained=bool(pending))
         return _collect(cfg, out, planned, errors, data.num_classes, prov)
 
 
@@ -356,7 +357,6 @@ def _collect(
                 errors.get(r.name) or (None if row else "did not finish"),
             )
         )
-    prov["finished"] = now()
     first = first_start(out, [r for r, _ in planned], prov["started"])
     if first != prov["started"]:
         prov["resumed"], prov["started"] = prov["started"], first

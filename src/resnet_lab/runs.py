@@ -187,6 +187,14 @@ def recorded_provenance(run_json: Path) -> dict[str, Any]:
     return prov if isinstance(prov, dict) else {}
 
 
+def finishing_provenance(prov: dict[str, Any], study_file: Path, trained: bool) -> dict[str, Any]:
+    """The provenance a study file is written with: this invocation's, finished now; or, when it
+    trained nothing (every run had finished earlier), the one ``study_file`` already holds, so that
+    running a finished study again rebuilds its report without moving when it ran."""
+    earlier = {} if trained else recorded_provenance(study_file)
+    return earlier or {**prov, "finished": now()}
+
+
 def recorded_start(run_json: Path) -> str | None:
     """The provenance start an earlier invocation wrote into ``run.json``, if any."""
     started = recorded_provenance(run_json).get("started")
