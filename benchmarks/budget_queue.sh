@@ -4,7 +4,8 @@
 # 50 % and 75 % of the iterations), 5 paired seeds, the budget doubled from 8,000 iterations until
 # budget_decision.py decides (exit 0) or about 8 h of CPU are spent (sized from the 4,000-iteration
 # runs: ~7.75 min per 1,000 iterations per seed for the pair, so 8k x 5 seeds ~ 5.2 h and 16k ~ 10 h:
-# 16k is the last budget started). One stage per budget and seed (~1 h at 8k), so that a session's
+# 16k is the last budget started), then the plain pair at the final budget (the first half there,
+# and the depth x skip interaction). One stage per budget and seed (~1 h at 8k), so that a session's
 # finished pairs are kept (KEEP_TO) before its machine goes away. The classifier keeps PyTorch's
 # nn.Linear init (--model.fc_init default), as He et al.'s reference Torch code does: the series
 # measures the paper's setting, whatever the classifier-init pair (fc_init_queue.sh) shows for
@@ -33,3 +34,18 @@ for it in 8000 16000; do
   [ -n "${KEEP_TO:-}" ] && cp "$OUT/it$it-decision.json" "$KEEP_TO/"
   [ "$decided" -eq 1 ] || break
 done
+[ "$decided" -eq 2 ] && exit 1  # refused: no final budget to add the plain pair to
+# The plain pair at the final budget (the decided one, or the last tried): the first half must still
+# hold there, and the depth x skip interaction needs all four nets per seed. The same seeds, data and
+# schedule; about as long again as the residual series at that budget. It adds to the final decision
+# file, and does not change the verdict.
+for seed in 0 1 2 3 4; do
+  stage "$OUT/queue.log" "plain-it$it-seed$seed" "$OUT/plain-it$it-seed$seed" "$py" -m resnet_lab.cli sweep \
+    --preset degradation-cpu-residual --families plain --dataset imagefolder --data-dir "$DATA" \
+    --model.fc_init default --seeds "$seed" --max-steps "$it" --train.epochs "$epochs" \
+    --optim.milestones "$((it / 2)),$((it * 3 / 4))" --out "$OUT/plain-it$it-seed$seed" || exit 1
+done
+"$py" "$here/benchmarks/budget_decision.py" "$OUT"/it$it-seed{0,1,2,3,4} "$OUT"/plain-it$it-seed{0,1,2,3,4} \
+  >"$OUT/it$it-final.json"
+echo "$(date -u +%FT%TZ) final at $it with the plain pair: $(grep -A1 '"interaction"' "$OUT/it$it-final.json" | tail -1)" >>"$OUT/queue.log"
+[ -n "${KEEP_TO:-}" ] && cp "$OUT/it$it-final.json" "$KEEP_TO/"

@@ -18,14 +18,14 @@ def _decide():
     return module.decide
 
 
-def _sweeps(tmp_path: Path, gaps: list[float]) -> list[Path]:
-    """One sweep directory per seed, resnet-20 at 10 % clean training error, resnet-56 10 + gap."""
+def _sweeps(tmp_path: Path, gaps: list[float], family: str = "resnet") -> list[Path]:
+    """One sweep directory per seed, FAMILY-20 at 10 % clean training error, FAMILY-56 10 + gap."""
     dirs = []
     for seed, gap in enumerate(gaps):
-        d = tmp_path / f"it8000-seed{seed}"
+        d = tmp_path / f"{family}-it8000-seed{seed}"
         d.mkdir()
         runs = [
-            {"family": "resnet", "depth": depth, "seed": seed, "final_train_clean_acc": 100 - err}
+            {"family": family, "depth": depth, "seed": seed, "final_train_clean_acc": 100 - err}
             for depth, err in ((20, 10.0), (56, 10.0 + gap))
         ]
         (d / "sweep.json").write_text(json.dumps({"runs": runs}))
@@ -60,3 +60,26 @@ def test_a_seed_given_twice_is_refused_with_its_own_exit_code(tmp_path, capsys):
         _decide()([*dirs, dirs[0]])
     assert refused.value.code == 2  # not 1, "not decided", on which the series goes on
     assert "in two of these sweeps" in capsys.readouterr().err
+
+
+def test_the_plain_pair_adds_the_first_half_and_the_interaction_without_changing_the_verdict(
+    tmp_path,
+):
+    resnet = _sweeps(tmp_path, [-1.0, -0.5, -1.5, -0.8, -1.2])
+    plain = _sweeps(tmp_path, [30.0, 35.0, 28.0, 33.0], family="plain")  # seed 4 not run yet
+    alone = _decide()(resnet)
+    result = _decide()([*resnet, *plain])
+    assert "plain" not in alone and result["verdict"] == alone["verdict"] == "no worse, shown"
+    assert result["plain"]["seeds"] == [0, 1, 2, 3]
+    assert result["plain"]["degradation"] == "shown"
+    inter = result["interaction"]
+    # per seed (plain gap) - (resnet gap): 31, 35.5, 29.5, 33.8
+    assert inter["gap"]["estimate"] == pytest.approx((31 + 35.5 + 29.5 + 33.8) / 4)
+    assert inter["verdict"] == "larger without skips"
+
+
+def test_an_interaction_within_the_spread_is_not_shown(tmp_path):
+    resnet = _sweeps(tmp_path, [1.0, -2.0, 3.0])
+    plain = _sweeps(tmp_path, [2.0, -3.0, 4.5], family="plain")
+    inter = _decide()([*resnet, *plain])["interaction"]
+    assert inter["verdict"] == "a difference between the families is not shown"
