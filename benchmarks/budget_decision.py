@@ -29,7 +29,7 @@ from resnet_lab.inference import paired_difference
 from resnet_lab.reporting.conclusions import NO_WORSE_MARGIN
 
 
-def _clean_errors(sweep_dirs: list[Path]) -> dict[tuple[str, int, int], float]:
+def clean_errors(sweep_dirs: list[Path]) -> dict[tuple[str, int, int], float]:
     """Clean training error % by (family, depth, seed) over the sweeps; a stage not run yet (no
     sweep.json) gives nothing; a net and seed in two sweeps is refused (exit 2)."""
     err: dict[tuple[str, int, int], float] = {}
@@ -56,7 +56,7 @@ def _gap(err: dict, family: str, seeds: list[int]) -> list[float]:
 
 
 def decide(sweep_dirs: list[Path]) -> dict:
-    err = _clean_errors(sweep_dirs)
+    err = clean_errors(sweep_dirs)
 
     def paired(family: str) -> list[int]:
         return sorted(s for f, d, s in err if (f, d) == (family, 20) and (family, 56, s) in err)

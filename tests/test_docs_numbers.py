@@ -111,6 +111,49 @@ def _table_rows(text: str, header: str) -> list[str]:
     return rows
 
 
+SEED_CONTROLS = "docs/measurements/summaries/seed-controls"
+# The headline table's rows, in its order: the grid's cells as the preset plans them.
+SEED_CONTROL_CELLS = (
+    "model-simple_cnn_init-default_optim-sgd_lr0.01",
+    "model-deep_cnn_init-default_optim-sgd_lr0.01",
+    "model-deep_cnn_init-kaiming_optim-sgd_lr0.01",
+    "model-deep_cnn_init-default_optim-adam_lr0.001",
+    "model-deep_cnn_init-kaiming_optim-adam_lr0.001",
+    "model-resnet_seed_skip-off_init-default_optim-sgd_lr0.01",
+    "model-resnet_seed_skip-on_init-default_optim-sgd_lr0.01",
+    "model-resnet_seed_skip-off_init-kaiming_optim-sgd_lr0.01",
+    "model-resnet_seed_skip-on_init-kaiming_optim-sgd_lr0.01",
+)
+
+
+def test_the_seed_controls_table_is_that_of_the_kept_grid():
+    cells = {c["cell"]: c for c in _json(f"{SEED_CONTROLS}/grid.json")["summary"]}
+    rows = _table_rows(RESULTS, "| cell (model, skips, init, optimiser) |")
+    assert len(rows) == len(SEED_CONTROL_CELLS) == len(cells)
+    for row, name in zip(rows, SEED_CONTROL_CELLS):
+        c = cells[name]
+        (val, val_sd), (test, test_sd) = c["best_val_acc"], c["test_acc"]
+        verdict = " / ".join(v.split()[0] for v in c["verdicts_init"])
+        want = (
+            f"| {c['outcomes']['learned']}/{len(c['seeds'])} | {val:.2f} ± {val_sd:.2f} "
+            f"| {test:.2f} ± {test_sd:.2f} | {verdict} |"
+        )
+        assert row.replace("**", "").endswith(want), (row, want)
+
+
+def test_the_seed_controls_conclusions_are_those_of_the_kept_report():
+    report = (ROOT / SEED_CONTROLS / "grid.md").read_text(encoding="utf-8")
+    section = RESULTS.split("## Which single change rescues")[1].split("\n## ")[0]
+    quoted = [
+        " ".join(line[2:] for line in para.splitlines())
+        for para in section.split("\n\n")
+        if para.startswith("> ")
+    ]
+    assert quoted, "the results page quotes no conclusion of the kept report"
+    for text in quoted:
+        assert " ".join(text.split()) in " ".join(report.split()), text
+
+
 def test_the_readme_headline_table_is_a_copy_of_the_results_page_table():
     header = "| cell (model, skips, init, optimiser) |"
     readme = _table_rows(README, header)
