@@ -34,3 +34,16 @@ stage() {  # stage QUEUE_LOG NAME STUDY_DIR COMMAND... (the command's output: ST
   echo "$(date -u +%FT%TZ) end $name rc=$rc" >>"$log"
   return "$rc"
 }
+
+compare_stage() {  # compare_stage QUEUE_LOG NAME DIR COMPARE_ARGS...: a compare into DIR, or, when
+  # DIR already holds one (an earlier machine's, kept and restored), that one resumed: compare,
+  # unlike grid and sweep, continues only with --resume.
+  local log=$1 name=$2 dir=$3
+  shift 3
+  restore "$name" "$dir"
+  if [ -f "$dir/config.yaml" ]; then
+    stage "$log" "$name" "$dir" "$py" -m resnet_lab.cli compare --resume "$dir"
+  else
+    stage "$log" "$name" "$dir" "$py" -m resnet_lab.cli compare "$@" --out "$dir"
+  fi
+}

@@ -46,13 +46,7 @@ escape recipe-seed2 2 recipe
 escape plain-sgd-seeds 1,2 plain-sgd
 # 5. Plain SGD as the seed's recipe: all four nets, full width, the full 20 epochs (about 5 h here).
 if [[ $wanted == *" seed-plain-sgd "* ]]; then
-  restore seed-plain-sgd "$root/seed-plain-sgd"  # before the check below: a kept compare resumes
-  if [ -f "$root/seed-plain-sgd/config.yaml" ]; then
-    stage "$root/queue.log" seed-plain-sgd "$root/seed-plain-sgd" \
-      "$py" -m resnet_lab.cli compare --resume "$root/seed-plain-sgd"
-  else
-    stage "$root/queue.log" seed-plain-sgd "$root/seed-plain-sgd" "$py" -m resnet_lab.cli compare \
-      --preset seed-plain-sgd --dataset imagefolder --data-dir "$data" --no-tensorboard --out "$root/seed-plain-sgd"
-  fi
+  compare_stage "$root/queue.log" seed-plain-sgd "$root/seed-plain-sgd" --preset seed-plain-sgd \
+    --dataset imagefolder --data-dir "$data" --no-tensorboard
 fi
 echo "$(date -u +%FT%TZ) queue done" >>"$root/queue.log"

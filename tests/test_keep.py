@@ -103,3 +103,25 @@ def test_a_kept_grid_resumes_elsewhere_with_its_rows(tmp_path, capsys):
         for d in (a, b)
     ]
     assert rows[0] == rows[1]
+
+
+def test_a_compare_stage_resumes_a_kept_compare_and_starts_a_new_one_otherwise(tmp_path):
+    # queue_lib.sh's compare_stage, with `echo` for the Python: the command it would run.
+    def command(name: str) -> str:
+        script = (
+            f"source {KEEP.parent / 'queue_lib.sh'}; "
+            f"compare_stage {tmp_path}/queue.log {name} {tmp_path}/{name} --preset quick --seeds 0,1"
+        )
+        subprocess.run(
+            ["bash", "-c", script],
+            check=True,
+            env={"KEEP_TO": str(tmp_path / "kept"), "PATH": "/usr/bin:/bin", "PYTHON": "echo"},
+        )
+        return (tmp_path / f"{name}.log").read_text().strip()
+
+    (tmp_path / "kept/kept-one").mkdir(parents=True)
+    (tmp_path / "kept/kept-one/config.yaml").write_text("preset: quick\n")
+    assert command("kept-one") == f"-m resnet_lab.cli compare --resume {tmp_path}/kept-one"
+    assert command("new-one") == (
+        f"-m resnet_lab.cli compare --preset quick --seeds 0,1 --out {tmp_path}/new-one"
+    )
