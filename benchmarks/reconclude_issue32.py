@@ -2,7 +2,9 @@
 numbers docs/results.md and docs/degradation.md report for them: the run directories themselves are not
 in the repository, so where only mean ± std (n = 3) was kept the difference is Welch's interval
 from those (scipy.stats.ttest_ind_from_stats), and where the per-seed gaps were kept it is the
-paired t interval over them, as the reports now compute it.
+paired t interval over them, as the reports now compute it. A study run again with its runs kept
+in the repository (docs/measurements/summaries/) leaves this file: its own report states the
+intervals (seed-controls, 2026-12-07).
 
     python benchmarks/reconclude_issue32.py > docs/results/reconclusions-issue32.json
 """
@@ -69,13 +71,6 @@ def main() -> None:
             "p": fisher_counts(3, 3, 0, 3).p,
             "text": fisher_counts(3, 3, 0, 3).text(),
         },
-        # docs/results.md, seed-controls (best val acc): each single change against the failing cell.
-        "seed-controls deep_cnn kaiming - default": welch((10.14, 0.03), (61.41, 1.57)),
-        "seed-controls deep_cnn adam - sgd": welch((10.14, 0.03), (60.85, 2.26)),
-        "seed-controls resnet_seed skips on - off": welch((10.14, 0.03), (63.85, 1.05)),
-        "seed-controls resnet_seed skips off, kaiming - default": welch(
-            (10.14, 0.03), (53.41, 3.68)
-        ),
     }
     print(json.dumps(out, indent=2))
 

@@ -152,6 +152,10 @@ def test_the_seed_controls_conclusions_are_those_of_the_kept_report():
     assert quoted, "the results page quotes no conclusion of the kept report"
     for text in quoted:
         assert " ".join(text.split()) in " ".join(report.split()), text
+    # The README's two rescue numbers, from the same report.
+    for estimate, interval in (("+53.12", "+50.99 to +55.25"), ("+44.55", "+36.26 to +52.84")):
+        assert estimate in README and interval in README
+        assert f"{estimate} points, 95 % CI {interval}, paired t over 3 seeds" in report
 
 
 def test_the_readme_headline_table_is_a_copy_of_the_results_page_table():

@@ -340,6 +340,12 @@ def test_escape_sentences_carry_their_tests():
         [_cell({"k": 2}, censored=(2112,) * 3), _cell({"k": 4}, censored=(240,) * 3)], 10
     )
     assert "no log-rank test (no run of either cell left)" in stuck[1] and "nan" not in stuck[1]
+    # Every run of both cells left at one and the same step (seed-controls: step 100): 0 / 0.
+    tied = escape_sentences(
+        [_cell({"k": 2}, left=(100,) * 3), _cell({"k": 4}, left=(100,) * 3)], 10
+    )
+    assert "no log-rank test (undefined: every run of both cells left at the same step)" in tied[1]
+    assert "nan" not in tied[1]
 
 
 def test_an_escape_pair_of_two_networks_is_not_called_a_single_factor():

@@ -151,12 +151,17 @@ def logrank(
     censored_b: Sequence[float],
 ) -> float:
     """Two-sided p-value of the log-rank test between two sets of censored times: per side, the
-    steps at which runs left ln C, and the last steps of the runs that were still there."""
+    steps at which runs left ln C, and the last steps of the runs that were still there; NaN where
+    the test is undefined."""
+    import numpy
     from scipy import stats
 
     a = stats.CensoredData(uncensored=list(left_a), right=list(censored_a))
     b = stats.CensoredData(uncensored=list(left_b), right=list(censored_b))
-    return float(stats.logrank(a, b).pvalue)
+    # NaN, without numpy's warning, where the statistic is 0 / 0 (every run at risk left at each
+    # event): the caller says so in words.
+    with numpy.errstate(invalid="ignore", divide="ignore"):
+        return float(stats.logrank(a, b).pvalue)
 
 
 def no_worse_than(diff: Difference, margin: float) -> bool | None:

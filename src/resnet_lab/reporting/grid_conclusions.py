@@ -8,6 +8,7 @@ one column per combination of the remaining axes. The helpers below are shared w
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from ..inference import MIN_N, RULE, Difference, fisher_counts, logrank, seed_difference
@@ -194,6 +195,10 @@ def _escape_tests(ref: Escapes, other: Escapes) -> str:
     if not ref.left and not other.left:  # no event on either side: the test has nothing to compare
         return f"{counts}; no log-rank test (no run of either cell left)"
     p = logrank(ref.left, ref.censored, other.left, other.censored)
+    if math.isnan(p):  # every run at risk left at each escape step: the statistic is 0 / 0
+        return (
+            f"{counts}; no log-rank test (undefined: every run of both cells left at the same step)"
+        )
     return f"{counts}; log-rank test on the escape steps p = {p:.2g}"
 
 
