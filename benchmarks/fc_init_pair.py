@@ -1,8 +1,8 @@
 """Issue 34, step 1: does the classifier's init change resnet-56 - resnet-20? Reads the stages of
-benchmarks/fc_init_queue.sh (``fc-default-seedS`` and ``fc-as_init-seedS`` under OUT_DIR: one
-degradation-cpu-residual sweep per classifier init and seed, the same code, so that each pair of
-sweeps of a seed differs in the classifier's init alone) and reports, in clean training error at the
-end of the budget (He et al.'s Figure 6 quantity):
+benchmarks/fc_init_queue.sh (``fc-default`` and ``fc-as_init`` under OUT_DIR: one
+degradation-cpu-residual sweep per classifier init over seeds 0, 1, 2, the same code, so that the
+two runs of a net and seed differ in the classifier's init alone) and reports, in clean training
+error at the end of the budget (He et al.'s Figure 6 quantity):
 
 - per arm, resnet-56 - resnet-20 paired over its seeds, judged as budget_decision.py judges it;
 - the effect of the classifier init on that gap: per seed (gap with PyTorch's init) - (gap with
@@ -30,7 +30,7 @@ LABEL = {"default": "PyTorch's (U(±1/√fan_in))", "as_init": "He's (N(0, 2/fan
 
 
 def pair(out: Path, seeds: tuple[int, ...] = (0, 1, 2)) -> dict:
-    arms = {fc: [out / f"fc-{fc}-seed{s}" for s in seeds] for fc in ARMS}
+    arms = {fc: [out / f"fc-{fc}"] for fc in ARMS}
     result: dict = {"out": str(out), "arms": {fc: decide(dirs) for fc, dirs in arms.items()}}
     err = {fc: clean_errors(dirs) for fc, dirs in arms.items()}
     both = [s for s in seeds if all(("resnet", d, s) in err[fc] for fc in ARMS for d in (20, 56))]

@@ -10,8 +10,10 @@
 # DeepCNN, bf16: ~4 min per epoch on an AMD EPYC, ~2 min with AMX) and its 20-epoch compare of four
 # nets (~5 h AMD, ~2.3 h AMX); issue 33's map, 3 seeds (~27 min each, fp32); issue 31's study
 # benchmark (~70 min); issue 32's seed-controls and degradation-cpu again, for kept summaries
-# (~90 min each); issue 34's classifier-init pair (6 stages, ~32 min each, fp32) and budget series
-# (~1 h per seed at 8k).
+# (~90 min each one at a time; seed-controls took ~64 min of running 2 at a time on the AMX Xeon),
+# and the quick SGD / Adam compares with 3 seeds (~1 h each); issue 34's classifier-init pair (2
+# stages of 6 runs, ~96 min each one at a time, fp32) and budget series (~1 h per seed at 8k, one
+# stage per budget, then the plain pair at the final budget).
 usage="usage: pending_queue.sh MAIN_CHECKOUT OUT_ROOT DATA_ARCHIVE"
 main=${1:?$usage}
 out=${2:?$usage}

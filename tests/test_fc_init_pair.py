@@ -23,15 +23,15 @@ def fc_init_pair(monkeypatch):
 
 
 def _stages(out: Path, fc: str, gaps: list[float]) -> None:
-    """fc-FC-seedS sweeps: resnet-20 at 20 % clean training error, resnet-56 at 20 + gap."""
-    for seed, gap in enumerate(gaps):
-        d = out / f"fc-{fc}-seed{seed}"
-        d.mkdir(parents=True)
-        runs = [
-            {"family": "resnet", "depth": depth, "seed": seed, "final_train_clean_acc": 100 - err}
-            for depth, err in ((20, 20.0), (56, 20.0 + gap))
-        ]
-        (d / "sweep.json").write_text(json.dumps({"runs": runs}))
+    """The fc-FC sweep: per seed resnet-20 at 20 % clean training error, resnet-56 at 20 + gap."""
+    d = out / f"fc-{fc}"
+    d.mkdir(parents=True)
+    runs = [
+        {"family": "resnet", "depth": depth, "seed": seed, "final_train_clean_acc": 100 - err}
+        for seed, gap in enumerate(gaps)
+        for depth, err in ((20, 20.0), (56, 20.0 + gap))
+    ]
+    (d / "sweep.json").write_text(json.dumps({"runs": runs}))
 
 
 def test_a_gap_the_classifier_init_removes_is_shown_as_its_effect(tmp_path, fc_init_pair):
@@ -49,7 +49,7 @@ def test_a_gap_the_classifier_init_removes_is_shown_as_its_effect(tmp_path, fc_i
 
 def test_an_arm_with_a_seed_missing_leaves_that_seed_out_of_the_effect(tmp_path, fc_init_pair):
     _stages(tmp_path, "as_init", [8.0, -7.0, 9.0])
-    _stages(tmp_path, "default", [1.0, 0.5])  # seed 2's stage not run yet
+    _stages(tmp_path, "default", [1.0, 0.5])  # seed 2 not finished yet
     effect = fc_init_pair.pair(tmp_path)["effect"]
     assert effect["seeds"] == [0, 1]
     assert effect["verdict"] == "a change of the gap by the classifier init is not shown"
