@@ -103,7 +103,15 @@ def test_sigkill_mid_run_then_resume_gives_identical_metrics(reference, tmp_path
         )
 
 
-@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize(
+    "sig,code",
+    [
+        (signal.SIGINT, 130),
+        # The same path with another signal: in the slow suite, to keep the default one under
+        # 10 minutes on 2 cores (18 s here).
+        pytest.param(signal.SIGTERM, 143, marks=pytest.mark.slow),
+    ],
+)
 def test_interrupt_exits_with_the_conventional_code_and_says_how_to_resume(tmp_path, sig, code):
     out = tmp_path / "my run"  # a space: the printed resume command must still work when pasted
     # A handler here becomes the default in the child (exec resets handlers, but keeps an ignored
