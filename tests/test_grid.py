@@ -517,6 +517,24 @@ def test_a_sigterm_to_the_whole_process_group_stops_every_job_at_once(tmp_path, 
     assert _rows(out) == _rows(reference)
 
 
+def test_jobs_take_the_longest_runs_first_and_equal_ones_in_plan_order():
+    from resnet_lab.config import from_dict
+    from resnet_lab.data import synthetic
+
+    data = synthetic(1280, 50)  # 10 batches of 128 per epoch
+
+    def run(name, depth, epochs):
+        cfg = from_dict({"model": {"depth": depth}, "train": {"batch_size": 128, "epochs": epochs}})
+        return study.PlannedRun("c", {}, 0, name, "cifar_net"), cfg
+
+    # A sweep's plan order: the shallow nets first, then the deep ones.
+    pending = [run("a20", 8, 2), run("b20", 8, 2), run("c56", 20, 2), run("d56", 20, 2)]
+    pending.append(run("e20-long", 8, 6))  # 3x the steps of the other shallow nets
+    order = [r.name for r, _ in study.longest_first(pending, data)]
+    assert order[-2:] == ["a20", "b20"]  # the short ones last, equal ones in plan order
+    assert order.index("c56") < order.index("d56") and set(order[:3]) == {"c56", "d56", "e20-long"}
+
+
 def test_the_default_jobs_are_auto_for_a_study_large_enough_and_one_for_a_small_one(monkeypatch):
     """--jobs left out (Launch.jobs None): a study under AUTO_MIN_STEPS training steps runs one at
     a time without the probe, recorded; a larger one measures as --jobs auto does; submitit and

@@ -157,7 +157,7 @@ def launch(
         return _submitit(pending, out, prov, how.submitit, log, kind)
     jobs = _jobs(how.jobs, pending, data, prov, log)
     if jobs > 1:
-        return run_local(pending, out, prov, jobs, run_job, log, kind)
+        return run_local(longest_first(pending, data), out, prov, jobs, run_job, log, kind)
     return _inline(pending, out, base, data, prov, log, total or len(pending), stop_on, kind)
 
 
@@ -167,15 +167,35 @@ def _model_of(cfg: ExperimentConfig, model: str, data: DataSplits) -> tuple[str,
     return model, options, tuple(data.image_shape), cfg.train.batch_size
 
 
+def _steps(cfg: ExperimentConfig, train_images: int) -> int:
+    """The optimiser steps a run will take (from its config: epochs of ``train_images`` in
+    batches, or ``max_steps`` where that comes first)."""
+    t = cfg.train
+    steps = t.epochs * -(-train_images // t.batch_size)
+    return min(steps, t.max_steps) if t.max_steps is not None else steps
+
+
 def _planned_steps(pending: Planned, train_images: int) -> int:
-    """The optimiser steps the pending runs will take in all (from their configs: epochs of
-    ``train_images`` in batches, or ``max_steps`` where that comes first)."""
-    total = 0
-    for _, cfg in pending:
-        t = cfg.train
-        steps = t.epochs * -(-train_images // t.batch_size)
-        total += min(steps, t.max_steps) if t.max_steps is not None else steps
-    return total
+    """The optimiser steps the pending runs will take in all."""
+    return sum(_steps(cfg, train_images) for _, cfg in pending)
+
+
+def longest_first(pending: Planned, data: DataSplits) -> Planned:
+    """The runs in the order jobs take them: the longest first (steps x the model's training-memory
+    estimate, which grows with its activations and so with its compute), so that the short runs
+    fill the cores at the end instead of one long run training alone on a share of them (in plan
+    order, a sweep's deepest nets come last). Runs that cannot be estimated keep their order,
+    after the others; each run's numbers do not depend on the order."""
+    sizes: dict[str, int] = {}
+
+    def cost(item: tuple[PlannedRun, ExperimentConfig]) -> int:
+        run, cfg = item
+        model = _model_of(cfg, run.model, data)
+        if repr(model) not in sizes:
+            sizes[repr(model)] = training_bytes(*model) or 0
+        return _steps(cfg, len(data.train)) * sizes[repr(model)]
+
+    return sorted(pending, key=cost, reverse=True)  # stable: equal costs keep the plan's order
 
 
 def _jobs(jobs: int | str | None, pending: Planned, data: DataSplits, prov, log) -> int:
