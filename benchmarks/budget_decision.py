@@ -26,7 +26,7 @@ import sys
 from pathlib import Path
 
 from resnet_lab.inference import paired_difference
-from resnet_lab.reporting.conclusions import NO_WORSE_MARGIN
+from resnet_lab.reporting.conclusions import NO_WORSE_MARGIN, interaction_verdict
 
 
 def clean_errors(sweep_dirs: list[Path]) -> dict[tuple[str, int, int], float]:
@@ -113,13 +113,7 @@ def decide(sweep_dirs: list[Path]) -> dict:
             "what": "(plain-56 - plain-20) - (resnet-56 - resnet-20), per seed",
             "gap": dataclasses.asdict(inter),
             "text": inter.text(),
-            "verdict": (
-                "larger without skips"
-                if inter.shown and inter.estimate > 0
-                else "smaller without skips"
-                if inter.shown
-                else "a difference between the families is not shown"
-            ),
+            "verdict": interaction_verdict(inter),
         }
     return result
 

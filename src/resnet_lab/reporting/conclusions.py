@@ -465,6 +465,13 @@ def _depth_pair(
     return d, f"{pair}: {judgement} ({gap})."
 
 
+def interaction_verdict(d: Difference) -> str:
+    """The words for the depth x skip interaction, (plain gap) - (residual gap) per seed."""
+    if not d.shown:
+        return "a difference between the families is not shown"
+    return "larger without skips" if d.estimate > 0 else "smaller without skips"
+
+
 def _interaction(by: dict, rows: list[dict[str, Any]], clean: bool) -> list[str]:
     """Is the depth penalty larger without skips than with them? Per seed, (plain deep - plain
     shallow) - (resnet deep - resnet shallow) over the depths both families ran, paired over the
@@ -485,13 +492,7 @@ def _interaction(by: dict, rows: list[dict[str, Any]], clean: bool) -> list[str]
         f: [nets[(f, deep)][s] - nets[(f, shallow)][s] for s in seeds] for f in ("plain", "resnet")
     }
     d = seed_difference(dict(zip(seeds, gap["resnet"])), dict(zip(seeds, gap["plain"])))
-    verdict = (
-        "larger without skips"
-        if d.shown and d.estimate > 0
-        else "smaller without skips"
-        if d.shown
-        else "a difference between the families is not shown"
-    )
+    verdict = interaction_verdict(d)
     text = (
         f"The depth penalty {deep} vs {shallow}, plain minus residual (per seed, the difference of "
         f"the two families' differences): {d.text()}: {verdict}."
