@@ -478,3 +478,17 @@ def test_a_rebuilt_report_judges_the_stored_probes_by_todays_rules(smoke_report,
     optim = yaml.safe_load((old / blob["results"][0]["run"] / "config.yaml").read_text())["optim"]
     assert "prediction" not in rejudge(diag, optim)
     assert rejudge({"verdict": "unreadable"}, optim) == {"verdict": "unreadable"}
+
+
+def test_a_rebuilt_report_is_rewritten_only_when_more_than_its_time_changed(tmp_path):
+    from resnet_lab.reporting.report import Page, write_pages
+
+    def page(when: str, conclusion: str) -> Page:
+        return Page("t", f"study · report written {when} UTC", [conclusion], ([], []), [], [], [], [])
+
+    html, md = write_pages(tmp_path, page("2026-01-01 10:00", "A."), stem="grid")
+    write_pages(tmp_path, page("2026-01-02 11:00", "A."), stem="grid")
+    assert "2026-01-01 10:00" in md.read_text() and "2026-01-01 10:00" in html.read_text()
+    write_pages(tmp_path, page("2026-01-03 12:00", "B."), stem="grid")
+    assert "2026-01-03 12:00" in md.read_text() and "B." in md.read_text()
+    assert "2026-01-03 12:00" in html.read_text()

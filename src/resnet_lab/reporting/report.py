@@ -12,6 +12,7 @@ import datetime as _dt
 import html
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -444,9 +445,24 @@ def write_pages(
     for fig_stem, _, png in page.figures + [(a[0], a[1], a[2]) for a in page.analyses if a[2]]:
         atomic_write_bytes(out / "figures" / f"{fig_stem}.png", lambda fh, png=png: fh.write(png))
     html_path, md_path = out / f"{stem}.html", out / f"{stem}.md"
-    write_text(html_path, _html(page))
-    write_text(md_path, _markdown(page))
+    for path, text in ((html_path, _html(page)), (md_path, _markdown(page))):
+        if not _same_but_written(path, text):
+            write_text(path, text)
     return html_path, md_path
+
+
+_WRITTEN = re.compile(r"report written \d{4}-\d\d-\d\d \d\d:\d\d UTC")
+
+
+def _same_but_written(path: Path, text: str) -> bool:
+    """Whether ``path`` already holds ``text`` but for its "report written" time: a report rebuilt
+    from the same runs is left as it was, so that re-running a finished study (as the measurement
+    queues do on every restart) does not rewrite the reports kept in the repository."""
+    try:
+        old = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return _WRITTEN.sub("", old) == _WRITTEN.sub("", text)
 
 
 def write_report(
