@@ -218,7 +218,9 @@ def test_grid_resumes_after_a_kill_bit_identically_and_refuses_other_axes(tmp_pa
     # Once more with every run finished: the report is rebuilt, when the study ran is not moved,
     # and a report that would differ only in when it was written is left as it was.
     md = out / "grid.md"
-    dated = re.sub(r"report written [^_]* UTC", "report written 2000-01-01 00:00 UTC", md.read_text())
+    dated = re.sub(
+        r"report written [^_]* UTC", "report written 2000-01-01 00:00 UTC", md.read_text()
+    )
     md.write_text(dated)
     subprocess.run(_grid_cmd(out, "--threads", "1"), check=True, capture_output=True, timeout=600)
     assert json.loads((out / "grid.json").read_text())["provenance"] == prov

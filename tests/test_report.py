@@ -484,7 +484,9 @@ def test_a_rebuilt_report_is_rewritten_only_when_more_than_its_time_changed(tmp_
     from resnet_lab.reporting.report import Page, write_pages
 
     def page(when: str, conclusion: str) -> Page:
-        return Page("t", f"study · report written {when} UTC", [conclusion], ([], []), [], [], [], [])
+        return Page(
+            "t", f"study · report written {when} UTC", [conclusion], ([], []), [], [], [], []
+        )
 
     html, md = write_pages(tmp_path, page("2026-01-01 10:00", "A."), stem="grid")
     write_pages(tmp_path, page("2026-01-02 11:00", "A."), stem="grid")
