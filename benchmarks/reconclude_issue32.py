@@ -4,7 +4,7 @@ in the repository, so where only mean ± std (n = 3) was kept the difference is 
 from those (scipy.stats.ttest_ind_from_stats), and where the per-seed gaps were kept it is the
 paired t interval over them, as the reports now compute it. A study run again with its runs kept
 in the repository (docs/measurements/summaries/) leaves this file: its own report states the
-intervals (seed-controls, 2026-12-07).
+intervals (seed-controls and degradation-cpu, 2026-12-07).
 
     python benchmarks/reconclude_issue32.py > docs/results/reconclusions-issue32.json
 """
@@ -56,13 +56,9 @@ def main() -> None:
     out = {
         "rule": "inference.seed_difference / fisher_counts; 95 % intervals",
         "no_worse_margin_points": NO_WORSE_MARGIN,
-        # docs/results.md, "The degradation problem": degradation-cpu, clean training error, 2,000 iterations.
-        "degradation-cpu plain-56 - plain-20": welch((35.96, 2.12), (74.31, 3.48)),
-        # docs/degradation.md, per-seed gaps resnet-56 - resnet-20 (seeds 0, 1, 2).
-        "degradation-cpu resnet-56 - resnet-20 (2,000 it.)": paired([16.0, 8.4, 1.3]),
+        # docs/degradation.md, per-seed gaps resnet-56 - resnet-20 (seeds 0, 1, 2) of the AMD runs
+        # (degradation-cpu itself was measured again and kept: its report states its intervals).
         "degradation-cpu-residual resnet-56 - resnet-20 (4,000 it.)": paired([7.6, 0.4, -2.9]),
-        # docs/results.md: at depth 56 the skips alone (same initial weights), plain-56 - resnet-56.
-        "degradation-cpu plain-56 - resnet-56": welch((37.56, 6.81), (74.31, 3.48)),
         # docs/results.md, SGD quick compare with 3 seeds, test accuracy: the seed's ordering, step by step.
         "quick-sgd resnet_seed - simple_cnn (test acc)": welch((64.09, 0.38), (69.01, 1.54)),
         "quick-sgd simple_cnn - deep_cnn (test acc)": welch((10.00, 0.00), (64.09, 0.38)),

@@ -315,6 +315,26 @@ def test_the_interaction_is_the_per_seed_difference_of_the_depth_penalties():
     )
 
 
+def test_the_skips_alone_are_plain_minus_residual_per_seed_at_each_depth():
+    text = _sentences(
+        {
+            ("plain", 20): [10.0, 10.5, 9.5],
+            ("plain", 56): [14.0, 14.8, 13.5],
+            ("resnet", 20): [9.0, 9.4, 8.6],  # plain - resnet per seed: +1.0, +1.1, +0.9
+            ("resnet", 56): [8.0, 8.5, 7.6],  # +6.0, +6.3, +5.9
+        }
+    )
+    at20 = inference.paired_difference([9.0, 9.4, 8.6], [10.0, 10.5, 9.5])
+    at56 = inference.paired_difference([8.0, 8.5, 7.6], [14.0, 14.8, 13.5])
+    assert (
+        f"The skips alone (plain-N − resnet-N, per seed: the same net but for its skips): "
+        f"depth 20: {at20.text()}; depth 56: {at56.text()}." in text
+    )
+    assert at56.estimate == pytest.approx(6.0667, abs=1e-4) and at56.shown
+    # One family only: there is no pair that differs in the skips alone.
+    assert "skips alone" not in _sentences({("plain", 20): [10.0], ("plain", 56): [14.0]})
+
+
 def test_a_residual_gap_with_a_wide_interval_neither_shows_nor_refutes_the_second_half():
     """The case measured by degradation-cpu-residual at 4,000 iterations: per-seed gaps resnet-56 -
     resnet-20 of +7.6, +0.4 and -2.9 points (a mean of +1.7 whose interval spans about -11.6 to +15)."""

@@ -47,11 +47,6 @@ def test_the_initial_scale_table_is_the_mean_of_its_file():
 @pytest.mark.parametrize(
     "key,text",
     [
-        ("degradation-cpu plain-56 - plain-20", "95 % CI +{0:.1f} to +{1:.1f} (Welch)"),
-        (
-            "degradation-cpu resnet-56 - resnet-20 (2,000 it.)",
-            "95 % CI −{neg0:.1f} to +{1:.1f} (paired over 3 seeds)",
-        ),
         ("degradation-cpu-residual resnet-56 - resnet-20 (4,000 it.)", "−{neg0:.1f} to +{1:.1f}"),
         ("quick-sgd resnet_seed - simple_cnn (test acc)", "95 % CI +{0:.1f} to +{1:.1f}"),
     ],
@@ -185,24 +180,96 @@ def test_the_study_benchmark_numbers_on_the_performance_page_are_those_of_its_fi
     assert f"chose {study['jobs_chosen'][0]} both times" in perf
 
 
-def test_the_degradation_page_restates_the_reconclusion_files_estimates_and_intervals():
+def test_the_degradation_page_restates_the_reconclusion_files_residual_interval():
     page = (ROOT / "docs/degradation.md").read_text(encoding="utf-8")
-    file = _json("docs/results/reconclusions-issue32.json")
-    plain = file["degradation-cpu plain-56 - plain-20"]
-    short = file["degradation-cpu resnet-56 - resnet-20 (2,000 it.)"]
-    long = file["degradation-cpu-residual resnet-56 - resnet-20 (4,000 it.)"]
-    assert (
-        f"+{plain['estimate']:.2f} points (95 % CI +{plain['ci'][0]:.1f} to +{plain['ci'][1]:.1f}"
-        in page
-    )
-    assert (
-        f"+{short['estimate']:.2f} after 2,000 iterations (−{-short['ci'][0]:.1f} to +{short['ci'][1]:.1f}"
-        in page
-    )
+    long = _json("docs/results/reconclusions-issue32.json")[
+        "degradation-cpu-residual resnet-56 - resnet-20 (4,000 it.)"
+    ]
     assert (
         f"+{long['estimate']:.2f} after 4,000 (−{-long['ci'][0]:.1f} to +{long['ci'][1]:.1f})"
         in page
     )
+
+
+DEGRADATION = "docs/measurements/summaries/degradation-cpu"
+
+
+def _section(text: str, heading: str) -> str:
+    return text.split(heading)[1].split("\n## ")[0]
+
+
+def _quoted(section: str) -> list[str]:
+    """The blockquoted paragraphs of ``section``, each joined into one line."""
+    return [
+        " ".join(line[2:] for line in para.splitlines())
+        for para in section.split("\n\n")
+        if para.startswith("> ")
+    ]
+
+
+def _errors(runs: list[dict], family: str, depth: int) -> list[float]:
+    """Clean training error of one net, by seed 0, 1, 2."""
+    by_seed = {
+        r["seed"]: 100 - r["final_train_clean_acc"]
+        for r in runs
+        if (r["family"], r["depth"]) == (family, depth)
+    }
+    return [by_seed[s] for s in (0, 1, 2)]
+
+
+def test_the_degradation_tables_are_those_of_the_kept_sweep():
+    from resnet_lab.inference import paired_difference
+
+    blob = _json(f"{DEGRADATION}/sweep.json")
+    report = (ROOT / DEGRADATION / "sweep.md").read_text(encoding="utf-8")
+    page = (ROOT / "docs/degradation.md").read_text(encoding="utf-8")
+    header = "| net | seeds | final clean train error % |"
+    assert _table_rows(page, header) == _table_rows(report, header)
+    # The results page's summary: each family's means and its paired depth gap.
+    rows = _table_rows(RESULTS, "| | depth 20 | depth 56 | deeper − shallower")
+    by = {(s["family"], s["depth"]): s["train_error"] for s in blob["summary"]}
+    for row, family in zip(rows, ("plain", "resnet"), strict=True):
+        (m20, s20), (m56, s56) = by[(family, 20)], by[(family, 56)]
+        d = paired_difference(_errors(blob["runs"], family, 20), _errors(blob["runs"], family, 56))
+        cells = row.replace("**", "")
+        assert f"| {m20:.2f} ± {s20:.2f} % | {m56:.2f} ± {s56:.2f} % |" in cells, row
+        assert d.text().split(", paired t")[0] + f", p = {d.p:.2g}" in cells, (row, d.text())
+
+
+def test_the_degradation_conclusions_are_those_of_the_kept_report():
+    report = " ".join((ROOT / DEGRADATION / "sweep.md").read_text(encoding="utf-8").split())
+    page = (ROOT / "docs/degradation.md").read_text(encoding="utf-8")
+    for section in (
+        _section(RESULTS, "## The degradation problem"),
+        _section(page, "## Measured: `degradation-cpu` on the 2-core CPU"),
+    ):
+        quoted = _quoted(section)
+        assert quoted, "no conclusion of the kept report is quoted"
+        for text in quoted:
+            assert " ".join(text.split()) in report, text
+
+
+def test_the_degradation_per_seed_gaps_are_those_of_the_kept_runs():
+    page = (ROOT / "docs/degradation.md").read_text(encoding="utf-8")
+    section = _section(page, "## Measured: `degradation-cpu` on the 2-core CPU")
+    rows = _table_rows(section, "| after iteration | 118 | 944 | 2,000 |")
+
+    def clean_error(run: str, step: int) -> float:
+        lines = (ROOT / DEGRADATION / run / "metrics.jsonl").read_text().splitlines()
+        epoch = next(e for e in map(json.loads, lines) if e["step"] == step)
+        return 100 - epoch["train_clean"]["acc"]
+
+    def gap(family: str, seed: int, step: int) -> str:
+        d = clean_error(f"{family}56-seed{seed}", step) - clean_error(
+            f"{family}20-seed{seed}", step
+        )
+        return f"{d:+.1f}".replace("-", "−")
+
+    for row, family in zip(rows, ("plain", "resnet"), strict=True):
+        cells = [" / ".join(gap(family, s, step) for s in (0, 1, 2)) for step in (118, 944, 2000)]
+        assert row == (
+            f"| {family}-56 − {family}-20, seeds 0 / 1 / 2 | " + " | ".join(cells) + " |"
+        ), row
 
 
 def test_the_amx_half_width_bf16_numbers_are_those_of_their_files():

@@ -403,6 +403,7 @@ def degradation_sentences(summary: list[dict[str, Any]], rows: list[dict[str, An
             pairs[family].append((shallow, deep, d))
             out.append(sentence)
     out += _both_halves(pairs)
+    out += _skips_alone(by, rows, clean)
     out += _interaction(by, rows, clean)
     plain_rows = [r for r in rows if r["family"] == "plain"]
     if plain_rows:  # kept apart from the degradation claim
@@ -470,6 +471,26 @@ def interaction_verdict(d: Difference) -> str:
     if not d.shown:
         return "a difference between the families is not shown"
     return "larger without skips" if d.estimate > 0 else "smaller without skips"
+
+
+def _skips_alone(by: dict, rows: list[dict[str, Any]], clean: bool) -> list[str]:
+    """Residual learning at each depth both families ran: plain-N - resnet-N per seed. The two nets
+    of a seed differ in the skips alone (option A adds no parameters, so a seed gives both the same
+    initial weights), so this is the one comparison of the sweep that isolates the skips."""
+    depths = sorted({d for f, d in by if f == "plain"} & {d for f, d in by if f == "resnet"})
+    parts = []
+    for depth in depths:
+        d = seed_difference(
+            _train_errors(rows, "resnet", depth, clean), _train_errors(rows, "plain", depth, clean)
+        )
+        parts.append(f"depth {depth}: {d.text()}")
+    if not parts:
+        return []
+    return [
+        "The skips alone (plain-N − resnet-N, per seed: the same net but for its skips): "
+        + "; ".join(parts)
+        + "."
+    ]
 
 
 def _interaction(by: dict, rows: list[dict[str, Any]], clean: bool) -> list[str]:
