@@ -247,6 +247,11 @@ def test_the_degradation_conclusions_are_those_of_the_kept_report():
         assert quoted, "no conclusion of the kept report is quoted"
         for text in quoted:
             assert " ".join(text.split()) in report, text
+    # The README's two numbers, from the same report.
+    readme = " ".join(README.split())
+    for estimate, interval in (("+34.13", "+25.63 to +42.63"), ("+5.11", "-5.20 to +15.41")):
+        assert estimate in readme and f"CI {interval}" in readme
+        assert f"{estimate} points, 95 % CI {interval}, paired t over 3 seeds" in report
 
 
 def test_the_degradation_per_seed_gaps_are_those_of_the_kept_runs():
