@@ -22,7 +22,7 @@ if [ -z "$pid" ] && [ ! -d "$src" ]; then  # while a stage runs, its directory m
   exit 2
 fi
 
-STUDY_FILES="config.yaml .resnet-lab grid.json grid.md sweep.json sweep.md results.json results.md bench.json"
+STUDY_FILES="config.yaml .resnet-lab grid.json grid.md sweep.json sweep.md results.json results.md report.md bench.json"
 RUN_FILES="config.yaml metrics.jsonl loss_trace.json diagnosis.json diagnostics.jsonl run.json"
 
 put() {  # put FILE TARGET: replace TARGET only when FILE differs, by rename (never a cut-off copy)

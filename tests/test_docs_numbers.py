@@ -48,7 +48,6 @@ def test_the_initial_scale_table_is_the_mean_of_its_file():
     "key,text",
     [
         ("degradation-cpu-residual resnet-56 - resnet-20 (4,000 it.)", "−{neg0:.1f} to +{1:.1f}"),
-        ("quick-sgd resnet_seed - simple_cnn (test acc)", "95 % CI +{0:.1f} to +{1:.1f}"),
     ],
 )
 def test_the_results_page_intervals_are_those_of_the_reconclusion_file(key, text):
@@ -404,3 +403,35 @@ def test_the_quick_compare_probe_quoted_on_the_performance_page_is_that_of_its_f
     assert (
         f"quarter-width nets measured {probe['throughput_vs_one_job']['2']:.2f}× on the AMX" in perf
     )
+
+
+QUICK = {
+    "sgd": ("docs/measurements/summaries/quick-sgd", "## SGD at the quick scale"),
+    # "adam": added when its kept runs land
+}
+
+
+@pytest.mark.parametrize("optimizer", sorted(QUICK))
+def test_the_quick_compare_tables_are_those_of_the_kept_runs(optimizer):
+    kept, heading = QUICK[optimizer]
+    section = _section(RESULTS, heading)
+    rows = _table_rows(section, "| model | params | learned | best val acc | test acc |")
+    summary = _json(f"{kept}/results.json")["summary"]
+    assert len(rows) == len(summary) == 4
+    for row, s in zip(rows, summary, strict=True):
+        (val, val_sd), (test, test_sd) = s["best_val_acc"], s["test_acc"]
+        want = (
+            f"| {s['params']:,} | {s['learned']}/{s['n']} | {val:.2f} ± {val_sd:.2f} % "
+            f"| {test:.2f} ± {test_sd:.2f} % |"
+        )
+        assert row.startswith(f"| {s['model']}") and want in row.replace("**", ""), (row, want)
+
+
+@pytest.mark.parametrize("optimizer", sorted(QUICK))
+def test_the_quick_compare_conclusions_are_those_of_the_kept_report(optimizer):
+    kept, heading = QUICK[optimizer]
+    report = " ".join((ROOT / kept / "report.md").read_text(encoding="utf-8").split())
+    quoted = _quoted(_section(RESULTS, heading))
+    assert quoted, "no conclusion of the kept report is quoted"
+    for text in quoted:
+        assert " ".join(text.split()) in report, text
