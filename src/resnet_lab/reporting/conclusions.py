@@ -475,8 +475,9 @@ def interaction_verdict(d: Difference) -> str:
 
 def _skips_alone(by: dict, rows: list[dict[str, Any]], clean: bool) -> list[str]:
     """Residual learning at each depth both families ran: plain-N - resnet-N per seed. The two nets
-    of a seed differ in the skips alone (option A adds no parameters, so a seed gives both the same
-    initial weights), so this is the one comparison of the sweep that isolates the skips."""
+    of a seed differ in the skips alone (with option A, which adds no parameters, a seed also gives
+    both the same initial weights; option B's skips are projections), so this is the one comparison
+    of the sweep that isolates the skips."""
     depths = sorted({d for f, d in by if f == "plain"} & {d for f, d in by if f == "resnet"})
     parts = []
     for depth in depths:
