@@ -407,7 +407,7 @@ def test_the_quick_compare_probe_quoted_on_the_performance_page_is_that_of_its_f
 
 QUICK = {
     "sgd": ("docs/measurements/summaries/quick-sgd", "## SGD at the quick scale"),
-    # "adam": added when its kept runs land
+    "adam": ("docs/measurements/summaries/quick-adam", "## Adam — the same deep plain net"),
 }
 
 
