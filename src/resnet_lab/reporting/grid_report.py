@@ -4,7 +4,6 @@ verdict at initialisation predicted the outcome) and per-cell run lines."""
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,15 @@ from .grid_conclusions import (
     settings_label,
     summarise,
 )
-from .report import Page, png, read_study, settings_yaml, study_provenance, write_pages
+from .report import (
+    Page,
+    png,
+    read_study,
+    settings_yaml,
+    study_provenance,
+    write_pages,
+    written_now,
+)
 
 REQUIRED = ("config", "axes", "runs", "summary")
 
@@ -264,7 +271,7 @@ def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
     subtitle = (
         f"{grid_dir.name} · preset {cfg.get('preset')} · model {cfg.get('grid', {}).get('model')} · "
         f"{prov.get('data', '')} · {len(blob['summary'])} cells × {len(seeds)} seed(s) · threshold "
-        f"{blob.get('threshold_acc')}% · report written {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+        f"{blob.get('threshold_acc')}% · {written_now()}"
     )
     page = Page(
         "resnet-lab grid",

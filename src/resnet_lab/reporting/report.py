@@ -454,6 +454,11 @@ def write_pages(
 _WRITTEN = re.compile(r"report written \d{4}-\d\d-\d\d \d\d:\d\d UTC")
 
 
+def written_now() -> str:
+    """The subtitle's "report written <time> UTC", the one pattern ``_same_but_written`` ignores."""
+    return f"report written {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+
+
 def _same_but_written(path: Path, text: str) -> bool:
     """Whether ``path`` already holds ``text`` but for its "report written" time: a report rebuilt
     from the same runs is left as it was, so that re-running a finished study (as the measurement
@@ -492,8 +497,7 @@ def write_report(
     title = "resnet-lab report: " + ", ".join(sorted({m["name"] for m in models}))
     subtitle = (
         f"{' + '.join(r['dir'].name for r in runs)} · preset {', '.join(presets)} · "
-        f"{runs[0]['provenance'].get('data', '')} · report written "
-        f"{_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+        f"{runs[0]['provenance'].get('data', '')} · {written_now()}"
     )
     sections = [
         (m["label"] + (f" (seed {m['seed']})" if len(c["entries"]) > 1 else ""), diagnosis_lines(m))

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 from pathlib import Path
 
 from ..files import read_history
 from . import plots
 from .conclusions import degradation_sentences
-from .report import Page, png, read_study, settings_yaml, study_provenance, write_pages
+from .report import (
+    Page,
+    png,
+    read_study,
+    settings_yaml,
+    study_provenance,
+    write_pages,
+    written_now,
+)
 from .survival import escapes
 
 
@@ -102,7 +109,7 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
     subtitle = (
         f"{sweep_dir.name} · preset {cfg['preset']} · {prov.get('data', '')} · "
         f"{cfg['train']['max_steps'] or 'all'} iterations, lr {cfg['optim']['lr']} with milestones "
-        f"{cfg['optim']['milestones']} · report written {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
+        f"{cfg['optim']['milestones']} · {written_now()}"
     )
     sections = [
         (
