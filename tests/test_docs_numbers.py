@@ -105,6 +105,19 @@ def _table_rows(text: str, header: str) -> list[str]:
     return rows
 
 
+def _section(text: str, heading: str) -> str:
+    return text.split(heading)[1].split("\n## ")[0]
+
+
+def _quoted(section: str) -> list[str]:
+    """The blockquoted paragraphs of ``section``, each joined into one line."""
+    return [
+        " ".join(line[2:] for line in para.splitlines())
+        for para in section.split("\n\n")
+        if para.startswith("> ")
+    ]
+
+
 SEED_CONTROLS = "docs/measurements/summaries/seed-controls"
 # The headline table's rows, in its order: the grid's cells as the preset plans them.
 SEED_CONTROL_CELLS = (
@@ -137,12 +150,7 @@ def test_the_seed_controls_table_is_that_of_the_kept_grid():
 
 def test_the_seed_controls_conclusions_are_those_of_the_kept_report():
     report = (ROOT / SEED_CONTROLS / "grid.md").read_text(encoding="utf-8")
-    section = RESULTS.split("## Which single change rescues")[1].split("\n## ")[0]
-    quoted = [
-        " ".join(line[2:] for line in para.splitlines())
-        for para in section.split("\n\n")
-        if para.startswith("> ")
-    ]
+    quoted = _quoted(_section(RESULTS, "## Which single change rescues"))
     assert quoted, "the results page quotes no conclusion of the kept report"
     for text in quoted:
         assert " ".join(text.split()) in " ".join(report.split()), text
@@ -191,19 +199,6 @@ def test_the_degradation_page_restates_the_reconclusion_files_residual_interval(
 
 
 DEGRADATION = "docs/measurements/summaries/degradation-cpu"
-
-
-def _section(text: str, heading: str) -> str:
-    return text.split(heading)[1].split("\n## ")[0]
-
-
-def _quoted(section: str) -> list[str]:
-    """The blockquoted paragraphs of ``section``, each joined into one line."""
-    return [
-        " ".join(line[2:] for line in para.splitlines())
-        for para in section.split("\n\n")
-        if para.startswith("> ")
-    ]
 
 
 def _errors(runs: list[dict], family: str, depth: int) -> list[float]:

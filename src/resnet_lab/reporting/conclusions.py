@@ -473,12 +473,17 @@ def interaction_verdict(d: Difference) -> str:
     return "larger without skips" if d.estimate > 0 else "smaller without skips"
 
 
+def _both_families(by: dict) -> list[int]:
+    """The depths at which both the plain and the residual family ran."""
+    return sorted({d for f, d in by if f == "plain"} & {d for f, d in by if f == "resnet"})
+
+
 def _skips_alone(by: dict, rows: list[dict[str, Any]], clean: bool) -> list[str]:
     """Residual learning at each depth both families ran: plain-N - resnet-N per seed. The two nets
     of a seed differ in the skips alone (with option A, which adds no parameters, a seed also gives
     both the same initial weights; option B's skips are projections), so this is the one comparison
     of the sweep that isolates the skips."""
-    depths = sorted({d for f, d in by if f == "plain"} & {d for f, d in by if f == "resnet"})
+    depths = _both_families(by)
     parts = []
     for depth in depths:
         d = seed_difference(
@@ -498,7 +503,7 @@ def _interaction(by: dict, rows: list[dict[str, Any]], clean: bool) -> list[str]
     """Is the depth penalty larger without skips than with them? Per seed, (plain deep - plain
     shallow) - (resnet deep - resnet shallow) over the depths both families ran, paired over the
     seeds all four nets share."""
-    depths = sorted({d for f, d in by if f == "plain"} & {d for f, d in by if f == "resnet"})
+    depths = _both_families(by)
     if len(depths) < 2:
         return []
     shallow, deep = depths[0], depths[-1]
