@@ -480,17 +480,17 @@ def test_a_rebuilt_report_judges_the_stored_probes_by_todays_rules(smoke_report,
     assert rejudge({"verdict": "unreadable"}, optim) == {"verdict": "unreadable"}
 
 
-def test_a_rebuilt_report_is_rewritten_only_when_more_than_its_time_changed(tmp_path):
-    from resnet_lab.reporting.report import Page, write_pages
+def test_a_rebuilt_report_is_rewritten_only_when_more_than_its_time_changed(tmp_path, monkeypatch):
+    from resnet_lab.reporting import report
 
-    def page(when: str, conclusion: str) -> Page:
-        return Page(
-            "t", f"study · report written {when} UTC", [conclusion], ([], []), [], [], [], []
-        )
+    def write(when: str, conclusion: str) -> tuple:
+        monkeypatch.setattr(report, "_written_now", lambda: f"report written {when} UTC")
+        page = report.Page("t", "study", [conclusion], ([], []), [], [], [], [])
+        return report.write_pages(tmp_path, page, stem="grid")
 
-    html, md = write_pages(tmp_path, page("2026-01-01 10:00", "A."), stem="grid")
-    write_pages(tmp_path, page("2026-01-02 11:00", "A."), stem="grid")
+    html, md = write("2026-01-01 10:00", "A.")
+    write("2026-01-02 11:00", "A.")
     assert "2026-01-01 10:00" in md.read_text() and "2026-01-01 10:00" in html.read_text()
-    write_pages(tmp_path, page("2026-01-03 12:00", "B."), stem="grid")
+    write("2026-01-03 12:00", "B.")
     assert "2026-01-03 12:00" in md.read_text() and "B." in md.read_text()
     assert "2026-01-03 12:00" in html.read_text()

@@ -20,15 +20,7 @@ from .grid_conclusions import (
     settings_label,
     summarise,
 )
-from .report import (
-    Page,
-    png,
-    read_study,
-    settings_yaml,
-    study_provenance,
-    write_pages,
-    written_now,
-)
+from .report import Page, png, read_study, settings_yaml, study_provenance, write_pages
 
 REQUIRED = ("config", "axes", "runs", "summary")
 
@@ -271,7 +263,7 @@ def write_grid_report(grid_dir: str | Path) -> tuple[Path, Path]:
     subtitle = (
         f"{grid_dir.name} · preset {cfg.get('preset')} · model {cfg.get('grid', {}).get('model')} · "
         f"{prov.get('data', '')} · {len(blob['summary'])} cells × {len(seeds)} seed(s) · threshold "
-        f"{blob.get('threshold_acc')}% · {written_now()}"
+        f"{blob.get('threshold_acc')}%"
     )
     page = Page(
         "resnet-lab grid",

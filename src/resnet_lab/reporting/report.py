@@ -440,7 +440,10 @@ def write_pages(
         raise UserError(
             f"report output {out} is a file, not a directory; pass a directory to --out"
         )
-    page = page._replace(analyses=analysis_sections(list(analysis_dirs) or [out]))
+    page = page._replace(
+        subtitle=f"{page.subtitle} · {_written_now()}",
+        analyses=analysis_sections(list(analysis_dirs) or [out]),
+    )
     (out / "figures").mkdir(parents=True, exist_ok=True)
     for fig_stem, _, png in page.figures + [(a[0], a[1], a[2]) for a in page.analyses if a[2]]:
         atomic_write_bytes(out / "figures" / f"{fig_stem}.png", lambda fh, png=png: fh.write(png))
@@ -454,8 +457,8 @@ def write_pages(
 _WRITTEN = re.compile(r"report written \d{4}-\d\d-\d\d \d\d:\d\d UTC")
 
 
-def written_now() -> str:
-    """The subtitle's "report written <time> UTC", the one pattern ``_same_but_written`` ignores."""
+def _written_now() -> str:
+    """What ``write_pages`` appends to every subtitle, the one pattern ``_same_but_written`` ignores."""
     return f"report written {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC"
 
 
@@ -497,7 +500,7 @@ def write_report(
     title = "resnet-lab report: " + ", ".join(sorted({m["name"] for m in models}))
     subtitle = (
         f"{' + '.join(r['dir'].name for r in runs)} · preset {', '.join(presets)} · "
-        f"{runs[0]['provenance'].get('data', '')} · {written_now()}"
+        f"{runs[0]['provenance'].get('data', '')}"
     )
     sections = [
         (m["label"] + (f" (seed {m['seed']})" if len(c["entries"]) > 1 else ""), diagnosis_lines(m))

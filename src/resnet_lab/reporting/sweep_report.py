@@ -8,15 +8,7 @@ from pathlib import Path
 from ..files import read_history
 from . import plots
 from .conclusions import degradation_sentences
-from .report import (
-    Page,
-    png,
-    read_study,
-    settings_yaml,
-    study_provenance,
-    write_pages,
-    written_now,
-)
+from .report import Page, png, read_study, settings_yaml, study_provenance, write_pages
 from .survival import escapes
 
 
@@ -109,7 +101,7 @@ def write_sweep_report(sweep_dir: str | Path) -> tuple[Path, Path]:
     subtitle = (
         f"{sweep_dir.name} · preset {cfg['preset']} · {prov.get('data', '')} · "
         f"{cfg['train']['max_steps'] or 'all'} iterations, lr {cfg['optim']['lr']} with milestones "
-        f"{cfg['optim']['milestones']} · {written_now()}"
+        f"{cfg['optim']['milestones']}"
     )
     sections = [
         (
