@@ -248,24 +248,34 @@ def test_the_degradation_conclusions_are_those_of_the_kept_report():
         assert f"{estimate} points, 95 % CI {interval}, paired t over 3 seeds" in report
 
 
+def _clean_error(kept: str, run: str, step: int) -> float:
+    """A kept run's clean training error % after iteration ``step`` (its metrics.jsonl)."""
+    lines = (ROOT / kept / run / "metrics.jsonl").read_text().splitlines()
+    epoch = next(e for e in map(json.loads, lines) if e["step"] == step)
+    return 100 - epoch["train_clean"]["acc"]
+
+
+def _gaps(kept: str, family: str, step: int) -> list[float]:
+    """deep − shallow in clean training error, per seed 0, 1, 2, after iteration ``step``."""
+    return [
+        _clean_error(kept, f"{family}56-seed{s}", step)
+        - _clean_error(kept, f"{family}20-seed{s}", step)
+        for s in (0, 1, 2)
+    ]
+
+
+def _points(gap: float) -> str:
+    return f"{gap:+.1f}".replace("-", "−")
+
+
 def test_the_degradation_per_seed_gaps_are_those_of_the_kept_runs():
     page = (ROOT / "docs/degradation.md").read_text(encoding="utf-8")
     section = _section(page, "## Measured: `degradation-cpu` on the 2-core CPU")
     rows = _table_rows(section, "| after iteration | 118 | 944 | 2,000 |")
-
-    def clean_error(run: str, step: int) -> float:
-        lines = (ROOT / DEGRADATION / run / "metrics.jsonl").read_text().splitlines()
-        epoch = next(e for e in map(json.loads, lines) if e["step"] == step)
-        return 100 - epoch["train_clean"]["acc"]
-
-    def gap(family: str, seed: int, step: int) -> str:
-        d = clean_error(f"{family}56-seed{seed}", step) - clean_error(
-            f"{family}20-seed{seed}", step
-        )
-        return f"{d:+.1f}".replace("-", "−")
-
     for row, family in zip(rows, ("plain", "resnet"), strict=True):
-        cells = [" / ".join(gap(family, s, step) for s in (0, 1, 2)) for step in (118, 944, 2000)]
+        cells = [
+            " / ".join(map(_points, _gaps(DEGRADATION, family, step))) for step in (118, 944, 2000)
+        ]
         assert row == (
             f"| {family}-56 − {family}-20, seeds 0 / 1 / 2 | " + " | ".join(cells) + " |"
         ), row
