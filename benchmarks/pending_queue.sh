@@ -12,8 +12,8 @@
 # benchmark (~70 min); issue 32's seed-controls and degradation-cpu again, for kept summaries
 # (~90 min each one at a time; seed-controls took ~64 min of running 2 at a time on the AMX Xeon),
 # and the quick SGD / Adam compares with 3 seeds (~1 h each); issue 34's classifier-init pair (2
-# stages of 6 runs, ~96 min each one at a time, fp32) and budget series (~1 h per seed at 8k, one
-# stage per budget, then the plain pair at the final budget).
+# stages of 6 runs, ~96 min each one at a time, fp32) and budget series (seeds 3, 4 at 4k ~1 h, all 5
+# seeds at 8k ~4.2 h, at 16k ~8.3 h on the AMX Xeon, then the plain pair at the final budget).
 usage="usage: pending_queue.sh MAIN_CHECKOUT OUT_ROOT DATA_ARCHIVE"
 main=${1:?$usage}
 out=${2:?$usage}
@@ -40,4 +40,5 @@ fi
   --dataset imagefolder --data-dir "$data" --out "$bench"
 KEEP_TO=$keep/summaries bash "$here/benchmarks/summaries_queue.sh" "$out/summaries" "$data"
 KEEP_TO=$keep/fc-init bash "$here/benchmarks/fc_init_queue.sh" "$out/fc-init" "$data"
-KEEP_TO=$keep/budget bash "$here/benchmarks/budget_queue.sh" "$out/budget" "$data"
+# The budget series starts from the pair's PyTorch arm (its 4,000-iteration seeds 0-2).
+KEEP_TO=$keep/budget bash "$here/benchmarks/budget_queue.sh" "$out/budget" "$data" "$out/fc-init/fc-default"
