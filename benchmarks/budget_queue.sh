@@ -17,9 +17,9 @@
 #
 # One stage per budget: a sweep of the runs (2 nets x the seeds), which --jobs auto packs 2 at a
 # time; every finished run is kept (KEEP_TO) while it runs, so that what a session finished outlives
-# its machine. Sizes from the pair's runs on the 2-core AMX Xeon (median 64.7 s per 118-iteration
-# epoch for resnet-56, 24.1 s for resnet-20, 2 runs at a time): 4,000 (seeds 3, 4) ~ 1 h, 8,000 ~
-# 4.2 h, 16,000 ~ 8.3 h (the last budget started); the plain pair about as long as the residual
+# its machine. Sizes from the pair's runs on the 2-core AMX Xeon (median 65.6 s per 118-iteration
+# epoch for resnet-56, 24.6 s for resnet-20, 2 runs at a time): 4,000 (seeds 3, 4) ~ 1 h, 8,000 ~
+# 4.2 h, 16,000 ~ 8.5 h (the last budget started); the plain pair about as long as the residual
 # one at that budget. Resumable; run it from a worktree whose code is frozen.
 #   KEEP_TO=/work/main/docs/measurements/budget PYTHON=/work/main/.venv/bin/python \
 #     bash benchmarks/budget_queue.sh OUT_DIR DATA.tar.gz PILOT_SWEEP_DIR

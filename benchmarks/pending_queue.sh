@@ -13,7 +13,7 @@
 # (~90 min each one at a time; seed-controls took ~64 min of running 2 at a time on the AMX Xeon),
 # and the quick SGD / Adam compares with 3 seeds (~1 h each); issue 34's classifier-init pair (2
 # stages of 6 runs, ~96 min each one at a time, fp32) and budget series (seeds 3, 4 at 4k ~1 h, all 5
-# seeds at 8k ~4.2 h, at 16k ~8.3 h on the AMX Xeon, then the plain pair at the final budget).
+# seeds at 8k ~4.2 h, at 16k ~8.5 h on the AMX Xeon, then the plain pair at the final budget).
 usage="usage: pending_queue.sh MAIN_CHECKOUT OUT_ROOT DATA_ARCHIVE"
 main=${1:?$usage}
 out=${2:?$usage}

@@ -5,8 +5,10 @@ of one of them, checked to stay one."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import pytest
@@ -42,17 +44,6 @@ def test_the_initial_scale_table_is_the_mean_of_its_file():
                 f"| {statistics.fmean(cell('default', 'logit_std')):.2f} |"
             )
             assert line in doc, line
-
-
-@pytest.mark.parametrize(
-    "key,text",
-    [
-        ("degradation-cpu-residual resnet-56 - resnet-20 (4,000 it.)", "−{neg0:.1f} to +{1:.1f}"),
-    ],
-)
-def test_the_results_page_intervals_are_those_of_the_reconclusion_file(key, text):
-    low, high = _json("docs/results/reconclusions-issue32.json")[key]["ci"]
-    assert text.format(low, high, neg0=-low) in RESULTS
 
 
 def test_the_seed_escape_table_rows_are_those_of_the_merged_grid():
@@ -187,17 +178,6 @@ def test_the_study_benchmark_numbers_on_the_performance_page_are_those_of_its_fi
     assert f"chose {study['jobs_chosen'][0]} both times" in perf
 
 
-def test_the_degradation_page_restates_the_reconclusion_files_residual_interval():
-    page = (ROOT / "docs/degradation.md").read_text(encoding="utf-8")
-    long = _json("docs/results/reconclusions-issue32.json")[
-        "degradation-cpu-residual resnet-56 - resnet-20 (4,000 it.)"
-    ]
-    assert (
-        f"+{long['estimate']:.2f} after 4,000 (−{-long['ci'][0]:.1f} to +{long['ci'][1]:.1f})"
-        in page
-    )
-
-
 DEGRADATION = "docs/measurements/summaries/degradation-cpu"
 
 
@@ -279,6 +259,77 @@ def test_the_degradation_per_seed_gaps_are_those_of_the_kept_runs():
         assert row == (
             f"| {family}-56 − {family}-20, seeds 0 / 1 / 2 | " + " | ".join(cells) + " |"
         ), row
+
+
+def _gap_rows(label: str, kept: str, steps: tuple[int | None, ...]) -> str:
+    """A per-iteration table's two rows of resnet-56 − resnet-20: per seed, and their mean ('–'
+    where ``steps`` has None: past that run's budget)."""
+    per_seed = [" / ".join(map(_points, _gaps(kept, "resnet", s))) if s else "–" for s in steps]
+    mean = [_points(statistics.fmean(_gaps(kept, "resnet", s))) if s else "–" for s in steps]
+    return (
+        f"| {label}, seeds 0 / 1 / 2 | " + " | ".join(per_seed) + " |\n"
+        "| its mean | " + " | ".join(mean) + " |"
+    )
+
+
+FC_INIT = "docs/measurements/fc-init"
+RESIDUAL = f"{FC_INIT}/fc-as_init"  # degradation-cpu-residual's command: the pair's He arm
+RESIDUAL_HEADING = "## Measured: `degradation-cpu-residual`, the residual half at twice the budget"
+FC_INIT_HEADING = "## Measured: the classifier's initialisation and the initial loss (issue 34)"
+LONG_STEPS = (118, 944, 2006, 3068, 4000)  # 34 epochs of 118 iterations, the last cut at 4,000
+
+
+def _degradation_section(heading: str) -> str:
+    return _section((ROOT / "docs/degradation.md").read_text(encoding="utf-8"), heading)
+
+
+def test_the_residual_budget_table_and_conclusions_are_those_of_the_kept_sweep():
+    section = _degradation_section(RESIDUAL_HEADING)
+    report = (ROOT / RESIDUAL / "sweep.md").read_text(encoding="utf-8")
+    header = "| net | seeds | final clean train error % |"
+    assert _table_rows(section, header) == _table_rows(report, header)
+    quoted = _quoted(section)
+    assert quoted, "no conclusion of the kept report is quoted"
+    for text in quoted:
+        assert " ".join(text.split()) in " ".join(report.split()), text
+
+
+def test_the_residual_budget_per_iteration_gaps_are_those_of_the_kept_runs():
+    rows = "\n".join(_table_rows(_degradation_section(RESIDUAL_HEADING), "| after iteration |"))
+    short = (118, 944, 2000, None, None)
+    assert _gap_rows("`degradation-cpu` (2,000 it.)", DEGRADATION, short) in rows
+    assert _gap_rows("`degradation-cpu-residual` (4,000 it.)", RESIDUAL, LONG_STEPS) in rows
+
+
+def test_the_classifier_init_pair_is_that_of_the_kept_runs(monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # it imports budget_decision beside it
+    spec = importlib.util.spec_from_file_location(
+        "fc_init_pair", ROOT / "benchmarks/fc_init_pair.py"
+    )
+    pair = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pair)
+    sys.modules.pop("budget_decision")  # pair holds what it took from it
+    section = _degradation_section(FC_INIT_HEADING)
+    assert pair.markdown(pair.pair(ROOT / FC_INIT)) in section
+    rows = "\n".join(_table_rows(section, "| after iteration |"))
+    for fc, label in (("default", "PyTorch's classifier"), ("as_init", "He's classifier")):
+        assert _gap_rows(f"{label} (`fc-{fc}`)", f"{FC_INIT}/fc-{fc}", LONG_STEPS) in rows
+
+
+def test_the_budget_series_sizes_are_the_classifier_init_runs_epoch_times():
+    page = " ".join((ROOT / "docs/degradation.md").read_text(encoding="utf-8").split())
+    median = {
+        depth: statistics.median(
+            e["seconds"]
+            for s in (0, 1, 2)
+            for e in map(
+                json.loads,
+                (ROOT / FC_INIT / f"fc-default/resnet{depth}-seed{s}/metrics.jsonl").open(),
+            )
+        )
+        for depth in (20, 56)
+    }
+    assert f"resnet-56 {median[56]:.1f}, resnet-20 {median[20]:.1f})" in page
 
 
 def test_the_amx_half_width_bf16_numbers_are_those_of_their_files():
