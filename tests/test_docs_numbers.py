@@ -310,7 +310,15 @@ def test_the_classifier_init_pair_is_that_of_the_kept_runs(monkeypatch):
     spec.loader.exec_module(pair)
     sys.modules.pop("budget_decision")  # pair holds what it took from it
     section = _degradation_section(FC_INIT_HEADING)
-    assert pair.markdown(pair.pair(ROOT / FC_INIT)) in section
+    result = pair.pair(ROOT / FC_INIT)
+    assert pair.markdown(result) in section
+    pt = result["arms"]["default"]["gap"]  # the README's sentence on PyTorch's classifier
+
+    def signed(x: float) -> str:
+        return f"{x:+.2f}".replace("-", "−")
+
+    want = f"{signed(pt['estimate'])} points (95 % CI {signed(pt['low'])} to {signed(pt['high'])}"
+    assert want in " ".join(README.split()), want
     rows = "\n".join(_table_rows(section, "| after iteration |"))
     for fc, label in (("default", "PyTorch's classifier"), ("as_init", "He's classifier")):
         assert _gap_rows(f"{label} (`fc-{fc}`)", f"{FC_INIT}/fc-{fc}", LONG_STEPS) in rows
