@@ -109,6 +109,16 @@ def _quoted(section: str) -> list[str]:
     ]
 
 
+def _assert_quoted_from(section: str, report: str) -> None:
+    """``section`` quotes at least one paragraph, and every one it quotes is in ``report``
+    (whitespace aside: pages wrap their quotes over lines)."""
+    quoted = _quoted(section)
+    assert quoted, "no conclusion of the kept report is quoted"
+    flat = " ".join(report.split())
+    for text in quoted:
+        assert " ".join(text.split()) in flat, text
+
+
 SEED_CONTROLS = "docs/measurements/summaries/seed-controls"
 # The headline table's rows, in its order: the grid's cells as the preset plans them.
 SEED_CONTROL_CELLS = (
@@ -141,10 +151,7 @@ def test_the_seed_controls_table_is_that_of_the_kept_grid():
 
 def test_the_seed_controls_conclusions_are_those_of_the_kept_report():
     report = (ROOT / SEED_CONTROLS / "grid.md").read_text(encoding="utf-8")
-    quoted = _quoted(_section(RESULTS, "## Which single change rescues"))
-    assert quoted, "the results page quotes no conclusion of the kept report"
-    for text in quoted:
-        assert " ".join(text.split()) in " ".join(report.split()), text
+    _assert_quoted_from(_section(RESULTS, "## Which single change rescues"), report)
     # The README's two rescue numbers, from the same report.
     for estimate, interval in (("+53.12", "+50.99 to +55.25"), ("+44.55", "+36.26 to +52.84")):
         assert estimate in README and interval in README
@@ -217,10 +224,7 @@ def test_the_degradation_conclusions_are_those_of_the_kept_report():
         _section(RESULTS, "## The degradation problem"),
         _section(page, "## Measured: `degradation-cpu` on the 2-core CPU"),
     ):
-        quoted = _quoted(section)
-        assert quoted, "no conclusion of the kept report is quoted"
-        for text in quoted:
-            assert " ".join(text.split()) in report, text
+        _assert_quoted_from(section, report)
     # The README's two numbers, from the same report.
     readme = " ".join(README.split())
     for estimate, interval in (("+34.13", "+25.63 to +42.63"), ("+5.11", "-5.20 to +15.41")):
@@ -244,8 +248,8 @@ def _gaps(kept: str, family: str, step: int) -> list[float]:
     ]
 
 
-def _points(gap: float) -> str:
-    return f"{gap:+.1f}".replace("-", "−")
+def _points(gap: float, places: int = 1) -> str:
+    return f"{gap:+.{places}f}".replace("-", "−")
 
 
 def test_the_degradation_per_seed_gaps_are_those_of_the_kept_runs():
@@ -288,10 +292,7 @@ def test_the_residual_budget_table_and_conclusions_are_those_of_the_kept_sweep()
     report = (ROOT / RESIDUAL / "sweep.md").read_text(encoding="utf-8")
     header = "| net | seeds | final clean train error % |"
     assert _table_rows(section, header) == _table_rows(report, header)
-    quoted = _quoted(section)
-    assert quoted, "no conclusion of the kept report is quoted"
-    for text in quoted:
-        assert " ".join(text.split()) in " ".join(report.split()), text
+    _assert_quoted_from(section, report)
 
 
 def test_the_residual_budget_per_iteration_gaps_are_those_of_the_kept_runs():
@@ -313,11 +314,8 @@ def test_the_classifier_init_pair_is_that_of_the_kept_runs(monkeypatch):
     result = pair.pair(ROOT / FC_INIT)
     assert pair.markdown(result) in section
     pt = result["arms"]["default"]["gap"]  # the README's sentence on PyTorch's classifier
-
-    def signed(x: float) -> str:
-        return f"{x:+.2f}".replace("-", "−")
-
-    want = f"{signed(pt['estimate'])} points (95 % CI {signed(pt['low'])} to {signed(pt['high'])}"
+    low, high = _points(pt["low"], 2), _points(pt["high"], 2)
+    want = f"{_points(pt['estimate'], 2)} points (95 % CI {low} to {high}"
     assert want in " ".join(README.split()), want
     rows = "\n".join(_table_rows(section, "| after iteration |"))
     for fc, label in (("default", "PyTorch's classifier"), ("as_init", "He's classifier")):
@@ -495,7 +493,4 @@ def test_the_quick_compare_tables_are_those_of_the_kept_runs(optimizer):
 def test_the_quick_compare_conclusions_are_those_of_the_kept_report(optimizer):
     kept, heading = QUICK[optimizer]
     report = " ".join((ROOT / kept / "report.md").read_text(encoding="utf-8").split())
-    quoted = _quoted(_section(RESULTS, heading))
-    assert quoted, "no conclusion of the kept report is quoted"
-    for text in quoted:
-        assert " ".join(text.split()) in report, text
+    _assert_quoted_from(_section(RESULTS, heading), report)
