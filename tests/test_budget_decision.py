@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).parent.parent / "benchmarks" / "budget_decision.py"
 
-
-def _decide():
-    spec = importlib.util.spec_from_file_location("budget_decision", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.decide
+@pytest.fixture
+def decide(benchmark_script):
+    return benchmark_script("budget_decision").decide
 
 
 def _sweeps(tmp_path: Path, gaps: list[float], family: str = "resnet") -> list[Path]:
@@ -41,34 +36,35 @@ def _sweeps(tmp_path: Path, gaps: list[float], family: str = "resnet") -> list[P
         ([-6.0, 5.0, 1.0, -3.0, 4.0], "not decided"),
     ],
 )
-def test_the_paired_gap_over_per_seed_sweeps_decides(tmp_path, gaps, verdict):
-    result = _decide()(_sweeps(tmp_path, gaps))
+def test_the_paired_gap_over_per_seed_sweeps_decides(decide, tmp_path, gaps, verdict):
+    result = decide(_sweeps(tmp_path, gaps))
     assert result["verdict"] == verdict
     assert result["seeds"] == list(range(len(gaps)))
     assert result["gap_per_seed"] == {s: g for s, g in enumerate(gaps)}
 
 
-def test_a_stage_not_run_yet_leaves_its_seed_out(tmp_path):
+def test_a_stage_not_run_yet_leaves_its_seed_out(decide, tmp_path):
     dirs = _sweeps(tmp_path, [-1.0, -0.5, -1.5])
-    result = _decide()([*dirs, tmp_path / "it8000-seed3"])
+    result = decide([*dirs, tmp_path / "it8000-seed3"])
     assert result["seeds"] == [0, 1, 2]
 
 
-def test_a_seed_given_twice_is_refused_with_its_own_exit_code(tmp_path, capsys):
+def test_a_seed_given_twice_is_refused_with_its_own_exit_code(decide, tmp_path, capsys):
     dirs = _sweeps(tmp_path, [-1.0, -0.5])
     with pytest.raises(SystemExit) as refused:
-        _decide()([*dirs, dirs[0]])
+        decide([*dirs, dirs[0]])
     assert refused.value.code == 2  # not 1, "not decided", on which the series goes on
     assert "in two of these sweeps" in capsys.readouterr().err
 
 
 def test_the_plain_pair_adds_the_first_half_and_the_interaction_without_changing_the_verdict(
+    decide,
     tmp_path,
 ):
     resnet = _sweeps(tmp_path, [-1.0, -0.5, -1.5, -0.8, -1.2])
     plain = _sweeps(tmp_path, [30.0, 35.0, 28.0, 33.0], family="plain")  # seed 4 not run yet
-    alone = _decide()(resnet)
-    result = _decide()([*resnet, *plain])
+    alone = decide(resnet)
+    result = decide([*resnet, *plain])
     assert "plain" not in alone and result["verdict"] == alone["verdict"] == "no worse, shown"
     assert result["plain"]["seeds"] == [0, 1, 2, 3]
     assert result["plain"]["degradation"] == "shown"
@@ -78,8 +74,8 @@ def test_the_plain_pair_adds_the_first_half_and_the_interaction_without_changing
     assert inter["verdict"] == "larger without skips"
 
 
-def test_an_interaction_within_the_spread_is_not_shown(tmp_path):
+def test_an_interaction_within_the_spread_is_not_shown(decide, tmp_path):
     resnet = _sweeps(tmp_path, [1.0, -2.0, 3.0])
     plain = _sweeps(tmp_path, [2.0, -3.0, 4.5], family="plain")
-    inter = _decide()([*resnet, *plain])["interaction"]
+    inter = decide([*resnet, *plain])["interaction"]
     assert inter["verdict"] == "a difference between the families is not shown"

@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
 from test_budget_decision import _sweeps
 
-BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
 
-
-def _module(name: str):
-    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_table_has_one_row_per_budget_and_the_final_plain_pair(tmp_path):
-    decide = _module("budget_decision").decide
-    series = _module("budget_series")
+def test_the_table_has_one_row_per_budget_and_the_final_plain_pair(benchmark_script, tmp_path):
+    decide = benchmark_script("budget_decision").decide
+    series = benchmark_script("budget_series")
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     eight = decide(_sweeps(tmp_path / "a", [-6.0, 5.0, 1.0, -3.0, 4.0]))
@@ -47,8 +36,8 @@ def test_the_table_has_one_row_per_budget_and_the_final_plain_pair(tmp_path):
     assert png.stat().st_size > 10_000
 
 
-def test_a_file_that_is_not_a_decision_is_refused(tmp_path):
+def test_a_file_that_is_not_a_decision_is_refused(benchmark_script, tmp_path):
     other = tmp_path / "grid.json"
     other.write_text("{}")
     with pytest.raises(SystemExit, match="not a budget decision file"):
-        _module("budget_series").load([other])
+        benchmark_script("budget_series").load([other])

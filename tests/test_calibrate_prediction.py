@@ -4,23 +4,19 @@ docs/diagnostics.md shows, on constructed rows (the real calibration: tests/test
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-from pathlib import Path
+
+import pytest
 
 from resnet_lab.reporting.grid_conclusions import prediction_table
 
-SCRIPT = Path(__file__).parent.parent / "benchmarks" / "calibrate_prediction.py"
+
+@pytest.fixture
+def script(benchmark_script):
+    return benchmark_script("calibrate_prediction")
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("calibrate_prediction", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_split_is_the_one_fixed_in_advance():
-    part = _script().part
+def test_the_split_is_the_one_fixed_in_advance(script):
+    part = script.part
     assert part({"model.depth": 8, "optim.name": "sgd"}) == "fit"
     assert part({"model.depth": 56, "optim.name": "sgd"}) == "fit"
     assert part({"model.depth": 32, "optim.name": "sgd"}) == "held-out"
@@ -48,8 +44,8 @@ def _row(run, depth, optim, predicted, outcome, rule=None):
     }
 
 
-def test_the_markdown_counts_rates_and_lists_every_miss_with_its_evidence():
-    m = _script()
+def test_the_markdown_counts_rates_and_lists_every_miss_with_its_evidence(script):
+    m = script
     rows = [
         _row("a", 32, "sgd", "stays at ln C", "failed", "inputs merged"),
         _row("b", 32, "sgd", "trains", "learned"),

@@ -5,10 +5,8 @@ of one of them, checked to stay one."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import statistics
-import sys
 from pathlib import Path
 
 import pytest
@@ -302,14 +300,8 @@ def test_the_residual_budget_per_iteration_gaps_are_those_of_the_kept_runs():
     assert _gap_rows("`degradation-cpu-residual` (4,000 it.)", RESIDUAL, LONG_STEPS) in rows
 
 
-def test_the_classifier_init_pair_is_that_of_the_kept_runs(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))  # it imports budget_decision beside it
-    spec = importlib.util.spec_from_file_location(
-        "fc_init_pair", ROOT / "benchmarks/fc_init_pair.py"
-    )
-    pair = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pair)
-    sys.modules.pop("budget_decision")  # pair holds what it took from it
+def test_the_classifier_init_pair_is_that_of_the_kept_runs(benchmark_script):
+    pair = benchmark_script("fc_init_pair")
     section = _degradation_section(FC_INIT_HEADING)
     result = pair.pair(ROOT / FC_INIT)
     assert pair.markdown(result) in section
@@ -380,21 +372,10 @@ def test_the_readme_plain_sgd_sentence_is_that_of_the_kept_runs():
     assert f"({acc['simple_cnn']:.2f} % and {acc['resnet_seed']:.2f} % against 70.75 %" in text
 
 
-def _calibration_script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "calibrate_prediction", ROOT / "benchmarks" / "calibrate_prediction.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_calibration_tables_are_those_generated_from_the_kept_calibration():
+def test_the_calibration_tables_are_those_generated_from_the_kept_calibration(benchmark_script):
     blob = _json("docs/measurements/calibration/prediction-calibration.json")
     page = (ROOT / "docs/diagnostics.md").read_text(encoding="utf-8")
-    for line in _calibration_script().markdown(blob).splitlines():
+    for line in benchmark_script("calibrate_prediction").markdown(blob).splitlines():
         assert line in page, line
 
 

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).parent.parent / "benchmarks"
-
 
 @pytest.fixture
-def fc_init_pair(monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCHMARKS))  # it imports budget_decision beside it
-    spec = importlib.util.spec_from_file_location("fc_init_pair", BENCHMARKS / "fc_init_pair.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("budget_decision", None)
+def fc_init_pair(benchmark_script):
+    return benchmark_script("fc_init_pair")
 
 
 def _stages(out: Path, fc: str, gaps: list[float]) -> None:
