@@ -87,6 +87,7 @@ def figure(series: dict[int, dict], path: Path, margin: float) -> None:
     ax.axhline(0, color="grey", lw=0.8)
     ax.axhline(margin, color="tab:red", ls="--", lw=0.8, label=f"+{margin:g}-point margin")
     ax.set_xscale("log", base=2)
+    ax.set_xlim(min(series) / 1.5, max(series) * 1.5)  # a series of one budget is not at an edge
     ax.set_xticks(list(series), [f"{it:,}" for it in series])
     ax.set_xlabel("iterations")
     ax.set_ylabel("resnet-56 − resnet-20\nclean training error (points)")

@@ -314,6 +314,66 @@ def test_the_classifier_init_pair_is_that_of_the_kept_runs(benchmark_script):
         assert _gap_rows(f"{label} (`fc-{fc}`)", f"{FC_INIT}/fc-{fc}", LONG_STEPS) in rows
 
 
+BUDGET = "docs/measurements/budget"
+BUDGET_HEADING = "## Measured: the budget series — He et al.'s second half decided at 4,000 iterations (issue 34)"
+BUDGET_SWEEPS = (f"{FC_INIT}/fc-default", f"{BUDGET}/it4000")  # seeds 0-2, then 3 and 4
+
+
+def test_the_budget_decision_is_that_of_the_kept_runs(benchmark_script):
+    kept = _json(f"{BUDGET}/it4000-decision.json")
+    again = benchmark_script("budget_decision").decide([ROOT / d for d in BUDGET_SWEEPS])
+    again = json.loads(json.dumps(again))  # as the queue wrote it: seeds as JSON keys
+    assert again["seeds"] == [0, 1, 2, 3, 4]
+    assert {k: v for k, v in again.items() if k != "sweeps"} == {
+        k: v for k, v in kept.items() if k != "sweeps"
+    }
+
+
+def test_the_budget_series_table_and_statements_are_those_of_its_decision(benchmark_script):
+    series = benchmark_script("budget_series")
+    section = _degradation_section(BUDGET_HEADING)
+    assert series.markdown(series.load(sorted((ROOT / BUDGET).glob("it*-*.json")))) in section
+    d = _json(f"{BUDGET}/it4000-decision.json")
+    gap, per_seed = d["gap"], list(d["gap_per_seed"].values())
+    flat = " ".join(section.split())
+    assert d["text"].rsplit(":", 1)[0] in flat  # the estimate, interval, test, n and p
+    assert "is no worse than resnet-20 after 4,000 iterations" in flat
+    assert d["verdict"] == "no worse, shown" and gap["high"] < d["margin"]
+    assert ("The interval also lies below 0" in flat) == (gap["high"] < 0)
+    below = sum(g < 0 for g in per_seed)
+    assert f"in {below} of {len(per_seed)} seeds" in flat
+    unseen = " and ".join(_points(d["gap_per_seed"][s], 2) for s in ("3", "4"))
+    assert f"the two seeds not seen when it was chosen give {unseen} points" in flat
+    low, high = _points(gap["low"], 2), _points(gap["high"], 2)
+    readme = " ".join(README.split())
+    assert (
+        f"{_points(gap['estimate'], 2)} points of clean training error (95 % CI {low} to {high}, paired t over seeds 0–4"
+        in readme
+    )
+
+
+def test_the_budget_series_runs_are_healthy_and_their_time_is_summed_from_their_epochs():
+    runs = [r for d in BUDGET_SWEEPS for r in _json(f"{d}/sweep.json")["runs"]]
+    assert len(runs) == 10
+    flat = " ".join(_degradation_section(BUDGET_HEADING).split())
+    healthy = all(r["verdict_init"] == r["verdict_final"] == "healthy" for r in runs)
+    assert (
+        "all ten runs' gradient verdicts are healthy at initialisation and after training" in flat
+    ) == healthy
+    hours = (
+        sum(
+            json.loads(line)["seconds"]
+            for d in BUDGET_SWEEPS
+            for r in runs
+            if (ROOT / d / r["run"]).is_dir()
+            for line in (ROOT / d / r["run"] / "metrics.jsonl").open()
+        )
+        / 3600
+    )
+    assert f"epochs: **{hours:.1f} h**" in flat
+    assert f"{hours:.1f} h of training summed over the ten runs" in " ".join(README.split())
+
+
 def test_the_budget_series_sizes_are_the_classifier_init_runs_epoch_times():
     page = " ".join((ROOT / "docs/degradation.md").read_text(encoding="utf-8").split())
     median = {
