@@ -315,7 +315,10 @@ def test_the_classifier_init_pair_is_that_of_the_kept_runs(benchmark_script):
 
 
 BUDGET = "docs/measurements/budget"
-BUDGET_HEADING = "## Measured: the budget series — He et al.'s second half decided at 4,000 iterations (issue 34)"
+BUDGET_HEADING = (
+    "## Measured: the budget series — He et al.'s second half at half width, decided at 4,000 "
+    "iterations (issue 34)"
+)
 BUDGET_SWEEPS = (f"{FC_INIT}/fc-default", f"{BUDGET}/it4000")  # seeds 0-2, then 3 and 4
 
 
@@ -337,19 +340,47 @@ def test_the_budget_series_table_and_statements_are_those_of_its_decision(benchm
     gap, per_seed = d["gap"], list(d["gap_per_seed"].values())
     flat = " ".join(section.split())
     assert d["text"].rsplit(":", 1)[0] in flat  # the estimate, interval, test, n and p
-    assert "is no worse than resnet-20 after 4,000 iterations" in flat
-    assert d["verdict"] == "no worse, shown" and gap["high"] < d["margin"]
+    no_worse = d["verdict"] == "no worse, shown"
+    assert ("is no worse than resnet-20 after 4,000 iterations" in flat) == no_worse
     assert ("The interval also lies below 0" in flat) == (gap["high"] < 0)
     below = sum(g < 0 for g in per_seed)
     assert f"in {below} of {len(per_seed)} seeds" in flat
+    est, low, high = (_points(gap[k], 2) for k in ("estimate", "low", "high"))
     unseen = " and ".join(_points(d["gap_per_seed"][s], 2) for s in ("3", "4"))
     assert f"the two seeds not seen when it was chosen give {unseen} points" in flat
-    low, high = _points(gap["low"], 2), _points(gap["high"], 2)
-    readme = " ".join(README.split())
+    readme, results = " ".join(README.split()), " ".join(RESULTS.split())
     assert (
-        f"{_points(gap['estimate'], 2)} points of clean training error (95 % CI {low} to {high}, paired t over seeds 0–4"
-        in readme
-    )
+        f"{est} points of clean training error (95 % CI {low} to {high}, paired t over seeds 0–4; "
+        f"below the +{d['margin']:g}-point margin fixed in advance)"
+    ) in readme
+    assert f"the two seeds not seen then give {unseen} points" in readme
+    assert (
+        f"resnet-56 − resnet-20 {est} points (95 % CI {low} to {high}, paired t over 5 seeds, "
+        f"p = {gap['p']:.3f}): **no worse, shown**"
+    ) in results
+    assert f"seeds 3 and 4, not seen then, give {unseen}" in results
+    page = " ".join((ROOT / "docs/degradation.md").read_text(encoding="utf-8").split())
+    assert f"**no worse, shown** ({est}, CI {low} to {high};" in page  # the before/now table
+    # The budget was chosen after seeing seeds 0-2: every place with the verdict says so.
+    for text in (flat, readme, results):
+        assert "added to the series after" in text
+
+
+def test_the_budget_series_machine_and_data_are_those_of_its_runs():
+    runs = [
+        _json(f"{d}/{r['run']}/run.json")
+        for d in BUDGET_SWEEPS
+        for r in _json(f"{d}/sweep.json")["runs"]
+    ]
+    prov = [r["provenance"] for r in runs]
+    assert len(runs) == 10
+    assert all("amx" in p["cpu"] and p["cpu_threads"] == 2 for p in prov)
+    assert {r["precision"] for r in runs} == {"fp32"}
+    assert {p["data_fingerprint"]["train"] for p in prov} == {15000}
+    assert {r["model_options"]["width_mult"] for r in runs} == {0.5}
+    assert {r["model_options"]["fc_init"] for r in runs} == {"default"}
+    readme = " ".join(README.split())
+    assert "at half width on 15,000 images — on a 2-core Intel Xeon (AMX), fp32" in readme
 
 
 def test_the_budget_series_runs_are_healthy_and_their_time_is_summed_from_their_epochs():
