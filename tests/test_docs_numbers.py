@@ -237,12 +237,12 @@ def _clean_error(kept: str, run: str, step: int) -> float:
     return 100 - epoch["train_clean"]["acc"]
 
 
-def _gaps(kept: str, family: str, step: int) -> list[float]:
-    """deep − shallow in clean training error, per seed 0, 1, 2, after iteration ``step``."""
+def _gaps(kept: str, family: str, step: int, seeds: tuple[int, ...] = (0, 1, 2)) -> list[float]:
+    """deep − shallow in clean training error, per seed in ``seeds``, after iteration ``step``."""
     return [
         _clean_error(kept, f"{family}56-seed{s}", step)
         - _clean_error(kept, f"{family}20-seed{s}", step)
-        for s in (0, 1, 2)
+        for s in seeds
     ]
 
 
@@ -364,6 +364,24 @@ def test_the_budget_series_table_and_statements_are_those_of_its_decision(benchm
     # The budget was chosen after seeing seeds 0-2: every place with the verdict says so.
     for text in (flat, readme, results):
         assert "added to the series after" in text
+
+
+def test_the_budget_series_gap_through_training_is_that_of_the_kept_runs():
+    def gaps(step: int) -> list[float]:  # seeds 0-2 from the pair's PyTorch arm, 3 and 4 after
+        return _gaps(BUDGET_SWEEPS[0], "resnet", step) + _gaps(
+            BUDGET_SWEEPS[1], "resnet", step, seeds=(3, 4)
+        )
+
+    rows = _table_rows(_degradation_section(BUDGET_HEADING), "| after iteration |")
+    per_seed = " | ".join(" / ".join(map(_points, gaps(s))) for s in LONG_STEPS)
+    mean = " | ".join(_points(statistics.fmean(gaps(s))) for s in LONG_STEPS)
+    assert rows == [f"| seeds 0 / 1 / 2 / 3 / 4 | {per_seed} |", f"| their mean | {mean} |"]
+    m = [_points(statistics.fmean(gaps(s))) for s in LONG_STEPS]
+    flat = " ".join(_degradation_section(BUDGET_HEADING).split())
+    assert f"lags, {m[0]} and {m[1]} points after 118 and 944 iterations" in flat
+    assert (
+        f"level after 2,006 ({m[2]};" in flat and f"after 3,068 and 4,000 ({m[3]}, {m[4]})" in flat
+    )
 
 
 def test_the_budget_series_machine_and_data_are_those_of_its_runs():
