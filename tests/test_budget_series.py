@@ -34,6 +34,12 @@ def test_the_table_has_one_row_per_budget_and_the_final_plain_pair(benchmark_scr
     png = tmp_path / "series.png"
     series.figure(loaded, png, 2.0)
     assert png.stat().st_size > 10_000
+    import matplotlib.image
+
+    alone = tmp_path / "alone.png"  # without a plain pair: the residual panel only
+    series.figure({8000: eight}, alone, 2.0)
+    wide, narrow = (matplotlib.image.imread(f).shape[1] for f in (png, alone))
+    assert wide > 1.5 * narrow  # the plain pair's panel beside the residual one
 
 
 def test_a_file_that_is_not_a_decision_is_refused(benchmark_script, tmp_path):
