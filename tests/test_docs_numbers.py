@@ -322,6 +322,11 @@ BUDGET_HEADING = (
 BUDGET_SWEEPS = (f"{FC_INIT}/fc-default", f"{BUDGET}/it4000")  # seeds 0-2, then 3 and 4
 
 
+def _budget_runs() -> list[tuple[str, dict]]:
+    """The series' ten runs at 4,000 iterations, each with the kept sweep it is in."""
+    return [(d, r) for d in BUDGET_SWEEPS for r in _json(f"{d}/sweep.json")["runs"]]
+
+
 def test_the_budget_decision_is_that_of_the_kept_runs(benchmark_script):
     kept = _json(f"{BUDGET}/it4000-decision.json")
     again = benchmark_script("budget_decision").decide([ROOT / d for d in BUDGET_SWEEPS])
@@ -385,11 +390,7 @@ def test_the_budget_series_gap_through_training_is_that_of_the_kept_runs():
 
 
 def test_the_budget_series_machine_and_data_are_those_of_its_runs():
-    runs = [
-        _json(f"{d}/{r['run']}/run.json")
-        for d in BUDGET_SWEEPS
-        for r in _json(f"{d}/sweep.json")["runs"]
-    ]
+    runs = [_json(f"{d}/{r['run']}/run.json") for d, r in _budget_runs()]
     prov = [r["provenance"] for r in runs]
     assert len(runs) == 10
     assert all("amx" in p["cpu"] and p["cpu_threads"] == 2 for p in prov)
@@ -402,7 +403,7 @@ def test_the_budget_series_machine_and_data_are_those_of_its_runs():
 
 
 def test_the_budget_series_runs_are_healthy_and_their_time_is_summed_from_their_epochs():
-    runs = [r for d in BUDGET_SWEEPS for r in _json(f"{d}/sweep.json")["runs"]]
+    runs = [r for _, r in _budget_runs()]
     assert len(runs) == 10
     flat = " ".join(_degradation_section(BUDGET_HEADING).split())
     healthy = all(r["verdict_init"] == r["verdict_final"] == "healthy" for r in runs)
@@ -412,9 +413,7 @@ def test_the_budget_series_runs_are_healthy_and_their_time_is_summed_from_their_
     hours = (
         sum(
             json.loads(line)["seconds"]
-            for d in BUDGET_SWEEPS
-            for r in runs
-            if (ROOT / d / r["run"]).is_dir()
+            for d, r in _budget_runs()
             for line in (ROOT / d / r["run"] / "metrics.jsonl").open()
         )
         / 3600
