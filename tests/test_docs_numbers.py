@@ -10,6 +10,7 @@ import statistics
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -320,6 +321,7 @@ BUDGET_HEADING = (
     "iterations (issue 34)"
 )
 BUDGET_SWEEPS = (f"{FC_INIT}/fc-default", f"{BUDGET}/it4000")  # seeds 0-2, then 3 and 4
+PLAIN_SWEEP = f"{BUDGET}/plain-it4000"  # the plain pair at the deciding budget, seeds 0-4
 
 
 def _budget_runs() -> list[tuple[str, dict]]:
@@ -377,10 +379,20 @@ def test_the_budget_series_gap_through_training_is_that_of_the_kept_runs():
             BUDGET_SWEEPS[1], "resnet", step, seeds=(3, 4)
         )
 
+    def plain(step: int) -> list[float]:
+        return _gaps(PLAIN_SWEEP, "plain", step, seeds=(0, 1, 2, 3, 4))
+
     rows = _table_rows(_degradation_section(BUDGET_HEADING), "| after iteration |")
-    per_seed = " | ".join(" / ".join(map(_points, gaps(s))) for s in LONG_STEPS)
-    mean = " | ".join(_points(statistics.fmean(gaps(s))) for s in LONG_STEPS)
-    assert rows == [f"| seeds 0 / 1 / 2 / 3 / 4 | {per_seed} |", f"| their mean | {mean} |"]
+    want = []
+    for family, of in (("resnet", gaps), ("plain", plain)):
+        per_seed = " | ".join(" / ".join(map(_points, of(s))) for s in LONG_STEPS)
+        mean = " | ".join(_points(statistics.fmean(of(s))) for s in LONG_STEPS)
+        label = f"{family}-56 − {family}-20"
+        want += [
+            f"| {label}, seeds 0 / 1 / 2 / 3 / 4 | {per_seed} |",
+            f"| {label}, their mean | {mean} |",
+        ]
+    assert rows == want
     m = [_points(statistics.fmean(gaps(s))) for s in LONG_STEPS]
     flat = " ".join(_degradation_section(BUDGET_HEADING).split())
     assert f"lags, {m[0]} and {m[1]} points after 118 and 944 iterations" in flat
@@ -436,6 +448,101 @@ def test_the_budget_series_sizes_are_the_classifier_init_runs_epoch_times():
         for depth in (20, 56)
     }
     assert f"resnet-56 {median[56]:.1f}, resnet-20 {median[20]:.1f})" in page
+    epochs = 34  # of 118 iterations: 4,000 iterations
+    summed = 5 * epochs * (median[56] + median[20]) / 3600  # 5 seeds of each depth
+    assert f"i.e. about {summed:.1f} h summed" in page
+
+
+def test_the_final_budget_decision_is_that_of_the_kept_runs(benchmark_script):
+    """The plain pair added at the deciding budget: recomputed from the three kept sweeps, and the
+    residual numbers and verdict those of the decision taken before the plain pair ran."""
+    kept = _json(f"{BUDGET}/it4000-final.json")
+    again = benchmark_script("budget_decision").decide(
+        [ROOT / d for d in (*BUDGET_SWEEPS, PLAIN_SWEEP)]
+    )
+    again = json.loads(json.dumps(again))
+    assert {k: v for k, v in again.items() if k != "sweeps"} == {
+        k: v for k, v in kept.items() if k != "sweeps"
+    }
+    before = _json(f"{BUDGET}/it4000-decision.json")
+    assert {k: v for k, v in kept.items() if k in before and k != "sweeps"} == {
+        k: v for k, v in before.items() if k != "sweeps"
+    }
+    assert kept["plain"]["seeds"] == [0, 1, 2, 3, 4]
+
+
+def test_the_first_half_and_the_interaction_at_the_deciding_budget_are_those_of_its_decision():
+    d = _json(f"{BUDGET}/it4000-final.json")
+    plain, inter = d["plain"], d["interaction"]
+
+    def ci(gap: dict) -> tuple[str, str, str]:
+        return tuple(_points(gap[k], 2) for k in ("estimate", "low", "high"))
+
+    (pe, pl, ph), (ie, il, ih) = ci(plain["gap"]), ci(inter["gap"])
+    flat = " ".join(_degradation_section(BUDGET_HEADING).split())
+    shown = plain["degradation"] == "shown"
+    assert ("**The first half holds at this budget**" in flat) == shown
+    assert (
+        f"plain-56 − plain-20 {pe} points of clean training error (95 % CI {pl} to {ph}, paired t "
+        f"over 5 seeds, p = {plain['gap']['p']:.1g}): degradation {plain['degradation']}, in "
+        f"{sum(g > 0 for g in plain['gap_per_seed'].values())} of 5 seeds"
+    ) in flat
+    assert (
+        f"{ie} points (95 % CI {il} to {ih}, paired t over 5 seeds, p = {inter['gap']['p']:.2g}): "
+        f"depth costs the plain nets more than the residual ones — {inter['verdict']}"
+    ) in flat
+    means = [statistics.fmean(_gaps(PLAIN_SWEEP, "plain", s, seeds=range(5))) for s in (118, 4000)]
+    assert (
+        f"(means {_points(means[0])} after 118 iterations, {_points(means[1])} after 4,000" in flat
+    )
+    readme, results = " ".join(README.split()), " ".join(RESULTS.split())
+    assert f"plain-56 − plain-20 = {pe} points (95 % CI {pl} to {ph})" in readme
+    assert f"interaction is {ie} points (95 % CI {il} to {ih}, paired t over seeds 0–4" in readme
+    assert (
+        f"plain-56 − plain-20 {pe} points (95 % CI {pl} to {ph}, paired t over 5 seeds): "
+        f"degradation {plain['degradation']}"
+    ) in results
+    assert f"is {ie} points (95 % CI {il} to {ih}): {inter['verdict']}" in results
+    page = " ".join((ROOT / "docs/degradation.md").read_text(encoding="utf-8").split())
+    assert f"the first half holds there (plain-56 {pe}, CI {pl} to {ph})" in page
+
+
+def test_the_plain_pair_differs_from_the_residual_runs_in_the_skips_alone():
+    residual = {
+        x["run"].replace("resnet", "plain"): _json(f"{d}/{x['run']}/run.json")
+        for d, x in _budget_runs()
+    }
+    assert len(residual) == 10
+    for name, twin in residual.items():  # plain56-seed3 against resnet56-seed3, ...
+        run = _json(f"{PLAIN_SWEEP}/{name}/run.json")
+        options, twins = run["model_options"], twin["model_options"]
+        assert {k for k in options if options[k] != twins[k]} == {"skip"}
+        assert run["provenance"]["data_fingerprint"] == twin["provenance"]["data_fingerprint"]
+        assert run["precision"] == "fp32" and "amx" in run["provenance"]["cpu"]
+    # The same training, data and diagnostics settings in the three sweeps: only what each sweeps
+    # over (families, seeds) differs.
+    configs = [
+        yaml.safe_load((ROOT / d / "config.yaml").read_text())
+        for d in (*BUDGET_SWEEPS, PLAIN_SWEEP)
+    ]
+    for c in configs:
+        del c["sweep"], c["grid"]
+    assert configs[0] == configs[1] == configs[2]
+    rows = _json(f"{PLAIN_SWEEP}/sweep.json")["runs"]
+    flat = " ".join(_degradation_section(BUDGET_HEADING).split())
+    exploding = sum(r["verdict_init"] == "exploding gradients" for r in rows if "56" in r["run"])
+    assert f"verdict at initialisation is exploding gradients ({exploding} of 5;" in flat
+    assert all(r["verdict_final"] == "healthy" for r in rows)
+    assert all(r["verdict_init"] == "healthy" for r in rows if "20" in r["run"])
+    hours = (
+        sum(
+            json.loads(line)["seconds"]
+            for r in rows
+            for line in (ROOT / PLAIN_SWEEP / r["run"] / "metrics.jsonl").open()
+        )
+        / 3600
+    )
+    assert f"**{hours:.1f} h** summed over their epochs" in flat
 
 
 def test_the_amx_half_width_bf16_numbers_are_those_of_their_files():
