@@ -5,6 +5,7 @@ of one of them, checked to stay one."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 from pathlib import Path
@@ -435,7 +436,8 @@ def test_the_budget_series_runs_are_healthy_and_their_time_is_summed_from_their_
     flat = " ".join(_degradation_section(BUDGET_HEADING).split())
     healthy = all(r["verdict_init"] == r["verdict_final"] == "healthy" for r in runs)
     assert (
-        "all ten runs' gradient verdicts are healthy at initialisation and after training" in flat
+        "all ten residual runs' gradient verdicts are healthy at initialisation and after training"
+        in flat
     ) == healthy
     logged, hours, paused = _training_hours([ROOT / d / r["run"] for d, r in _budget_runs()])
     assert f"epochs: **{hours:.1f} h**" in flat
@@ -499,12 +501,18 @@ def test_the_first_half_and_the_interaction_at_the_deciding_budget_are_those_of_
     ) in flat
     assert (
         f"{ie} points (95 % CI {il} to {ih}, paired t over 5 seeds, p = {inter['gap']['p']:.2g}): "
-        f"depth costs the plain nets more than the residual ones — {inter['verdict']}"
+        "in clean training error after 4,000 iterations at half width, depth costs the plain nets "
+        f"more than the residual ones — {inter['verdict']}"
     ) in flat
-    means = [statistics.fmean(_gaps(PLAIN_SWEEP, "plain", s, seeds=range(5))) for s in (118, 4000)]
+    means = [statistics.fmean(_gaps(PLAIN_SWEEP, "plain", s, seeds=range(5))) for s in LONG_STEPS]
+    widens = all(a < b for a, b in itertools.pairwise(means[:-1]))  # up to 3,068 iterations
+    holds = abs(means[-1] - means[-2]) < 1  # within a point over the last 932 iterations
+    assert widens and holds
     assert (
-        f"(means {_points(means[0])} after 118 iterations, {_points(means[1])} after 4,000" in flat
-    )
+        "it widens through training until 3,068 iterations (means "
+        + ", ".join(map(_points, means[:-1]))
+        + f"), then holds ({_points(means[-1])} after 4,000"
+    ) in flat
     readme, results = " ".join(README.split()), " ".join(RESULTS.split())
     assert f"plain-56 − plain-20 = {pe} points (95 % CI {pl} to {ph})" in readme
     assert f"interaction is {ie} points (95 % CI {il} to {ih}, paired t over seeds 0–4" in readme
@@ -518,17 +526,26 @@ def test_the_first_half_and_the_interaction_at_the_deciding_budget_are_those_of_
 
 
 def test_the_plain_pair_differs_from_the_residual_runs_in_the_skips_alone():
-    residual = {
-        x["run"].replace("resnet", "plain"): _json(f"{d}/{x['run']}/run.json")
-        for d, x in _budget_runs()
-    }
-    assert len(residual) == 10
-    for name, twin in residual.items():  # plain56-seed3 against resnet56-seed3, ...
-        run = _json(f"{PLAIN_SWEEP}/{name}/run.json")
+    twins = {x["run"].replace("resnet", "plain"): ROOT / d / x["run"] for d, x in _budget_runs()}
+    assert len(twins) == 10
+    for name, twin_dir in twins.items():  # plain56-seed3 against resnet56-seed3, ...
+        run, twin = (
+            json.loads((d / "run.json").read_text()) for d in (ROOT / PLAIN_SWEEP / name, twin_dir)
+        )
         options, twins = run["model_options"], twin["model_options"]
         assert {k for k in options if options[k] != twins[k]} == {"skip"}
         assert run["provenance"]["data_fingerprint"] == twin["provenance"]["data_fingerprint"]
         assert run["precision"] == "fp32" and "amx" in run["provenance"]["cpu"]
+        # The same initial weights in every layer, the classifier included.
+        inits = [
+            json.loads((d / "diagnostics.jsonl").open().readline())
+            for d in (ROOT / PLAIN_SWEEP / name, twin_dir)
+        ]
+        assert {i["phase"] for i in inits} == {"init"}
+        plain_init, twin_init = (
+            [(x["name"], x["weight_norm"]) for x in i["layers"]] for i in inits
+        )
+        assert plain_init == twin_init and plain_init[-1][0] == "fc"
     # The same training, data and diagnostics settings in the three sweeps: only what each sweeps
     # over (families, seeds) differs.
     configs = [
@@ -538,12 +555,34 @@ def test_the_plain_pair_differs_from_the_residual_runs_in_the_skips_alone():
     for c in configs:
         del c["sweep"], c["grid"]
     assert configs[0] == configs[1] == configs[2]
-    rows = _json(f"{PLAIN_SWEEP}/sweep.json")["runs"]
     flat = " ".join(_degradation_section(BUDGET_HEADING).split())
+    assert (
+        "differ in the skips alone: the same options but `skip`, the same config, and the same"
+        in flat
+    )
+    rows = _json(f"{PLAIN_SWEEP}/sweep.json")["runs"]
+    vanished = any("vanishing" in r[k] for r in rows for k in ("verdict_init", "verdict_final"))
+    assert ("No plain run's gradients were judged vanishing" in flat) != vanished
     exploding = sum(r["verdict_init"] == "exploding gradients" for r in rows if "56" in r["run"])
-    assert f"verdict at initialisation is exploding gradients ({exploding} of 5;" in flat
-    assert all(r["verdict_final"] == "healthy" for r in rows)
-    assert all(r["verdict_init"] == "healthy" for r in rows if "20" in r["run"])
+    assert f"verdict at initialisation is exploding gradients ({exploding} of 5:" in flat
+    healthy = all(r["verdict_final"] == "healthy" for r in rows) and all(
+        r["verdict_init"] == "healthy" for r in rows if "20" in r["run"]
+    )
+    assert ("healthy after training; plain-20's is healthy at both" in flat) == healthy
+    started = min(
+        _json(f"{PLAIN_SWEEP}/{r['run']}/run.json")["provenance"]["started"] for r in rows
+    )
+    finished = max(_json(f"{PLAIN_SWEEP}/{r['run']}/run.json")["finished"] for r in rows)
+    assert f"{started[11:16]} UTC on {started[:10]} to {finished[11:16]} on {finished[:10]}" in flat
+    median = {
+        d: statistics.median(
+            json.loads(line)["seconds"]
+            for s in range(5)
+            for line in (ROOT / PLAIN_SWEEP / f"plain{d}-seed{s}/metrics.jsonl").open()
+        )
+        for d in (20, 56)
+    }
+    assert f"(plain-56 {median[56]:.1f} s, plain-20 {median[20]:.1f} s)" in flat
     logged, hours, paused = _training_hours([ROOT / PLAIN_SWEEP / r["run"] for r in rows])
     assert f"**{hours:.1f} h** summed over their epochs" in flat
     assert f"({paused} epochs with a pause; {logged:.1f} h as logged)" in flat
