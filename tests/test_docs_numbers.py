@@ -325,6 +325,11 @@ BUDGET_SWEEPS = (f"{FC_INIT}/fc-default", f"{BUDGET}/it4000")  # seeds 0-2, then
 PLAIN_SWEEP = f"{BUDGET}/plain-it4000"  # the plain pair at the deciding budget, seeds 0-4
 
 
+def _ci_points(gap: dict) -> tuple[str, str, str]:
+    """A decision's estimate and 95 % interval as the pages write them (two places, signed)."""
+    return tuple(_points(gap[k], 2) for k in ("estimate", "low", "high"))
+
+
 def _budget_runs() -> list[tuple[str, dict]]:
     """The series' ten runs at 4,000 iterations, each with the kept sweep it is in."""
     return [(d, r) for d in BUDGET_SWEEPS for r in _json(f"{d}/sweep.json")["runs"]]
@@ -353,7 +358,7 @@ def test_the_budget_series_table_and_statements_are_those_of_its_decision(benchm
     assert ("The interval also lies below 0" in flat) == (gap["high"] < 0)
     below = sum(g < 0 for g in per_seed)
     assert f"in {below} of {len(per_seed)} seeds" in flat
-    est, low, high = (_points(gap[k], 2) for k in ("estimate", "low", "high"))
+    est, low, high = _ci_points(gap)
     unseen = " and ".join(_points(d["gap_per_seed"][s], 2) for s in ("3", "4"))
     assert f"the two seeds not seen when it was chosen give {unseen} points" in flat
     readme, results = " ".join(README.split()), " ".join(RESULTS.split())
@@ -415,6 +420,18 @@ def test_the_budget_series_machine_and_data_are_those_of_its_runs():
     assert "at half width on 15,000 images — on a 2-core Intel Xeon (AMX), fp32" in readme
 
 
+def _epoch_seconds(run_dir: Path) -> list[float]:
+    """Each epoch's wall-clock seconds, as the run's metrics.jsonl logged them."""
+    return [json.loads(line)["seconds"] for line in (run_dir / "metrics.jsonl").open()]
+
+
+def _median_epoch(sweep: str, family: str, depth: int, seeds: range) -> float:
+    """The median epoch, in seconds, over a net's runs of ``seeds`` in a kept sweep."""
+    return statistics.median(
+        t for s in seeds for t in _epoch_seconds(ROOT / sweep / f"{family}{depth}-seed{s}")
+    )
+
+
 def _training_hours(run_dirs: list[Path]) -> tuple[float, float, int]:
     """Hours summed over the runs' epochs: as logged, and with each epoch that holds a pause of the
     queue counted at its run's median epoch (an epoch's wall clock runs on while the queue is
@@ -422,7 +439,7 @@ def _training_hours(run_dirs: list[Path]) -> tuple[float, float, int]:
     logged = counted = 0.0
     paused = 0
     for run in run_dirs:
-        seconds = [json.loads(line)["seconds"] for line in (run / "metrics.jsonl").open()]
+        seconds = _epoch_seconds(run)
         median = statistics.median(seconds)
         logged += sum(seconds)
         counted += sum(median if s > 5 * median else s for s in seconds)
@@ -448,17 +465,7 @@ def test_the_budget_series_runs_are_healthy_and_their_time_is_summed_from_their_
 
 def test_the_budget_series_sizes_are_the_classifier_init_runs_epoch_times():
     page = " ".join((ROOT / "docs/degradation.md").read_text(encoding="utf-8").split())
-    median = {
-        depth: statistics.median(
-            e["seconds"]
-            for s in (0, 1, 2)
-            for e in map(
-                json.loads,
-                (ROOT / FC_INIT / f"fc-default/resnet{depth}-seed{s}/metrics.jsonl").open(),
-            )
-        )
-        for depth in (20, 56)
-    }
+    median = {d: _median_epoch(f"{FC_INIT}/fc-default", "resnet", d, range(3)) for d in (20, 56)}
     assert f"resnet-56 {median[56]:.1f}, resnet-20 {median[20]:.1f})" in page
     epochs = 34  # of 118 iterations: 4,000 iterations
     summed = 5 * epochs * (median[56] + median[20]) / 3600  # 5 seeds of each depth
@@ -486,11 +493,7 @@ def test_the_final_budget_decision_is_that_of_the_kept_runs(benchmark_script):
 def test_the_first_half_and_the_interaction_at_the_deciding_budget_are_those_of_its_decision():
     d = _json(f"{BUDGET}/it4000-final.json")
     plain, inter = d["plain"], d["interaction"]
-
-    def ci(gap: dict) -> tuple[str, str, str]:
-        return tuple(_points(gap[k], 2) for k in ("estimate", "low", "high"))
-
-    (pe, pl, ph), (ie, il, ih) = ci(plain["gap"]), ci(inter["gap"])
+    (pe, pl, ph), (ie, il, ih) = _ci_points(plain["gap"]), _ci_points(inter["gap"])
     flat = " ".join(_degradation_section(BUDGET_HEADING).split())
     shown = plain["degradation"] == "shown"
     assert ("**The first half holds at this budget**" in flat) == shown
@@ -528,12 +531,11 @@ def test_the_first_half_and_the_interaction_at_the_deciding_budget_are_those_of_
 def test_the_plain_pair_differs_from_the_residual_runs_in_the_skips_alone():
     twins = {x["run"].replace("resnet", "plain"): ROOT / d / x["run"] for d, x in _budget_runs()}
     assert len(twins) == 10
+    plain_runs = {name: _json(f"{PLAIN_SWEEP}/{name}/run.json") for name in twins}
     for name, twin_dir in twins.items():  # plain56-seed3 against resnet56-seed3, ...
-        run, twin = (
-            json.loads((d / "run.json").read_text()) for d in (ROOT / PLAIN_SWEEP / name, twin_dir)
-        )
-        options, twins = run["model_options"], twin["model_options"]
-        assert {k for k in options if options[k] != twins[k]} == {"skip"}
+        run, twin = plain_runs[name], json.loads((twin_dir / "run.json").read_text())
+        options, twin_options = run["model_options"], twin["model_options"]
+        assert {k for k in options if options[k] != twin_options[k]} == {"skip"}
         assert run["provenance"]["data_fingerprint"] == twin["provenance"]["data_fingerprint"]
         assert run["precision"] == "fp32" and "amx" in run["provenance"]["cpu"]
         # The same initial weights in every layer, the classifier included.
@@ -569,19 +571,10 @@ def test_the_plain_pair_differs_from_the_residual_runs_in_the_skips_alone():
         r["verdict_init"] == "healthy" for r in rows if "20" in r["run"]
     )
     assert ("healthy after training; plain-20's is healthy at both" in flat) == healthy
-    started = min(
-        _json(f"{PLAIN_SWEEP}/{r['run']}/run.json")["provenance"]["started"] for r in rows
-    )
-    finished = max(_json(f"{PLAIN_SWEEP}/{r['run']}/run.json")["finished"] for r in rows)
+    started = min(r["provenance"]["started"] for r in plain_runs.values())
+    finished = max(r["finished"] for r in plain_runs.values())
     assert f"{started[11:16]} UTC on {started[:10]} to {finished[11:16]} on {finished[:10]}" in flat
-    median = {
-        d: statistics.median(
-            json.loads(line)["seconds"]
-            for s in range(5)
-            for line in (ROOT / PLAIN_SWEEP / f"plain{d}-seed{s}/metrics.jsonl").open()
-        )
-        for d in (20, 56)
-    }
+    median = {d: _median_epoch(PLAIN_SWEEP, "plain", d, range(5)) for d in (20, 56)}
     assert f"(plain-56 {median[56]:.1f} s, plain-20 {median[20]:.1f} s)" in flat
     logged, hours, paused = _training_hours([ROOT / PLAIN_SWEEP / r["run"] for r in rows])
     assert f"**{hours:.1f} h** summed over their epochs" in flat
